@@ -1,0 +1,165 @@
+//! The UI's only way to data: typed GraphQL operations over a [`Transport`].
+//!
+//! Each operation is a `.graphql` document in this folder, checked against the committed
+//! `schema.graphql` at compile time by `graphql_client`. The transport is injected through
+//! Leptos context: during SSR the server executes against the schema in-process (no HTTP hop);
+//! in the browser it POSTs to `/graphql`. Subscriptions run in the browser only (see [`ws`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use graphql_client::GraphQLQuery;
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "hydrate")]
+mod browser;
+#[cfg(feature = "hydrate")]
+pub mod ws;
+
+/// `DateTime` scalar: RFC 3339 text, as the server sends it.
+pub type DateTime = String;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/server_info.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct ServerInfo;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/me.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Me;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/login.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Login;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/heartbeat.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Heartbeat;
+
+/// A failed operation as the UI shows it: the server's message and `extensions.code`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApiError {
+    pub message: String,
+    pub code: Option<String>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.code {
+            Some(code) => write!(f, "{} ({code})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl ApiError {
+    fn transport(message: impl Into<String>) -> Self {
+        ApiError {
+            message: message.into(),
+            code: None,
+        }
+    }
+}
+
+/// The boxed future a transport returns: the raw GraphQL JSON response.
+pub type TransportFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
+
+/// Executes a GraphQL request body (`{query, variables, operationName}`) somewhere.
+pub trait GraphqlTransport: Send + Sync {
+    fn execute(&self, body: serde_json::Value) -> TransportFuture;
+}
+
+/// The transport in Leptos context.
+#[derive(Clone)]
+pub struct Transport(Arc<dyn GraphqlTransport>);
+
+impl Transport {
+    pub fn new(inner: impl GraphqlTransport + 'static) -> Self {
+        Transport(Arc::new(inner))
+    }
+
+    /// The browser's transport: `POST /graphql` with the session cookie.
+    #[cfg(feature = "hydrate")]
+    pub fn browser() -> Self {
+        Transport::new(browser::FetchTransport)
+    }
+
+    /// Runs one typed operation.
+    pub async fn run<Q: GraphQLQuery>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<Q::ResponseData, ApiError> {
+        let body = serde_json::to_value(Q::build_query(variables))
+            .map_err(|e| ApiError::transport(format!("cannot encode request: {e}")))?;
+        let raw = self.0.execute(body).await?;
+        decode::<Q::ResponseData>(raw)
+    }
+}
+
+/// Turns a GraphQL JSON response into data or the first error.
+pub fn decode<T: for<'de> Deserialize<'de>>(raw: serde_json::Value) -> Result<T, ApiError> {
+    let response: graphql_client::Response<T> = serde_json::from_value(raw)
+        .map_err(|e| ApiError::transport(format!("unexpected response: {e}")))?;
+    if let Some(error) = response.errors.and_then(|errors| errors.into_iter().next()) {
+        let code = error
+            .extensions
+            .as_ref()
+            .and_then(|ext| ext.get("code"))
+            .and_then(|code| code.as_str())
+            .map(str::to_owned);
+        return Err(ApiError {
+            message: error.message,
+            code,
+        });
+    }
+    response
+        .data
+        .ok_or_else(|| ApiError::transport("response carried neither data nor errors"))
+}
+
+/// The transport from context, or an error the page can show.
+pub fn use_transport() -> Result<Transport, ApiError> {
+    leptos::prelude::use_context::<Transport>()
+        .ok_or_else(|| ApiError::transport("no GraphQL transport in context"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decode_returns_data_or_the_first_error_with_its_code() {
+        let ok: me::ResponseData = decode(serde_json::json!({
+            "data": {"me": {"username": "alice", "role": "DEVOPS"}}
+        }))
+        .unwrap();
+        assert_eq!(ok.me.unwrap().username, "alice");
+
+        let err = decode::<server_info::ResponseData>(serde_json::json!({
+            "data": null,
+            "errors": [{"message": "sign in first", "extensions": {"code": "UNAUTHENTICATED"}}]
+        }))
+        .unwrap_err();
+        assert_eq!(err.code.as_deref(), Some("UNAUTHENTICATED"));
+        assert_eq!(err.to_string(), "sign in first (UNAUTHENTICATED)");
+
+        let garbage = decode::<me::ResponseData>(serde_json::json!({"nope": 1})).unwrap_err();
+        assert!(garbage.message.contains("neither data nor errors"), "{garbage}");
+    }
+}

@@ -1,0 +1,122 @@
+//! GraphQL subscriptions from the browser over `/graphql/ws` (`graphql-transport-ws`).
+//!
+//! The protocol is four messages deep (init → ack → subscribe → next…), so it is spoken here
+//! directly over `web_sys::WebSocket` rather than through a client crate. The browser sends the
+//! session cookie with the upgrade request, which is how the server knows who subscribes.
+
+use graphql_client::GraphQLQuery;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::Closure;
+
+use super::{ApiError, decode};
+
+/// What a live subscription reports to its owner.
+pub enum SubscriptionEvent<T> {
+    Connected,
+    Data(T),
+    Error(ApiError),
+    Closed,
+}
+
+/// A running subscription; dropping it closes the socket.
+pub struct Subscription {
+    socket: web_sys::WebSocket,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    _on_close: Closure<dyn FnMut(web_sys::CloseEvent)>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.socket.set_onopen(None);
+        self.socket.set_onmessage(None);
+        self.socket.set_onclose(None);
+        let _ = self.socket.close();
+    }
+}
+
+fn endpoint() -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!("{scheme}://{}/graphql/ws", location.host().ok()?))
+}
+
+/// Starts operation `Q` and calls `on_event` for everything that happens to it.
+pub fn subscribe<Q, F>(variables: Q::Variables, on_event: F) -> Result<Subscription, ApiError>
+where
+    Q: GraphQLQuery,
+    F: Fn(SubscriptionEvent<Q::ResponseData>) + 'static,
+{
+    let fail = |message: String| ApiError {
+        message,
+        code: None,
+    };
+    let url = endpoint().ok_or_else(|| fail("no window location".into()))?;
+    let payload = serde_json::to_value(Q::build_query(variables))
+        .map_err(|e| fail(format!("cannot encode subscription: {e}")))?;
+    let socket = web_sys::WebSocket::new_with_str(&url, "graphql-transport-ws")
+        .map_err(|e| fail(format!("cannot open {url}: {e:?}")))?;
+    let on_event = std::rc::Rc::new(on_event);
+
+    let on_open = {
+        let socket = socket.clone();
+        Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            let _ = socket.send_with_str(r#"{"type":"connection_init","payload":{}}"#);
+        })
+    };
+    let on_message = {
+        let socket = socket.clone();
+        let on_event = on_event.clone();
+        Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |event: web_sys::MessageEvent| {
+            let Some(text) = event.data().as_string() else {
+                return;
+            };
+            let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
+                return;
+            };
+            match message.get("type").and_then(|t| t.as_str()) {
+                Some("connection_ack") => {
+                    let subscribe = serde_json::json!({
+                        "id": "1", "type": "subscribe", "payload": payload.clone()
+                    });
+                    let _ = socket.send_with_str(&subscribe.to_string());
+                    on_event(SubscriptionEvent::Connected);
+                }
+                Some("ping") => {
+                    let _ = socket.send_with_str(r#"{"type":"pong"}"#);
+                }
+                Some("next") => {
+                    let raw = message.get("payload").cloned().unwrap_or_default();
+                    match decode::<Q::ResponseData>(raw) {
+                        Ok(data) => on_event(SubscriptionEvent::Data(data)),
+                        Err(error) => on_event(SubscriptionEvent::Error(error)),
+                    }
+                }
+                Some("error") => {
+                    let raw = serde_json::json!({"errors": message.get("payload")});
+                    if let Err(error) = decode::<Q::ResponseData>(raw) {
+                        on_event(SubscriptionEvent::Error(error));
+                    }
+                }
+                _ => {}
+            }
+        })
+    };
+    let on_close = {
+        let on_event = on_event.clone();
+        Closure::<dyn FnMut(web_sys::CloseEvent)>::new(move |_| on_event(SubscriptionEvent::Closed))
+    };
+    socket.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+    socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+    socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+    Ok(Subscription {
+        socket,
+        _on_open: on_open,
+        _on_message: on_message,
+        _on_close: on_close,
+    })
+}

@@ -1,0 +1,70 @@
+//! AWOOOI's web UI: the HTML shell, the app and its routes.
+//!
+//! Built twice: with `ssr` into the server (rendering) and with `hydrate` into the WASM bundle
+//! (interactivity). Pages read data only through [`graphql`].
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{Route, Router, Routes};
+use leptos_router::path;
+
+pub mod components;
+pub mod graphql;
+pub mod routes;
+
+use components::layout::Layout;
+use routes::{dashboard::Dashboard, login::Login, placeholder::ComingSoon};
+
+/// The HTML document around the app, rendered by the server.
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <meta name="color-scheme" content="dark"/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    #[cfg(feature = "hydrate")]
+    if use_context::<graphql::Transport>().is_none() {
+        provide_context(graphql::Transport::browser());
+    }
+    // Effects only run in the browser: this marks the page as hydrated (e2e tests wait for it).
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+
+    view! {
+        <Stylesheet id="awoooi" href="/pkg/awoooi.css"/>
+        <Title formatter=|page: String| format!("{page} · AWOOOI")/>
+        <Router>
+            <Routes fallback=|| view! { <Layout><ComingSoon page="Not found" what="There is no page at this address."/></Layout> }>
+                <Route path=path!("/login") view=Login/>
+                <Route path=path!("/") view=|| view! { <Layout><Dashboard/></Layout> }/>
+                <Route path=path!("/incidents") view=|| view! { <Layout><ComingSoon page="Incidents" what="Alerts correlated into incidents, with their root cause and blast radius."/></Layout> }/>
+                <Route path=path!("/approvals") view=|| view! { <Layout><ComingSoon page="Approvals" what="Approval cards: risk, dry-run report, signatures and the TOCTOU re-check."/></Layout> }/>
+                <Route path=path!("/topology") view=|| view! { <Layout><ComingSoon page="Topology" what="Services, their dependencies and health, with root causes highlighted."/></Layout> }/>
+                <Route path=path!("/finops") view=|| view! { <Layout><ComingSoon page="FinOps" what="Monthly waste, what is realizable now, and the fixes that would save it."/></Layout> }/>
+                <Route path=path!("/audit") view=|| view! { <Layout><ComingSoon page="Audit" what="The tamper-evident trail of everything AWOOOI and its users did."/></Layout> }/>
+            </Routes>
+        </Router>
+    }
+}

@@ -1,0 +1,8 @@
+//! The leWOOOgo engine: AWOOOI's domain logic, free of IO.
+//!
+//! Everything here is tested as data. No web framework, database, cache or HTTP client may be
+//! a dependency of this crate (see ARCHITECTURE.md); providers that do IO live in `server`.
+
+pub mod role;
+
+pub use role::{Role, UnknownRole};

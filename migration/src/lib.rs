@@ -1,0 +1,14 @@
+//! Schema migrations, applied at every start (`awoooi serve`) and by `awoooi migrate`.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261125_000001_auth;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261125_000001_auth::Migration)]
+    }
+}

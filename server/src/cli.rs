@@ -1,0 +1,149 @@
+//! The `awoooi` command line. Every flag has an `AWOOOI_*` environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "awoooi",
+    version,
+    about = "AWOOOI — alerts in, root cause, dry-run fix and approval card out.",
+    long_about = "AWOOOI — alerts in, root cause, dry-run fix and approval card out.\n\n\
+                  Without a subcommand, `awoooi` serves the UI and the API (like `awoooi serve`).\n\
+                  Settings come from defaults < the TOML file (--config) < AWOOOI_* environment < flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every subcommand understands (connection and logging).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "AWOOOI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other local state.
+    #[arg(long, global = true, env = "AWOOOI_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in --data-dir
+    /// (`DATABASE_URL` is read too).
+    #[arg(long, global = true, env = "AWOOOI_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Redis, for the cross-replica event bus and queues (`REDIS_URL` is read too).
+    #[arg(long, global = true, env = "AWOOOI_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Log lines as text (default) or JSON.
+    #[arg(long, global = true, env = "AWOOOI_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the UI, GraphQL and webhooks (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for integrations.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+/// Options of `serve`; accepted before or after the (optional) `serve` subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, global = true, env = "AWOOOI_BIND", value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Seed demo users (and later demo data); refuses a non-loopback bind unless
+    /// --demo-allow-remote is given too.
+    #[arg(long, global = true, env = "AWOOOI_DEMO")]
+    pub demo: bool,
+    /// Allow --demo on a non-loopback address (its password is shared knowledge).
+    #[arg(long, global = true, env = "AWOOOI_DEMO_ALLOW_REMOTE")]
+    pub demo_allow_remote: bool,
+    /// Topology YAML file replacing the demo topology.
+    #[arg(long, global = true, env = "AWOOOI_TOPOLOGY", value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+    /// Directory holding the built UI assets (`pkg/awoooi.js`, `pkg/awoooi_bg.wasm`, …).
+    #[arg(long, global = true, env = "AWOOOI_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// Login name.
+        name: String,
+        /// admin, devops, sre, cto, ciso or viewer.
+        #[arg(long)]
+        role: engine::Role,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it once.
+    Create {
+        /// What the token is for, e.g. `alertmanager-prod`.
+        name: String,
+        /// The role the token acts with.
+        #[arg(long)]
+        role: engine::Role,
+    },
+    /// List API tokens (never their secrets).
+    List,
+    /// Revoke an API token by id.
+    Revoke {
+        /// The id shown by `awoooi token list`.
+        id: i32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_work_with_and_without_the_subcommand() {
+        for argv in [
+            &["awoooi", "--bind", "127.0.0.1:4000", "--demo"][..],
+            &["awoooi", "serve", "--bind", "127.0.0.1:4000", "--demo"][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(cli.serve.bind, Some("127.0.0.1:4000".parse().unwrap()));
+            assert!(cli.serve.demo);
+        }
+    }
+
+    #[test]
+    fn bad_role_is_a_clear_error() {
+        let err = Cli::try_parse_from(["awoooi", "user", "add", "zed", "--role", "root"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown role `root`"), "{err}");
+    }
+}

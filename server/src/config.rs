@@ -1,0 +1,248 @@
+//! Configuration: defaults < TOML file < `AWOOOI_*` environment < flags.
+//!
+//! clap already folds the environment into the flags (`env = "AWOOOI_…"`), so resolving is
+//! "flag-or-env, else file, else default" for every setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::cli::{Cli, LogFormat};
+
+/// The TOML file: every key optional, unknown keys rejected.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    pub bind: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub redis_url: Option<String>,
+    pub log_format: Option<LogFormat>,
+    pub demo: Option<bool>,
+    pub demo_allow_remote: Option<bool>,
+    pub topology: Option<PathBuf>,
+    pub site_root: Option<PathBuf>,
+    #[serde(default)]
+    pub auth: FileAuthConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuthConfig {
+    pub session_ttl_minutes: Option<u32>,
+    pub cookie_secure: Option<bool>,
+}
+
+/// The settings in force.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub bind: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    pub log_format: LogFormat,
+    pub demo: bool,
+    pub demo_allow_remote: bool,
+    pub topology: Option<PathBuf>,
+    pub site_root: PathBuf,
+    pub auth: AuthConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// How long a login lasts.
+    pub session_ttl_minutes: u32,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub cookie_secure: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("invalid setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+}
+
+pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
+
+impl Config {
+    /// Resolves the layers; `env` looks up plain variables (`DATABASE_URL`, `REDIS_URL`).
+    pub fn resolve(
+        cli: &Cli,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = match &cli.global.config {
+            Some(path) => load_file(path)?,
+            None => FileConfig::default(),
+        };
+        let global = &cli.global;
+        let serve = &cli.serve;
+        let data_dir = global
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from("./data"));
+        let database_url = global
+            .database_url
+            .clone()
+            .or_else(|| env("DATABASE_URL"))
+            .or(file.database_url)
+            .unwrap_or_else(|| sqlite_url(&data_dir));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres"))
+        {
+            return Err(ConfigError::Invalid {
+                key: "database_url",
+                message: "expected a sqlite:// or postgres:// URL".into(),
+            });
+        }
+        let session_ttl_minutes = file.auth.session_ttl_minutes.unwrap_or(12 * 60);
+        if session_ttl_minutes == 0 {
+            return Err(ConfigError::Invalid {
+                key: "auth.session_ttl_minutes",
+                message: "must be at least 1".into(),
+            });
+        }
+        Ok(Config {
+            bind: serve
+                .bind
+                .or(file.bind)
+                .unwrap_or_else(|| DEFAULT_BIND.parse().expect("valid default")),
+            data_dir,
+            database_url,
+            redis_url: global
+                .redis_url
+                .clone()
+                .or_else(|| env("REDIS_URL"))
+                .or(file.redis_url),
+            log_format: global
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            demo: serve.demo || file.demo.unwrap_or(false),
+            demo_allow_remote: serve.demo_allow_remote || file.demo_allow_remote.unwrap_or(false),
+            topology: serve.topology.clone().or(file.topology),
+            site_root: serve
+                .site_root
+                .clone()
+                .or(file.site_root)
+                .unwrap_or_else(|| PathBuf::from("target/site")),
+            auth: AuthConfig {
+                session_ttl_minutes,
+                cookie_secure: file.auth.cookie_secure.unwrap_or(false),
+            },
+        })
+    }
+
+    /// `sqlite` or `postgres`, as `serverInfo.database` reports it.
+    pub fn database_kind(&self) -> &'static str {
+        if self.database_url.starts_with("postgres") {
+            "postgres"
+        } else {
+            "sqlite"
+        }
+    }
+}
+
+fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.message().to_owned(),
+    })
+}
+
+fn sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}?mode=rwc", data_dir.join("awoooi.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let cli = Cli::try_parse_from(argv).unwrap();
+        let env: Vec<(String, String)> =
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::resolve(&cli, |key| {
+            env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
+        })
+    }
+
+    fn write_config(text: &str) -> PathBuf {
+        let path = std::env::temp_dir().join(format!(
+            "awoooi-config-{}-{}.toml",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    #[test]
+    fn defaults_then_file_then_env_then_flags() {
+        let defaults = resolve(&["awoooi"], &[]).unwrap();
+        assert_eq!(defaults.bind.to_string(), DEFAULT_BIND);
+        assert_eq!(defaults.database_url, "sqlite://./data/awoooi.db?mode=rwc");
+        assert_eq!(defaults.database_kind(), "sqlite");
+
+        let file = write_config(
+            "bind = \"127.0.0.1:4000\"\ndata_dir = \"/var/lib/awoooi\"\n\
+             [auth]\nsession_ttl_minutes = 30\n",
+        );
+        let path = file.to_str().unwrap();
+        let from_file = resolve(&["awoooi", "--config", path], &[]).unwrap();
+        assert_eq!(from_file.bind.to_string(), "127.0.0.1:4000");
+        assert_eq!(
+            from_file.database_url,
+            "sqlite:///var/lib/awoooi/awoooi.db?mode=rwc"
+        );
+        assert_eq!(from_file.auth.session_ttl_minutes, 30);
+
+        let from_env = resolve(
+            &["awoooi", "--config", path],
+            &[("DATABASE_URL", "postgres://db/awoooi")],
+        )
+        .unwrap();
+        assert_eq!(from_env.database_url, "postgres://db/awoooi");
+        assert_eq!(from_env.database_kind(), "postgres");
+
+        let from_flag = resolve(
+            &["awoooi", "--config", path, "--bind", "0.0.0.0:5000"],
+            &[],
+        )
+        .unwrap();
+        assert_eq!(from_flag.bind.to_string(), "0.0.0.0:5000");
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn bad_files_and_values_are_named() {
+        let file = write_config("bnid = \"127.0.0.1:1\"\n");
+        let err = resolve(&["awoooi", "--config", file.to_str().unwrap()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `bnid`"), "{err}");
+        std::fs::remove_file(file).unwrap();
+
+        let err = resolve(&["awoooi", "--database-url", "mysql://x"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("database_url"), "{err}");
+
+        let err = resolve(&["awoooi", "--config", "/nonexistent/awoooi.toml"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("cannot read config file"), "{err}");
+    }
+}

@@ -1,0 +1,108 @@
+//! The GraphQL schema: one `<Domain>Query` / `Mutation` / `Subscription` per domain, merged.
+//!
+//! Resolvers reach state through schema data (`ServerMeta`, the database) and the caller
+//! through request data ([`RequestAuth`]), attached by the HTTP and WebSocket handlers.
+
+mod auth;
+mod error;
+mod system;
+
+use std::time::Instant;
+
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
+use sea_orm::DatabaseConnection;
+
+pub use error::ApiError;
+
+use crate::auth::Principal;
+use crate::config::AuthConfig;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+#[derive(MergedObject, Default)]
+pub struct Query(system::SystemQuery, auth::AuthQuery);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(auth::AuthMutation);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(system::SystemSubscription);
+
+/// Facts about this server process, for `serverInfo`.
+#[derive(Debug, Clone)]
+pub struct ServerMeta {
+    pub version: &'static str,
+    pub database: &'static str,
+    pub started: Instant,
+}
+
+/// Who is calling (if anyone) and with which token, attached to every request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAuth {
+    pub principal: Option<Principal>,
+    /// The raw session token, so `logout` can end exactly this session.
+    pub token: Option<String>,
+}
+
+pub fn build_schema(db: DatabaseConnection, meta: ServerMeta, auth: AuthConfig) -> AppSchema {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .data(db)
+    .data(meta)
+    .data(auth)
+    .finish()
+}
+
+/// The SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
+}
+
+/// The signed-in caller, or `UNAUTHENTICATED`.
+pub fn principal<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
+    ctx.data_opt::<RequestAuth>()
+        .and_then(|auth| auth.principal.as_ref())
+        .ok_or_else(|| ApiError::Unauthenticated.into())
+}
+
+/// The caller, if their role is one of `roles`; else `UNAUTHENTICATED` / `FORBIDDEN`.
+pub fn require_role<'a>(
+    ctx: &'a Context<'_>,
+    roles: &[engine::Role],
+) -> async_graphql::Result<&'a Principal> {
+    let who = principal(ctx)?;
+    if roles.contains(&who.role) {
+        Ok(who)
+    } else {
+        Err(ApiError::Forbidden(format!("role {} may not do this", who.role)).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `schema.graphql` is what clients (and the UI's typed operations) compile against.
+    /// Regenerate with `AWOOOI_UPDATE_SCHEMA=1 cargo test -p server schema_file`.
+    #[test]
+    fn schema_file_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
+        let current = super::sdl();
+        if std::env::var_os("AWOOOI_UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "schema.graphql is stale: run `AWOOOI_UPDATE_SCHEMA=1 cargo test -p server schema_file` \
+             and commit the result"
+        );
+    }
+}

@@ -1,0 +1,400 @@
+//! The HTTP surface: GraphQL (+ WebSocket subscriptions), health, metrics, sign-in forms,
+//! static UI assets, and the SSR pages behind a session guard.
+
+use std::sync::Arc;
+
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{FromRef, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json, Router};
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::services::ServeDir;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{self, SESSION_COOKIE};
+use crate::config::Config;
+use crate::graphql::{AppSchema, RequestAuth};
+use crate::telemetry::{self, count_graphql_operation};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: AppSchema,
+    pub config: Arc<Config>,
+    pub leptos: LeptosOptions,
+    pub metrics: PrometheusHandle,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// How the caller presented their credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CredentialSource {
+    None,
+    Bearer,
+    Cookie,
+}
+
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .leptos_routes_with_handler(generate_route_list(app::App), get(crate::ssr::render_page))
+        .route_layer(middleware::from_fn(require_page_session));
+    let pkg_dir = state.config.site_root.join("pkg");
+    Router::new()
+        .route("/graphql", get(graphiql).post(graphql_http))
+        .route("/graphql/ws", get(graphql_ws))
+        .route("/graphql/schema.graphql", get(schema_sdl))
+        .route("/auth/login", post(form_login))
+        .route("/auth/logout", post(form_logout))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(pages)
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .fallback(not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(telemetry::track_http))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Resolves the caller once per request into a `RequestAuth` extension. Health and metrics
+/// endpoints skip it so that they answer while the database is down.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/pkg/") {
+        return next.run(request).await;
+    }
+    let (token, source) = match bearer_token(request.headers()) {
+        Some(token) => (Some(token), CredentialSource::Bearer),
+        None => match cookie_token(request.headers()) {
+            Some(token) => (Some(token), CredentialSource::Cookie),
+            None => (None, CredentialSource::None),
+        },
+    };
+    let principal = match &token {
+        Some(token) => match auth::resolve(&state.db, token).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                tracing::error!(%error, "cannot resolve credentials: database unavailable");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "storage unavailable, try again"})),
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    request.extensions_mut().insert(source);
+    request
+        .extensions_mut()
+        .insert(RequestAuth { principal, token });
+    next.run(request).await
+}
+
+fn signed_in(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<RequestAuth>()
+        .is_some_and(|auth| auth.principal.is_some())
+}
+
+/// UI pages other than the login page need a session; otherwise go sign in.
+async fn require_page_session(request: Request, next: Next) -> Response {
+    if request.uri().path() == "/login" || signed_in(&request) {
+        next.run(request).await
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+async fn graphql_http(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    request: GraphQLRequest,
+) -> GraphQLResponse {
+    let request = request.into_inner();
+    count_graphql_operation(request.operation_name.as_deref(), "http");
+    state.schema.execute(request.data(auth)).await.into()
+}
+
+async fn graphiql(request: Request) -> Response {
+    if !signed_in(&request) {
+        return Redirect::to("/login").into_response();
+    }
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("AWOOOI GraphQL")
+            .finish(),
+    )
+    .into_response()
+}
+
+async fn schema_sdl(State(state): State<AppState>, request: Request) -> Response {
+    if !signed_in(&request) {
+        return unauthorized();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.schema.sdl(),
+    )
+        .into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"error": "sign in first: this needs a session or an API token"})),
+    )
+        .into_response()
+}
+
+/// Browsers send cookies on cross-site WebSocket upgrades; only our own origin may use them.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+}
+
+/// The token a WebSocket client put in `connection_init`:
+/// `{"Authorization": "Bearer …"}` or `{"token": "…"}`.
+fn init_payload_token(payload: &serde_json::Value) -> Option<String> {
+    let from_header = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    from_header
+        .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned))
+        .filter(|t| !t.is_empty())
+}
+
+async fn graphql_ws(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Extension(source): Extension<CredentialSource>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if source == CredentialSource::Cookie && !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
+    let schema = state.schema.clone();
+    let db = state.db.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let auth = match init_payload_token(&payload) {
+                        None => auth,
+                        Some(token) => match auth::resolve(&db, &token).await {
+                            Ok(Some(principal)) => RequestAuth {
+                                principal: Some(principal),
+                                token: None,
+                            },
+                            Ok(None) => {
+                                return Err(async_graphql::Error::new("invalid or expired token"));
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "cannot resolve WebSocket token");
+                                return Err(async_graphql::Error::new("storage unavailable"));
+                            }
+                        },
+                    };
+                    count_graphql_operation(None, "ws");
+                    let mut data = Data::default();
+                    data.insert(auth);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// Sign-in for browsers without JavaScript (the hydrated page uses the `login` mutation).
+async fn form_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let ttl = chrono::Duration::minutes(i64::from(state.config.auth.session_ttl_minutes));
+    match auth::login(&state.db, form.username.trim(), &form.password, ttl).await {
+        Ok(session) => {
+            tracing::info!(user = %session.user.username, "signed in");
+            let cookie = auth::session_cookie(
+                &session.token,
+                ttl.num_seconds(),
+                state.config.auth.cookie_secure,
+            );
+            redirect_with_cookie("/", &cookie)
+        }
+        Err(auth::AuthError::InvalidCredentials | auth::AuthError::InvalidInput(_)) => {
+            Redirect::to("/login?error=1").into_response()
+        }
+        Err(error) => {
+            tracing::error!(%error, "sign-in failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, try again").into_response()
+        }
+    }
+}
+
+async fn form_logout(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+) -> Response {
+    if let Some(token) = auth.token
+        && let Err(error) = auth::logout(&state.db, &token).await
+    {
+        tracing::error!(%error, "sign-out failed");
+    }
+    redirect_with_cookie(
+        "/login",
+        &auth::clear_session_cookie(state.config.auth.cookie_secure),
+    )
+}
+
+fn redirect_with_cookie(to: &str, cookie: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers and every migration is applied.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.db.ping().await;
+    let migrations = match &database {
+        Ok(()) => crate::db::migrations_applied(&state.db).await,
+        Err(_) => Ok(false),
+    };
+    let ready = database.is_ok() && matches!(migrations, Ok(true));
+    if let Err(error) = &database {
+        tracing::warn!(%error, "not ready: database unreachable");
+    }
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": if database.is_ok() { "ok" } else { "unreachable" },
+        "migrations": match migrations { Ok(true) => "applied", Ok(false) => "pending", Err(_) => "unknown" },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn credentials_are_read_from_bearer_or_cookie() {
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer abc")])).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(bearer_token(&headers(&[("authorization", "Basic abc")])), None);
+        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer ")])), None);
+        assert_eq!(
+            cookie_token(&headers(&[("cookie", "a=1; awoooi_session=tok; b=2")])).as_deref(),
+            Some("tok")
+        );
+        assert_eq!(cookie_token(&headers(&[("cookie", "awoooi_session=")])), None);
+    }
+
+    #[test]
+    fn websocket_init_payload_carries_a_token_two_ways() {
+        assert_eq!(
+            init_payload_token(&json!({"Authorization": "Bearer t1"})).as_deref(),
+            Some("t1")
+        );
+        assert_eq!(init_payload_token(&json!({"token": "t2"})).as_deref(), Some("t2"));
+        assert_eq!(init_payload_token(&json!({})), None);
+        assert_eq!(init_payload_token(&json!({"Authorization": "Basic x"})), None);
+    }
+
+    #[test]
+    fn cross_origin_upgrades_are_detected() {
+        assert!(same_origin(&headers(&[])));
+        assert!(same_origin(&headers(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:3000")
+        ])));
+    }
+}

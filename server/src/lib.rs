@@ -1,0 +1,207 @@
+//! The `awoooi` server: configuration, CLI commands, the HTTP/GraphQL API and SSR.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod graphql;
+pub mod http;
+pub mod ssr;
+pub mod telemetry;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use leptos::config::LeptosOptions;
+
+use cli::{Cli, Command, TokenCommand, UserCommand};
+use config::Config;
+
+/// Runs what the command line asks for.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::resolve(&cli, |key| std::env::var(key).ok())?;
+    telemetry::init_tracing(config.log_format);
+    match cli.command {
+        None | Some(Command::Serve) => serve(config).await,
+        Some(Command::Migrate) => {
+            open_db(&config).await?;
+            eprintln!("migrations applied to {}", redact_url(&config.database_url));
+            Ok(())
+        }
+        Some(Command::User(UserCommand::Add { name, role })) => {
+            let password = read_password()?;
+            let db = open_db(&config).await?;
+            let user = auth::add_user(&db, &name, role, &password).await?;
+            eprintln!("user {} ({}) added", user.username, user.role);
+            Ok(())
+        }
+        Some(Command::Token(command)) => token_command(&config, command).await,
+    }
+}
+
+async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    match command {
+        TokenCommand::Create { name, role } => {
+            let (token, model) = auth::create_api_token(&db, &name, role).await?;
+            eprintln!(
+                "API token {} `{}` ({}) created; it is shown only once:",
+                model.id, model.name, model.role
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!("{:>4}  {:<8}  {:<25}  {:<8}  NAME", "ID", "ROLE", "CREATED", "STATE");
+            for t in auth::list_api_tokens(&db).await? {
+                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                println!(
+                    "{:>4}  {:<8}  {:<25}  {:<8}  {}",
+                    t.id,
+                    t.role,
+                    t.created_at.to_rfc3339(),
+                    state,
+                    t.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            auth::revoke_api_token(&db, id).await?;
+            eprintln!("API token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+/// One line from standard input (a prompt is shown only on a terminal).
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
+
+async fn open_db(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    db::connect_and_migrate(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact_url(&config.database_url)))
+}
+
+/// A URL with its password replaced, fit for logs and errors.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Everything a running server holds, built from configuration.
+pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
+    let db = open_db(&config).await?;
+    let meta = graphql::ServerMeta {
+        version: env!("CARGO_PKG_VERSION"),
+        database: config.database_kind(),
+        started: Instant::now(),
+    };
+    let schema = graphql::build_schema(db.clone(), meta, config.auth.clone());
+    let leptos = LeptosOptions::builder()
+        .output_name("awoooi")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .build();
+    Ok(http::AppState {
+        db,
+        schema,
+        config: Arc::new(config),
+        leptos,
+        metrics: telemetry::prometheus(),
+    })
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let demo = if config.demo {
+        demo::check_bind(config.bind, config.demo_allow_remote)?;
+        Some(demo::demo_password(std::env::var("AWOOOI_DEMO_PASSWORD").ok()))
+    } else {
+        None
+    };
+    if !config.site_root.join("pkg").join("awoooi.js").exists() {
+        tracing::warn!(
+            site_root = %config.site_root.display(),
+            "UI assets not found: pages render without interactivity (build them with scripts/build-ui.sh)"
+        );
+    }
+    let bind = config.bind;
+    let state = build_state(config).await?;
+    if let Some((password, generated)) = &demo {
+        demo::seed(&state.db, password).await?;
+        eprintln!("{}", demo::banner(bind, password, *generated));
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        database = %redact_url(&state.config.database_url),
+        "AWOOOI listening"
+    );
+    axum::serve(listener, http::router(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn passwords_in_urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://awoooi:s3cret@db:5432/awoooi"),
+            "postgres://awoooi:***@db:5432/awoooi"
+        );
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert_eq!(redact_url("sqlite://./data/awoooi.db?mode=rwc"), "sqlite://./data/awoooi.db?mode=rwc");
+    }
+}

@@ -1,0 +1,254 @@
+//! A real `awoooi` server on a loopback port, over a fresh SQLite file or PostgreSQL database.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+use clap::Parser;
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::{Value, json};
+
+pub type Ws = tokio_tungstenite::WebSocketStream<
+    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+fn pg_admin_url() -> String {
+    std::env::var("AWOOOI_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn with_database(admin_url: &str, name: &str) -> String {
+    let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(admin_url);
+    format!("{base}/{name}")
+}
+
+/// The per-test database; dropped (SQLite: deleted) when the test ends, even on panic.
+struct Scratch {
+    dir: PathBuf,
+    pg_database: Option<String>,
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Some(name) = self.pg_database.take() {
+            // Drop runs outside any runtime we may block, so use a private one on a thread.
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap()
+                    .block_on(drop_pg_database(&name))
+            })
+            .join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn drop_pg_database(name: &str) {
+    if let Ok(admin) = Database::connect(pg_admin_url()).await {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
+}
+
+pub struct CliOutput {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub database_url: String,
+    client: reqwest::Client,
+    task: tokio::task::JoinHandle<()>,
+    scratch: Scratch,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TestServer {
+    pub async fn start(backend: Backend) -> TestServer {
+        let id = format!("{}_{:016x}", std::process::id(), rand::random::<u64>());
+        let dir = std::env::temp_dir().join(format!("awoooi-test-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut scratch = Scratch {
+            dir: dir.clone(),
+            pg_database: None,
+        };
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()),
+            Backend::Postgres => {
+                let name = format!("awoooi_test_{id}");
+                let admin = Database::connect(pg_admin_url()).await.unwrap_or_else(|e| {
+                    panic!("PostgreSQL at {} is required for these tests: {e}", pg_admin_url())
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                scratch.pg_database = Some(name.clone());
+                with_database(&pg_admin_url(), &name)
+            }
+        };
+        let cli = server::cli::Cli::try_parse_from([
+            "awoooi",
+            "--database-url",
+            &database_url,
+            "--data-dir",
+            dir.to_str().unwrap(),
+            "--site-root",
+            dir.join("site").to_str().unwrap(),
+        ])
+        .unwrap();
+        let config = server::config::Config::resolve(&cli, |_| None).unwrap();
+        let state = server::build_state(config).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            axum::serve(listener, server::http::router(state)).await.unwrap();
+        });
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        TestServer {
+            base,
+            database_url,
+            client,
+            task,
+            scratch,
+        }
+    }
+
+    pub fn ws_url(&self) -> String {
+        format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
+    }
+
+    /// Runs the real `awoooi` binary against this server's database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
+            .args(args)
+            .env("AWOOOI_DATABASE_URL", &self.database_url)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        if let Some(input) = stdin {
+            writeln!(child.stdin.as_mut().unwrap(), "{input}").unwrap();
+        }
+        drop(child.stdin.take());
+        let output = child.wait_with_output().unwrap();
+        CliOutput {
+            status: output.status,
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let out = self.cli(&["user", "add", name, "--role", role], Some(password));
+        assert!(out.status.success(), "user add failed: {}", out.stderr);
+    }
+
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({"query": query, "variables": variables}));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap().json().await.unwrap()
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self
+            .graphql(
+                None,
+                "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }",
+                json!({"u": username, "p": password}),
+            )
+            .await;
+        response["data"]["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {response}"))
+            .to_owned()
+    }
+
+    pub async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
+        match cookie {
+            Some(cookie) => self.get_with(path, "cookie", cookie).await,
+            None => self.client.get(format!("{}{path}", self.base)).send().await.unwrap(),
+        }
+    }
+
+    pub async fn get_with(&self, path: &str, header: &str, value: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .header(header, value)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn post_form(&self, path: &str, body: &str, cookie: Option<&str>) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        if let Some(cookie) = cookie {
+            request = request.header("cookie", cookie);
+        }
+        request.send().await.unwrap()
+    }
+
+    pub async fn form_login(&self, username: &str, password: &str) -> reqwest::Response {
+        let body = format!(
+            "username={}&password={}",
+            username,
+            password.replace(' ', "+")
+        );
+        self.post_form("/auth/login", &body, None).await
+    }
+
+    /// Drops this test's PostgreSQL database while the server still runs.
+    pub async fn drop_database_now(&self) {
+        let name = self.scratch.pg_database.as_deref().expect("a PostgreSQL test");
+        drop_pg_database(name).await;
+    }
+}
