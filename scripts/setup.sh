@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing AWOOOI need; skips what is already there.
+#   scripts/setup.sh          toolchain pieces for building and running
+#   scripts/setup.sh --e2e    also Chromium and the Playwright packages for browser tests
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '\033[1;36m[setup]\033[0m %s\n' "$*" >&2; }
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo not found: install Rust (rustup) first" >&2
+  exit 1
+fi
+
+if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
+  log "adding the wasm32-unknown-unknown target"
+  rustup target add wasm32-unknown-unknown
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    log "adding $component"
+    rustup component add "$component"
+  fi
+done
+
+# wasm-bindgen's CLI must match the library version in Cargo.lock exactly.
+want=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/[^0-9.]/, ""); print; exit }' Cargo.lock)
+have=$(wasm-bindgen --version 2>/dev/null | awk '{print $2}' || true)
+if [ "$have" != "$want" ]; then
+  log "installing wasm-bindgen-cli $want (found: ${have:-none}); takes a few minutes once"
+  cargo install wasm-bindgen-cli --version "$want"
+fi
+
+if [ "${1:-}" = "--e2e" ]; then
+  if ! command -v chromium >/dev/null; then
+    log "installing Chromium (Debian package) for the browser tests"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+  fi
+  if [ ! -d end2end/node_modules/@playwright/test ]; then
+    log "installing the Playwright test runner (no browser download: Chromium is Debian's)"
+    (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
+  fi
+fi

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Everything CI checks, in order: format, lints (host and WASM), all Rust tests (SQLite and
+# PostgreSQL), the WASM build, and the Playwright suite in Chromium against a fresh server.
+#
+# Needs PostgreSQL reachable at $AWOOOI_TEST_PG_URL
+# (default postgres://postgres@127.0.0.1:5432/postgres) with the right to CREATE DATABASE.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-always}
+
+step() { printf '\n\033[1;35m==> %s\033[0m\n' "$*" >&2; }
+
+step "setup"
+scripts/setup.sh --e2e
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (host)"
+cargo clippy --workspace --exclude frontend --all-targets -- -D warnings
+
+step "cargo clippy (wasm32, hydrate)"
+cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
+
+step "Rust tests (SQLite and PostgreSQL)"
+if command -v cargo-nextest >/dev/null; then
+  cargo nextest run --workspace --exclude frontend --no-fail-fast
+  cargo test --workspace --exclude frontend --doc
+else
+  cargo test --workspace --exclude frontend --no-fail-fast
+fi
+
+step "WASM bundle"
+scripts/build-ui.sh
+
+step "server binary"
+cargo build -p server --bin awoooi
+
+step "end-to-end (Playwright, Chromium)"
+AWOOOI_BIN="$TARGET_DIR/debug/awoooi" AWOOOI_SITE_ROOT="$TARGET_DIR/site" end2end/run.sh
+
+step "all checks passed"
