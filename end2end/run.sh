@@ -2,9 +2,11 @@
 # Starts a fresh AWOOOI server (new data dir, demo users) and runs the Playwright suite.
 #   AWOOOI_BIN=path/to/awoooi AWOOOI_SITE_ROOT=path/to/site end2end/run.sh
 set -euo pipefail
-cd "$(dirname "$0")"
 : "${AWOOOI_BIN:?path to the awoooi binary}"
 : "${AWOOOI_SITE_ROOT:?path to the built site (scripts/build-ui.sh)}"
+AWOOOI_BIN=$(realpath "$AWOOOI_BIN")
+AWOOOI_SITE_ROOT=$(realpath "$AWOOOI_SITE_ROOT")
+cd "$(dirname "$0")"
 
 data_dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')

@@ -6,14 +6,14 @@
 
 use std::sync::OnceLock;
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use chrono::{DateTime, Duration, Utc};
 use engine::Role;
 use entity::{api_token, session, user};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
 };
 use sha2::{Digest, Sha256};
 
@@ -233,7 +233,9 @@ pub async fn login(
 /// The `Set-Cookie` value carrying a session token (HttpOnly, SameSite=Lax).
 pub fn session_cookie(token: &str, max_age_secs: i64, secure: bool) -> String {
     let secure = if secure { "; Secure" } else { "" };
-    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}")
+    format!(
+        "{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}"
+    )
 }
 
 /// The `Set-Cookie` value that removes the session cookie.
@@ -260,9 +262,7 @@ pub async fn resolve(db: &DatabaseConnection, token: &str) -> Result<Option<Prin
             .one(db)
             .await?;
         return Ok(match found {
-            Some((session, Some(user))) if session.expires_at > Utc::now() => {
-                user_principal(&user)
-            }
+            Some((session, Some(user))) if session.expires_at > Utc::now() => user_principal(&user),
             _ => None,
         });
     }
@@ -271,16 +271,14 @@ pub async fn resolve(db: &DatabaseConnection, token: &str) -> Result<Option<Prin
             .filter(api_token::Column::TokenHash.eq(hash))
             .one(db)
             .await?;
-        return Ok(found
-            .filter(|t| t.revoked_at.is_none())
-            .and_then(|t| {
-                Some(Principal {
-                    id: t.id,
-                    role: t.role.parse().ok()?,
-                    name: t.name,
-                    kind: PrincipalKind::ApiToken,
-                })
-            }));
+        return Ok(found.filter(|t| t.revoked_at.is_none()).and_then(|t| {
+            Some(Principal {
+                id: t.id,
+                role: t.role.parse().ok()?,
+                name: t.name,
+                kind: PrincipalKind::ApiToken,
+            })
+        }));
     }
     Ok(None)
 }

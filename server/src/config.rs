@@ -74,10 +74,7 @@ pub const DEFAULT_BIND: &str = "127.0.0.1:3000";
 
 impl Config {
     /// Resolves the layers; `env` looks up plain variables (`DATABASE_URL`, `REDIS_URL`).
-    pub fn resolve(
-        cli: &Cli,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn resolve(cli: &Cli, env: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let file = match &cli.global.config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
@@ -95,8 +92,7 @@ impl Config {
             .or_else(|| env("DATABASE_URL"))
             .or(file.database_url)
             .unwrap_or_else(|| sqlite_url(&data_dir));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres"))
-        {
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
             return Err(ConfigError::Invalid {
                 key: "database_url",
                 message: "expected a sqlite:// or postgres:// URL".into(),
@@ -172,8 +168,10 @@ mod tests {
 
     fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let cli = Cli::try_parse_from(argv).unwrap();
-        let env: Vec<(String, String)> =
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Config::resolve(&cli, |key| {
             env.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone())
         })
@@ -217,11 +215,8 @@ mod tests {
         assert_eq!(from_env.database_url, "postgres://db/awoooi");
         assert_eq!(from_env.database_kind(), "postgres");
 
-        let from_flag = resolve(
-            &["awoooi", "--config", path, "--bind", "0.0.0.0:5000"],
-            &[],
-        )
-        .unwrap();
+        let from_flag =
+            resolve(&["awoooi", "--config", path, "--bind", "0.0.0.0:5000"], &[]).unwrap();
         assert_eq!(from_flag.bind.to_string(), "0.0.0.0:5000");
         std::fs::remove_file(file).unwrap();
     }

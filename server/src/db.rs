@@ -51,7 +51,10 @@ mod tests {
 
     #[test]
     fn finds_the_sqlite_file_in_a_url() {
-        assert_eq!(sqlite_path("sqlite://./data/a.db?mode=rwc"), Some("./data/a.db"));
+        assert_eq!(
+            sqlite_path("sqlite://./data/a.db?mode=rwc"),
+            Some("./data/a.db")
+        );
         assert_eq!(sqlite_path("sqlite:///abs/a.db"), Some("/abs/a.db"));
         assert_eq!(sqlite_path("sqlite::memory:"), None);
         assert_eq!(sqlite_path("postgres://h/db"), None);

@@ -76,17 +76,27 @@ mod tests {
         assert!(check_bind(local, false).is_ok());
         assert!(check_bind("[::1]:3000".parse().unwrap(), false).is_ok());
         let err = check_bind(public, false).unwrap_err().to_string();
-        assert!(err.contains("0.0.0.0:3000") && err.contains("--demo-allow-remote"), "{err}");
+        assert!(
+            err.contains("0.0.0.0:3000") && err.contains("--demo-allow-remote"),
+            "{err}"
+        );
         assert!(check_bind(public, true).is_ok());
     }
 
     #[test]
     fn password_comes_from_env_or_is_generated() {
-        assert_eq!(demo_password(Some("hunter2hunter2".into())), ("hunter2hunter2".into(), false));
+        assert_eq!(
+            demo_password(Some("hunter2hunter2".into())),
+            ("hunter2hunter2".into(), false)
+        );
         let (a, generated) = demo_password(None);
         assert!(generated && a.len() == 16);
         assert_ne!(a, demo_password(Some(String::new())).0);
         let banner = banner("127.0.0.1:3000".parse().unwrap(), &a, true);
-        assert!(banner.contains(&a) && banner.contains("alice (DEVOPS)") && banner.contains("DEMO MODE"));
+        assert!(
+            banner.contains(&a)
+                && banner.contains("alice (DEVOPS)")
+                && banner.contains("DEMO MODE")
+        );
     }
 }

@@ -208,7 +208,12 @@ fn init_payload_token(payload: &serde_json::Value) -> Option<String> {
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
         .map(|(_, token)| token.trim().to_owned());
     from_header
-        .or_else(|| payload.get("token").and_then(|v| v.as_str()).map(str::to_owned))
+        .or_else(|| {
+            payload
+                .get("token")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
         .filter(|t| !t.is_empty())
 }
 
@@ -279,7 +284,11 @@ async fn form_login(State(state): State<AppState>, Form(form): Form<LoginForm>) 
         }
         Err(error) => {
             tracing::error!(%error, "sign-in failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "storage unavailable, try again").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable, try again",
+            )
+                .into_response()
         }
     }
 }
@@ -337,7 +346,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
 
 async fn metrics(State(state): State<AppState>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
         .into_response()
@@ -365,13 +377,22 @@ mod tests {
             bearer_token(&headers(&[("authorization", "Bearer abc")])).as_deref(),
             Some("abc")
         );
-        assert_eq!(bearer_token(&headers(&[("authorization", "Basic abc")])), None);
-        assert_eq!(bearer_token(&headers(&[("authorization", "Bearer ")])), None);
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
         assert_eq!(
             cookie_token(&headers(&[("cookie", "a=1; awoooi_session=tok; b=2")])).as_deref(),
             Some("tok")
         );
-        assert_eq!(cookie_token(&headers(&[("cookie", "awoooi_session=")])), None);
+        assert_eq!(
+            cookie_token(&headers(&[("cookie", "awoooi_session=")])),
+            None
+        );
     }
 
     #[test]
@@ -380,9 +401,15 @@ mod tests {
             init_payload_token(&json!({"Authorization": "Bearer t1"})).as_deref(),
             Some("t1")
         );
-        assert_eq!(init_payload_token(&json!({"token": "t2"})).as_deref(), Some("t2"));
+        assert_eq!(
+            init_payload_token(&json!({"token": "t2"})).as_deref(),
+            Some("t2")
+        );
         assert_eq!(init_payload_token(&json!({})), None);
-        assert_eq!(init_payload_token(&json!({"Authorization": "Basic x"})), None);
+        assert_eq!(
+            init_payload_token(&json!({"Authorization": "Basic x"})),
+            None
+        );
     }
 
     #[test]

@@ -54,9 +54,16 @@ async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result
             println!("{token}");
         }
         TokenCommand::List => {
-            println!("{:>4}  {:<8}  {:<25}  {:<8}  NAME", "ID", "ROLE", "CREATED", "STATE");
+            println!(
+                "{:>4}  {:<8}  {:<25}  {:<8}  NAME",
+                "ID", "ROLE", "CREATED", "STATE"
+            );
             for t in auth::list_api_tokens(&db).await? {
-                let state = if t.revoked_at.is_some() { "revoked" } else { "active" };
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
                 println!(
                     "{:>4}  {:<8}  {:<25}  {:<8}  {}",
                     t.id,
@@ -139,7 +146,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let demo = if config.demo {
         demo::check_bind(config.bind, config.demo_allow_remote)?;
-        Some(demo::demo_password(std::env::var("AWOOOI_DEMO_PASSWORD").ok()))
+        Some(demo::demo_password(
+            std::env::var("AWOOOI_DEMO_PASSWORD").ok(),
+        ))
     } else {
         None
     };
@@ -201,7 +210,13 @@ mod tests {
             redact_url("postgres://awoooi:s3cret@db:5432/awoooi"),
             "postgres://awoooi:***@db:5432/awoooi"
         );
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
-        assert_eq!(redact_url("sqlite://./data/awoooi.db?mode=rwc"), "sqlite://./data/awoooi.db?mode=rwc");
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(
+            redact_url("sqlite://./data/awoooi.db?mode=rwc"),
+            "sqlite://./data/awoooi.db?mode=rwc"
+        );
     }
 }

@@ -44,22 +44,40 @@ fn code(response: &Value) -> Option<&str> {
 
 async fn server_info_needs_a_token(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let anonymous = server.graphql(None, "{ serverInfo { version } }", json!({})).await;
+    let anonymous = server
+        .graphql(None, "{ serverInfo { version } }", json!({}))
+        .await;
     assert_eq!(code(&anonymous), Some("UNAUTHENTICATED"), "{anonymous}");
     assert!(anonymous["data"].is_null(), "{anonymous}");
 
     server.add_user("alice", "devops", PASSWORD);
     let token = server.login("alice", PASSWORD).await;
     let info = server
-        .graphql(Some(&token), "{ serverInfo { version database uptimeSeconds } }", json!({}))
+        .graphql(
+            Some(&token),
+            "{ serverInfo { version database uptimeSeconds } }",
+            json!({}),
+        )
         .await;
     assert_eq!(info["errors"], Value::Null, "{info}");
-    assert_eq!(info["data"]["serverInfo"]["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(
+        info["data"]["serverInfo"]["version"],
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(info["data"]["serverInfo"]["database"], backend.name());
-    assert!(info["data"]["serverInfo"]["uptimeSeconds"].as_i64().unwrap() >= 0);
+    assert!(
+        info["data"]["serverInfo"]["uptimeSeconds"]
+            .as_i64()
+            .unwrap()
+            >= 0
+    );
 
     let forged = server
-        .graphql(Some("awoooi_s_00000000"), "{ serverInfo { version } }", json!({}))
+        .graphql(
+            Some("awoooi_s_00000000"),
+            "{ serverInfo { version } }",
+            json!({}),
+        )
         .await;
     assert_eq!(code(&forged), Some("UNAUTHENTICATED"), "{forged}");
 }
@@ -70,13 +88,25 @@ async fn cli_users_login_me_and_api_tokens(backend: Backend) {
 
     let duplicate = server.cli(&["user", "add", "alice", "--role", "sre"], Some(PASSWORD));
     assert!(!duplicate.status.success());
-    assert!(duplicate.stderr.contains("user `alice` already exists"), "{}", duplicate.stderr);
+    assert!(
+        duplicate.stderr.contains("user `alice` already exists"),
+        "{}",
+        duplicate.stderr
+    );
     let short = server.cli(&["user", "add", "bob", "--role", "sre"], Some("short"));
-    assert!(short.stderr.contains("password too short"), "{}", short.stderr);
+    assert!(
+        short.stderr.contains("password too short"),
+        "{}",
+        short.stderr
+    );
 
     let login = "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token user { username role kind } } }";
-    let wrong_password = server.graphql(None, login, json!({"u": "alice", "p": "nope nope nope"})).await;
-    let unknown_user = server.graphql(None, login, json!({"u": "mallory", "p": PASSWORD})).await;
+    let wrong_password = server
+        .graphql(None, login, json!({"u": "alice", "p": "nope nope nope"}))
+        .await;
+    let unknown_user = server
+        .graphql(None, login, json!({"u": "mallory", "p": PASSWORD}))
+        .await;
     assert_eq!(code(&wrong_password), Some("UNAUTHENTICATED"));
     assert_eq!(
         wrong_password["errors"][0]["message"], "invalid username or password",
@@ -87,11 +117,18 @@ async fn cli_users_login_me_and_api_tokens(backend: Backend) {
         "unknown user and wrong password must answer alike"
     );
 
-    let ok = server.graphql(None, login, json!({"u": "alice", "p": PASSWORD})).await;
+    let ok = server
+        .graphql(None, login, json!({"u": "alice", "p": PASSWORD}))
+        .await;
     assert_eq!(ok["data"]["login"]["user"]["role"], "DEVOPS", "{ok}");
     let token = ok["data"]["login"]["token"].as_str().unwrap().to_owned();
-    let me = server.graphql(Some(&token), "{ me { username role kind } }", json!({})).await;
-    assert_eq!(me["data"]["me"], json!({"username": "alice", "role": "DEVOPS", "kind": "USER"}));
+    let me = server
+        .graphql(Some(&token), "{ me { username role kind } }", json!({}))
+        .await;
+    assert_eq!(
+        me["data"]["me"],
+        json!({"username": "alice", "role": "DEVOPS", "kind": "USER"})
+    );
     let nobody = server.graphql(None, "{ me { username } }", json!({})).await;
     assert_eq!(nobody["data"]["me"], Value::Null);
 
@@ -100,16 +137,27 @@ async fn cli_users_login_me_and_api_tokens(backend: Backend) {
     assert!(created.status.success(), "{}", created.stderr);
     let api_token = created.stdout.trim().to_owned();
     assert!(api_token.starts_with("awoooi_t_"), "{api_token}");
-    let me = server.graphql(Some(&api_token), "{ me { username role kind } }", json!({})).await;
-    assert_eq!(me["data"]["me"], json!({"username": "alertmanager", "role": "SRE", "kind": "API_TOKEN"}));
+    let me = server
+        .graphql(Some(&api_token), "{ me { username role kind } }", json!({}))
+        .await;
+    assert_eq!(
+        me["data"]["me"],
+        json!({"username": "alertmanager", "role": "SRE", "kind": "API_TOKEN"})
+    );
     let listed = server.cli(&["token", "list"], None);
     assert!(listed.stdout.contains("alertmanager") && !listed.stdout.contains(&api_token));
     let revoked = server.cli(&["token", "revoke", "1"], None);
     assert!(revoked.status.success(), "{}", revoked.stderr);
-    let after = server.graphql(Some(&api_token), "{ serverInfo { version } }", json!({})).await;
+    let after = server
+        .graphql(Some(&api_token), "{ serverInfo { version } }", json!({}))
+        .await;
     assert_eq!(code(&after), Some("UNAUTHENTICATED"), "{after}");
     let missing = server.cli(&["token", "revoke", "99"], None);
-    assert!(missing.stderr.contains("no API token with id 99"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("no API token with id 99"),
+        "{}",
+        missing.stderr
+    );
 
     // Only admins create tokens over GraphQL.
     let create = "mutation { createApiToken(name: \"ci\", role: VIEWER) { token } }";
@@ -118,12 +166,21 @@ async fn cli_users_login_me_and_api_tokens(backend: Backend) {
     server.add_user("root", "admin", PASSWORD);
     let admin = server.login("root", PASSWORD).await;
     let made = server.graphql(Some(&admin), create, json!({})).await;
-    assert!(made["data"]["createApiToken"]["token"].as_str().unwrap().starts_with("awoooi_t_"));
+    assert!(
+        made["data"]["createApiToken"]["token"]
+            .as_str()
+            .unwrap()
+            .starts_with("awoooi_t_")
+    );
 
     // Logout ends exactly that session.
-    let out = server.graphql(Some(&token), "mutation { logout }", json!({})).await;
+    let out = server
+        .graphql(Some(&token), "mutation { logout }", json!({}))
+        .await;
     assert_eq!(out["data"]["logout"], true);
-    let gone = server.graphql(Some(&token), "{ me { username } }", json!({})).await;
+    let gone = server
+        .graphql(Some(&token), "{ me { username } }", json!({}))
+        .await;
     assert_eq!(gone["data"]["me"], Value::Null);
 }
 
@@ -134,7 +191,8 @@ async fn ws_connect(server: &TestServer, protocol: &str) -> support::Ws {
         .insert("sec-websocket-protocol", protocol.parse().unwrap());
     let (socket, response) = tokio_tungstenite::connect_async(request).await.unwrap();
     assert_eq!(
-        response.headers()["sec-websocket-protocol"], protocol,
+        response.headers()["sec-websocket-protocol"],
+        protocol,
         "server must pick the protocol the client asked for"
     );
     socket
@@ -163,35 +221,68 @@ async fn heartbeat_over_graphql_transport_ws(backend: Backend) {
     let token = server.login("bob", PASSWORD).await;
 
     let mut socket = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(&mut socket, json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}})).await;
+    send_json(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    )
+    .await;
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    send_json(&mut socket, json!({"id": "1", "type": "subscribe",
-        "payload": {"query": "subscription { heartbeat(intervalMs: 100) { seq at } }"}})).await;
+    send_json(
+        &mut socket,
+        json!({"id": "1", "type": "subscribe",
+        "payload": {"query": "subscription { heartbeat(intervalMs: 100) { seq at } }"}}),
+    )
+    .await;
     for expected in 1..=3 {
         let message = next_json(&mut socket).await;
         assert_eq!(message["type"], "next", "{message}");
         assert_eq!(message["id"], "1");
-        assert_eq!(message["payload"]["data"]["heartbeat"]["seq"], expected, "{message}");
+        assert_eq!(
+            message["payload"]["data"]["heartbeat"]["seq"], expected,
+            "{message}"
+        );
     }
     send_json(&mut socket, json!({"id": "1", "type": "complete"})).await;
 
     // Without credentials the connection opens but the subscription is refused with a code.
     let mut anonymous = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(&mut anonymous, json!({"type": "connection_init", "payload": {}})).await;
+    send_json(
+        &mut anonymous,
+        json!({"type": "connection_init", "payload": {}}),
+    )
+    .await;
     assert_eq!(next_json(&mut anonymous).await["type"], "connection_ack");
-    send_json(&mut anonymous, json!({"id": "a", "type": "subscribe",
-        "payload": {"query": "subscription { heartbeat { seq } }"}})).await;
+    send_json(
+        &mut anonymous,
+        json!({"id": "a", "type": "subscribe",
+        "payload": {"query": "subscription { heartbeat { seq } }"}}),
+    )
+    .await;
     let refused = next_json(&mut anonymous).await;
     assert_eq!(refused["type"], "next", "{refused}");
-    assert_eq!(code(&refused["payload"]), Some("UNAUTHENTICATED"), "{refused}");
+    assert_eq!(
+        code(&refused["payload"]),
+        Some("UNAUTHENTICATED"),
+        "{refused}"
+    );
 
     // The `{"token": …}` form works too; a bad token is refused at connection time.
     let mut by_token = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(&mut by_token, json!({"type": "connection_init", "payload": {"token": token}})).await;
+    send_json(
+        &mut by_token,
+        json!({"type": "connection_init", "payload": {"token": token}}),
+    )
+    .await;
     assert_eq!(next_json(&mut by_token).await["type"], "connection_ack");
     let mut forged = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(&mut forged, json!({"type": "connection_init", "payload": {"token": "awoooi_s_bad"}})).await;
-    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), forged.next()).await.unwrap();
+    send_json(
+        &mut forged,
+        json!({"type": "connection_init", "payload": {"token": "awoooi_s_bad"}}),
+    )
+    .await;
+    let closed = tokio::time::timeout(std::time::Duration::from_secs(10), forged.next())
+        .await
+        .unwrap();
     assert!(
         matches!(closed, Some(Ok(Message::Close(_))) | None | Some(Err(_))),
         "forged token must close the socket: {closed:?}"
@@ -203,15 +294,27 @@ async fn heartbeat_over_legacy_graphql_ws(backend: Backend) {
     server.add_user("bob", "sre", PASSWORD);
     let token = server.login("bob", PASSWORD).await;
     let mut socket = ws_connect(&server, "graphql-ws").await;
-    send_json(&mut socket, json!({"type": "connection_init", "payload": {"token": token}})).await;
+    send_json(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"token": token}}),
+    )
+    .await;
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    send_json(&mut socket, json!({"id": "7", "type": "start",
-        "payload": {"query": "subscription { heartbeat(intervalMs: 100) { seq } }"}})).await;
+    send_json(
+        &mut socket,
+        json!({"id": "7", "type": "start",
+        "payload": {"query": "subscription { heartbeat(intervalMs: 100) { seq } }"}}),
+    )
+    .await;
     let mut seen = Vec::new();
     while seen.len() < 2 {
         let message = next_json(&mut socket).await;
         if message["type"] == "data" {
-            seen.push(message["payload"]["data"]["heartbeat"]["seq"].as_i64().unwrap());
+            seen.push(
+                message["payload"]["data"]["heartbeat"]["seq"]
+                    .as_i64()
+                    .unwrap(),
+            );
         }
     }
     assert_eq!(seen, [1, 2]);
@@ -241,8 +344,14 @@ async fn health_readiness_and_metrics(backend: Backend) {
         metrics.contains(r#"http_requests_total{method="GET",route="/readyz",status="200"}"#),
         "{metrics}"
     );
-    assert!(metrics.contains("http_request_duration_seconds_bucket"), "{metrics}");
-    assert!(metrics.contains(r#"graphql_operations_total{operation="Probe",via="http"}"#), "{metrics}");
+    assert!(
+        metrics.contains("http_request_duration_seconds_bucket"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"graphql_operations_total{operation="Probe",via="http"}"#),
+        "{metrics}"
+    );
 
     if backend == Backend::Postgres {
         // Take the database away under the running server: readiness must fail, liveness not.
@@ -267,7 +376,10 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
     assert_eq!(login_page.status(), 200);
     let html = login_page.text().await.unwrap();
     assert!(html.contains("<form") && html.contains("Sign in"), "{html}");
-    assert!(html.contains("/pkg/awoooi.js"), "hydration script missing: {html}");
+    assert!(
+        html.contains("/pkg/awoooi.js"),
+        "hydration script missing: {html}"
+    );
 
     server.add_user("alice", "devops", PASSWORD);
     let bad = server.form_login("alice", "wrong password").await;
@@ -276,7 +388,10 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
     let good = server.form_login("alice", PASSWORD).await;
     assert_eq!(good.headers()["location"], "/");
     let cookie = good.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_owned();
 
     let dashboard = server.get("/", Some(&cookie)).await;
@@ -289,7 +404,10 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
     for page in ["/incidents", "/approvals", "/topology", "/finops", "/audit"] {
         let response = server.get(page, Some(&cookie)).await;
         assert_eq!(response.status(), 200, "{page}");
-        assert!(response.text().await.unwrap().contains("Coming soon"), "{page}");
+        assert!(
+            response.text().await.unwrap().contains("Coming soon"),
+            "{page}"
+        );
     }
 
     let out = server.post_form("/auth/logout", "", Some(&cookie)).await;
@@ -300,36 +418,66 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
 async fn graphiql_and_sdl_are_for_signed_in_callers(backend: Backend) {
     let server = TestServer::start(backend).await;
     assert_eq!(server.get("/graphql", None).await.status(), 303);
-    assert_eq!(server.get("/graphql/schema.graphql", None).await.status(), 401);
+    assert_eq!(
+        server.get("/graphql/schema.graphql", None).await.status(),
+        401
+    );
     server.add_user("erin", "viewer", PASSWORD);
     let token = server.login("erin", PASSWORD).await;
     let auth = format!("Bearer {token}");
     let playground = server.get_with("/graphql", "authorization", &auth).await;
     assert_eq!(playground.status(), 200);
-    assert!(playground.text().await.unwrap().to_lowercase().contains("graphiql"));
-    let sdl = server.get_with("/graphql/schema.graphql", "authorization", &auth).await;
+    assert!(
+        playground
+            .text()
+            .await
+            .unwrap()
+            .to_lowercase()
+            .contains("graphiql")
+    );
+    let sdl = server
+        .get_with("/graphql/schema.graphql", "authorization", &auth)
+        .await;
     assert_eq!(sdl.status(), 200);
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql")).unwrap();
     assert_eq!(sdl.text().await.unwrap(), committed);
 }
 
 async fn malformed_requests_get_clear_errors(backend: Backend) {
     let server = TestServer::start(backend).await;
-    let response = server.post_raw("/graphql", "application/json", "{not json").await;
+    let response = server
+        .post_raw("/graphql", "application/json", "{not json")
+        .await;
     assert_eq!(response.status(), 400);
     let response = server.graphql(None, "{ nosuchfield }", json!({})).await;
     assert!(
-        response["errors"][0]["message"].as_str().unwrap().contains("nosuchfield"),
+        response["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nosuchfield"),
         "{response}"
     );
     server.add_user("bob", "sre", PASSWORD);
     let token = server.login("bob", PASSWORD).await;
     let mut socket = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(&mut socket, json!({"type": "connection_init", "payload": {"token": token}})).await;
+    send_json(
+        &mut socket,
+        json!({"type": "connection_init", "payload": {"token": token}}),
+    )
+    .await;
     assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
-    send_json(&mut socket, json!({"id": "x", "type": "subscribe",
-        "payload": {"query": "subscription { heartbeat(intervalMs: 5) { seq } }"}})).await;
+    send_json(
+        &mut socket,
+        json!({"id": "x", "type": "subscribe",
+        "payload": {"query": "subscription { heartbeat(intervalMs: 5) { seq } }"}}),
+    )
+    .await;
     let refused = next_json(&mut socket).await;
-    assert_eq!(code(&refused["payload"]), Some("BAD_USER_INPUT"), "{refused}");
+    assert_eq!(
+        code(&refused["payload"]),
+        Some("BAD_USER_INPUT"),
+        "{refused}"
+    );
     assert_eq!(server.get("/no/such/page.txt", None).await.status(), 404);
 }

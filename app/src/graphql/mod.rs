@@ -78,7 +78,8 @@ impl ApiError {
 }
 
 /// The boxed future a transport returns: the raw GraphQL JSON response.
-pub type TransportFuture = Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
+pub type TransportFuture =
+    Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
 
 /// Executes a GraphQL request body (`{query, variables, operationName}`) somewhere.
 pub trait GraphqlTransport: Send + Sync {
@@ -160,6 +161,9 @@ mod tests {
         assert_eq!(err.to_string(), "sign in first (UNAUTHENTICATED)");
 
         let garbage = decode::<me::ResponseData>(serde_json::json!({"nope": 1})).unwrap_err();
-        assert!(garbage.message.contains("neither data nor errors"), "{garbage}");
+        assert!(
+            garbage.message.contains("neither data nor errors"),
+            "{garbage}"
+        );
     }
 }

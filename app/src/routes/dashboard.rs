@@ -86,15 +86,15 @@ fn HeartbeatPanel() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     {
         use crate::graphql::ws::{SubscriptionEvent, subscribe};
-        let started = subscribe::<graphql::Heartbeat, _>(
-            graphql::heartbeat::Variables {},
-            move |event| match event {
-                SubscriptionEvent::Connected => set_status.set("live"),
-                SubscriptionEvent::Data(data) => set_beats.set(Some(data.heartbeat.seq)),
-                SubscriptionEvent::Error(_) => set_status.set("error"),
-                SubscriptionEvent::Closed => set_status.set("disconnected"),
-            },
-        );
+        let started =
+            subscribe::<graphql::Heartbeat, _>(graphql::heartbeat::Variables {}, move |event| {
+                match event {
+                    SubscriptionEvent::Connected => set_status.set("live"),
+                    SubscriptionEvent::Data(data) => set_beats.set(Some(data.heartbeat.seq)),
+                    SubscriptionEvent::Error(_) => set_status.set("error"),
+                    SubscriptionEvent::Closed => set_status.set("disconnected"),
+                }
+            });
         match started {
             Ok(subscription) => {
                 let subscription = send_wrapper::SendWrapper::new(subscription);

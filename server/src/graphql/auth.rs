@@ -114,7 +114,10 @@ impl AuthMutation {
     async fn logout(&self, ctx: &Context<'_>) -> async_graphql::Result<bool> {
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<AuthConfig>()?;
-        ctx.append_http_header("set-cookie", auth::clear_session_cookie(config.cookie_secure));
+        ctx.append_http_header(
+            "set-cookie",
+            auth::clear_session_cookie(config.cookie_secure),
+        );
         let Some(token) = ctx.data_opt::<RequestAuth>().and_then(|a| a.token.clone()) else {
             return Ok(false);
         };

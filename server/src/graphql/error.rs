@@ -64,7 +64,9 @@ impl From<crate::auth::AuthError> for ApiError {
         match error {
             AuthError::InvalidCredentials => ApiError::InvalidCredentials,
             AuthError::InvalidInput(msg) => ApiError::BadUserInput(msg),
-            AuthError::UserExists(name) => ApiError::Conflict(format!("user `{name}` already exists")),
+            AuthError::UserExists(name) => {
+                ApiError::Conflict(format!("user `{name}` already exists"))
+            }
             AuthError::NoSuchToken(id) => ApiError::NotFound(format!("no API token with id {id}")),
             other @ (AuthError::Db(_) | AuthError::Hash(_)) => ApiError::internal(other),
         }

@@ -8,9 +8,8 @@ use clap::Parser;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
-pub type Ws = tokio_tungstenite::WebSocketStream<
-    tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
->;
+pub type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -33,7 +32,10 @@ fn pg_admin_url() -> String {
 }
 
 fn with_database(admin_url: &str, name: &str) -> String {
-    let base = admin_url.rsplit_once('/').map(|(base, _)| base).unwrap_or(admin_url);
+    let base = admin_url
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(admin_url);
     format!("{base}/{name}")
 }
 
@@ -102,7 +104,10 @@ impl TestServer {
             Backend::Postgres => {
                 let name = format!("awoooi_test_{id}");
                 let admin = Database::connect(pg_admin_url()).await.unwrap_or_else(|e| {
-                    panic!("PostgreSQL at {} is required for these tests: {e}", pg_admin_url())
+                    panic!(
+                        "PostgreSQL at {} is required for these tests: {e}",
+                        pg_admin_url()
+                    )
                 });
                 admin
                     .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
@@ -127,7 +132,9 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            axum::serve(listener, server::http::router(state)).await.unwrap();
+            axum::serve(listener, server::http::router(state))
+                .await
+                .unwrap();
         });
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
@@ -202,7 +209,12 @@ impl TestServer {
     pub async fn get(&self, path: &str, cookie: Option<&str>) -> reqwest::Response {
         match cookie {
             Some(cookie) => self.get_with(path, "cookie", cookie).await,
-            None => self.client.get(format!("{}{path}", self.base)).send().await.unwrap(),
+            None => self
+                .client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .unwrap(),
         }
     }
 
@@ -225,7 +237,12 @@ impl TestServer {
             .unwrap()
     }
 
-    pub async fn post_form(&self, path: &str, body: &str, cookie: Option<&str>) -> reqwest::Response {
+    pub async fn post_form(
+        &self,
+        path: &str,
+        body: &str,
+        cookie: Option<&str>,
+    ) -> reqwest::Response {
         let mut request = self
             .client
             .post(format!("{}{path}", self.base))
@@ -248,7 +265,11 @@ impl TestServer {
 
     /// Drops this test's PostgreSQL database while the server still runs.
     pub async fn drop_database_now(&self) {
-        let name = self.scratch.pg_database.as_deref().expect("a PostgreSQL test");
+        let name = self
+            .scratch
+            .pg_database
+            .as_deref()
+            .expect("a PostgreSQL test");
         drop_pg_database(name).await;
     }
 }
