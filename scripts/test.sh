@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-always}
 
-step() { printf '\n\033[1;35m==> %s\033[0m\n' "$*" >&2; }
+step() { printf '\n\033[1;35m==> [%4ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 
 step "setup"
 scripts/setup.sh --e2e
