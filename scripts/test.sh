@@ -26,7 +26,6 @@ cargo clippy -p frontend --target wasm32-unknown-unknown -- -D warnings
 step "Rust tests (SQLite and PostgreSQL)"
 if command -v cargo-nextest >/dev/null; then
   cargo nextest run --workspace --exclude frontend --no-fail-fast
-  cargo test --workspace --exclude frontend --doc
 else
   cargo test --workspace --exclude frontend --no-fail-fast
 fi

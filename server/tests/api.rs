@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use support::{Backend, TestServer};
 use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
-const PASSWORD: &str = "correct horse battery";
+use support::PASSWORD;
 
 /// Generates one `#[tokio::test]` per backend for each scenario.
 macro_rules! on_both_backends {
@@ -50,8 +50,7 @@ async fn server_info_needs_a_token(backend: Backend) {
     assert_eq!(code(&anonymous), Some("UNAUTHENTICATED"), "{anonymous}");
     assert!(anonymous["data"].is_null(), "{anonymous}");
 
-    server.add_user("alice", "devops", PASSWORD);
-    let token = server.login("alice", PASSWORD).await;
+    let token = server.signed_in("alice", "devops").await;
     let info = server
         .graphql(
             Some(&token),
@@ -198,6 +197,19 @@ async fn ws_connect(server: &TestServer, protocol: &str) -> support::Ws {
     socket
 }
 
+/// Connects with `protocol`, sends `connection_init` with `payload`, expects the ack.
+async fn ws_init(server: &TestServer, protocol: &str, payload: Value) -> support::Ws {
+    let mut socket = ws_connect(server, protocol).await;
+    send_json(
+        &mut socket,
+        json!({"type": "connection_init", "payload": payload}),
+    )
+    .await;
+    let ack = next_json(&mut socket).await;
+    assert_eq!(ack["type"], "connection_ack", "{ack}");
+    socket
+}
+
 async fn next_json(socket: &mut support::Ws) -> Value {
     loop {
         let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
@@ -217,16 +229,14 @@ async fn send_json(socket: &mut support::Ws, value: Value) {
 
 async fn heartbeat_over_graphql_transport_ws(backend: Backend) {
     let server = TestServer::start(backend).await;
-    server.add_user("bob", "sre", PASSWORD);
-    let token = server.login("bob", PASSWORD).await;
+    let token = server.signed_in("bob", "sre").await;
 
-    let mut socket = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"Authorization": format!("Bearer {token}")}}),
+    let mut socket = ws_init(
+        &server,
+        "graphql-transport-ws",
+        json!({"Authorization": format!("Bearer {token}")}),
     )
     .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
     send_json(
         &mut socket,
         json!({"id": "1", "type": "subscribe",
@@ -245,13 +255,7 @@ async fn heartbeat_over_graphql_transport_ws(backend: Backend) {
     send_json(&mut socket, json!({"id": "1", "type": "complete"})).await;
 
     // Without credentials the connection opens but the subscription is refused with a code.
-    let mut anonymous = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(
-        &mut anonymous,
-        json!({"type": "connection_init", "payload": {}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut anonymous).await["type"], "connection_ack");
+    let mut anonymous = ws_init(&server, "graphql-transport-ws", json!({})).await;
     send_json(
         &mut anonymous,
         json!({"id": "a", "type": "subscribe",
@@ -267,13 +271,7 @@ async fn heartbeat_over_graphql_transport_ws(backend: Backend) {
     );
 
     // The `{"token": …}` form works too; a bad token is refused at connection time.
-    let mut by_token = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(
-        &mut by_token,
-        json!({"type": "connection_init", "payload": {"token": token}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut by_token).await["type"], "connection_ack");
+    let mut by_token = ws_init(&server, "graphql-transport-ws", json!({"token": token})).await;
     let mut forged = ws_connect(&server, "graphql-transport-ws").await;
     send_json(
         &mut forged,
@@ -291,15 +289,8 @@ async fn heartbeat_over_graphql_transport_ws(backend: Backend) {
 
 async fn heartbeat_over_legacy_graphql_ws(backend: Backend) {
     let server = TestServer::start(backend).await;
-    server.add_user("bob", "sre", PASSWORD);
-    let token = server.login("bob", PASSWORD).await;
-    let mut socket = ws_connect(&server, "graphql-ws").await;
-    send_json(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"token": token}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let token = server.signed_in("bob", "sre").await;
+    let mut socket = ws_init(&server, "graphql-ws", json!({"token": token})).await;
     send_json(
         &mut socket,
         json!({"id": "7", "type": "start",
@@ -422,8 +413,7 @@ async fn graphiql_and_sdl_are_for_signed_in_callers(backend: Backend) {
         server.get("/graphql/schema.graphql", None).await.status(),
         401
     );
-    server.add_user("erin", "viewer", PASSWORD);
-    let token = server.login("erin", PASSWORD).await;
+    let token = server.signed_in("erin", "viewer").await;
     let auth = format!("Bearer {token}");
     let playground = server.get_with("/graphql", "authorization", &auth).await;
     assert_eq!(playground.status(), 200);
@@ -458,15 +448,8 @@ async fn malformed_requests_get_clear_errors(backend: Backend) {
             .contains("nosuchfield"),
         "{response}"
     );
-    server.add_user("bob", "sre", PASSWORD);
-    let token = server.login("bob", PASSWORD).await;
-    let mut socket = ws_connect(&server, "graphql-transport-ws").await;
-    send_json(
-        &mut socket,
-        json!({"type": "connection_init", "payload": {"token": token}}),
-    )
-    .await;
-    assert_eq!(next_json(&mut socket).await["type"], "connection_ack");
+    let token = server.signed_in("bob", "sre").await;
+    let mut socket = ws_init(&server, "graphql-transport-ws", json!({"token": token})).await;
     send_json(
         &mut socket,
         json!({"id": "x", "type": "subscribe",

@@ -8,6 +8,8 @@ use clap::Parser;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
+pub const PASSWORD: &str = "correct horse battery";
+
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
@@ -179,6 +181,12 @@ impl TestServer {
     pub fn add_user(&self, name: &str, role: &str, password: &str) {
         let out = self.cli(&["user", "add", name, "--role", role], Some(password));
         assert!(out.status.success(), "user add failed: {}", out.stderr);
+    }
+
+    /// Adds a user with the test password and signs them in; returns the session token.
+    pub async fn signed_in(&self, name: &str, role: &str) -> String {
+        self.add_user(name, role, PASSWORD);
+        self.login(name, PASSWORD).await
     }
 
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
