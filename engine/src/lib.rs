@@ -3,6 +3,8 @@
 //! Everything here is tested as data. No web framework, database, cache or HTTP client may be
 //! a dependency of this crate (see ARCHITECTURE.md); providers that do IO live in `server`.
 
+pub mod alert;
+pub mod shield;
 pub mod role;
 
 pub use role::{Role, UnknownRole};

@@ -1,0 +1,221 @@
+//! The Privacy Shield: finds personal and secret values in text and replaces each with a
+//! label such as `[IP_1]`, the same label for the same value within one incident.
+//!
+//! All detectors are compiled into one multi-pattern automaton, so a text is scanned once
+//! whatever the number of detectors. At one position the earlier detector in priority order
+//! wins (specific shapes before generic ones); matches never overlap. Candidates that need more
+//! than a pattern (card numbers: Luhn; IPv6: must parse) are confirmed after the scan, and a
+//! rejected candidate lets the next detector try the same position.
+
+mod detectors;
+mod pseudonyms;
+
+use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input, MatchKind, meta};
+use serde::Deserialize;
+
+use detectors::{BUILTINS, Check, ValuePart, luhn_valid, value_range};
+pub use pseudonyms::Pseudonyms;
+
+/// A detector from configuration, e.g. pod names: `{name = "pod", pattern = "…", label = "POD"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CustomDetector {
+    pub name: String,
+    pub pattern: String,
+    /// The label's prefix: `POD` gives `[POD_1]`. Upper-case letters, digits and `_`.
+    pub label: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShieldError {
+    #[error("detector `{name}`: invalid pattern: {message}")]
+    BadPattern { name: String, message: String },
+    #[error("detector `{name}`: label `{label}` must be 1-32 of A-Z, 0-9 and _")]
+    BadLabel { name: String, label: String },
+    #[error("detector `{name}`: pattern matches the empty string")]
+    MatchesEmpty { name: String },
+}
+
+#[derive(Debug, Clone)]
+struct Detector {
+    kind: String,
+    check: Check,
+    value: ValuePart,
+}
+
+/// A detected value: its byte range in the text and its kind (`IP`, `EMAIL`, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub start: usize,
+    pub end: usize,
+    pub kind: String,
+}
+
+/// The compiled detectors. Cheap to share (`Arc`) and safe to use from many threads.
+#[derive(Debug)]
+pub struct Shield {
+    all: meta::Regex,
+    /// One regex per detector, for re-trying a position after a rejected candidate.
+    each: Vec<meta::Regex>,
+    detectors: Vec<Detector>,
+}
+
+fn build(patterns: &[&str]) -> Result<meta::Regex, meta::BuildError> {
+    meta::Regex::builder()
+        // Detectors are ASCII; byte-level matching keeps the automaton small and fast.
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .configure(
+            meta::Config::new()
+                .match_kind(MatchKind::LeftmostFirst)
+                .utf8_empty(false),
+        )
+        .build_many(patterns)
+}
+
+fn valid_label(label: &str) -> bool {
+    (1..=32).contains(&label.len())
+        && label
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+}
+
+impl Shield {
+    /// The built-in detectors only.
+    pub fn builtin() -> Shield {
+        Shield::new(&[]).expect("built-in detectors compile")
+    }
+
+    /// The built-in detectors followed by `custom` ones (lower priority at equal positions).
+    pub fn new(custom: &[CustomDetector]) -> Result<Shield, ShieldError> {
+        let mut detectors: Vec<Detector> = BUILTINS
+            .iter()
+            .map(|b| Detector {
+                kind: b.kind.to_owned(),
+                check: b.check,
+                value: b.value,
+            })
+            .collect();
+        let mut patterns: Vec<&str> = BUILTINS.iter().map(|b| b.pattern).collect();
+        let mut each = Vec::with_capacity(patterns.len() + custom.len());
+        for builtin in BUILTINS {
+            each.push(build(&[builtin.pattern]).expect("built-in detector compiles"));
+        }
+        for c in custom {
+            if !valid_label(&c.label) {
+                return Err(ShieldError::BadLabel {
+                    name: c.name.clone(),
+                    label: c.label.clone(),
+                });
+            }
+            let single = build(&[c.pattern.as_str()]).map_err(|e| ShieldError::BadPattern {
+                name: c.name.clone(),
+                message: e.to_string(),
+            })?;
+            if single.is_match("") {
+                return Err(ShieldError::MatchesEmpty {
+                    name: c.name.clone(),
+                });
+            }
+            each.push(single);
+            patterns.push(&c.pattern);
+            detectors.push(Detector {
+                kind: c.label.clone(),
+                check: Check::None,
+                value: ValuePart::Whole,
+            });
+        }
+        let all = build(&patterns).map_err(|e| ShieldError::BadPattern {
+            name: "(combined)".into(),
+            message: e.to_string(),
+        })?;
+        Ok(Shield {
+            all,
+            each,
+            detectors,
+        })
+    }
+
+    /// The value range of detector `index` matching `text[start..end]`, if it is confirmed.
+    fn confirm(&self, index: usize, text: &str, start: usize, end: usize) -> Option<Finding> {
+        let detector = &self.detectors[index];
+        let matched = text.get(start..end)?;
+        let ok = match detector.check {
+            Check::None => true,
+            Check::Luhn => luhn_valid(matched),
+            Check::Ipv6 => matched.parse::<std::net::Ipv6Addr>().is_ok(),
+        };
+        if !ok {
+            return None;
+        }
+        let (s, e) = value_range(detector.value, matched)?;
+        Some(Finding {
+            start: start + s,
+            end: start + e,
+            kind: detector.kind.clone(),
+        })
+    }
+
+    /// Lower-priority detectors' chance at `start` after detector `rejected` was not confirmed.
+    fn retry_at(&self, text: &str, start: usize, rejected: usize) -> Option<(Finding, usize)> {
+        (rejected + 1..self.detectors.len()).find_map(|index| {
+            let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+            let m = self.each[index].search(&input)?;
+            let finding = self.confirm(index, text, m.start(), m.end())?;
+            Some((finding, m.end()))
+        })
+    }
+
+    /// Every detected value in `text`, in order, never overlapping.
+    pub fn find(&self, text: &str) -> Vec<Finding> {
+        let mut findings = Vec::new();
+        let mut at = 0;
+        while at < text.len() {
+            let input = Input::new(text).range(at..);
+            let Some(m) = self.all.search(&input) else {
+                break;
+            };
+            let index = m.pattern().as_usize();
+            let (found, resume) = match self.confirm(index, text, m.start(), m.end()) {
+                Some(finding) => (Some(finding), m.end()),
+                None => match self.retry_at(text, m.start(), index) {
+                    Some((finding, end)) => (Some(finding), end),
+                    None => (None, m.start() + 1),
+                },
+            };
+            if let Some(finding) = found {
+                findings.push(finding);
+            }
+            // Empty matches cannot happen (checked at build), but never loop in place.
+            at = resume.max(m.start() + 1);
+        }
+        findings
+    }
+
+    /// `text` with every detected value replaced by its label in `names`.
+    pub fn redact(&self, text: &str, names: &mut Pseudonyms) -> String {
+        let findings = self.find(text);
+        if findings.is_empty() {
+            return text.to_owned();
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut last = 0;
+        for finding in findings {
+            // Findings lie on ASCII boundaries; `get` keeps this panic-free regardless.
+            let (Some(before), Some(value)) = (
+                text.get(last..finding.start),
+                text.get(finding.start..finding.end),
+            ) else {
+                continue;
+            };
+            out.push_str(before);
+            out.push_str(&names.label_for(&finding.kind, value));
+            last = finding.end;
+        }
+        out.push_str(text.get(last..).unwrap_or_default());
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests;

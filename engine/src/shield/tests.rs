@@ -1,0 +1,158 @@
+use super::*;
+
+fn redact(text: &str) -> String {
+    Shield::builtin().redact(text, &mut Pseudonyms::new())
+}
+
+/// One line per detector kind: input → expected output.
+#[test]
+fn every_detector_kind_is_found_and_labelled() {
+    let cases = [
+        (
+            "User 192.168.1.100 with email admin@company.com triggered alert",
+            "User [IP_1] with email [EMAIL_1] triggered alert",
+        ),
+        ("peer 2001:db8::8a2e:370:7334 closed", "peer [IP_1] closed"),
+        ("listen [::1]:8080 and fe80::1%eth0", "listen [[IP_1]]:8080 and [IP_2]%eth0"),
+        ("mapped ::ffff:10.0.0.1 ok", "mapped [IP_1] ok"),
+        (
+            "request 3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b failed",
+            "request [UUID_1] failed",
+        ),
+        (
+            "auth eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU done",
+            "auth [JWT_1] done",
+        ),
+        ("nic 00:1A:2b:3C:4d:5E up, 00-1a-2b-3c-4d-5f down", "nic [MAC_1] up, [MAC_2] down"),
+        ("card 4111 1111 1111 1111 charged", "card [CREDIT_CARD_1] charged"),
+        ("card 5555-5555-5555-4444 declined", "card [CREDIT_CARD_1] declined"),
+        ("key AKIAIOSFODNN7EXAMPLE used", "key [AWS_KEY_1] used"),
+        (
+            "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_access_key=[SECRET_1]",
+        ),
+        (
+            "push with ghp_16C7e42F292c6912E7710c838347Ae178B4a now",
+            "push with [TOKEN_1] now",
+        ),
+        ("slack xoxb-123456789012-abcdefghij posted", "slack [TOKEN_1] posted"),
+        ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe [TOKEN_1]"),
+        ("llm sk-ant-api03-abcdefghijklmnopqrstuvwx", "llm [TOKEN_1]"),
+        ("Authorization: Bearer abcdef0123456789abcdef", "Authorization: Bearer [TOKEN_1]"),
+        ("login password=hunter22 ok", "login password=[PASSWORD_1] ok"),
+        ("cfg api_key: \"abc123def\"", "cfg api_key: \"[SECRET_1]\""),
+        ("GET /cb?token=deadbeef&x=1", "GET /cb?token=[TOKEN_1]&x=1"),
+        (
+            "dsn postgres://app:s3cr3t@db.internal:5432/app",
+            "dsn postgres://app:[PASSWORD_1]@db.internal:5432/app",
+        ),
+    ];
+    for (input, expect) in cases {
+        assert_eq!(redact(input), expect, "input: {input}");
+    }
+}
+
+#[test]
+fn lookalikes_are_left_alone() {
+    for text in [
+        "at 12:30:45 the job ran",
+        "version 1.2.3 released",
+        "order 1234567890123 shipped",
+        "card 4111 1111 1111 1112 is not a card",
+        "999.1.1.1 is not an address",
+        "ratio 3:1 at 10:15",
+        "plain text with no secrets",
+        "",
+        "password=",
+    ] {
+        assert_eq!(redact(text), text);
+    }
+}
+
+#[test]
+fn the_same_value_keeps_its_label_across_texts_of_one_incident() {
+    let shield = Shield::builtin();
+    let mut names = Pseudonyms::new();
+    let first = shield.redact("db 10.0.0.5 slow, client 10.0.0.9", &mut names);
+    let second = shield.redact("10.0.0.9 retried against 10.0.0.5", &mut names);
+    assert_eq!(first, "db [IP_1] slow, client [IP_2]");
+    assert_eq!(second, "[IP_2] retried against [IP_1]");
+    assert_eq!(names.len(), 2);
+    assert_eq!(format!("{names:?}"), "Pseudonyms { entries: 2, .. }");
+    // Another incident numbers from 1 again.
+    let mut other = Pseudonyms::new();
+    assert_eq!(shield.redact("10.0.0.9", &mut other), "[IP_1]");
+}
+
+#[test]
+fn rehydration_restores_the_exact_original() {
+    let shield = Shield::builtin();
+    let mut names = Pseudonyms::new();
+    let original = "User 192.168.1.100 <admin@company.com> [x] token=abc[1] Bearer abcdef0123456789abcdef";
+    let redacted = shield.redact(original, &mut names);
+    assert!(!redacted.contains("192.168.1.100") && !redacted.contains("admin@company.com"));
+    assert_eq!(names.rehydrate(&redacted), original);
+    assert_eq!(names.rehydrate("[IP_9] and [unknown]"), "[IP_9] and [unknown]");
+}
+
+#[test]
+fn overlaps_resolve_to_the_more_specific_detector() {
+    // The assignment covers the JWT; the URL password covers the email-like userinfo.
+    assert_eq!(
+        redact("token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU"),
+        "token=[TOKEN_1]"
+    );
+    assert_eq!(redact("redis://default:p4ss@10.1.2.3:6379"), "redis://default:[PASSWORD_1]@[IP_1]:6379");
+    // A rejected card candidate does not hide what follows it.
+    assert_eq!(
+        redact("4111 1111 1111 1112 then 4111 1111 1111 1111"),
+        "4111 1111 1111 1112 then [CREDIT_CARD_1]"
+    );
+}
+
+#[test]
+fn custom_detectors_extend_the_builtins() {
+    let shield = Shield::new(&[CustomDetector {
+        name: "pod".into(),
+        pattern: r"\b[a-z0-9-]+-[a-f0-9]{8,10}-[a-z0-9]{5}\b".into(),
+        label: "POD".into(),
+    }])
+    .unwrap();
+    let mut names = Pseudonyms::new();
+    assert_eq!(
+        shield.redact("pod checkout-7d4b9c8f6d-x2k9q on 10.0.0.1 restarted", &mut names),
+        "pod [POD_1] on [IP_1] restarted"
+    );
+    let bad = Shield::new(&[CustomDetector {
+        name: "broken".into(),
+        pattern: "(".into(),
+        label: "X".into(),
+    }])
+    .unwrap_err();
+    assert!(bad.to_string().starts_with("detector `broken`: invalid pattern"), "{bad}");
+    let empty = Shield::new(&[CustomDetector {
+        name: "empty".into(),
+        pattern: "a*".into(),
+        label: "X".into(),
+    }])
+    .unwrap_err();
+    assert_eq!(empty, ShieldError::MatchesEmpty { name: "empty".into() });
+    let label = Shield::new(&[CustomDetector {
+        name: "l".into(),
+        pattern: "x".into(),
+        label: "pod".into(),
+    }])
+    .unwrap_err();
+    assert!(label.to_string().contains("label `pod`"), "{label}");
+}
+
+#[test]
+fn non_ascii_text_is_handled_without_panics() {
+    let text = "Benutzer ünïcödé 10.0.0.1 — 日本語 admin@company.com ✓";
+    assert_eq!(redact(text), "Benutzer ünïcödé [IP_1] — 日本語 [EMAIL_1] ✓");
+    for cut in 0..text.len() {
+        if let Some(part) = text.get(..cut) {
+            let _ = redact(part);
+        }
+    }
+}
