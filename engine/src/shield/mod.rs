@@ -9,6 +9,7 @@
 
 mod detectors;
 mod pseudonyms;
+mod vault;
 
 use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input, MatchKind, meta};
@@ -16,6 +17,7 @@ use serde::Deserialize;
 
 use detectors::{BUILTINS, Check, ValuePart, luhn_valid, value_range};
 pub use pseudonyms::Pseudonyms;
+pub use vault::{VaultError, VaultKey};
 
 /// A detector from configuration, e.g. pod names: `{name = "pod", pattern = "…", label = "POD"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -49,6 +49,25 @@ impl Pseudonyms {
         self.by_label.is_empty()
     }
 
+    /// `(label, kind, value)` for sealing; private to the shield.
+    pub(super) fn entries(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.by_value
+            .iter()
+            .map(|((kind, value), label)| (label.as_str(), kind.as_str(), value.as_str()))
+    }
+
+    /// Puts back an entry read from a sealed vault, keeping the numbering consistent.
+    pub(super) fn restore(&mut self, label: String, kind: String, value: String) {
+        let n = label
+            .rsplit_once('_')
+            .and_then(|(_, n)| n.trim_end_matches(']').parse::<u32>().ok())
+            .unwrap_or(0);
+        let counter = self.counters.entry(kind.clone()).or_insert(0);
+        *counter = (*counter).max(n);
+        self.by_label.insert(label.clone(), value.clone());
+        self.by_value.insert((kind, value), label);
+    }
+
     /// The labels handed out so far (never the values).
     pub fn labels(&self) -> impl Iterator<Item = &str> {
         self.by_label.keys().map(String::as_str)
