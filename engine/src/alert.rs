@@ -185,11 +185,23 @@ mod tests {
     #[test]
     fn service_follows_the_label_precedence() {
         for (pairs, expect) in [
-            (&[("job", "node"), ("service", "checkout")][..], Some("checkout")),
-            (&[("app", "web"), ("app.kubernetes.io/name", "frontend")][..], Some("frontend")),
-            (&[("container", "c"), ("deployment", "d"), ("job", "j")][..], Some("j")),
+            (
+                &[("job", "node"), ("service", "checkout")][..],
+                Some("checkout"),
+            ),
+            (
+                &[("app", "web"), ("app.kubernetes.io/name", "frontend")][..],
+                Some("frontend"),
+            ),
+            (
+                &[("container", "c"), ("deployment", "d"), ("job", "j")][..],
+                Some("j"),
+            ),
             (&[("container", "nginx")][..], Some("nginx")),
-            (&[("service", " "), ("app", "fallback")][..], Some("fallback")),
+            (
+                &[("service", " "), ("app", "fallback")][..],
+                Some("fallback"),
+            ),
             (&[("instance", "10.0.0.1:9100")][..], None),
         ] {
             assert_eq!(service_of(&labels(pairs)).as_deref(), expect, "{pairs:?}");
@@ -225,7 +237,11 @@ mod tests {
         let event = AlertEvent::from_labels(
             AlertSource::Alertmanager,
             AlertStatus::Firing,
-            labels(&[("alertname", "PgDown"), ("severity", "critical"), ("app", "postgres-db")]),
+            labels(&[
+                ("alertname", "PgDown"),
+                ("severity", "critical"),
+                ("app", "postgres-db"),
+            ]),
             Labels::new(),
             Some("abc123".into()),
         );

@@ -205,10 +205,11 @@ impl GenericAlert {
         let mut event =
             AlertEvent::from_labels(source, status, labels, annotations, self.fingerprint);
         event.name = self.name;
-        event.severity = Severity::from_label(self.severity.as_deref().or(event
-            .labels
-            .get("severity")
-            .map(String::as_str)));
+        event.severity = Severity::from_label(
+            self.severity
+                .as_deref()
+                .or(event.labels.get("severity").map(String::as_str)),
+        );
         event.service = service_of(&event.labels);
         event.starts_at = self.starts_at;
         event.ends_at = self.ends_at;

@@ -5,7 +5,7 @@
 
 pub mod alert;
 pub mod input;
-pub mod shield;
 pub mod role;
+pub mod shield;
 
 pub use role::{Role, UnknownRole};

@@ -2,6 +2,9 @@
 
 pub mod prelude;
 
+pub mod alert;
 pub mod api_token;
+pub mod incident;
+pub mod incident_vault;
 pub mod session;
 pub mod user;

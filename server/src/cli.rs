@@ -63,6 +63,9 @@ pub enum Command {
     /// Manage API tokens for integrations.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Pseudonymise standard input to standard output, line by line, with the Privacy Shield
+    /// (labels consistent within one run; detectors from the config file's `[[shield.detectors]]`).
+    Redact,
 }
 
 /// Options of `serve`; accepted before or after the (optional) `serve` subcommand.

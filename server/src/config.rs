@@ -25,6 +25,27 @@ pub struct FileConfig {
     pub site_root: Option<PathBuf>,
     #[serde(default)]
     pub auth: FileAuthConfig,
+    #[serde(default)]
+    pub shield: ShieldConfig,
+    #[serde(default)]
+    pub ingest: FileIngestConfig,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIngestConfig {
+    pub correlation_window_minutes: Option<u32>,
+    pub max_body_bytes: Option<usize>,
+    pub webhook_secret: Option<String>,
+}
+
+/// `[shield]`: extra detectors, e.g.
+/// `[[shield.detectors]]` `name = "pod"`, `pattern = '…'`, `label = "POD"`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShieldConfig {
+    #[serde(default)]
+    pub detectors: Vec<engine::shield::CustomDetector>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -47,6 +68,34 @@ pub struct Config {
     pub topology: Option<PathBuf>,
     pub site_root: PathBuf,
     pub auth: AuthConfig,
+    pub shield: ShieldConfig,
+    pub ingest: IngestConfig,
+}
+
+#[derive(Clone)]
+pub struct IngestConfig {
+    /// Alerts of one service within this many minutes join one incident.
+    pub correlation_window_minutes: u32,
+    /// Larger alert requests get `413`.
+    pub max_body_bytes: usize,
+    /// HMAC-SHA256 secret of the generic webhook (`X-Awoooi-Signature`), if any.
+    pub webhook_secret: Option<String>,
+}
+
+impl std::fmt::Debug for IngestConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IngestConfig")
+            .field(
+                "correlation_window_minutes",
+                &self.correlation_window_minutes,
+            )
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field(
+                "webhook_secret",
+                &self.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -98,13 +147,10 @@ impl Config {
                 message: "expected a sqlite:// or postgres:// URL".into(),
             });
         }
-        let session_ttl_minutes = file.auth.session_ttl_minutes.unwrap_or(12 * 60);
-        if session_ttl_minutes == 0 {
-            return Err(ConfigError::Invalid {
-                key: "auth.session_ttl_minutes",
-                message: "must be at least 1".into(),
-            });
-        }
+        let session_ttl_minutes = positive(
+            "auth.session_ttl_minutes",
+            file.auth.session_ttl_minutes.unwrap_or(12 * 60),
+        )?;
         Ok(Config {
             bind: serve
                 .bind
@@ -133,6 +179,20 @@ impl Config {
                 session_ttl_minutes,
                 cookie_secure: file.auth.cookie_secure.unwrap_or(false),
             },
+            shield: file.shield,
+            ingest: IngestConfig {
+                correlation_window_minutes: positive(
+                    "ingest.correlation_window_minutes",
+                    file.ingest.correlation_window_minutes.unwrap_or(15),
+                )?,
+                max_body_bytes: positive(
+                    "ingest.max_body_bytes",
+                    file.ingest.max_body_bytes.unwrap_or(1024 * 1024),
+                )?,
+                webhook_secret: env("AWOOOI_WEBHOOK_SECRET")
+                    .or(file.ingest.webhook_secret)
+                    .filter(|s| !s.is_empty()),
+            },
         })
     }
 
@@ -143,6 +203,17 @@ impl Config {
         } else {
             "sqlite"
         }
+    }
+}
+
+fn positive<T: PartialOrd + Default>(key: &'static str, value: T) -> Result<T, ConfigError> {
+    if value > T::default() {
+        Ok(value)
+    } else {
+        Err(ConfigError::Invalid {
+            key,
+            message: "must be at least 1".into(),
+        })
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
-use axum::extract::{FromRef, Request, State, WebSocketUpgrade};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -30,6 +30,7 @@ use crate::telemetry::{self, count_graphql_operation};
 pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
+    pub ingest: crate::ingest::Ingest,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub metrics: PrometheusHandle,
@@ -54,7 +55,16 @@ pub fn router(state: AppState) -> Router {
         .leptos_routes_with_handler(generate_route_list(app::App), get(crate::ssr::render_page))
         .route_layer(middleware::from_fn(require_page_session));
     let pkg_dir = state.config.site_root.join("pkg");
+    let alerts = Router::new()
+        .route(
+            "/api/v1/alerts/alertmanager",
+            post(crate::webhooks::alertmanager),
+        )
+        .route("/api/v1/alerts/grafana", post(crate::webhooks::grafana))
+        .route("/api/v1/alerts/webhook", post(crate::webhooks::generic))
+        .layer(DefaultBodyLimit::max(state.config.ingest.max_body_bytes));
     Router::new()
+        .merge(alerts)
         .route("/graphql", get(graphiql).post(graphql_http))
         .route("/graphql/ws", get(graphql_ws))
         .route("/graphql/schema.graphql", get(schema_sdl))

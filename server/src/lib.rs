@@ -7,8 +7,11 @@ pub mod db;
 pub mod demo;
 pub mod graphql;
 pub mod http;
+pub mod ingest;
+pub mod keys;
 pub mod ssr;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
@@ -39,7 +42,38 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Token(command)) => token_command(&config, command).await,
+        Some(Command::Redact) => {
+            let shield = engine::shield::Shield::new(&config.shield.detectors)?;
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            redact_stream(
+                &shield,
+                stdin.lock(),
+                std::io::BufWriter::new(stdout.lock()),
+            )
+        }
     }
+}
+
+/// Pseudonymises `input` line by line into `output`; one label map for the whole stream.
+/// Line endings are kept; invalid UTF-8 is replaced rather than refused.
+pub fn redact_stream(
+    shield: &engine::shield::Shield,
+    mut input: impl BufRead,
+    mut output: impl Write,
+) -> anyhow::Result<()> {
+    let mut names = engine::shield::Pseudonyms::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        output.write_all(shield.redact(&text, &mut names).as_bytes())?;
+    }
+    output.flush()?;
+    Ok(())
 }
 
 async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
@@ -127,7 +161,19 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         database: config.database_kind(),
         started: Instant::now(),
     };
-    let schema = graphql::build_schema(db.clone(), meta, config.auth.clone());
+    let shield = engine::shield::Shield::new(&config.shield.detectors)?;
+    let key = keys::load_or_create(&config.data_dir, std::env::var("AWOOOI_VAULT_KEY").ok())?;
+    let ingest = ingest::Ingest::start(
+        db.clone(),
+        ingest::IngestSettings {
+            correlation_window: chrono::Duration::minutes(i64::from(
+                config.ingest.correlation_window_minutes,
+            )),
+            shield: Arc::new(shield),
+            key,
+        },
+    );
+    let schema = graphql::build_schema(db.clone(), meta, config.auth.clone(), ingest.clone());
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")
         .site_root(config.site_root.to_string_lossy().into_owned())
@@ -137,6 +183,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     Ok(http::AppState {
         db,
         schema,
+        ingest,
         config: Arc::new(config),
         leptos,
         metrics: telemetry::prometheus(),
@@ -203,6 +250,18 @@ async fn shutdown_signal() {
 #[cfg(test)]
 mod tests {
     use super::redact_url;
+
+    #[test]
+    fn redact_stream_keeps_lines_and_labels_consistent() {
+        let shield = engine::shield::Shield::builtin();
+        let input = "a 10.0.0.1\r\nb bob@x.io 10.0.0.1\n\nno newline 10.0.0.2";
+        let mut out = Vec::new();
+        super::redact_stream(&shield, input.as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a [IP_1]\r\nb [EMAIL_1] [IP_1]\n\nno newline [IP_2]"
+        );
+    }
 
     #[test]
     fn passwords_in_urls_are_redacted() {

@@ -13,20 +13,6 @@ use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
 
 use support::PASSWORD;
 
-/// Generates one `#[tokio::test]` per backend for each scenario.
-macro_rules! on_both_backends {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() { super::$name(super::Backend::Postgres).await })*
-        }
-    };
-}
-
 on_both_backends!(
     server_info_needs_a_token,
     cli_users_login_me_and_api_tokens,
@@ -271,7 +257,7 @@ async fn heartbeat_over_graphql_transport_ws(backend: Backend) {
     );
 
     // The `{"token": …}` form works too; a bad token is refused at connection time.
-    let mut by_token = ws_init(&server, "graphql-transport-ws", json!({"token": token})).await;
+    let _acknowledged = ws_init(&server, "graphql-transport-ws", json!({"token": token})).await;
     let mut forged = ws_connect(&server, "graphql-transport-ws").await;
     send_json(
         &mut forged,

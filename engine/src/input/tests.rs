@@ -14,9 +14,18 @@ fn alertmanager_v4_payload_normalises() {
     assert_eq!(first.name, "HighErrorRate");
     assert_eq!(first.severity, Severity::Critical);
     assert_eq!(first.service.as_deref(), Some("frontend"));
-    assert_eq!(first.starts_at.unwrap().to_rfc3339(), "2026-11-25T03:00:00+00:00");
+    assert_eq!(
+        first.starts_at.unwrap().to_rfc3339(),
+        "2026-11-25T03:00:00+00:00"
+    );
     assert_eq!(first.ends_at, None, "0001-01-01 means not set");
-    assert!(first.generator_url.as_deref().unwrap().starts_with("http://prometheus"));
+    assert!(
+        first
+            .generator_url
+            .as_deref()
+            .unwrap()
+            .starts_with("http://prometheus")
+    );
     assert_eq!(
         description_of(&first.annotations),
         Some("frontend 5xx rate > 15%")
@@ -38,8 +47,10 @@ fn grafana_payload_normalises() {
 
 #[test]
 fn generic_payload_in_three_shapes() {
-    let one = parse_generic(br#"{"name": "QueueBacklog", "service": "queue", "severity": "critical",
-        "description": "backlog 10k", "labels": {"team": "core"}}"#)
+    let one = parse_generic(
+        br#"{"name": "QueueBacklog", "service": "queue", "severity": "critical",
+        "description": "backlog 10k", "labels": {"team": "core"}}"#,
+    )
     .unwrap();
     assert_eq!(one.len(), 1);
     assert_eq!(one[0].name, "QueueBacklog");
@@ -54,12 +65,18 @@ fn generic_payload_in_three_shapes() {
     assert_eq!(batch.len(), 1);
 }
 
+type Parser = fn(&[u8]) -> Result<Vec<AlertEvent>, PayloadError>;
+
 /// Each malformed payload is refused with the path of the offending field.
 #[test]
 fn malformed_payloads_name_the_field() {
-    let cases: &[(fn(&[u8]) -> Result<Vec<AlertEvent>, PayloadError>, &[u8], &str)] = &[
+    let cases: &[(Parser, &[u8], &str)] = &[
         (parse_alertmanager, b"{not json", "."),
-        (parse_alertmanager, br#"{"version": "3", "alerts": []}"#, "version"),
+        (
+            parse_alertmanager,
+            br#"{"version": "3", "alerts": []}"#,
+            "version",
+        ),
         (parse_alertmanager, br#"{"alerts": []}"#, "version"),
         (parse_alertmanager, br#"{"version": "4"}"#, "."),
         (
@@ -80,16 +97,29 @@ fn malformed_payloads_name_the_field() {
         (parse_grafana, br#"{"alerts": "none"}"#, "alerts"),
         (parse_generic, br#"{"severity": "critical"}"#, "."),
         (parse_generic, br#"{"name": ""}"#, "name"),
-        (parse_generic, br#"{"alerts": [{"name": "a"}, {"name": "b", "labels": []}]}"#, "alerts[1].labels"),
-        (parse_generic, br#"{"name": "a", "colour": "red"}"#, "colour"),
+        (
+            parse_generic,
+            br#"{"alerts": [{"name": "a"}, {"name": "b", "labels": []}]}"#,
+            "alerts[1].labels",
+        ),
+        (
+            parse_generic,
+            br#"{"name": "a", "colour": "red"}"#,
+            "colour",
+        ),
         (parse_generic, br#"{"name": "a"} trailing"#, "."),
     ];
     for (parse, body, field) in cases {
         let err = parse(body).unwrap_err();
-        assert_eq!(err.field, *field, "{} -> {err}", String::from_utf8_lossy(body));
+        assert_eq!(
+            err.field,
+            *field,
+            "{} -> {err}",
+            String::from_utf8_lossy(body)
+        );
     }
-    let err = parse_alertmanager(br#"{"version": "4", "alerts": [{"status": "sideways"}]}"#)
-        .unwrap_err();
+    let err =
+        parse_alertmanager(br#"{"version": "4", "alerts": [{"status": "sideways"}]}"#).unwrap_err();
     assert_eq!(
         err.to_string(),
         "invalid payload at `alerts[0].status`: unknown status `sideways`; expected `firing` or `resolved`"
@@ -100,5 +130,8 @@ fn malformed_payloads_name_the_field() {
 fn oversized_batches_are_refused() {
     let alerts = vec![r#"{"status":"firing"}"#; MAX_ALERTS_PER_PAYLOAD + 1].join(",");
     let body = format!(r#"{{"version":"4","alerts":[{alerts}]}}"#);
-    assert_eq!(parse_alertmanager(body.as_bytes()).unwrap_err().field, "alerts");
+    assert_eq!(
+        parse_alertmanager(body.as_bytes()).unwrap_err().field,
+        "alerts"
+    );
 }

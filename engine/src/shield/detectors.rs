@@ -171,7 +171,7 @@ pub(crate) fn luhn_valid(s: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// The byte range of the value inside a match `m` (relative to the match).
@@ -206,7 +206,11 @@ mod tests {
 
     #[test]
     fn luhn_accepts_real_test_numbers_only() {
-        for ok in ["4111 1111 1111 1111", "5555-5555-5555-4444", "378282246310005"] {
+        for ok in [
+            "4111 1111 1111 1111",
+            "5555-5555-5555-4444",
+            "378282246310005",
+        ] {
             assert!(luhn_valid(ok), "{ok}");
         }
         for bad in ["4111 1111 1111 1112", "1234", "41111111111111111111"] {
@@ -217,13 +221,22 @@ mod tests {
     #[test]
     fn value_ranges_pick_the_secret_part() {
         let pick = |part, m: &str| value_range(part, m).map(|(s, e)| m[s..e].to_owned());
-        assert_eq!(pick(ValuePart::AfterAssignment, "password=\"hunter2").as_deref(), Some("hunter2"));
-        assert_eq!(pick(ValuePart::AfterAssignment, "api_key: abc").as_deref(), Some("abc"));
+        assert_eq!(
+            pick(ValuePart::AfterAssignment, "password=\"hunter2").as_deref(),
+            Some("hunter2")
+        );
+        assert_eq!(
+            pick(ValuePart::AfterAssignment, "api_key: abc").as_deref(),
+            Some("abc")
+        );
         assert_eq!(
             pick(ValuePart::UrlPassword, "postgres://app:s3cr3t@").as_deref(),
             Some("s3cr3t")
         );
-        assert_eq!(pick(ValuePart::AfterScheme, "Bearer abc.def").as_deref(), Some("abc.def"));
+        assert_eq!(
+            pick(ValuePart::AfterScheme, "Bearer abc.def").as_deref(),
+            Some("abc.def")
+        );
         assert_eq!(pick(ValuePart::AfterAssignment, "password="), None);
     }
 }

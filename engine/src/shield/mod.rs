@@ -63,7 +63,7 @@ pub struct Shield {
     detectors: Vec<Detector>,
 }
 
-fn build(patterns: &[&str]) -> Result<meta::Regex, meta::BuildError> {
+fn build(patterns: &[&str]) -> Result<meta::Regex, String> {
     meta::Regex::builder()
         // Detectors are ASCII; byte-level matching keeps the automaton small and fast.
         .syntax(syntax::Config::new().unicode(false).utf8(false))
@@ -73,6 +73,7 @@ fn build(patterns: &[&str]) -> Result<meta::Regex, meta::BuildError> {
                 .utf8_empty(false),
         )
         .build_many(patterns)
+        .map_err(|e| e.to_string())
 }
 
 fn valid_label(label: &str) -> bool {
@@ -110,10 +111,11 @@ impl Shield {
                     label: c.label.clone(),
                 });
             }
-            let single = build(&[c.pattern.as_str()]).map_err(|e| ShieldError::BadPattern {
-                name: c.name.clone(),
-                message: e.to_string(),
-            })?;
+            let single =
+                build(&[c.pattern.as_str()]).map_err(|message| ShieldError::BadPattern {
+                    name: c.name.clone(),
+                    message,
+                })?;
             if single.is_match("") {
                 return Err(ShieldError::MatchesEmpty {
                     name: c.name.clone(),
@@ -127,9 +129,9 @@ impl Shield {
                 value: ValuePart::Whole,
             });
         }
-        let all = build(&patterns).map_err(|e| ShieldError::BadPattern {
+        let all = build(&patterns).map_err(|message| ShieldError::BadPattern {
             name: "(combined)".into(),
-            message: e.to_string(),
+            message,
         })?;
         Ok(Shield {
             all,

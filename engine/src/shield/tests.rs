@@ -13,7 +13,10 @@ fn every_detector_kind_is_found_and_labelled() {
             "User [IP_1] with email [EMAIL_1] triggered alert",
         ),
         ("peer 2001:db8::8a2e:370:7334 closed", "peer [IP_1] closed"),
-        ("listen [::1]:8080 and fe80::1%eth0", "listen [[IP_1]]:8080 and [IP_2]%eth0"),
+        (
+            "listen [::1]:8080 and fe80::1%eth0",
+            "listen [[IP_1]]:8080 and [IP_2]%eth0",
+        ),
         ("mapped ::ffff:10.0.0.1 ok", "mapped [IP_1] ok"),
         (
             "request 3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b failed",
@@ -23,9 +26,18 @@ fn every_detector_kind_is_found_and_labelled() {
             "auth eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU done",
             "auth [JWT_1] done",
         ),
-        ("nic 00:1A:2b:3C:4d:5E up, 00-1a-2b-3c-4d-5f down", "nic [MAC_1] up, [MAC_2] down"),
-        ("card 4111 1111 1111 1111 charged", "card [CREDIT_CARD_1] charged"),
-        ("card 5555-5555-5555-4444 declined", "card [CREDIT_CARD_1] declined"),
+        (
+            "nic 00:1A:2b:3C:4d:5E up, 00-1a-2b-3c-4d-5f down",
+            "nic [MAC_1] up, [MAC_2] down",
+        ),
+        (
+            "card 4111 1111 1111 1111 charged",
+            "card [CREDIT_CARD_1] charged",
+        ),
+        (
+            "card 5555-5555-5555-4444 declined",
+            "card [CREDIT_CARD_1] declined",
+        ),
         ("key AKIAIOSFODNN7EXAMPLE used", "key [AWS_KEY_1] used"),
         (
             "aws_secret_access_key=wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -35,11 +47,23 @@ fn every_detector_kind_is_found_and_labelled() {
             "push with ghp_16C7e42F292c6912E7710c838347Ae178B4a now",
             "push with [TOKEN_1] now",
         ),
-        ("slack xoxb-123456789012-abcdefghij posted", "slack [TOKEN_1] posted"),
-        ("stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc", "stripe [TOKEN_1]"),
+        (
+            "slack xoxb-123456789012-abcdefghij posted",
+            "slack [TOKEN_1] posted",
+        ),
+        (
+            "stripe sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+            "stripe [TOKEN_1]",
+        ),
         ("llm sk-ant-api03-abcdefghijklmnopqrstuvwx", "llm [TOKEN_1]"),
-        ("Authorization: Bearer abcdef0123456789abcdef", "Authorization: Bearer [TOKEN_1]"),
-        ("login password=hunter22 ok", "login password=[PASSWORD_1] ok"),
+        (
+            "Authorization: Bearer abcdef0123456789abcdef",
+            "Authorization: Bearer [TOKEN_1]",
+        ),
+        (
+            "login password=hunter22 ok",
+            "login password=[PASSWORD_1] ok",
+        ),
         ("cfg api_key: \"abc123def\"", "cfg api_key: \"[SECRET_1]\""),
         ("GET /cb?token=deadbeef&x=1", "GET /cb?token=[TOKEN_1]&x=1"),
         (
@@ -88,11 +112,15 @@ fn the_same_value_keeps_its_label_across_texts_of_one_incident() {
 fn rehydration_restores_the_exact_original() {
     let shield = Shield::builtin();
     let mut names = Pseudonyms::new();
-    let original = "User 192.168.1.100 <admin@company.com> [x] token=abc[1] Bearer abcdef0123456789abcdef";
+    let original =
+        "User 192.168.1.100 <admin@company.com> [x] token=abc[1] Bearer abcdef0123456789abcdef";
     let redacted = shield.redact(original, &mut names);
     assert!(!redacted.contains("192.168.1.100") && !redacted.contains("admin@company.com"));
     assert_eq!(names.rehydrate(&redacted), original);
-    assert_eq!(names.rehydrate("[IP_9] and [unknown]"), "[IP_9] and [unknown]");
+    assert_eq!(
+        names.rehydrate("[IP_9] and [unknown]"),
+        "[IP_9] and [unknown]"
+    );
 }
 
 #[test]
@@ -102,7 +130,10 @@ fn overlaps_resolve_to_the_more_specific_detector() {
         redact("token=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU"),
         "token=[TOKEN_1]"
     );
-    assert_eq!(redact("redis://default:p4ss@10.1.2.3:6379"), "redis://default:[PASSWORD_1]@[IP_1]:6379");
+    assert_eq!(
+        redact("redis://default:p4ss@10.1.2.3:6379"),
+        "redis://default:[PASSWORD_1]@[IP_1]:6379"
+    );
     // A rejected card candidate does not hide what follows it.
     assert_eq!(
         redact("4111 1111 1111 1112 then 4111 1111 1111 1111"),
@@ -120,7 +151,10 @@ fn custom_detectors_extend_the_builtins() {
     .unwrap();
     let mut names = Pseudonyms::new();
     assert_eq!(
-        shield.redact("pod checkout-7d4b9c8f6d-x2k9q on 10.0.0.1 restarted", &mut names),
+        shield.redact(
+            "pod checkout-7d4b9c8f6d-x2k9q on 10.0.0.1 restarted",
+            &mut names
+        ),
         "pod [POD_1] on [IP_1] restarted"
     );
     let bad = Shield::new(&[CustomDetector {
@@ -129,14 +163,23 @@ fn custom_detectors_extend_the_builtins() {
         label: "X".into(),
     }])
     .unwrap_err();
-    assert!(bad.to_string().starts_with("detector `broken`: invalid pattern"), "{bad}");
+    assert!(
+        bad.to_string()
+            .starts_with("detector `broken`: invalid pattern"),
+        "{bad}"
+    );
     let empty = Shield::new(&[CustomDetector {
         name: "empty".into(),
         pattern: "a*".into(),
         label: "X".into(),
     }])
     .unwrap_err();
-    assert_eq!(empty, ShieldError::MatchesEmpty { name: "empty".into() });
+    assert_eq!(
+        empty,
+        ShieldError::MatchesEmpty {
+            name: "empty".into()
+        }
+    );
     let label = Shield::new(&[CustomDetector {
         name: "l".into(),
         pattern: "x".into(),

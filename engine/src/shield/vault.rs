@@ -136,12 +136,27 @@ mod tests {
         let mut reopened = Pseudonyms::open(&sealed, &key(7), b"incident-1").unwrap();
         assert_eq!(reopened, names);
         // Numbering continues where it left off.
-        assert_eq!(shield.redact("10.0.0.2 and 10.0.0.1", &mut reopened), "[IP_2] and [IP_1]");
-        assert_eq!(reopened.rehydrate(&redacted), "10.0.0.1 mailed bob@example.com");
+        assert_eq!(
+            shield.redact("10.0.0.2 and 10.0.0.1", &mut reopened),
+            "[IP_2] and [IP_1]"
+        );
+        assert_eq!(
+            reopened.rehydrate(&redacted),
+            "10.0.0.1 mailed bob@example.com"
+        );
 
-        assert_eq!(Pseudonyms::open(&sealed, &key(8), b"incident-1"), Err(VaultError::CannotOpen));
-        assert_eq!(Pseudonyms::open(&sealed, &key(7), b"incident-2"), Err(VaultError::CannotOpen));
-        assert_eq!(Pseudonyms::open(&sealed[..5], &key(7), b"incident-1"), Err(VaultError::CannotOpen));
+        assert_eq!(
+            Pseudonyms::open(&sealed, &key(8), b"incident-1"),
+            Err(VaultError::CannotOpen)
+        );
+        assert_eq!(
+            Pseudonyms::open(&sealed, &key(7), b"incident-2"),
+            Err(VaultError::CannotOpen)
+        );
+        assert_eq!(
+            Pseudonyms::open(&sealed[..5], &key(7), b"incident-1"),
+            Err(VaultError::CannotOpen)
+        );
     }
 
     #[test]
@@ -149,9 +164,21 @@ mod tests {
         let k = VaultKey::from_hex(&"ab".repeat(32)).unwrap();
         assert_eq!(format!("{k:?}"), "VaultKey(<redacted>)");
         assert_eq!(VaultKey::from_hex("abc").unwrap_err(), VaultError::BadKey);
-        assert_eq!(VaultKey::from_hex(&"zz".repeat(32)).unwrap_err(), VaultError::BadKey);
-        assert_eq!(k.digest("service", "frontend"), k.digest("service", "frontend"));
-        assert_ne!(k.digest("service", "frontend"), k.digest("alert", "frontend"));
-        assert_ne!(k.digest("service", "frontend"), key(1).digest("service", "frontend"));
+        assert_eq!(
+            VaultKey::from_hex(&"zz".repeat(32)).unwrap_err(),
+            VaultError::BadKey
+        );
+        assert_eq!(
+            k.digest("service", "frontend"),
+            k.digest("service", "frontend")
+        );
+        assert_ne!(
+            k.digest("service", "frontend"),
+            k.digest("alert", "frontend")
+        );
+        assert_ne!(
+            k.digest("service", "frontend"),
+            key(1).digest("service", "frontend")
+        );
     }
 }

@@ -5,6 +5,7 @@
 
 mod auth;
 mod error;
+mod incidents;
 mod system;
 
 use std::time::Instant;
@@ -16,17 +17,22 @@ pub use error::ApiError;
 
 use crate::auth::Principal;
 use crate::config::AuthConfig;
+use crate::ingest::Ingest;
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 #[derive(MergedObject, Default)]
-pub struct Query(system::SystemQuery, auth::AuthQuery);
+pub struct Query(
+    system::SystemQuery,
+    auth::AuthQuery,
+    incidents::IncidentQuery,
+);
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation);
+pub struct Mutation(auth::AuthMutation, incidents::IncidentMutation);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(system::SystemSubscription);
+pub struct Subscription(system::SystemSubscription, incidents::IncidentSubscription);
 
 /// Facts about this server process, for `serverInfo`.
 #[derive(Debug, Clone)]
@@ -44,7 +50,12 @@ pub struct RequestAuth {
     pub token: Option<String>,
 }
 
-pub fn build_schema(db: DatabaseConnection, meta: ServerMeta, auth: AuthConfig) -> AppSchema {
+pub fn build_schema(
+    db: DatabaseConnection,
+    meta: ServerMeta,
+    auth: AuthConfig,
+    ingest: Ingest,
+) -> AppSchema {
     Schema::build(
         Query::default(),
         Mutation::default(),
@@ -53,6 +64,7 @@ pub fn build_schema(db: DatabaseConnection, meta: ServerMeta, auth: AuthConfig) 
     .data(db)
     .data(meta)
     .data(auth)
+    .data(ingest)
     .finish()
 }
 

@@ -1,4 +1,5 @@
 //! A real `awoooi` server on a loopback port, over a fresh SQLite file or PostgreSQL database.
+#![allow(dead_code)] // shared by several test binaries; each uses a subset
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +9,23 @@ use clap::Parser;
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 
+/// Generates one `#[tokio::test]` per backend for each scenario.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() { super::$name(super::Backend::Postgres).await })*
+        }
+    };
+}
+
 pub const PASSWORD: &str = "correct horse battery";
+pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
 pub type Ws =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
@@ -119,6 +136,12 @@ impl TestServer {
                 with_database(&pg_admin_url(), &name)
             }
         };
+        let config_file = dir.join("awoooi.toml");
+        std::fs::write(
+            &config_file,
+            format!("[ingest]\nwebhook_secret = \"{WEBHOOK_SECRET}\"\nmax_body_bytes = 65536\n"),
+        )
+        .unwrap();
         let cli = server::cli::Cli::try_parse_from([
             "awoooi",
             "--database-url",
@@ -127,6 +150,8 @@ impl TestServer {
             dir.to_str().unwrap(),
             "--site-root",
             dir.join("site").to_str().unwrap(),
+            "--config",
+            config_file.to_str().unwrap(),
         ])
         .unwrap();
         let config = server::config::Config::resolve(&cli, |_| None).unwrap();
@@ -235,6 +260,28 @@ impl TestServer {
             .unwrap()
     }
 
+    /// POSTs `body` as JSON with an optional bearer token and extra headers.
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        request.send().await.unwrap()
+    }
+
     pub async fn post_raw(&self, path: &str, content_type: &str, body: &str) -> reqwest::Response {
         self.client
             .post(format!("{}{path}", self.base))
@@ -269,6 +316,57 @@ impl TestServer {
             password.replace(' ', "+")
         );
         self.post_form("/auth/login", &body, None).await
+    }
+
+    /// Every text-like column of every application table, as one string (for leak checks).
+    pub async fn dump_text_columns(&self) -> String {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = Database::connect(&self.database_url).await.unwrap();
+        let backend = db.get_database_backend();
+        let mut out = String::new();
+        for table in [
+            "incidents",
+            "alerts",
+            "incident_vaults",
+            "users",
+            "sessions",
+            "api_tokens",
+        ] {
+            let sql = match backend {
+                sea_orm::DatabaseBackend::Postgres => {
+                    format!("SELECT row_to_json(t)::text AS j FROM {table} t")
+                }
+                _ => format!("SELECT * FROM {table}"),
+            };
+            let rows = db
+                .query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap();
+            for row in rows {
+                for column in row.column_names() {
+                    if let Ok(Some(text)) = row.try_get::<Option<String>>("", &column) {
+                        out.push_str(&text);
+                        out.push('\n');
+                    } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>>("", &column) {
+                        out.push_str(&String::from_utf8_lossy(&bytes));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The SQLite database file and its WAL, as bytes.
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for name in ["awoooi.db", "awoooi.db-wal"] {
+            if let Ok(mut b) = std::fs::read(self.scratch.dir.join(name)) {
+                bytes.append(&mut b);
+            }
+        }
+        assert!(!bytes.is_empty(), "no SQLite file found");
+        bytes
     }
 
     /// Drops this test's PostgreSQL database while the server still runs.

@@ -1,0 +1,36 @@
+//! An incident: alerts of one service correlated within a window. Texts are pseudonymised.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "incidents")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i32,
+    #[sea_orm(column_type = "Text")]
+    pub title: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub service: Option<String>,
+    /// Keyed digest of the raw service (or alert name): correlation without the raw value.
+    pub correlation_key: String,
+    pub severity: String,
+    pub status: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub last_alert_at: DateTimeUtc,
+    pub resolved_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {
+    #[sea_orm(has_many = "super::alert::Entity")]
+    Alert,
+}
+
+impl Related<super::alert::Entity> for Entity {
+    fn to() -> RelationDef {
+        Relation::Alert.def()
+    }
+}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,351 @@
+//! Incidents and their alerts: list (Relay connection), one, ingest, live updates.
+//! Every text here is the pseudonymised form; raw values never reach the API.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use engine::alert::AlertSource;
+use engine::input::GenericAlert;
+use entity::{alert, incident};
+use futures_util::{Stream, StreamExt};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::{ApiError, principal, require_role};
+use crate::ingest::Ingest;
+
+/// Where an incident is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentStatus {
+    Open,
+    Analyzing,
+    AwaitingApproval,
+    Mitigating,
+    Resolved,
+}
+
+impl IncidentStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "OPEN",
+            IncidentStatus::Analyzing => "ANALYZING",
+            IncidentStatus::AwaitingApproval => "AWAITING_APPROVAL",
+            IncidentStatus::Mitigating => "MITIGATING",
+            IncidentStatus::Resolved => "RESOLVED",
+        }
+    }
+
+    fn parse(text: &str) -> IncidentStatus {
+        match text {
+            "ANALYZING" => IncidentStatus::Analyzing,
+            "AWAITING_APPROVAL" => IncidentStatus::AwaitingApproval,
+            "MITIGATING" => IncidentStatus::Mitigating,
+            "RESOLVED" => IncidentStatus::Resolved,
+            _ => IncidentStatus::Open,
+        }
+    }
+}
+
+/// How bad it is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "engine::alert::Severity")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "engine::alert::AlertStatus")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+/// Alerts of one service, correlated.
+pub struct Incident(pub incident::Model);
+
+#[Object]
+impl Incident {
+    async fn id(&self) -> ID {
+        self.0.id.into()
+    }
+    /// Pseudonymised.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn severity(&self) -> Severity {
+        crate::ingest::parse_severity(&self.0.severity).into()
+    }
+    async fn status(&self) -> IncidentStatus {
+        IncidentStatus::parse(&self.0.status)
+    }
+    /// The service the alerts are about (pseudonymised), if any.
+    async fn service(&self) -> Option<&str> {
+        self.0.service.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+    /// Its alerts, oldest first.
+    async fn alerts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(alert::Entity::find()
+            .filter(alert::Column::IncidentId.eq(self.0.id))
+            .order_by_asc(alert::Column::Id)
+            .all(db)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(Alert)
+            .collect())
+    }
+}
+
+/// One alert; repeats of it raise `count`.
+pub struct Alert(pub alert::Model);
+
+fn json_map(text: &str) -> Json<serde_json::Value> {
+    Json(serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({})))
+}
+
+#[Object]
+impl Alert {
+    async fn id(&self) -> ID {
+        self.0.id.into()
+    }
+    async fn fingerprint(&self) -> &str {
+        &self.0.fingerprint
+    }
+    async fn status(&self) -> AlertStatus {
+        if self.0.status == "RESOLVED" {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        }
+    }
+    /// Pseudonymised.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn service(&self) -> Option<&str> {
+        self.0.service.as_deref()
+    }
+    async fn severity(&self) -> Severity {
+        crate::ingest::parse_severity(&self.0.severity).into()
+    }
+    /// `ALERTMANAGER`, `GRAFANA`, `WEBHOOK`, `GRAPHQL` or `STREAM`.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    /// Pseudonymised labels.
+    async fn labels(&self) -> Json<serde_json::Value> {
+        json_map(&self.0.labels)
+    }
+    /// Pseudonymised annotations.
+    async fn annotations(&self) -> Json<serde_json::Value> {
+        json_map(&self.0.annotations)
+    }
+    async fn starts_at(&self) -> Option<DateTime<Utc>> {
+        self.0.starts_at
+    }
+    async fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ends_at
+    }
+    async fn generator_url(&self) -> Option<&str> {
+        self.0.generator_url.as_deref()
+    }
+    /// How many times it was received while firing.
+    async fn count(&self) -> i32 {
+        self.0.count
+    }
+    async fn first_seen(&self) -> DateTime<Utc> {
+        self.0.first_seen
+    }
+    async fn last_seen(&self) -> DateTime<Utc> {
+        self.0.last_seen
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CountFields {
+    /// All matches, not just this page.
+    total_count: u64,
+}
+
+#[derive(Default)]
+pub struct IncidentQuery;
+
+#[Object]
+impl IncidentQuery {
+    /// Incidents, newest first.
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<IncidentStatus>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Incident, CountFields>> {
+        principal(ctx)?;
+        if !(1..=100).contains(&first) {
+            return Err(ApiError::BadUserInput(format!("first must be 1-100, got {first}")).into());
+        }
+        let after_id = after
+            .as_deref()
+            .map(str::parse::<i32>)
+            .transpose()
+            .map_err(|_| ApiError::BadUserInput("after: not a cursor from this list".into()))?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let mut query = incident::Entity::find();
+        if let Some(status) = status {
+            query = query.filter(incident::Column::Status.eq(status.as_str()));
+        }
+        let total_count = query.clone().count(db).await.map_err(ApiError::internal)?;
+        if let Some(after_id) = after_id {
+            query = query.filter(incident::Column::Id.lt(after_id));
+        }
+        let mut rows = query
+            .order_by_desc(incident::Column::Id)
+            .limit(first as u64 + 1)
+            .all(db)
+            .await
+            .map_err(ApiError::internal)?;
+        let has_next = rows.len() > first as usize;
+        rows.truncate(first as usize);
+        let mut connection = Connection::with_additional_fields(
+            after.is_some(),
+            has_next,
+            CountFields { total_count },
+        );
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|m| Edge::new(m.id.to_string(), Incident(m))),
+        );
+        Ok(connection)
+    }
+
+    /// One incident, or null.
+    async fn incident(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Incident>> {
+        principal(ctx)?;
+        let Ok(id) = id.parse::<i32>() else {
+            return Ok(None);
+        };
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(incident::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Incident))
+    }
+}
+
+/// An alert sent through GraphQL; same fields as the generic webhook.
+#[derive(InputObject)]
+pub struct AlertInput {
+    name: String,
+    status: Option<AlertStatus>,
+    /// `critical`, `warning`, `info` (and common synonyms).
+    severity: Option<String>,
+    service: Option<String>,
+    description: Option<String>,
+    labels: Option<Json<std::collections::BTreeMap<String, String>>>,
+    annotations: Option<Json<std::collections::BTreeMap<String, String>>>,
+    fingerprint: Option<String>,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    generator_url: Option<String>,
+}
+
+#[derive(Default)]
+pub struct IncidentMutation;
+
+#[Object]
+impl IncidentMutation {
+    /// Ingests one alert and returns the incident it joined (everyone but VIEWER).
+    async fn ingest_alert(
+        &self,
+        ctx: &Context<'_>,
+        input: AlertInput,
+    ) -> async_graphql::Result<Incident> {
+        use engine::Role::*;
+        require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let alert = GenericAlert {
+            name: input.name,
+            status: input.status.map(|s| {
+                match s {
+                    AlertStatus::Firing => "firing",
+                    AlertStatus::Resolved => "resolved",
+                }
+                .to_owned()
+            }),
+            severity: input.severity,
+            service: input.service,
+            description: input.description,
+            labels: input.labels.map(|j| j.0).unwrap_or_default(),
+            annotations: input.annotations.map(|j| j.0).unwrap_or_default(),
+            fingerprint: input.fingerprint,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            generator_url: input.generator_url,
+        };
+        let event = alert
+            .into_event(AlertSource::Graphql, "input")
+            .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+        let ingest = ctx.data::<Ingest>()?;
+        let receipt = ingest
+            .submit(vec![event])
+            .await
+            .map_err(ApiError::internal)?;
+        let Some(id) = receipt.incidents.first() else {
+            return Err(ApiError::NotFound(
+                "resolved alert matches no firing alert; nothing changed".into(),
+            )
+            .into());
+        };
+        let db = ctx.data::<DatabaseConnection>()?;
+        incident::Entity::find_by_id(*id)
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Incident)
+            .ok_or_else(|| ApiError::internal("incident vanished after commit").into())
+    }
+}
+
+#[derive(Default)]
+pub struct IncidentSubscription;
+
+#[Subscription]
+impl IncidentSubscription {
+    /// Every incident as it is opened or changes (after the change is committed).
+    async fn incident_updates(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = Incident> + use<>> {
+        principal(ctx)?;
+        let db = ctx.data::<DatabaseConnection>()?.clone();
+        let updates = ctx.data::<Ingest>()?.subscribe();
+        Ok(
+            tokio_stream::wrappers::BroadcastStream::new(updates).filter_map(move |id| {
+                let db = db.clone();
+                async move {
+                    let id = id.ok()?; // a lagging subscriber skips, it does not fail
+                    incident::Entity::find_by_id(id)
+                        .one(&db)
+                        .await
+                        .ok()
+                        .flatten()
+                        .map(Incident)
+                }
+            }),
+        )
+    }
+}

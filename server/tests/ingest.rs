@@ -1,0 +1,444 @@
+//! Alerts in, incidents out: webhooks, dedup, correlation, resolution, refusals, and the
+//! Privacy Shield end to end — on SQLite and on PostgreSQL.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Backend, TestServer, WEBHOOK_SECRET};
+
+const ALERTMANAGER: &str = include_str!("../../engine/tests/fixtures/alertmanager-v4.json");
+const GRAFANA: &str = include_str!("../../engine/tests/fixtures/grafana.json");
+
+on_both_backends!(
+    alertmanager_opens_dedups_and_resolves,
+    alerts_of_one_service_correlate_and_take_the_worst_severity,
+    refused_requests_store_nothing,
+    generic_webhook_accepts_hmac_signatures,
+    grafana_and_graphql_inputs,
+    incident_updates_are_live,
+    raw_values_never_reach_storage_or_the_api,
+);
+
+const INCIDENT: &str =
+    "query($id: ID!) { incident(id: $id) { id title severity status service resolvedAt
+    alerts { fingerprint status name service severity labels annotations count generatorUrl } } }";
+
+async fn incident(server: &TestServer, token: &str, id: &str) -> Value {
+    let answer = server
+        .graphql(Some(token), INCIDENT, json!({"id": id}))
+        .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    answer["data"]["incident"].clone()
+}
+
+async fn post_alertmanager(server: &TestServer, token: &str, body: &str) -> Value {
+    let response = server
+        .post_json(
+            "/api/v1/alerts/alertmanager",
+            Some(token),
+            &[],
+            body.to_owned(),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    response.json().await.unwrap()
+}
+
+async fn incident_count(server: &TestServer, token: &str) -> i64 {
+    let answer = server
+        .graphql(Some(token), "{ incidents { totalCount } }", json!({}))
+        .await;
+    answer["data"]["incidents"]["totalCount"].as_i64().unwrap()
+}
+
+fn hmac_hex(secret: &str, body: &str) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+async fn alertmanager_opens_dedups_and_resolves(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+
+    let first = post_alertmanager(&server, &token, ALERTMANAGER).await;
+    assert_eq!(first["accepted"], 2);
+    let ids = first["incidents"].as_array().unwrap().clone();
+    assert_eq!(
+        ids.len(),
+        2,
+        "frontend and postgres-db are two incidents: {first}"
+    );
+    let frontend = incident(&server, &token, ids[0].as_str().unwrap()).await;
+    assert_eq!(frontend["title"], "frontend 5xx rate > 15%");
+    assert_eq!(frontend["status"], "OPEN");
+    assert_eq!(frontend["severity"], "CRITICAL");
+    assert_eq!(frontend["service"], "frontend");
+    let alert = &frontend["alerts"][0];
+    assert_eq!(alert["fingerprint"], "4a2b7c3d9e1f0a5b");
+    assert_eq!(alert["count"], 1);
+    let description = alert["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.starts_with("User [IP_") && description.contains("with email [EMAIL_1]"),
+        "{description}"
+    );
+
+    // The same payload again: same incidents, counted, nothing new.
+    let again = post_alertmanager(&server, &token, ALERTMANAGER).await;
+    assert_eq!(again["incidents"], first["incidents"]);
+    let frontend = incident(&server, &token, ids[0].as_str().unwrap()).await;
+    assert_eq!(frontend["alerts"].as_array().unwrap().len(), 1);
+    assert_eq!(frontend["alerts"][0]["count"], 2);
+    assert_eq!(incident_count(&server, &token).await, 2);
+
+    // Resolved → RESOLVED.
+    let resolved = ALERTMANAGER.replace("\"firing\"", "\"resolved\"");
+    let done = post_alertmanager(&server, &token, &resolved).await;
+    assert_eq!(done["incidents"], first["incidents"]);
+    for id in &ids {
+        let closed = incident(&server, &token, id.as_str().unwrap()).await;
+        assert_eq!(closed["status"], "RESOLVED", "{closed}");
+        assert!(closed["resolvedAt"].is_string());
+        assert_eq!(closed["alerts"][0]["status"], "RESOLVED");
+    }
+    let open = server
+        .graphql(
+            Some(&token),
+            "{ incidents(status: OPEN) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(open["data"]["incidents"]["totalCount"], 0);
+
+    // Firing again after resolution opens a new incident.
+    let reopened = post_alertmanager(&server, &token, ALERTMANAGER).await;
+    assert_ne!(reopened["incidents"][0], first["incidents"][0]);
+}
+
+async fn alerts_of_one_service_correlate_and_take_the_worst_severity(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("bob", "sre").await;
+    let send = |name: &'static str, severity: &'static str, service: &'static str| {
+        let body = json!({"name": name, "severity": severity, "service": service}).to_string();
+        let server = &server;
+        let token = token.clone();
+        async move {
+            let response = server
+                .post_json("/api/v1/alerts/webhook", Some(&token), &[], body)
+                .await;
+            assert_eq!(response.status(), 202);
+            response.json::<Value>().await.unwrap()["incidents"][0].clone()
+        }
+    };
+    let a = send("SlowQueries", "warning", "postgres-db").await;
+    let b = send("ConnectionsExhausted", "critical", "postgres-db").await;
+    let c = send("CacheMisses", "info", "redis-cache").await;
+    assert_eq!(a, b, "same service within the window joins one incident");
+    assert_ne!(a, c);
+    let joined = incident(&server, &token, a.as_str().unwrap()).await;
+    assert_eq!(joined["severity"], "CRITICAL");
+    assert_eq!(joined["alerts"].as_array().unwrap().len(), 2);
+    let cache = incident(&server, &token, c.as_str().unwrap()).await;
+    assert_eq!(cache["severity"], "INFO");
+
+    let page = server
+        .graphql(
+            Some(&token),
+            "{ incidents(first: 1) { totalCount edges { cursor node { id } } pageInfo { hasNextPage endCursor } } }",
+            json!({}),
+        )
+        .await;
+    let connection = &page["data"]["incidents"];
+    assert_eq!(connection["totalCount"], 2);
+    assert_eq!(connection["edges"][0]["node"]["id"], c, "newest first");
+    assert_eq!(connection["pageInfo"]["hasNextPage"], true);
+    let next = server
+        .graphql(
+            Some(&token),
+            "query($after: String) { incidents(first: 5, after: $after) { edges { node { id } } pageInfo { hasNextPage } } }",
+            json!({"after": connection["pageInfo"]["endCursor"]}),
+        )
+        .await;
+    assert_eq!(next["data"]["incidents"]["edges"][0]["node"]["id"], a);
+    assert_eq!(next["data"]["incidents"]["pageInfo"]["hasNextPage"], false);
+    let bad = server
+        .graphql(
+            Some(&token),
+            "{ incidents(first: 0) { totalCount } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(bad["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+}
+
+async fn refused_requests_store_nothing(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let path = "/api/v1/alerts/alertmanager";
+
+    let malformed = server
+        .post_json(
+            path,
+            Some(&token),
+            &[],
+            ALERTMANAGER.replace("\"firing\"", "\"sideways\""),
+        )
+        .await;
+    assert_eq!(malformed.status(), 400);
+    let body: Value = malformed.json().await.unwrap();
+    assert_eq!(body["field"], "alerts[0].status", "{body}");
+
+    let anonymous = server.post_json(path, None, &[], ALERTMANAGER).await;
+    assert_eq!(anonymous.status(), 401);
+    let forged = server
+        .post_json(path, Some("awoooi_t_forged"), &[], ALERTMANAGER)
+        .await;
+    assert_eq!(forged.status(), 401);
+
+    let huge = format!(
+        r#"{{"version":"4","alerts":[{{"status":"firing","labels":{{"x":"{}"}}}}]}}"#,
+        "a".repeat(70_000)
+    );
+    let too_large = server.post_json(path, Some(&token), &[], huge).await;
+    assert_eq!(too_large.status(), 413);
+
+    // A second alert with a bad field refuses the whole batch: nothing half-stored.
+    let half =
+        json!({"alerts": [{"name": "fine"}, {"name": "broken", "labels": "no"}]}).to_string();
+    let response = server
+        .post_json("/api/v1/alerts/webhook", Some(&token), &[], half)
+        .await;
+    assert_eq!(response.status(), 400);
+    assert_eq!(incident_count(&server, &token).await, 0);
+
+    if backend == Backend::Postgres {
+        // Storage down: signed requests (no database needed to authenticate) get 503.
+        let body = json!({"name": "DiskFull", "service": "db"}).to_string();
+        let signature = hmac_hex(WEBHOOK_SECRET, &body);
+        server.drop_database_now().await;
+        let down = server
+            .post_json(
+                "/api/v1/alerts/webhook",
+                None,
+                &[("x-awoooi-signature", &signature)],
+                body,
+            )
+            .await;
+        assert_eq!(down.status(), 503);
+    }
+}
+
+async fn generic_webhook_accepts_hmac_signatures(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let body =
+        json!({"name": "QueueBacklog", "service": "queue", "severity": "critical"}).to_string();
+    let path = "/api/v1/alerts/webhook";
+    let signed = server
+        .post_json(
+            path,
+            None,
+            &[("x-awoooi-signature", &hmac_hex(WEBHOOK_SECRET, &body))],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(signed.status(), 202);
+    let wrong = server
+        .post_json(
+            path,
+            None,
+            &[("x-awoooi-signature", &hmac_hex("nope", &body))],
+            body.clone(),
+        )
+        .await;
+    assert_eq!(wrong.status(), 401);
+    let unsigned = server.post_json(path, None, &[], body).await;
+    assert_eq!(unsigned.status(), 401);
+}
+
+async fn grafana_and_graphql_inputs(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let response = server
+        .post_json("/api/v1/alerts/grafana", Some(&token), &[], GRAFANA)
+        .await;
+    assert_eq!(response.status(), 202);
+    let id = response.json::<Value>().await.unwrap()["incidents"][0].clone();
+    let disk = incident(&server, &token, id.as_str().unwrap()).await;
+    assert_eq!(disk["service"], "order-api");
+    assert_eq!(disk["title"], "disk 95% on node [IP_1]");
+
+    let mutation = "mutation($input: AlertInput!) { ingestAlert(input: $input) { id title service severity } }";
+    let made = server
+        .graphql(
+            Some(&token),
+            mutation,
+            json!({"input": {"name": "OOMKilled", "service": "order-api", "severity": "critical",
+                "labels": {"pod": "order-api-7d4b9c8f6d-x2k9q"}, "description": "killed at 10.9.8.7"}}),
+        )
+        .await;
+    assert_eq!(made["data"]["ingestAlert"]["id"], id, "{made}");
+    assert_eq!(made["data"]["ingestAlert"]["severity"], "CRITICAL");
+
+    let viewer = server.signed_in("erin", "viewer").await;
+    let denied = server
+        .graphql(Some(&viewer), mutation, json!({"input": {"name": "x"}}))
+        .await;
+    assert_eq!(denied["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let invalid = server
+        .graphql(Some(&token), mutation, json!({"input": {"name": " "}}))
+        .await;
+    assert_eq!(invalid["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    assert!(
+        invalid["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("input.name")
+    );
+}
+
+async fn incident_updates_are_live(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("bob", "sre").await;
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let send = |v: Value| Message::text(v.to_string());
+    socket
+        .send(send(
+            json!({"type": "connection_init", "payload": {"token": token}}),
+        ))
+        .await
+        .unwrap();
+    socket
+        .send(send(json!({"id": "u", "type": "subscribe",
+            "payload": {"query": "subscription { incidentUpdates { id title status } }"}})))
+        .await
+        .unwrap();
+    // Let the subscription start before the alert arrives.
+    let mut next = async || loop {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("an update within 10 s")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(text) = message {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] != "connection_ack" {
+                return value;
+            }
+        }
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let posted = post_alertmanager(&server, &token, ALERTMANAGER).await;
+    let update = next().await;
+    assert_eq!(update["type"], "next", "{update}");
+    assert_eq!(
+        update["payload"]["data"]["incidentUpdates"]["id"],
+        posted["incidents"][0]
+    );
+}
+
+/// Every detector kind pushed through ingestion: no raw value anywhere it could leak.
+async fn raw_values_never_reach_storage_or_the_api(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let raw = [
+        "192.168.1.100",
+        "2001:db8::8a2e:370:7334",
+        "admin@company.com",
+        "3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b",
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU",
+        "00:1A:2b:3C:4d:5E",
+        "4111 1111 1111 1111",
+        "AKIAIOSFODNN7EXAMPLE",
+        "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+        "xoxb-123456789012-abcdefghij",
+        "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+        "sk-ant-api03-abcdefghijklmnopqrstuvwx",
+        "abcdef0123456789abcdef",
+        "hunter22",
+        "s3cr3tpass",
+    ];
+    let text = format!(
+        "client {} / {} mailed {} req {} jwt {} mac {} card {} key {} \
+         aws_secret_access_key={} gh {} slack {} stripe {} llm {} Authorization: Bearer {} \
+         password={} dsn postgres://app:{}@db:5432/app",
+        raw[0],
+        raw[1],
+        raw[2],
+        raw[3],
+        raw[4],
+        raw[5],
+        raw[6],
+        raw[7],
+        raw[8],
+        raw[9],
+        raw[10],
+        raw[11],
+        raw[12],
+        raw[13],
+        raw[14],
+        raw[15]
+    );
+    let body = json!({"version": "4", "alerts": [
+        {"status": "firing", "labels": {"alertname": format!("Leak {}", raw[0]), "service": "checkout",
+            "instance": format!("{}:9100", raw[0]), "user": raw[2]},
+         "annotations": {"description": text.clone(), "summary": format!("from {}", raw[1])},
+         "generatorURL": format!("http://prom/graph?user={}&token={}", raw[2], raw[14])},
+        {"status": "firing", "labels": {"alertname": "Second", "service": "checkout", "peer": raw[0]},
+         "annotations": {"description": format!("again {} and {}", raw[0], raw[2])}}
+    ]})
+    .to_string();
+    let posted = post_alertmanager(&server, &token, &body).await;
+    let id = posted["incidents"][0].as_str().unwrap().to_owned();
+    assert_eq!(posted["incidents"].as_array().unwrap().len(), 1);
+
+    // The API answer.
+    let answer = incident(&server, &token, &id).await.to_string();
+    for value in raw {
+        assert!(
+            !answer.contains(value),
+            "{value} leaked into the API: {answer}"
+        );
+    }
+    // Labels are consistent across the incident's alerts.
+    let view = incident(&server, &token, &id).await;
+    let ip_label = view["alerts"][1]["labels"]["peer"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(ip_label.starts_with("[IP_"), "{ip_label}");
+    assert!(
+        view["alerts"][0]["labels"]["instance"]
+            .as_str()
+            .unwrap()
+            .starts_with(&ip_label)
+    );
+    assert!(
+        view["alerts"][1]["annotations"]["description"]
+            .as_str()
+            .unwrap()
+            .contains(&ip_label)
+    );
+
+    // Every text column of every table.
+    let dump = server.dump_text_columns().await;
+    for value in raw {
+        assert!(!dump.contains(value), "{value} stored in clear");
+    }
+    // The SQLite file itself, WAL included.
+    if backend == Backend::Sqlite {
+        let bytes = server.sqlite_bytes();
+        for value in raw {
+            let found = bytes.windows(value.len()).any(|w| w == value.as_bytes());
+            assert!(!found, "{value} found in the database file");
+        }
+    }
+}
