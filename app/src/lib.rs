@@ -13,7 +13,10 @@ pub mod graphql;
 pub mod routes;
 
 use components::layout::Layout;
-use routes::{dashboard::Dashboard, login::Login, placeholder::ComingSoon};
+use routes::{
+    dashboard::Dashboard, incident::IncidentPage, incidents::IncidentsPage, login::Login,
+    placeholder::ComingSoon,
+};
 
 /// The HTML document around the app, rendered by the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -59,7 +62,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=|| view! { <Layout><ComingSoon page="Not found" what="There is no page at this address."/></Layout> }>
                 <Route path=path!("/login") view=Login/>
                 <Route path=path!("/") view=|| view! { <Layout><Dashboard/></Layout> }/>
-                <Route path=path!("/incidents") view=|| view! { <Layout><ComingSoon page="Incidents" what="Alerts correlated into incidents, with their root cause and blast radius."/></Layout> }/>
+                <Route path=path!("/incidents") view=|| view! { <Layout><IncidentsPage/></Layout> }/>
+                <Route path=path!("/incidents/:id") view=|| view! { <Layout><IncidentPage/></Layout> }/>
                 <Route path=path!("/approvals") view=|| view! { <Layout><ComingSoon page="Approvals" what="Approval cards: risk, dry-run report, signatures and the TOCTOU re-check."/></Layout> }/>
                 <Route path=path!("/topology") view=|| view! { <Layout><ComingSoon page="Topology" what="Services, their dependencies and health, with root causes highlighted."/></Layout> }/>
                 <Route path=path!("/finops") view=|| view! { <Layout><ComingSoon page="FinOps" what="Monthly waste, what is realizable now, and the fixes that would save it."/></Layout> }/>

@@ -1,3 +1,4 @@
+#![recursion_limit = "256"]
 //! Hydrates the server-rendered page; everything else lives in `app`.
 
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -1,3 +1,4 @@
 //! Pieces shared by pages.
 
 pub mod layout;
+pub mod status;

@@ -19,6 +19,8 @@ pub mod ws;
 
 /// `DateTime` scalar: RFC 3339 text, as the server sends it.
 pub type DateTime = String;
+/// `JSON` scalar.
+pub type JSON = serde_json::Value;
 
 #[derive(GraphQLQuery)]
 #[graphql(
@@ -51,6 +53,30 @@ pub struct Login;
     response_derives = "Debug, Clone, PartialEq, Serialize"
 )]
 pub struct Heartbeat;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/incidents.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Incidents;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/incident.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Incident;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/incident_updates.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct IncidentUpdates;
 
 /// A failed operation as the UI shows it: the server's message and `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

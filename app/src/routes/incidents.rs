@@ -1,0 +1,178 @@
+//! The incident list: rendered on the server, then kept live by the `incidentUpdates`
+//! subscription — new incidents appear and changed ones update without a reload.
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+use serde::{Deserialize, Serialize};
+
+use crate::components::status::{Pill, short_time};
+use crate::graphql::{self, incidents};
+
+/// One line of the list, from the query or from a live update.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct IncidentRow {
+    pub id: String,
+    pub title: String,
+    pub severity: String,
+    pub status: String,
+    pub service: Option<String>,
+    pub created_at: String,
+}
+
+/// Inserts or replaces `row`, keeping newest (highest id) first.
+pub fn upsert(rows: &mut Vec<IncidentRow>, row: IncidentRow) {
+    match rows.iter_mut().find(|r| r.id == row.id) {
+        Some(existing) => *existing = row,
+        None => rows.push(row),
+    }
+    rows.sort_by_key(|r| std::cmp::Reverse(r.id.parse::<i64>().unwrap_or(0)));
+}
+
+#[component]
+pub fn IncidentsPage() -> impl IntoView {
+    let transport = graphql::use_transport();
+    let list = Resource::new(
+        || (),
+        move |_| {
+            let transport = transport.clone();
+            async move {
+                let variables = incidents::Variables {
+                    status: None,
+                    first: 50,
+                    after: None,
+                };
+                transport?.run::<graphql::Incidents>(variables).await
+            }
+        },
+    );
+    view! {
+        <Title text="Incidents"/>
+        <h1 class="page-title">"Incidents"</h1>
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match list.await {
+                    Ok(data) => {
+                        let rows = data
+                            .incidents
+                            .edges
+                            .into_iter()
+                            .map(|edge| {
+                                let n = edge.node;
+                                IncidentRow {
+                                    id: n.id,
+                                    title: n.title,
+                                    severity: format!("{:?}", n.severity),
+                                    status: format!("{:?}", n.status),
+                                    service: n.service,
+                                    created_at: n.created_at,
+                                }
+                            })
+                            .collect::<Vec<_>>();
+                        view! { <IncidentTable initial=rows/> }.into_any()
+                    }
+                    Err(error) => {
+                        view! { <p class="form-error" role="alert">{error.to_string()}</p> }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
+    let rows = RwSignal::new(initial);
+
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::graphql::ws::{SubscriptionEvent, subscribe};
+        let started = subscribe::<graphql::IncidentUpdates, _>(
+            graphql::incident_updates::Variables {},
+            move |event| {
+                if let SubscriptionEvent::Data(data) = event {
+                    let n = data.incident_updates;
+                    let row = IncidentRow {
+                        id: n.id,
+                        title: n.title,
+                        severity: format!("{:?}", n.severity),
+                        status: format!("{:?}", n.status),
+                        service: n.service,
+                        created_at: n.created_at,
+                    };
+                    rows.update(|rows| upsert(rows, row));
+                }
+            },
+        );
+        if let Ok(subscription) = started {
+            let subscription = send_wrapper::SendWrapper::new(subscription);
+            on_cleanup(move || drop(subscription));
+        }
+    }
+
+    view! {
+        <Show
+            when=move || !rows.read().is_empty()
+            fallback=|| view! { <p class="panel muted" data-testid="no-incidents">"No incidents. A quiet night."</p> }
+        >
+            <div class="panel table-wrap">
+                <table class="table">
+                    <thead>
+                        <tr>
+                            <th>"Severity"</th>
+                            <th>"Incident"</th>
+                            <th>"Service"</th>
+                            <th>"Status"</th>
+                            <th>"Opened"</th>
+                        </tr>
+                    </thead>
+                    <tbody>
+                        <For
+                            each=move || rows.get()
+                            key=|r| r.clone()
+                            children=move |row| {
+                                view! {
+                                    <tr data-testid="incident-row">
+                                        <td><Pill value=row.severity.clone() prefix="sev"/></td>
+                                        <td><a href=format!("/incidents/{}", row.id)>{row.title.clone()}</a></td>
+                                        <td class="mono">{row.service.clone().unwrap_or_else(|| "—".into())}</td>
+                                        <td><Pill value=row.status.clone() prefix="st"/></td>
+                                        <td class="mono muted">{short_time(&row.created_at)}</td>
+                                    </tr>
+                                }
+                            }
+                        />
+                    </tbody>
+                </table>
+            </div>
+        </Show>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: &str, status: &str) -> IncidentRow {
+        IncidentRow {
+            id: id.into(),
+            title: "t".into(),
+            severity: "CRITICAL".into(),
+            status: status.into(),
+            service: None,
+            created_at: String::new(),
+        }
+    }
+
+    #[test]
+    fn live_updates_insert_newest_first_and_replace_in_place() {
+        let mut rows = vec![row("2", "OPEN"), row("1", "OPEN")];
+        upsert(&mut rows, row("3", "OPEN"));
+        upsert(&mut rows, row("1", "RESOLVED"));
+        let ids: Vec<_> = rows
+            .iter()
+            .map(|r| (r.id.as_str(), r.status.as_str()))
+            .collect();
+        assert_eq!(ids, [("3", "OPEN"), ("2", "OPEN"), ("1", "RESOLVED")]);
+    }
+}
