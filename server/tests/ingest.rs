@@ -344,10 +344,8 @@ async fn incident_updates_are_live(backend: Backend) {
     );
 }
 
-/// Every detector kind pushed through ingestion: no raw value anywhere it could leak.
-async fn raw_values_never_reach_storage_or_the_api(backend: Backend) {
-    let server = TestServer::start(backend).await;
-    let token = server.signed_in("alice", "devops").await;
+/// Values of every detector kind, and an Alertmanager body carrying all of them.
+fn pii_corpus() -> (Vec<&'static str>, String) {
     let raw = [
         "192.168.1.100",
         "2001:db8::8a2e:370:7334",
@@ -396,13 +394,21 @@ async fn raw_values_never_reach_storage_or_the_api(backend: Backend) {
          "annotations": {"description": format!("again {} and {}", raw[0], raw[2])}}
     ]})
     .to_string();
+    (raw.to_vec(), body)
+}
+
+/// Every detector kind pushed through ingestion: no raw value anywhere it could leak.
+async fn raw_values_never_reach_storage_or_the_api(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let (raw, body) = pii_corpus();
     let posted = post_alertmanager(&server, &token, &body).await;
     let id = posted["incidents"][0].as_str().unwrap().to_owned();
     assert_eq!(posted["incidents"].as_array().unwrap().len(), 1);
 
     // The API answer.
     let answer = incident(&server, &token, &id).await.to_string();
-    for value in raw {
+    for value in &raw {
         assert!(
             !answer.contains(value),
             "{value} leaked into the API: {answer}"
@@ -430,15 +436,91 @@ async fn raw_values_never_reach_storage_or_the_api(backend: Backend) {
 
     // Every text column of every table.
     let dump = server.dump_text_columns().await;
-    for value in raw {
+    for value in &raw {
         assert!(!dump.contains(value), "{value} stored in clear");
     }
     // The SQLite file itself, WAL included.
     if backend == Backend::Sqlite {
         let bytes = server.sqlite_bytes();
-        for value in raw {
+        for value in &raw {
             let found = bytes.windows(value.len()).any(|w| w == value.as_bytes());
             assert!(!found, "{value} found in the database file");
         }
     }
+}
+
+/// The real binary at the most verbose log level: what it logs while ingesting the corpus
+/// contains none of the raw values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_values_never_reach_the_logs() {
+    use std::process::{Command, Stdio};
+    let dir = std::env::temp_dir().join(format!("awoooi-logs-{}", rand::random::<u64>()));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log_path = dir.join("server.log");
+    std::fs::create_dir_all(&dir).unwrap();
+    let log = std::fs::File::create(&log_path).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
+        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(&dir)
+        .env("RUST_LOG", "trace")
+        .env("AWOOOI_DEMO_PASSWORD", "log-test-password")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "server did not start: {}", std::fs::read_to_string(&log_path).unwrap());
+    let login: Value = client
+        .post(format!("{base}/graphql"))
+        .json(&json!({"query": "mutation { login(username: \"alice\", password: \"log-test-password\") { token } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+    let (raw, body) = pii_corpus();
+    let response = client
+        .post(format!("{base}/api/v1/alerts/alertmanager"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 202);
+    let answer: Value = client
+        .post(format!("{base}/graphql"))
+        .bearer_auth(&token)
+        .json(&json!({"query": "{ incidents { edges { node { title alerts { labels annotations } } } } }"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(answer["data"]["incidents"]["edges"][0].is_object(), "{answer}");
+    let _ = child.kill();
+    let _ = child.wait();
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(logs.contains("AWOOOI listening"), "logs were captured");
+    for value in &raw {
+        assert!(!logs.contains(value), "{value} appeared in the logs");
+    }
+    assert!(!logs.contains(&token), "a session token appeared in the logs");
+    std::fs::remove_dir_all(&dir).unwrap();
 }
