@@ -6,5 +6,6 @@ pub mod alert;
 pub mod api_token;
 pub mod incident;
 pub mod incident_vault;
+pub mod ingest_receipt;
 pub mod session;
 pub mod user;

@@ -4,6 +4,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261125_000001_auth;
 mod m20261125_000002_incidents;
+mod m20261125_000003_ingest_receipts;
 
 pub struct Migrator;
 
@@ -13,6 +14,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261125_000001_auth::Migration),
             Box::new(m20261125_000002_incidents::Migration),
+            Box::new(m20261125_000003_ingest_receipts::Migration),
         ]
     }
 }

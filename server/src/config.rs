@@ -29,6 +29,16 @@ pub struct FileConfig {
     pub shield: ShieldConfig,
     #[serde(default)]
     pub ingest: FileIngestConfig,
+    #[serde(default)]
+    pub streams: StreamsConfig,
+}
+
+/// `[streams]`: stream inputs besides HTTP.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamsConfig {
+    /// `[streams.redis]`: consume a Redis Stream (needs `redis_url`).
+    pub redis: Option<crate::streams::RedisStreamConfig>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -70,6 +80,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub shield: ShieldConfig,
     pub ingest: IngestConfig,
+    pub streams: StreamsConfig,
 }
 
 #[derive(Clone)]
@@ -147,6 +158,17 @@ impl Config {
                 message: "expected a sqlite:// or postgres:// URL".into(),
             });
         }
+        let redis_url = global
+            .redis_url
+            .clone()
+            .or_else(|| env("REDIS_URL"))
+            .or(file.redis_url);
+        if file.streams.redis.is_some() && redis_url.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "streams.redis",
+                message: "needs a Redis URL (--redis-url, REDIS_URL or redis_url)".into(),
+            });
+        }
         let session_ttl_minutes = positive(
             "auth.session_ttl_minutes",
             file.auth.session_ttl_minutes.unwrap_or(12 * 60),
@@ -158,11 +180,7 @@ impl Config {
                 .unwrap_or_else(|| DEFAULT_BIND.parse().expect("valid default")),
             data_dir,
             database_url,
-            redis_url: global
-                .redis_url
-                .clone()
-                .or_else(|| env("REDIS_URL"))
-                .or(file.redis_url),
+            redis_url,
             log_format: global
                 .log_format
                 .or(file.log_format)
@@ -180,6 +198,7 @@ impl Config {
                 cookie_secure: file.auth.cookie_secure.unwrap_or(false),
             },
             shield: file.shield,
+            streams: file.streams,
             ingest: IngestConfig {
                 correlation_window_minutes: positive(
                     "ingest.correlation_window_minutes",

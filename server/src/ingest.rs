@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, Utc};
 use engine::alert::{AlertEvent, AlertStatus, Labels, Severity};
 use engine::input::description_of;
 use engine::shield::{Pseudonyms, Shield, VaultKey};
-use entity::{alert, incident, incident_vault};
+use entity::{alert, incident, incident_vault, ingest_receipt};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -37,6 +37,8 @@ pub struct Receipt {
     pub accepted: usize,
     /// Incidents touched, in order of first appearance.
     pub incidents: Vec<i32>,
+    /// The submission's key was applied before: nothing changed this time.
+    pub duplicate: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +51,8 @@ pub enum IngestError {
 
 struct Job {
     events: Vec<AlertEvent>,
+    /// Idempotency key: a submission with a key already applied changes nothing.
+    key: Option<String>,
     reply: oneshot::Sender<Result<Receipt, IngestError>>,
 }
 
@@ -78,9 +82,18 @@ impl Ingest {
 
     /// Stores `events`; returns once they are committed (or failed, storing nothing).
     pub async fn submit(&self, events: Vec<AlertEvent>) -> Result<Receipt, IngestError> {
+        self.submit_keyed(events, None).await
+    }
+
+    /// Like [`Ingest::submit`], applied at most once per `key` (e.g. a stream entry id).
+    pub async fn submit_keyed(
+        &self,
+        events: Vec<AlertEvent>,
+        key: Option<String>,
+    ) -> Result<Receipt, IngestError> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job { events, reply })
+            .send(Job { events, key, reply })
             .await
             .map_err(|_| IngestError::Stopped)?;
         answer.await.map_err(|_| IngestError::Stopped)?
@@ -106,7 +119,10 @@ async fn writer(
                 Err(_) => break,
             }
         }
-        let batches: Vec<&[AlertEvent]> = group.iter().map(|j| j.events.as_slice()).collect();
+        let batches: Vec<Batch> = group
+            .iter()
+            .map(|j| (j.key.as_deref(), j.events.as_slice()))
+            .collect();
         match apply(&db, &settings, &batches).await {
             Ok(receipts) => {
                 for (job, receipt) in group.into_iter().zip(receipts) {
@@ -117,7 +133,7 @@ async fn writer(
             Err(error) if group.len() > 1 => {
                 tracing::warn!(%error, requests = group.len(), "group commit failed; retrying one by one");
                 for job in group {
-                    let result = apply(&db, &settings, &[&job.events])
+                    let result = apply(&db, &settings, &[(job.key.as_deref(), &job.events)])
                         .await
                         .map(|mut r| r.remove(0))
                         .map_err(IngestError::from);
@@ -141,17 +157,40 @@ fn publish(updates: &broadcast::Sender<i32>, receipt: &Receipt) {
     }
 }
 
+/// One submission: its idempotency key, if any, and its events.
+type Batch<'a> = (Option<&'a str>, &'a [AlertEvent]);
+
 /// Applies every batch in one transaction; one receipt per batch.
 async fn apply(
     db: &DatabaseConnection,
     settings: &IngestSettings,
-    batches: &[&[AlertEvent]],
+    batches: &[Batch<'_>],
 ) -> Result<Vec<Receipt>, DbErr> {
     let txn = db.begin().await?;
     let now = Utc::now();
     let mut vaults = VaultCache::default();
     let mut receipts = Vec::with_capacity(batches.len());
-    for events in batches {
+    for (key, events) in batches {
+        if let Some(key) = key {
+            if ingest_receipt::Entity::find_by_id(key.to_string())
+                .one(&txn)
+                .await?
+                .is_some()
+            {
+                receipts.push(Receipt {
+                    accepted: events.len(),
+                    incidents: Vec::new(),
+                    duplicate: true,
+                });
+                continue;
+            }
+            ingest_receipt::ActiveModel {
+                key: Set(key.to_string()),
+                created_at: Set(now),
+            }
+            .insert(&txn)
+            .await?;
+        }
         let mut touched = Vec::new();
         for event in *events {
             if let Some(id) = apply_one(&txn, settings, &mut vaults, event, now).await?
@@ -163,6 +202,7 @@ async fn apply(
         receipts.push(Receipt {
             accepted: events.len(),
             incidents: touched,
+            duplicate: false,
         });
     }
     vaults.save(&txn, &settings.key, now).await?;

@@ -10,6 +10,7 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod ssr;
+pub mod streams;
 pub mod telemetry;
 pub mod webhooks;
 
@@ -207,6 +208,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     }
     let bind = config.bind;
     let state = build_state(config).await?;
+    if let (Some(stream), Some(url)) = (&state.config.streams.redis, &state.config.redis_url) {
+        let consumer =
+            streams::RedisAlertStream::connect(url, stream.clone(), state.ingest.clone())
+                .await
+                .with_context(|| format!("cannot consume Redis stream {}", stream.stream))?;
+        tokio::spawn(consumer.run());
+    }
     if let Some((password, generated)) = &demo {
         demo::seed(&state.db, password).await?;
         eprintln!("{}", demo::banner(bind, password, *generated));

@@ -464,7 +464,13 @@ async fn raw_values_never_reach_the_logs() {
     std::fs::create_dir_all(&dir).unwrap();
     let log = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
-        .args(["serve", "--demo", "--bind", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .args([
+            "serve",
+            "--demo",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
         .arg(&dir)
         .env("RUST_LOG", "trace")
         .env("AWOOOI_DEMO_PASSWORD", "log-test-password")
@@ -476,13 +482,22 @@ async fn raw_values_never_reach_the_logs() {
     let client = reqwest::Client::new();
     let mut ready = false;
     for _ in 0..100 {
-        if client.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status() == 200) {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
             ready = true;
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(ready, "server did not start: {}", std::fs::read_to_string(&log_path).unwrap());
+    assert!(
+        ready,
+        "server did not start: {}",
+        std::fs::read_to_string(&log_path).unwrap()
+    );
     let login: Value = client
         .post(format!("{base}/graphql"))
         .json(&json!({"query": "mutation { login(username: \"alice\", password: \"log-test-password\") { token } }"}))
@@ -513,7 +528,10 @@ async fn raw_values_never_reach_the_logs() {
         .json()
         .await
         .unwrap();
-    assert!(answer["data"]["incidents"]["edges"][0].is_object(), "{answer}");
+    assert!(
+        answer["data"]["incidents"]["edges"][0].is_object(),
+        "{answer}"
+    );
     let _ = child.kill();
     let _ = child.wait();
     let logs = std::fs::read_to_string(&log_path).unwrap();
@@ -521,6 +539,9 @@ async fn raw_values_never_reach_the_logs() {
     for value in &raw {
         assert!(!logs.contains(value), "{value} appeared in the logs");
     }
-    assert!(!logs.contains(&token), "a session token appeared in the logs");
+    assert!(
+        !logs.contains(&token),
+        "a session token appeared in the logs"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -97,6 +97,8 @@ pub struct CliOutput {
 
 pub struct TestServer {
     pub base: String,
+    /// The running server's state (its ingest pipeline, database, …).
+    pub state: server::http::AppState,
     pub database_url: String,
     client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
@@ -156,6 +158,7 @@ impl TestServer {
         .unwrap();
         let config = server::config::Config::resolve(&cli, |_| None).unwrap();
         let state = server::build_state(config).await.unwrap();
+        let app_state = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
@@ -169,6 +172,7 @@ impl TestServer {
             .unwrap();
         TestServer {
             base,
+            state: app_state,
             database_url,
             client,
             task,
