@@ -48,10 +48,10 @@ struct Detector {
 
 /// A detected value: its byte range in the text and its kind (`IP`, `EMAIL`, …).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Finding {
+pub struct Finding<'s> {
     pub start: usize,
     pub end: usize,
-    pub kind: String,
+    pub kind: &'s str,
 }
 
 /// The compiled detectors. Cheap to share (`Arc`) and safe to use from many threads.
@@ -70,7 +70,10 @@ fn build(patterns: &[&str]) -> Result<meta::Regex, String> {
         .configure(
             meta::Config::new()
                 .match_kind(MatchKind::LeftmostFirst)
-                .utf8_empty(false),
+                .utf8_empty(false)
+                // Many patterns make many DFA states; a roomier cache avoids falling back
+                // to the (much slower) NFA simulation.
+                .hybrid_cache_capacity(16 * 1024 * 1024),
         )
         .build_many(patterns)
         .map_err(|e| e.to_string())
@@ -141,7 +144,7 @@ impl Shield {
     }
 
     /// The value range of detector `index` matching `text[start..end]`, if it is confirmed.
-    fn confirm(&self, index: usize, text: &str, start: usize, end: usize) -> Option<Finding> {
+    fn confirm(&self, index: usize, text: &str, start: usize, end: usize) -> Option<Finding<'_>> {
         let detector = &self.detectors[index];
         let matched = text.get(start..end)?;
         let ok = match detector.check {
@@ -156,12 +159,12 @@ impl Shield {
         Some(Finding {
             start: start + s,
             end: start + e,
-            kind: detector.kind.clone(),
+            kind: &detector.kind,
         })
     }
 
     /// Lower-priority detectors' chance at `start` after detector `rejected` was not confirmed.
-    fn retry_at(&self, text: &str, start: usize, rejected: usize) -> Option<(Finding, usize)> {
+    fn retry_at(&self, text: &str, start: usize, rejected: usize) -> Option<(Finding<'_>, usize)> {
         (rejected + 1..self.detectors.len()).find_map(|index| {
             let input = Input::new(text).range(start..).anchored(Anchored::Yes);
             let m = self.each[index].search(&input)?;
@@ -171,7 +174,7 @@ impl Shield {
     }
 
     /// Every detected value in `text`, in order, never overlapping.
-    pub fn find(&self, text: &str) -> Vec<Finding> {
+    pub fn find(&self, text: &str) -> Vec<Finding<'_>> {
         let mut findings = Vec::new();
         let mut at = 0;
         while at < text.len() {
@@ -213,7 +216,7 @@ impl Shield {
                 continue;
             };
             out.push_str(before);
-            out.push_str(&names.label_for(&finding.kind, value));
+            names.push_label(finding.kind, value, &mut out);
             last = finding.end;
         }
         out.push_str(text.get(last..).unwrap_or_default());

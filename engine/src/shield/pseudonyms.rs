@@ -3,21 +3,23 @@
 //! Deliberately opaque: `Debug` shows only a count, and nothing public returns a raw value.
 //! Rehydration is `pub(crate)` — reachable only through the engine's action boundary.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
+use std::fmt::Write as _;
 
 /// Consistent pseudonyms: the same `(kind, value)` always gets the same `[KIND_N]`.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Pseudonyms {
-    by_value: HashMap<(String, String), String>,
-    by_label: BTreeMap<String, String>,
-    counters: BTreeMap<String, u32>,
+    /// kind → value → N. Looked up by `&str`, so a repeat costs no allocation; a new value
+    /// costs one. The reverse map is built only when rehydrating (rare).
+    by_value: HashMap<String, HashMap<String, u32>>,
+    counters: HashMap<String, u32>,
 }
 
 impl fmt::Debug for Pseudonyms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pseudonyms")
-            .field("entries", &self.by_label.len())
+            .field("entries", &self.len())
             .finish_non_exhaustive()
     }
 }
@@ -29,53 +31,75 @@ impl Pseudonyms {
 
     /// The label of `value`, assigning the next number of its kind on first sight.
     pub fn label_for(&mut self, kind: &str, value: &str) -> String {
-        if let Some(label) = self.by_value.get(&(kind.to_owned(), value.to_owned())) {
-            return label.clone();
-        }
-        let n = self.counters.entry(kind.to_owned()).or_insert(0);
-        *n += 1;
-        let label = format!("[{kind}_{n}]");
-        self.by_value
-            .insert((kind.to_owned(), value.to_owned()), label.clone());
-        self.by_label.insert(label.clone(), value.to_owned());
+        let mut label = String::new();
+        self.push_label(kind, value, &mut label);
         label
     }
 
+    /// Appends the label of `value` to `out` (no allocation when the value was seen before).
+    pub fn push_label(&mut self, kind: &str, value: &str, out: &mut String) {
+        let n = match self.by_value.get_mut(kind) {
+            Some(values) => match values.get(value) {
+                Some(n) => *n,
+                None => {
+                    let counter = self.counters.get_mut(kind).expect("kinds have counters");
+                    *counter += 1;
+                    values.insert(value.to_owned(), *counter);
+                    *counter
+                }
+            },
+            None => {
+                self.counters.insert(kind.to_owned(), 1);
+                self.by_value
+                    .insert(kind.to_owned(), HashMap::from([(value.to_owned(), 1)]));
+                1
+            }
+        };
+        let _ = write!(out, "[{kind}_{n}]");
+    }
+
     pub fn len(&self) -> usize {
-        self.by_label.len()
+        self.by_value.values().map(HashMap::len).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.by_label.is_empty()
+        self.len() == 0
     }
 
     /// `(label, kind, value)` for sealing; private to the shield.
-    pub(super) fn entries(&self) -> impl Iterator<Item = (&str, &str, &str)> {
-        self.by_value
-            .iter()
-            .map(|((kind, value), label)| (label.as_str(), kind.as_str(), value.as_str()))
+    pub(super) fn entries(&self) -> impl Iterator<Item = (String, &str, &str)> {
+        self.by_value.iter().flat_map(|(kind, values)| {
+            values
+                .iter()
+                .map(move |(value, n)| (format!("[{kind}_{n}]"), kind.as_str(), value.as_str()))
+        })
     }
 
     /// Puts back an entry read from a sealed vault, keeping the numbering consistent.
     pub(super) fn restore(&mut self, label: String, kind: String, value: String) {
-        let n = label
+        let Some(n) = label
             .rsplit_once('_')
             .and_then(|(_, n)| n.trim_end_matches(']').parse::<u32>().ok())
-            .unwrap_or(0);
+        else {
+            return;
+        };
         let counter = self.counters.entry(kind.clone()).or_insert(0);
         *counter = (*counter).max(n);
-        self.by_label.insert(label.clone(), value.clone());
-        self.by_value.insert((kind, value), label);
+        self.by_value.entry(kind).or_default().insert(value, n);
     }
 
     /// The labels handed out so far (never the values).
-    pub fn labels(&self) -> impl Iterator<Item = &str> {
-        self.by_label.keys().map(String::as_str)
+    pub fn labels(&self) -> impl Iterator<Item = String> + '_ {
+        self.entries().map(|(label, _, _)| label)
     }
 
     /// `text` with every known label replaced by its original value.
     #[allow(dead_code)] // used by the action boundary (executors), which arrives with actions
     pub(crate) fn rehydrate(&self, text: &str) -> String {
+        let by_label: HashMap<String, &str> = self
+            .entries()
+            .map(|(label, _, value)| (label, value))
+            .collect();
         let mut out = String::with_capacity(text.len());
         let mut rest = text;
         while let Some(open) = rest.find('[') {
@@ -83,7 +107,7 @@ impl Pseudonyms {
             let candidate = &rest[open..];
             let replaced = candidate.find(']').and_then(|close| {
                 let label = &candidate[..=close];
-                self.by_label.get(label).map(|value| (value, close + 1))
+                by_label.get(label).map(|value| (*value, close + 1))
             });
             match replaced {
                 Some((value, used)) => {

@@ -66,7 +66,7 @@ impl Pseudonyms {
         let entries: Vec<Entry> = self
             .entries()
             .map(|(label, kind, value)| Entry {
-                l: label.to_owned(),
+                l: label,
                 k: kind.to_owned(),
                 v: value.to_owned(),
             })
