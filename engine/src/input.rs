@@ -37,7 +37,7 @@ fn decode<T: DeserializeOwned>(body: &[u8]) -> Result<T, PayloadError> {
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
         let message = e.into_inner().to_string();
-        if path == "?" || path == "." {
+        if path.is_empty() || path.contains('?') || path == "." {
             // Syntax errors: no field to name, so keep serde_json's line and column.
             return PayloadError::at(".", message);
         }
@@ -246,8 +246,9 @@ pub fn parse_generic(body: &[u8]) -> Result<Vec<AlertEvent>, PayloadError> {
             let alert: GenericAlert = serde_path_to_error::deserialize(value).map_err(|e| {
                 let inner = e.path().to_string();
                 let field = match (at.as_str(), inner.as_str()) {
+                    (".", "" | "?") => ".".to_owned(),
                     (".", path) => path.to_owned(),
-                    (at, ".") => at.to_owned(),
+                    (at, "." | "" | "?") => at.to_owned(),
                     (at, path) => format!("{at}.{path}"),
                 };
                 PayloadError::at(field, e.into_inner().to_string())

@@ -108,6 +108,10 @@ fn malformed_payloads_name_the_field() {
             "colour",
         ),
         (parse_generic, br#"{"name": "a"} trailing"#, "."),
+        // Found by fuzzing: an empty key must still yield a non-empty field path.
+        (parse_alertmanager, br#"{"": 0, "version": "4"}"#, "."),
+        (parse_grafana, br#"{"": oi"#, "."),
+        (parse_generic, br#"{"": [{"na"#, "."),
     ];
     for (parse, body, field) in cases {
         let err = parse(body).unwrap_err();
