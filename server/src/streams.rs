@@ -126,6 +126,111 @@ impl Entry {
     }
 }
 
+/// A stream transport (Redis Streams today; Kafka or NATS JetStream fit the same shape):
+/// deliveries that stay pending until acknowledged, and a way to take over abandoned ones.
+/// The consuming logic — parse, commit idempotently, dead-letter, acknowledge — is shared:
+/// [`process`], [`round`] and [`run`].
+pub trait AlertStream: Send {
+    /// Prefix of idempotency keys, unique per stream (`redis:<stream>`).
+    fn source(&self) -> String;
+    /// Where parsed alerts are committed.
+    fn ingest(&self) -> &Ingest;
+    /// New entries (waiting up to `block`).
+    fn read_new(
+        &mut self,
+        block: Option<Duration>,
+    ) -> impl Future<Output = Result<Vec<Entry>, StreamError>> + Send;
+    /// Entries delivered before and never acknowledged, ours or a dead consumer's.
+    fn recover(&mut self) -> impl Future<Output = Result<Vec<Entry>, StreamError>> + Send;
+    /// Keeps an unparseable entry, with the reason, somewhere a human can look.
+    fn dead_letter(
+        &mut self,
+        entry: &Entry,
+        error: &PayloadError,
+    ) -> impl Future<Output = Result<(), StreamError>> + Send;
+    fn ack(&mut self, ids: &[String]) -> impl Future<Output = Result<(), StreamError>> + Send;
+}
+
+/// Commits the entries' alerts (idempotently) and dead-letters unparseable ones.
+/// Returns the ids that are safe to acknowledge; stops at the first storage failure.
+pub async fn process<S: AlertStream>(
+    stream: &mut S,
+    entries: &[Entry],
+) -> Result<Vec<String>, StreamError> {
+    let mut done = Vec::with_capacity(entries.len());
+    let mut submissions = Vec::new();
+    for entry in entries {
+        match entry.parse() {
+            Ok(events) => submissions.push((entry.id.clone(), events)),
+            Err(error) => {
+                tracing::warn!(entry = %entry.id, field = %error.field, "unparseable stream entry dead-lettered");
+                stream.dead_letter(entry, &error).await?;
+                done.push(entry.id.clone());
+            }
+        }
+    }
+    // Submitted together, so the writer commits them in one transaction.
+    let source = stream.source();
+    let results = futures_util::future::join_all(submissions.into_iter().map(|(id, events)| {
+        let key = format!("{source}:{id}");
+        let ingest = stream.ingest().clone();
+        async move { (id, ingest.submit_keyed(events, Some(key)).await) }
+    }))
+    .await;
+    for (id, result) in results {
+        match result {
+            Ok(_) => done.push(id),
+            Err(error) => {
+                tracing::warn!(%error, entry = %id, "stream entry not stored; will retry");
+                return Err(error.into());
+            }
+        }
+    }
+    Ok(done)
+}
+
+/// One round: recover pending work (when asked), else read new entries; commit, then ack.
+pub async fn round<S: AlertStream>(
+    stream: &mut S,
+    recover: bool,
+    block: Duration,
+) -> Result<usize, StreamError> {
+    let mut entries = if recover {
+        stream.recover().await?
+    } else {
+        Vec::new()
+    };
+    if entries.is_empty() {
+        entries = stream.read_new(Some(block)).await?;
+    }
+    let done = process(stream, &entries).await?;
+    stream.ack(&done).await?;
+    Ok(done.len())
+}
+
+/// Consumes until the task is dropped; storage or transport failures back off and retry.
+pub async fn run<S: AlertStream>(mut stream: S) {
+    let mut recover = true;
+    let mut rounds: u64 = 0;
+    let mut backoff = Duration::from_millis(500);
+    loop {
+        match round(&mut stream, recover, Duration::from_secs(1)).await {
+            Ok(_) => {
+                backoff = Duration::from_millis(500);
+                rounds += 1;
+                // Look for abandoned entries now and then, not every round.
+                recover = rounds.is_multiple_of(30);
+            }
+            Err(error) => {
+                tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "stream round failed");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+                recover = true;
+            }
+        }
+    }
+}
+
 /// `[id, [field, value, …]]` as XAUTOCLAIM returns it (deleted entries come as nil fields).
 fn stream_id_of(value: redis::Value) -> Option<StreamId> {
     let redis::Value::Array(pair) = value else {
@@ -205,11 +310,6 @@ impl RedisAlertStream {
             .collect())
     }
 
-    /// New entries for this consumer (waiting up to `block`).
-    pub async fn read_new(&mut self, block: Option<Duration>) -> Result<Vec<Entry>, StreamError> {
-        self.read(">", block).await
-    }
-
     /// Entries delivered to this consumer earlier and never acknowledged (after a restart).
     pub async fn read_own_pending(&mut self) -> Result<Vec<Entry>, StreamError> {
         self.read("0", None).await
@@ -241,38 +341,52 @@ impl RedisAlertStream {
             .collect())
     }
 
-    /// Commits the entries' alerts (idempotently) and dead-letters unparseable ones.
-    /// Returns the ids that are safe to acknowledge; stops at the first storage failure.
+    /// Entries this consumer was given before and never acknowledged, then entries other
+    /// consumers left pending longer than `claim_idle` — each id once.
+    pub async fn recover_pending(&mut self) -> Result<Vec<Entry>, StreamError> {
+        let mut entries = self.read_own_pending().await?;
+        // XAUTOCLAIM also returns our own pending entries: keep each id once.
+        for entry in self.claim_stale().await? {
+            if !entries.iter().any(|e| e.id == entry.id) {
+                entries.push(entry);
+            }
+        }
+        Ok(entries)
+    }
+
+    /// See [`process`].
     pub async fn process(&mut self, entries: &[Entry]) -> Result<Vec<String>, StreamError> {
-        let mut done = Vec::with_capacity(entries.len());
-        let mut submissions = Vec::new();
-        for entry in entries {
-            match entry.parse() {
-                Ok(events) => submissions.push((entry.id.clone(), events)),
-                Err(error) => {
-                    self.dead_letter(entry, &error).await?;
-                    done.push(entry.id.clone());
-                }
-            }
-        }
-        // Submitted together, so the writer commits them in one transaction.
-        let results =
-            futures_util::future::join_all(submissions.into_iter().map(|(id, events)| {
-                let key = format!("redis:{}:{id}", self.config.stream);
-                let ingest = self.ingest.clone();
-                async move { (id, ingest.submit_keyed(events, Some(key)).await) }
-            }))
-            .await;
-        for (id, result) in results {
-            match result {
-                Ok(_) => done.push(id),
-                Err(error) => {
-                    tracing::warn!(%error, entry = %id, "stream entry not stored; will retry");
-                    return Err(error.into());
-                }
-            }
-        }
-        Ok(done)
+        process(self, entries).await
+    }
+
+    /// See [`round`].
+    pub async fn round(&mut self, recover: bool, block: Duration) -> Result<usize, StreamError> {
+        round(self, recover, block).await
+    }
+
+    /// See [`run`].
+    pub async fn run(self) {
+        tracing::info!(stream = %self.config.stream, group = %self.config.group,
+            consumer = %self.consumer, "consuming alerts from Redis");
+        run(self).await
+    }
+}
+
+impl AlertStream for RedisAlertStream {
+    fn source(&self) -> String {
+        format!("redis:{}", self.config.stream)
+    }
+
+    fn ingest(&self) -> &Ingest {
+        &self.ingest
+    }
+
+    async fn read_new(&mut self, block: Option<Duration>) -> Result<Vec<Entry>, StreamError> {
+        self.read(">", block).await
+    }
+
+    async fn recover(&mut self) -> Result<Vec<Entry>, StreamError> {
+        self.recover_pending().await
     }
 
     async fn dead_letter(
@@ -280,7 +394,6 @@ impl RedisAlertStream {
         entry: &Entry,
         error: &PayloadError,
     ) -> Result<(), StreamError> {
-        tracing::warn!(entry = %entry.id, field = %error.field, "unparseable stream entry dead-lettered");
         let _: String = self
             .conn
             .xadd(
@@ -297,7 +410,7 @@ impl RedisAlertStream {
         Ok(())
     }
 
-    pub async fn ack(&mut self, ids: &[String]) -> Result<(), StreamError> {
+    async fn ack(&mut self, ids: &[String]) -> Result<(), StreamError> {
         if ids.is_empty() {
             return Ok(());
         }
@@ -306,50 +419,5 @@ impl RedisAlertStream {
             .xack(&self.config.stream, &self.config.group, ids)
             .await?;
         Ok(())
-    }
-
-    /// One round: recover pending work, then read new entries; commit, then acknowledge.
-    pub async fn round(&mut self, recover: bool, block: Duration) -> Result<usize, StreamError> {
-        let mut entries = Vec::new();
-        if recover {
-            entries.extend(self.read_own_pending().await?);
-            // XAUTOCLAIM also returns our own pending entries: keep each id once.
-            for entry in self.claim_stale().await? {
-                if !entries.iter().any(|e| e.id == entry.id) {
-                    entries.push(entry);
-                }
-            }
-        }
-        if entries.is_empty() {
-            entries = self.read_new(Some(block)).await?;
-        }
-        let done = self.process(&entries).await?;
-        self.ack(&done).await?;
-        Ok(done.len())
-    }
-
-    /// Consumes until the task is dropped; storage or Redis failures back off and retry.
-    pub async fn run(mut self) {
-        tracing::info!(stream = %self.config.stream, group = %self.config.group,
-            consumer = %self.consumer, "consuming alerts from Redis");
-        let mut recover = true;
-        let mut rounds: u64 = 0;
-        let mut backoff = Duration::from_millis(500);
-        loop {
-            match self.round(recover, Duration::from_secs(1)).await {
-                Ok(_) => {
-                    backoff = Duration::from_millis(500);
-                    rounds += 1;
-                    // Look for abandoned entries now and then, not every round.
-                    recover = rounds.is_multiple_of(30);
-                }
-                Err(error) => {
-                    tracing::warn!(%error, retry_in_ms = backoff.as_millis() as u64, "stream round failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(30));
-                    recover = true;
-                }
-            }
-        }
     }
 }
