@@ -16,7 +16,7 @@ run() {
   mkdir -p "corpus/$1"
   if cargo fuzz run "$1" "corpus/$1" "seeds/$1" -- -max_total_time="$seconds" -rss_limit_mb=2048 \
       >"../target/fuzz-$1.log" 2>&1; then
-    echo "$1: no crash in ${seconds}s ($(grep -o 'Done [0-9]* runs' "../target/fuzz-$1.log" | tail -1))"
+    echo "$1: no crash in ${seconds}s ($(grep -ao 'Done [0-9]* runs' "../target/fuzz-$1.log" | tail -1))"
   else
     echo "$1: FAILED, see target/fuzz-$1.log and fuzz/artifacts/$1/"
     return 1

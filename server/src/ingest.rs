@@ -15,7 +15,7 @@ use engine::alert::{AlertEvent, AlertStatus, Labels, Severity};
 use engine::input::description_of;
 use engine::shield::{Pseudonyms, Shield, VaultKey};
 use entity::{alert, incident, incident_vault, ingest_receipt};
-use sea_orm::sea_query::Expr;
+use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
     QueryFilter, QueryOrder, Set, TransactionTrait,
@@ -160,40 +160,36 @@ fn publish(updates: &broadcast::Sender<i32>, receipt: &Receipt) {
 /// One submission: its idempotency key, if any, and its events.
 type Batch<'a> = (Option<&'a str>, &'a [AlertEvent]);
 
+/// Rows per `IN (…)` lookup.
+const LOOKUP_CHUNK: usize = 500;
+
 /// Applies every batch in one transaction; one receipt per batch.
+///
+/// The group is planned in memory — repeats, severities and touches accumulate per alert and
+/// per incident — and written once per row at the end, so a busy group costs a handful of
+/// statements per distinct alert rather than several per event.
 async fn apply(
     db: &DatabaseConnection,
     settings: &IngestSettings,
     batches: &[Batch<'_>],
 ) -> Result<Vec<Receipt>, DbErr> {
     let txn = db.begin().await?;
-    let now = Utc::now();
-    let mut vaults = VaultCache::default();
+    let mut group = Group::load(&txn, settings, batches).await?;
     let mut receipts = Vec::with_capacity(batches.len());
     for (key, events) in batches {
-        if let Some(key) = key {
-            if ingest_receipt::Entity::find_by_id(key.to_string())
-                .one(&txn)
-                .await?
-                .is_some()
-            {
-                receipts.push(Receipt {
-                    accepted: events.len(),
-                    incidents: Vec::new(),
-                    duplicate: true,
-                });
-                continue;
-            }
-            ingest_receipt::ActiveModel {
-                key: Set(key.to_string()),
-                created_at: Set(now),
-            }
-            .insert(&txn)
-            .await?;
+        if let Some(key) = key
+            && !group.claim_key(key)
+        {
+            receipts.push(Receipt {
+                accepted: events.len(),
+                incidents: Vec::new(),
+                duplicate: true,
+            });
+            continue;
         }
         let mut touched = Vec::new();
         for event in *events {
-            if let Some(id) = apply_one(&txn, settings, &mut vaults, event, now).await?
+            if let Some(id) = group.apply(&txn, event).await?
                 && !touched.contains(&id)
             {
                 touched.push(id);
@@ -205,9 +201,347 @@ async fn apply(
             duplicate: false,
         });
     }
-    vaults.save(&txn, &settings.key, now).await?;
+    group.flush(&txn).await?;
     txn.commit().await?;
     Ok(receipts)
+}
+
+/// A firing alert known to this group: stored already, or inserted by it.
+#[derive(Clone, Copy)]
+struct Firing {
+    id: i32,
+    incident_id: i32,
+}
+
+/// What happens to one stored alert when the group is flushed.
+#[derive(Default)]
+struct AlertChange {
+    repeats: i32,
+    resolved_at: Option<DateTime<Utc>>,
+}
+
+/// What happens to one incident when the group is flushed.
+struct IncidentChange {
+    severity: Severity,
+    severity_changed: bool,
+    check_resolved: bool,
+}
+
+struct Group<'a> {
+    settings: &'a IngestSettings,
+    now: DateTime<Utc>,
+    vaults: VaultCache,
+    applied_keys: std::collections::HashSet<String>,
+    new_keys: Vec<String>,
+    firing: HashMap<String, Firing>,
+    /// Correlation key → open incident, as far as this group knows.
+    open: HashMap<String, i32>,
+    alerts: std::collections::BTreeMap<i32, AlertChange>,
+    incidents: std::collections::BTreeMap<i32, IncidentChange>,
+}
+
+impl<'a> Group<'a> {
+    /// Reads what the group needs up front: applied keys and the firing alerts it refers to.
+    async fn load(
+        conn: &impl ConnectionTrait,
+        settings: &'a IngestSettings,
+        batches: &[Batch<'_>],
+    ) -> Result<Group<'a>, DbErr> {
+        let keys: Vec<String> = batches
+            .iter()
+            .filter_map(|(k, _)| k.map(str::to_owned))
+            .collect();
+        let mut applied_keys = std::collections::HashSet::new();
+        for chunk in keys.chunks(LOOKUP_CHUNK) {
+            for row in ingest_receipt::Entity::find()
+                .filter(ingest_receipt::Column::Key.is_in(chunk.iter().cloned()))
+                .all(conn)
+                .await?
+            {
+                applied_keys.insert(row.key);
+            }
+        }
+        let mut fingerprints: Vec<&str> = batches
+            .iter()
+            .flat_map(|(_, events)| events.iter().map(|e| e.fingerprint.as_str()))
+            .collect();
+        fingerprints.sort_unstable();
+        fingerprints.dedup();
+        let mut firing = HashMap::new();
+        for chunk in fingerprints.chunks(LOOKUP_CHUNK) {
+            let rows = alert::Entity::find()
+                .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+                .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
+                .order_by_asc(alert::Column::Id)
+                .all(conn)
+                .await?;
+            for row in rows {
+                // Newest wins, as a lookup by fingerprint would.
+                firing.insert(
+                    row.fingerprint,
+                    Firing {
+                        id: row.id,
+                        incident_id: row.incident_id,
+                    },
+                );
+            }
+        }
+        Ok(Group {
+            settings,
+            now: Utc::now(),
+            vaults: VaultCache::default(),
+            applied_keys,
+            new_keys: Vec::new(),
+            firing,
+            open: HashMap::new(),
+            alerts: Default::default(),
+            incidents: Default::default(),
+        })
+    }
+
+    /// False when `key` was applied before (in an earlier commit or earlier in this group).
+    fn claim_key(&mut self, key: &str) -> bool {
+        if !self.applied_keys.insert(key.to_owned()) {
+            return false;
+        }
+        self.new_keys.push(key.to_owned());
+        true
+    }
+
+    async fn incident(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        id: i32,
+    ) -> Result<&mut IncidentChange, DbErr> {
+        if let std::collections::btree_map::Entry::Vacant(slot) = self.incidents.entry(id) {
+            let severity = incident::Entity::find_by_id(id)
+                .one(conn)
+                .await?
+                .map(|i| parse_severity(&i.severity))
+                .unwrap_or(Severity::Info);
+            slot.insert(IncidentChange {
+                severity,
+                severity_changed: false,
+                check_resolved: false,
+            });
+        }
+        Ok(self.incidents.get_mut(&id).expect("inserted above"))
+    }
+
+    /// Plans one event; returns the incident it touched, if any.
+    async fn apply(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        event: &AlertEvent,
+    ) -> Result<Option<i32>, DbErr> {
+        let known = self.firing.get(&event.fingerprint).copied();
+        match (event.status, known) {
+            // A repeat: count it, open nothing.
+            (AlertStatus::Firing, Some(found)) => {
+                self.alerts.entry(found.id).or_default().repeats += 1;
+                self.incident(conn, found.incident_id).await?;
+                Ok(Some(found.incident_id))
+            }
+            (AlertStatus::Firing, None) => {
+                let incident_id = self.correlate(conn, event).await?;
+                let id = self.insert_alert(conn, incident_id, event).await?;
+                self.firing
+                    .insert(event.fingerprint.clone(), Firing { id, incident_id });
+                let change = self.incident(conn, incident_id).await?;
+                if event.severity > change.severity {
+                    change.severity = event.severity;
+                    change.severity_changed = true;
+                }
+                Ok(Some(incident_id))
+            }
+            (AlertStatus::Resolved, Some(found)) => {
+                self.firing.remove(&event.fingerprint);
+                self.alerts.entry(found.id).or_default().resolved_at =
+                    Some(event.ends_at.unwrap_or(self.now));
+                self.incident(conn, found.incident_id).await?.check_resolved = true;
+                Ok(Some(found.incident_id))
+            }
+            // A resolution for nothing that fires: there is nothing to change.
+            (AlertStatus::Resolved, None) => Ok(None),
+        }
+    }
+
+    async fn insert_alert(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        incident_id: i32,
+        event: &AlertEvent,
+    ) -> Result<i32, DbErr> {
+        let names = self
+            .vaults
+            .get(conn, &self.settings.key, incident_id)
+            .await?;
+        let shield = &self.settings.shield;
+        let now = self.now;
+        let row = alert::ActiveModel {
+            incident_id: Set(incident_id),
+            fingerprint: Set(event.fingerprint.clone()),
+            source: Set(event.source.as_str().to_owned()),
+            status: Set(AlertStatus::Firing.as_str().to_owned()),
+            name: Set(shield.redact(&event.name, names)),
+            severity: Set(event.severity.as_str().to_owned()),
+            service: Set(event.service.as_deref().map(|s| shield.redact(s, names))),
+            labels: Set(redact_map(shield, names, &event.labels)),
+            annotations: Set(redact_map(shield, names, &event.annotations)),
+            starts_at: Set(event.starts_at),
+            ends_at: Set(event.ends_at),
+            generator_url: Set(event
+                .generator_url
+                .as_deref()
+                .map(|u| shield.redact(u, names))),
+            count: Set(1),
+            first_seen: Set(now),
+            last_seen: Set(now),
+            ..Default::default()
+        };
+        Ok(alert::Entity::insert(row).exec(conn).await?.last_insert_id)
+    }
+
+    /// The open incident this event joins, or a new one.
+    async fn correlate(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        event: &AlertEvent,
+    ) -> Result<i32, DbErr> {
+        // Alerts of one service correlate; service-less alerts correlate by name.
+        let key = match &event.service {
+            Some(service) => self.settings.key.digest("service", service),
+            None => self.settings.key.digest("alertname", &event.name),
+        };
+        if let Some(id) = self.open.get(&key) {
+            return Ok(*id);
+        }
+        let found = incident::Entity::find()
+            .filter(incident::Column::CorrelationKey.eq(&key))
+            .filter(incident::Column::Status.ne(status::RESOLVED))
+            .filter(incident::Column::LastAlertAt.gte(self.now - self.settings.correlation_window))
+            .order_by_desc(incident::Column::Id)
+            .one(conn)
+            .await?;
+        let id = match found {
+            Some(open) => open.id,
+            None => self.open_incident(conn, &key, event).await?,
+        };
+        self.open.insert(key, id);
+        Ok(id)
+    }
+
+    async fn open_incident(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        key: &str,
+        event: &AlertEvent,
+    ) -> Result<i32, DbErr> {
+        let now = self.now;
+        let created = incident::ActiveModel {
+            title: Set(String::new()),
+            service: Set(None),
+            correlation_key: Set(key.to_owned()),
+            severity: Set(event.severity.as_str().to_owned()),
+            status: Set(status::OPEN.to_owned()),
+            created_at: Set(now),
+            updated_at: Set(now),
+            last_alert_at: Set(now),
+            resolved_at: Set(None),
+            ..Default::default()
+        }
+        .insert(conn)
+        .await?;
+        // The title and service are pseudonymised with the new incident's own map.
+        let names = self
+            .vaults
+            .get(conn, &self.settings.key, created.id)
+            .await?;
+        let shield = &self.settings.shield;
+        let title = match (description_of(&event.annotations), &event.service) {
+            (Some(summary), _) => summary.to_owned(),
+            (None, Some(service)) => format!("{} on {service}", event.name),
+            (None, None) => event.name.clone(),
+        };
+        let id = created.id;
+        let mut row: incident::ActiveModel = created.into();
+        row.title = Set(shield.redact(&title, names));
+        row.service = Set(event.service.as_deref().map(|s| shield.redact(s, names)));
+        row.update(conn).await?;
+        self.incidents.insert(
+            id,
+            IncidentChange {
+                severity: event.severity,
+                severity_changed: false,
+                check_resolved: false,
+            },
+        );
+        Ok(id)
+    }
+
+    /// Writes the plan: one statement per changed alert and per touched incident.
+    async fn flush(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let now = self.now;
+        for (id, change) in &self.alerts {
+            let mut update = alert::Entity::update_many()
+                .col_expr(alert::Column::LastSeen, Expr::value(now))
+                .filter(alert::Column::Id.eq(*id));
+            if change.repeats > 0 {
+                update = update.col_expr(
+                    alert::Column::Count,
+                    Expr::col(alert::Column::Count).add(change.repeats),
+                );
+            }
+            if let Some(ends_at) = change.resolved_at {
+                update = update
+                    .col_expr(
+                        alert::Column::Status,
+                        Expr::value(AlertStatus::Resolved.as_str()),
+                    )
+                    .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
+            }
+            update.exec(conn).await?;
+        }
+        for (id, change) in &self.incidents {
+            let mut update = incident::Entity::update_many()
+                .col_expr(incident::Column::LastAlertAt, Expr::value(now))
+                .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+                .filter(incident::Column::Id.eq(*id));
+            if change.severity_changed {
+                update = update.col_expr(
+                    incident::Column::Severity,
+                    Expr::value(change.severity.as_str()),
+                );
+            }
+            // RESOLVED once none of its alerts fires.
+            if change.check_resolved
+                && alert::Entity::find()
+                    .filter(alert::Column::IncidentId.eq(*id))
+                    .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+                    .one(conn)
+                    .await?
+                    .is_none()
+            {
+                update = update
+                    .col_expr(incident::Column::Status, Expr::value(status::RESOLVED))
+                    .col_expr(incident::Column::ResolvedAt, Expr::value(now));
+            }
+            update.exec(conn).await?;
+        }
+        if !self.new_keys.is_empty() {
+            for chunk in self.new_keys.chunks(LOOKUP_CHUNK) {
+                ingest_receipt::Entity::insert_many(chunk.iter().map(|key| {
+                    ingest_receipt::ActiveModel {
+                        key: Set(key.clone()),
+                        created_at: Set(now),
+                    }
+                }))
+                .exec(conn)
+                .await?;
+            }
+        }
+        self.vaults.save(conn, &self.settings.key, now).await
+    }
 }
 
 /// Open label maps of the incidents a transaction touches; sealed back before commit.
@@ -279,191 +613,10 @@ fn redact_map(shield: &Shield, names: &mut Pseudonyms, map: &Labels) -> String {
     serde_json::to_string(&redacted).expect("string map serialises")
 }
 
-/// Applies one event; returns the incident it touched, if any.
-async fn apply_one(
-    conn: &impl ConnectionTrait,
-    settings: &IngestSettings,
-    vaults: &mut VaultCache,
-    event: &AlertEvent,
-    now: DateTime<Utc>,
-) -> Result<Option<i32>, DbErr> {
-    let firing = alert::Entity::find()
-        .filter(alert::Column::Fingerprint.eq(&event.fingerprint))
-        .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
-        .order_by_desc(alert::Column::Id)
-        .one(conn)
-        .await?;
-    match (event.status, firing) {
-        // A repeat: count it, open nothing.
-        (AlertStatus::Firing, Some(existing)) => {
-            let incident_id = existing.incident_id;
-            let count = existing.count.saturating_add(1);
-            let mut row: alert::ActiveModel = existing.into();
-            row.count = Set(count);
-            row.last_seen = Set(now);
-            row.update(conn).await?;
-            touch_incident(conn, incident_id, now).await?;
-            Ok(Some(incident_id))
-        }
-        (AlertStatus::Firing, None) => {
-            let incident_id = correlate(conn, settings, vaults, event, now).await?;
-            let names = vaults.get(conn, &settings.key, incident_id).await?;
-            let shield = &settings.shield;
-            alert::ActiveModel {
-                incident_id: Set(incident_id),
-                fingerprint: Set(event.fingerprint.clone()),
-                source: Set(event.source.as_str().to_owned()),
-                status: Set(AlertStatus::Firing.as_str().to_owned()),
-                name: Set(shield.redact(&event.name, names)),
-                severity: Set(event.severity.as_str().to_owned()),
-                service: Set(event.service.as_deref().map(|s| shield.redact(s, names))),
-                labels: Set(redact_map(shield, names, &event.labels)),
-                annotations: Set(redact_map(shield, names, &event.annotations)),
-                starts_at: Set(event.starts_at),
-                ends_at: Set(event.ends_at),
-                generator_url: Set(event
-                    .generator_url
-                    .as_deref()
-                    .map(|u| shield.redact(u, names))),
-                count: Set(1),
-                first_seen: Set(now),
-                last_seen: Set(now),
-                ..Default::default()
-            }
-            .insert(conn)
-            .await?;
-            raise_severity(conn, incident_id, event.severity).await?;
-            Ok(Some(incident_id))
-        }
-        (AlertStatus::Resolved, Some(existing)) => {
-            let incident_id = existing.incident_id;
-            let mut row: alert::ActiveModel = existing.into();
-            row.status = Set(AlertStatus::Resolved.as_str().to_owned());
-            row.ends_at = Set(Some(event.ends_at.unwrap_or(now)));
-            row.last_seen = Set(now);
-            row.update(conn).await?;
-            resolve_if_quiet(conn, incident_id, now).await?;
-            Ok(Some(incident_id))
-        }
-        // A resolution for nothing that fires: there is nothing to change.
-        (AlertStatus::Resolved, None) => Ok(None),
-    }
-}
-
-/// The open incident this event joins, or a new one.
-async fn correlate(
-    conn: &impl ConnectionTrait,
-    settings: &IngestSettings,
-    vaults: &mut VaultCache,
-    event: &AlertEvent,
-    now: DateTime<Utc>,
-) -> Result<i32, DbErr> {
-    // Alerts of one service correlate; service-less alerts correlate by name.
-    let key = match &event.service {
-        Some(service) => settings.key.digest("service", service),
-        None => settings.key.digest("alertname", &event.name),
-    };
-    let open = incident::Entity::find()
-        .filter(incident::Column::CorrelationKey.eq(&key))
-        .filter(incident::Column::Status.ne(status::RESOLVED))
-        .filter(incident::Column::LastAlertAt.gte(now - settings.correlation_window))
-        .order_by_desc(incident::Column::Id)
-        .one(conn)
-        .await?;
-    if let Some(found) = open {
-        touch_incident(conn, found.id, now).await?;
-        return Ok(found.id);
-    }
-    let created = incident::ActiveModel {
-        title: Set(String::new()),
-        service: Set(None),
-        correlation_key: Set(key),
-        severity: Set(event.severity.as_str().to_owned()),
-        status: Set(status::OPEN.to_owned()),
-        created_at: Set(now),
-        updated_at: Set(now),
-        last_alert_at: Set(now),
-        resolved_at: Set(None),
-        ..Default::default()
-    }
-    .insert(conn)
-    .await?;
-    // The title and service are pseudonymised with the new incident's own map.
-    let names = vaults.get(conn, &settings.key, created.id).await?;
-    let shield = &settings.shield;
-    let title = match (description_of(&event.annotations), &event.service) {
-        (Some(summary), _) => summary.to_owned(),
-        (None, Some(service)) => format!("{} on {service}", event.name),
-        (None, None) => event.name.clone(),
-    };
-    let mut row: incident::ActiveModel = created.into();
-    row.title = Set(shield.redact(&title, names));
-    row.service = Set(event.service.as_deref().map(|s| shield.redact(s, names)));
-    let saved = row.update(conn).await?;
-    Ok(saved.id)
-}
-
-async fn touch_incident(
-    conn: &impl ConnectionTrait,
-    incident_id: i32,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    incident::Entity::update_many()
-        .col_expr(incident::Column::LastAlertAt, Expr::value(now))
-        .col_expr(incident::Column::UpdatedAt, Expr::value(now))
-        .filter(incident::Column::Id.eq(incident_id))
-        .exec(conn)
-        .await?;
-    Ok(())
-}
-
-/// An incident is as bad as its worst alert.
-async fn raise_severity(
-    conn: &impl ConnectionTrait,
-    incident_id: i32,
-    severity: Severity,
-) -> Result<(), DbErr> {
-    let Some(found) = incident::Entity::find_by_id(incident_id).one(conn).await? else {
-        return Ok(());
-    };
-    let current = parse_severity(&found.severity);
-    if severity > current {
-        let mut row: incident::ActiveModel = found.into();
-        row.severity = Set(severity.as_str().to_owned());
-        row.update(conn).await?;
-    }
-    Ok(())
-}
-
 pub fn parse_severity(text: &str) -> Severity {
     match text {
         "CRITICAL" => Severity::Critical,
         "INFO" => Severity::Info,
         _ => Severity::Warning,
     }
-}
-
-/// RESOLVED once none of the incident's alerts fires.
-async fn resolve_if_quiet(
-    conn: &impl ConnectionTrait,
-    incident_id: i32,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let still_firing = alert::Entity::find()
-        .filter(alert::Column::IncidentId.eq(incident_id))
-        .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
-        .one(conn)
-        .await?
-        .is_some();
-    if still_firing {
-        return touch_incident(conn, incident_id, now).await;
-    }
-    incident::Entity::update_many()
-        .col_expr(incident::Column::Status, Expr::value(status::RESOLVED))
-        .col_expr(incident::Column::ResolvedAt, Expr::value(now))
-        .col_expr(incident::Column::UpdatedAt, Expr::value(now))
-        .filter(incident::Column::Id.eq(incident_id))
-        .exec(conn)
-        .await?;
-    Ok(())
 }
