@@ -19,6 +19,22 @@ pub struct IncidentRow {
     pub created_at: String,
 }
 
+/// The same fields come from the list query and from the live subscription, as two generated
+/// types; this turns either into a row.
+macro_rules! row_from {
+    ($n:expr) => {{
+        let n = $n;
+        IncidentRow {
+            id: n.id,
+            title: n.title,
+            severity: format!("{:?}", n.severity),
+            status: format!("{:?}", n.status),
+            service: n.service,
+            created_at: n.created_at,
+        }
+    }};
+}
+
 /// Inserts or replaces `row`, keeping newest (highest id) first.
 pub fn upsert(rows: &mut Vec<IncidentRow>, row: IncidentRow) {
     match rows.iter_mut().find(|r| r.id == row.id) {
@@ -56,17 +72,7 @@ pub fn IncidentsPage() -> impl IntoView {
                             .incidents
                             .edges
                             .into_iter()
-                            .map(|edge| {
-                                let n = edge.node;
-                                IncidentRow {
-                                    id: n.id,
-                                    title: n.title,
-                                    severity: format!("{:?}", n.severity),
-                                    status: format!("{:?}", n.status),
-                                    service: n.service,
-                                    created_at: n.created_at,
-                                }
-                            })
+                            .map(|edge| row_from!(edge.node))
                             .collect::<Vec<_>>();
                         view! { <IncidentTable initial=rows/> }.into_any()
                     }
@@ -91,15 +97,7 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
             graphql::incident_updates::Variables {},
             move |event| {
                 if let SubscriptionEvent::Data(data) = event {
-                    let n = data.incident_updates;
-                    let row = IncidentRow {
-                        id: n.id,
-                        title: n.title,
-                        severity: format!("{:?}", n.severity),
-                        status: format!("{:?}", n.status),
-                        service: n.service,
-                        created_at: n.created_at,
-                    };
+                    let row = row_from!(data.incident_updates);
                     rows.update(|rows| upsert(rows, row));
                 }
             },
