@@ -7,5 +7,6 @@ pub mod alert;
 pub mod input;
 pub mod role;
 pub mod shield;
+pub mod topology;
 
 pub use role::{Role, UnknownRole};
