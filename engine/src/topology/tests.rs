@@ -79,9 +79,11 @@ fn demo_scenario_of_the_seed() {
 }
 
 /// (graph, service, depth, unhealthy, expected root causes, expected blast radius)
+type WalkCase<'a> = (&'a str, &'a str, i64, &'a [&'a str], &'a str, &'a str);
+
 #[test]
 fn walks_over_shapes_and_fault_sets() {
-    let cases: &[(&str, &str, i64, &[&str], &str, &str)] = &[
+    let cases: &[WalkCase] = &[
         // Diamond: d is reached once, at its shortest depth.
         ("a>b a>c b>dbx c>dbx", "a", 3, &["dbx"], "dbx@2#1", ""),
         ("a>b a>c b>dbx c>dbx", "dbx", 3, &[], "", "b@1 c@1 a@2"),
