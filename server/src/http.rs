@@ -31,6 +31,7 @@ pub struct AppState {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
     pub ingest: crate::ingest::Ingest,
+    pub topology: Arc<engine::topology::Topology>,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub metrics: PrometheusHandle,

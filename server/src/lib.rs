@@ -154,6 +154,20 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
+/// `--topology FILE`, else the demo topology with `--demo`, else an empty one.
+pub fn load_topology(config: &Config) -> anyhow::Result<engine::topology::Topology> {
+    use engine::topology::Topology;
+    match &config.topology {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read topology {}", path.display()))?;
+            Topology::from_yaml(&text).with_context(|| format!("topology {}", path.display()))
+        }
+        None if config.demo => Ok(Topology::demo()),
+        None => Ok(Topology::default()),
+    }
+}
+
 /// Everything a running server holds, built from configuration.
 pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let db = open_db(&config).await?;
@@ -174,7 +188,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
             key,
         },
     );
-    let schema = graphql::build_schema(db.clone(), meta, config.auth.clone(), ingest.clone());
+    let topology = Arc::new(load_topology(&config)?);
+    let schema = graphql::build_schema(
+        db.clone(),
+        meta,
+        config.auth.clone(),
+        ingest.clone(),
+        topology.clone(),
+    );
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")
         .site_root(config.site_root.to_string_lossy().into_owned())
@@ -185,6 +206,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         db,
         schema,
         ingest,
+        topology,
         config: Arc::new(config),
         leptos,
         metrics: telemetry::prometheus(),

@@ -7,6 +7,7 @@ mod auth;
 mod error;
 mod incidents;
 mod system;
+pub mod topology;
 
 use std::time::Instant;
 
@@ -26,6 +27,7 @@ pub struct Query(
     system::SystemQuery,
     auth::AuthQuery,
     incidents::IncidentQuery,
+    topology::TopologyQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -55,6 +57,7 @@ pub fn build_schema(
     meta: ServerMeta,
     auth: AuthConfig,
     ingest: Ingest,
+    topology: std::sync::Arc<engine::topology::Topology>,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -65,6 +68,7 @@ pub fn build_schema(
     .data(meta)
     .data(auth)
     .data(ingest)
+    .data(topology)
     .finish()
 }
 

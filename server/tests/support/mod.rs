@@ -113,6 +113,11 @@ impl Drop for TestServer {
 
 impl TestServer {
     pub async fn start(backend: Backend) -> TestServer {
+        TestServer::start_with(backend, &[]).await
+    }
+
+    /// Like [`TestServer::start`], with extra `awoooi` flags (e.g. `--topology FILE`).
+    pub async fn start_with(backend: Backend, extra: &[&str]) -> TestServer {
         let id = format!("{}_{:016x}", std::process::id(), rand::random::<u64>());
         let dir = std::env::temp_dir().join(format!("awoooi-test-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -144,18 +149,19 @@ impl TestServer {
             format!("[ingest]\nwebhook_secret = \"{WEBHOOK_SECRET}\"\nmax_body_bytes = 65536\n"),
         )
         .unwrap();
-        let cli = server::cli::Cli::try_parse_from([
-            "awoooi",
-            "--database-url",
-            &database_url,
-            "--data-dir",
-            dir.to_str().unwrap(),
-            "--site-root",
-            dir.join("site").to_str().unwrap(),
-            "--config",
-            config_file.to_str().unwrap(),
-        ])
-        .unwrap();
+        let mut argv: Vec<String> = vec![
+            "awoooi".into(),
+            "--database-url".into(),
+            database_url.clone(),
+            "--data-dir".into(),
+            dir.to_str().unwrap().into(),
+            "--site-root".into(),
+            dir.join("site").to_str().unwrap().into(),
+            "--config".into(),
+            config_file.to_str().unwrap().into(),
+        ];
+        argv.extend(extra.iter().map(|a| a.to_string()));
+        let cli = server::cli::Cli::try_parse_from(argv).unwrap();
         let config = server::config::Config::resolve(&cli, |_| None).unwrap();
         let state = server::build_state(config).await.unwrap();
         let app_state = state.clone();
