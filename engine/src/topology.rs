@@ -2,7 +2,7 @@
 //! product is built on — blast radius (who breaks with a service) and root causes (which
 //! unhealthy dependencies could explain it).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt;
 
 use petgraph::Direction;
@@ -72,6 +72,34 @@ pub enum TopologyError {
 
 pub const MAX_DEPTH: u32 = 10;
 
+/// Per-thread walk buffers: a "seen" stamp per service (no clearing between walks) and the
+/// visit order, which doubles as the BFS queue.
+#[derive(Default)]
+struct Scratch {
+    stamp: u32,
+    seen: Vec<u32>,
+    order: Vec<u32>,
+}
+
+impl Scratch {
+    fn begin(&mut self, services: usize) -> (u32, &mut [u32], &mut Vec<u32>) {
+        if self.seen.len() < services {
+            self.seen.resize(services, 0);
+        }
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
+        }
+        self.order.clear();
+        (self.stamp, &mut self.seen[..services], &mut self.order)
+    }
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ServiceNode {
     pub name: String,
@@ -79,36 +107,76 @@ pub struct ServiceNode {
     pub namespace: Option<String>,
 }
 
-/// A service reached by a walk, and how many hops away.
+/// A service reached by a walk, and how many hops away. Borrows from the topology.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct AffectedService {
-    pub service: String,
+pub struct AffectedService<'t> {
+    pub service: &'t str,
     pub kind: ServiceKind,
     pub depth: u32,
 }
 
 /// Everything that breaks with `target`, nearest first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct BlastRadius {
-    pub target: String,
-    pub affected: Vec<AffectedService>,
+pub struct BlastRadius<'t> {
+    pub target: &'t str,
+    pub affected: Vec<AffectedService<'t>>,
     pub max_depth: u32,
 }
 
 /// An unhealthy dependency that may explain the target's trouble; `rank` 1 is the likeliest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct RootCause {
-    pub service: String,
+pub struct RootCause<'t> {
+    pub service: &'t str,
     pub kind: ServiceKind,
     pub depth: u32,
     pub rank: u32,
 }
+
+/// Which services are unhealthy, as a mask over a topology's services (built once per
+/// question, so the walks test health without hashing names).
+#[derive(Debug, Clone, Default)]
+pub struct Unhealthy(Vec<bool>);
 
 /// The dependency graph. Edges point from a service to what it depends on. Cycles are allowed.
 #[derive(Clone, Default)]
 pub struct Topology {
     graph: DiGraph<ServiceNode, ()>,
     index: HashMap<String, NodeIndex>,
+    /// Each service's position in name order, for cheap name tie-breaks.
+    name_rank: Vec<u32>,
+    /// Compressed adjacency (dependencies, then dependents), each list in name order: the
+    /// walks read contiguous memory, and their output is ordered without sorting.
+    outgoing: Adjacency,
+    incoming: Adjacency,
+}
+
+#[derive(Clone, Default)]
+struct Adjacency {
+    start: Vec<u32>,
+    list: Vec<u32>,
+}
+
+impl Adjacency {
+    fn build(graph: &DiGraph<ServiceNode, ()>, direction: Direction, name_rank: &[u32]) -> Self {
+        let mut start = Vec::with_capacity(graph.node_count() + 1);
+        let mut list = Vec::with_capacity(graph.edge_count());
+        for node in graph.node_indices() {
+            start.push(list.len() as u32);
+            let first = list.len();
+            list.extend(
+                graph
+                    .neighbors_directed(node, direction)
+                    .map(|n| n.index() as u32),
+            );
+            list[first..].sort_unstable_by_key(|n| name_rank[*n as usize]);
+        }
+        start.push(list.len() as u32);
+        Adjacency { start, list }
+    }
+
+    fn neighbors(&self, node: usize) -> &[u32] {
+        &self.list[self.start[node] as usize..self.start[node + 1] as usize]
+    }
 }
 
 impl fmt::Debug for Topology {
@@ -196,7 +264,31 @@ impl Topology {
                 topology.graph.update_edge(from, to, ());
             }
         }
+        let mut by_name: Vec<usize> = (0..topology.graph.node_count()).collect();
+        by_name.sort_by(|a, b| {
+            let name = |i: usize| &topology.graph[NodeIndex::new(i)].name;
+            name(*a).cmp(name(*b))
+        });
+        topology.name_rank = vec![0; by_name.len()];
+        for (rank, node) in by_name.into_iter().enumerate() {
+            topology.name_rank[node] = rank as u32;
+        }
+        topology.outgoing =
+            Adjacency::build(&topology.graph, Direction::Outgoing, &topology.name_rank);
+        topology.incoming =
+            Adjacency::build(&topology.graph, Direction::Incoming, &topology.name_rank);
         Ok(topology)
+    }
+
+    /// The mask of `names` that are services of this topology (others are ignored).
+    pub fn unhealthy<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Unhealthy {
+        let mut mask = vec![false; self.graph.node_count()];
+        for name in names {
+            if let Some(node) = self.index.get(name) {
+                mask[node.index()] = true;
+            }
+        }
+        Unhealthy(mask)
     }
 
     pub fn len(&self) -> usize {
@@ -233,53 +325,65 @@ impl Topology {
             .ok_or_else(|| TopologyError::UnknownService(service.to_owned()))
     }
 
-    /// Breadth-first walk from `start` (excluded) along `direction`, up to `max_depth` hops.
+    /// Breadth-first walk from `start` (excluded) along `direction`, up to `max_depth` hops,
+    /// calling `visit(node, depth)` level by level, each level in (parent order, name) order.
     fn walk(
         &self,
         start: NodeIndex,
         direction: Direction,
         max_depth: u32,
-    ) -> Vec<(NodeIndex, u32)> {
-        let mut seen = vec![false; self.graph.node_count()];
-        seen[start.index()] = true;
-        let mut queue = VecDeque::from([(start, 0u32)]);
-        let mut reached = Vec::new();
-        while let Some((node, depth)) = queue.pop_front() {
-            if depth == max_depth {
-                continue;
-            }
-            for next in self.graph.neighbors_directed(node, direction) {
-                if !seen[next.index()] {
-                    seen[next.index()] = true;
-                    reached.push((next, depth + 1));
-                    queue.push_back((next, depth + 1));
+        mut visit: impl FnMut(usize, u32),
+    ) {
+        let adjacency = match direction {
+            Direction::Outgoing => &self.outgoing,
+            Direction::Incoming => &self.incoming,
+        };
+        SCRATCH.with_borrow_mut(|scratch| {
+            let (stamp, seen, order) = scratch.begin(self.graph.node_count());
+            seen[start.index()] = stamp;
+            order.push(start.index() as u32);
+            let mut level = 0..1;
+            for depth in 1..=max_depth {
+                let level_end = order.len();
+                for i in level.clone() {
+                    let node = order[i] as usize;
+                    for &neighbor in adjacency.neighbors(node) {
+                        let slot = &mut seen[neighbor as usize];
+                        if *slot != stamp {
+                            *slot = stamp;
+                            order.push(neighbor);
+                            visit(neighbor as usize, depth);
+                        }
+                    }
                 }
+                if order.len() == level_end {
+                    break;
+                }
+                level = level_end..order.len();
             }
-        }
-        reached
+        });
     }
 
-    /// Who depends on `service`, directly or not, within `max_depth` hops — nearest first,
-    /// then by name.
+    /// Who depends on `service`, directly or not, within `max_depth` hops — nearest first;
+    /// within a level, in the order the walk meets them (parents in order, then by name).
     pub fn blast_radius(
         &self,
         service: &str,
         max_depth: i64,
-    ) -> Result<BlastRadius, TopologyError> {
+    ) -> Result<BlastRadius<'_>, TopologyError> {
         let max_depth = check_depth(max_depth)?;
         let start = self.node(service)?;
-        let mut affected: Vec<AffectedService> = self
-            .walk(start, Direction::Incoming, max_depth)
-            .into_iter()
-            .map(|(node, depth)| AffectedService {
-                service: self.graph[node].name.clone(),
-                kind: self.graph[node].kind,
+        let mut affected = Vec::new();
+        self.walk(start, Direction::Incoming, max_depth, |node, depth| {
+            let service = &self.graph[NodeIndex::new(node)];
+            affected.push(AffectedService {
+                service: &service.name,
+                kind: service.kind,
                 depth,
-            })
-            .collect();
-        affected.sort_by(|a, b| (a.depth, &a.service).cmp(&(b.depth, &b.service)));
+            });
+        });
         Ok(BlastRadius {
-            target: service.to_owned(),
+            target: &self.graph[start].name,
             affected,
             max_depth,
         })
@@ -291,28 +395,29 @@ impl Topology {
         &self,
         service: &str,
         max_depth: i64,
-        unhealthy: impl Fn(&str) -> bool,
-    ) -> Result<Vec<RootCause>, TopologyError> {
+        unhealthy: &Unhealthy,
+    ) -> Result<Vec<RootCause<'_>>, TopologyError> {
         let max_depth = check_depth(max_depth)?;
         let start = self.node(service)?;
-        let mut causes: Vec<RootCause> = self
-            .walk(start, Direction::Outgoing, max_depth)
-            .into_iter()
-            .filter(|(node, _)| unhealthy(&self.graph[*node].name))
-            .map(|(node, depth)| RootCause {
-                service: self.graph[node].name.clone(),
-                kind: self.graph[node].kind,
-                depth,
-                rank: 0,
-            })
-            .collect();
-        causes.sort_by(|a, b| {
-            (a.kind.root_cause_priority(), a.depth, &a.service).cmp(&(
-                b.kind.root_cause_priority(),
-                b.depth,
-                &b.service,
-            ))
+        let mut found: Vec<(u32, RootCause<'_>)> = Vec::new();
+        self.walk(start, Direction::Outgoing, max_depth, |node, depth| {
+            if unhealthy.0.get(node).copied().unwrap_or(false) {
+                let service = &self.graph[NodeIndex::new(node)];
+                found.push((
+                    self.name_rank[node],
+                    RootCause {
+                        service: &service.name,
+                        kind: service.kind,
+                        depth,
+                        rank: 0,
+                    },
+                ));
+            }
         });
+        found.sort_unstable_by_key(|(name_rank, c)| {
+            (c.kind.root_cause_priority(), c.depth, *name_rank)
+        });
+        let mut causes: Vec<RootCause<'_>> = found.into_iter().map(|(_, c)| c).collect();
         for (i, cause) in causes.iter_mut().enumerate() {
             cause.rank = i as u32 + 1;
         }

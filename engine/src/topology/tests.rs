@@ -1,7 +1,7 @@
 use super::*;
 
 fn causes(t: &Topology, service: &str, depth: i64, unhealthy: &[&str]) -> String {
-    t.root_causes(service, depth, |s| unhealthy.contains(&s))
+    t.root_causes(service, depth, &t.unhealthy(unhealthy.iter().copied()))
         .unwrap()
         .iter()
         .map(|c| format!("{}@{}#{}", c.service, c.depth, c.rank))
@@ -144,7 +144,7 @@ fn bad_input_is_named() {
         assert_eq!(demo.blast_radius("frontend", depth).is_ok(), ok, "{depth}");
     }
     assert_eq!(
-        demo.root_causes("frontend", 0, |_| true)
+        demo.root_causes("frontend", 0, &Unhealthy::default())
             .unwrap_err()
             .to_string(),
         "maxDepth must be between 1 and 10, got 0"

@@ -144,12 +144,12 @@ impl TopologyQuery {
             .blast_radius(&service, i64::from(max_depth))
             .map_err(topology_error)?;
         Ok(BlastRadius {
-            target: radius.target,
+            target: radius.target.to_owned(),
             affected: radius
                 .affected
                 .into_iter()
                 .map(|a| AffectedService {
-                    service: a.service,
+                    service: a.service.to_owned(),
                     kind: a.kind.into(),
                     depth: a.depth as i32,
                 })
@@ -169,13 +169,14 @@ impl TopologyQuery {
         principal(ctx)?;
         let topology = ctx.data::<Arc<Topology>>()?;
         let unhealthy = unhealthy_services(ctx.data::<DatabaseConnection>()?).await?;
+        let unhealthy = topology.unhealthy(unhealthy.iter().map(String::as_str));
         let causes = topology
-            .root_causes(&service, i64::from(max_depth), |s| unhealthy.contains(s))
+            .root_causes(&service, i64::from(max_depth), &unhealthy)
             .map_err(topology_error)?;
         Ok(causes
             .into_iter()
             .map(|c| RootCause {
-                service: c.service,
+                service: c.service.to_owned(),
                 kind: c.kind.into(),
                 depth: c.depth as i32,
                 health: Health::Unhealthy,
