@@ -4,6 +4,7 @@
 //! a dependency of this crate (see ARCHITECTURE.md); providers that do IO live in `server`.
 
 pub mod alert;
+pub mod brain;
 pub mod input;
 pub mod role;
 pub mod shield;

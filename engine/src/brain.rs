@@ -1,0 +1,394 @@
+//! The Brain: from a pseudonymised incident and its graph analysis to a narrated investigation
+//! (thinking steps) and a structured [`Proposal`]. Providers implement [`Brain`]; the offline,
+//! deterministic [`RulesBrain`] is the default and the fallback of every other provider.
+
+use std::future::Future;
+
+use serde::{Deserialize, Serialize};
+
+use crate::topology::ServiceKind;
+
+/// What a thinking step is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ThinkingKind {
+    Thought,
+    ToolCall,
+    Observation,
+    Conclusion,
+}
+
+impl ThinkingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ThinkingKind::Thought => "THOUGHT",
+            ThinkingKind::ToolCall => "TOOL_CALL",
+            ThinkingKind::Observation => "OBSERVATION",
+            ThinkingKind::Conclusion => "CONCLUSION",
+        }
+    }
+}
+
+/// One line of the narrated investigation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThinkingStep {
+    pub kind: ThinkingKind,
+    pub text: String,
+}
+
+/// An alert as the Brain sees it: pseudonymised already.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertFacts {
+    pub name: String,
+    pub severity: String,
+    pub service: Option<String>,
+    pub description: Option<String>,
+    pub count: i32,
+}
+
+/// A service found by the graph analysis.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GraphFact {
+    pub service: String,
+    pub kind: ServiceKind,
+    pub depth: u32,
+}
+
+/// Everything a Brain may look at. Every text is the pseudonymised form.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Investigation {
+    pub incident_title: String,
+    pub service: Option<String>,
+    pub service_kind: Option<ServiceKind>,
+    pub alerts: Vec<AlertFacts>,
+    /// Ranked, likeliest first.
+    pub root_causes: Vec<GraphFact>,
+    pub blast_radius: Vec<GraphFact>,
+}
+
+/// One proposed remediation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ProposedAction {
+    /// e.g. `restart_deployment`, `scale_deployment`, `rollback_deployment`.
+    pub kind: String,
+    pub target: String,
+    pub namespace: Option<String>,
+    #[serde(default)]
+    pub params: serde_json::Value,
+    pub rationale: String,
+}
+
+/// The Brain's conclusion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Proposal {
+    pub summary: String,
+    pub root_cause: Option<String>,
+    pub actions: Vec<ProposedAction>,
+    /// 0.0–1.0.
+    pub confidence: f64,
+}
+
+/// Action kinds a proposal may contain.
+pub const ACTION_KINDS: &[&str] = &[
+    "restart_deployment",
+    "scale_deployment",
+    "rollback_deployment",
+    "delete_pod",
+    "cordon_node",
+    "drain_node",
+    "delete_pvc",
+    "run_diagnostics",
+];
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposalError {
+    #[error("proposal: {0}")]
+    Invalid(String),
+}
+
+impl Proposal {
+    /// The checks every proposal passes before it is stored, whoever wrote it.
+    pub fn validate(&self) -> Result<(), ProposalError> {
+        let bad = |m: String| Err(ProposalError::Invalid(m));
+        if self.summary.trim().is_empty() {
+            return bad("summary is empty".into());
+        }
+        if !(0.0..=1.0).contains(&self.confidence) || self.confidence.is_nan() {
+            return bad(format!("confidence {} is outside 0..1", self.confidence));
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            if !ACTION_KINDS.contains(&action.kind.as_str()) {
+                return bad(format!(
+                    "actions[{i}].kind `{}` is not a known action",
+                    action.kind
+                ));
+            }
+            if action.target.trim().is_empty() {
+                return bad(format!("actions[{i}].target is empty"));
+            }
+            if !(action.params.is_object() || action.params.is_null()) {
+                return bad(format!("actions[{i}].params must be an object"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BrainError {
+    #[error("provider unavailable: {0}")]
+    Unavailable(String),
+    #[error("provider answered something unusable: {0}")]
+    BadOutput(String),
+}
+
+/// A reasoning provider. `emit` receives thinking steps as they happen.
+pub trait Brain: Send + Sync {
+    fn name(&self) -> &str;
+    fn investigate(
+        &self,
+        input: &Investigation,
+        emit: &mut (dyn FnMut(ThinkingStep) + Send),
+    ) -> impl Future<Output = Result<Proposal, BrainError>> + Send;
+}
+
+/// Offline and deterministic: reasons from the root cause's kind and the alerts' wording to a
+/// playbook remediation, narrating every step.
+#[derive(Debug, Clone, Default)]
+pub struct RulesBrain;
+
+fn mentions(alerts: &[AlertFacts], words: &[&str]) -> bool {
+    alerts.iter().any(|a| {
+        let text = format!(
+            "{} {}",
+            a.name.to_ascii_lowercase(),
+            a.description
+                .as_deref()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        );
+        words.iter().any(|w| text.contains(w))
+    })
+}
+
+fn action(kind: &str, target: &str, params: serde_json::Value, rationale: &str) -> ProposedAction {
+    ProposedAction {
+        kind: kind.into(),
+        target: target.into(),
+        namespace: None,
+        params,
+        rationale: rationale.into(),
+    }
+}
+
+impl RulesBrain {
+    /// The investigation, synchronously: steps and the proposal.
+    pub fn reason(&self, input: &Investigation) -> (Vec<ThinkingStep>, Proposal) {
+        let mut steps = Vec::new();
+        let mut say = |kind, text: String| steps.push(ThinkingStep { kind, text });
+        let subject = input
+            .service
+            .clone()
+            .unwrap_or_else(|| "an unnamed service".into());
+        let worst = input
+            .alerts
+            .iter()
+            .map(|a| a.severity.as_str())
+            .find(|s| *s == "CRITICAL")
+            .unwrap_or("WARNING");
+        say(
+            ThinkingKind::Thought,
+            format!(
+                "Incident \"{}\": {} alert(s) on {subject}, worst severity {worst}.",
+                input.incident_title,
+                input.alerts.len()
+            ),
+        );
+        say(
+            ThinkingKind::ToolCall,
+            format!("rootCauses(service: \"{subject}\", maxDepth: 3)"),
+        );
+        if input.root_causes.is_empty() {
+            say(
+                ThinkingKind::Observation,
+                "No unhealthy dependency within 3 hops.".into(),
+            );
+        } else {
+            let list: Vec<String> = input
+                .root_causes
+                .iter()
+                .map(|c| format!("{} ({:?}, depth {})", c.service, c.kind, c.depth))
+                .collect();
+            say(
+                ThinkingKind::Observation,
+                format!("Unhealthy dependencies: {}.", list.join(", ")),
+            );
+        }
+        say(
+            ThinkingKind::ToolCall,
+            format!("blastRadius(service: \"{subject}\", maxDepth: 3)"),
+        );
+        let affected: Vec<&str> = input
+            .blast_radius
+            .iter()
+            .map(|a| a.service.as_str())
+            .collect();
+        say(
+            ThinkingKind::Observation,
+            if affected.is_empty() {
+                "Nothing else depends on it.".into()
+            } else {
+                format!(
+                    "{} service(s) break with it: {}.",
+                    affected.len(),
+                    affected.join(", ")
+                )
+            },
+        );
+
+        let cause = input.root_causes.first();
+        let (target, kind) = match cause {
+            Some(c) => (c.service.clone(), Some(c.kind)),
+            None => (subject.clone(), input.service_kind),
+        };
+        let alerts = &input.alerts;
+        let (actions, confidence, why) = if matches!(kind, Some(ServiceKind::Database))
+            && mentions(alerts, &["connection", "exhaust", "too many", "pool"])
+        {
+            (
+                vec![action(
+                    "restart_deployment",
+                    &format!("{target}-pooler"),
+                    serde_json::json!({}),
+                    "connection exhaustion on a database: restart its pooler to drop leaked connections",
+                )],
+                0.85,
+                format!("{target} is a database out of connections"),
+            )
+        } else if mentions(
+            alerts,
+            &[
+                "crashloop",
+                "crash loop",
+                "backoff",
+                "after deploy",
+                "rollout",
+            ],
+        ) {
+            (
+                vec![action(
+                    "rollback_deployment",
+                    &subject,
+                    serde_json::json!({"to_revision": "previous"}),
+                    "crash loop after a deploy: roll back to the previous revision",
+                )],
+                0.8,
+                format!("{subject} crash-loops after a change"),
+            )
+        } else if mentions(alerts, &["oom", "memory", "out of memory"]) {
+            (
+                vec![action(
+                    "scale_deployment",
+                    &target,
+                    serde_json::json!({"replicas_delta": 1}),
+                    "memory pressure: add a replica to spread the load",
+                )],
+                0.7,
+                format!("{target} is under memory pressure"),
+            )
+        } else if matches!(kind, Some(ServiceKind::Queue)) || mentions(alerts, &["backlog", "lag"])
+        {
+            let consumer = input
+                .blast_radius
+                .first()
+                .map(|a| a.service.clone())
+                .unwrap_or_else(|| subject.clone());
+            (
+                vec![action(
+                    "scale_deployment",
+                    &consumer,
+                    serde_json::json!({"replicas_delta": 2}),
+                    "queue backlog: scale its consumers",
+                )],
+                0.65,
+                format!("{target} is backing up"),
+            )
+        } else if matches!(kind, Some(ServiceKind::Cache | ServiceKind::Database)) {
+            (
+                vec![action(
+                    "restart_deployment",
+                    &target,
+                    serde_json::json!({}),
+                    "an unhealthy stateful dependency: restart it after checking replication",
+                )],
+                0.55,
+                format!("{target} ({kind:?}) is the likeliest root cause"),
+            )
+        } else {
+            (
+                vec![action(
+                    "run_diagnostics",
+                    &target,
+                    serde_json::json!({}),
+                    "no playbook matches: gather diagnostics before acting",
+                )],
+                0.3,
+                format!("no playbook matches {target}; diagnostics first"),
+            )
+        };
+        say(ThinkingKind::Thought, format!("Playbook: {why}."));
+        let summary = match cause {
+            Some(c) => format!(
+                "{} is the likeliest root cause of \"{}\"; {} service(s) in the blast radius.",
+                c.service,
+                input.incident_title,
+                input.blast_radius.len()
+            ),
+            None => format!(
+                "No unhealthy dependency explains \"{}\"; the trouble is in {subject} itself.",
+                input.incident_title
+            ),
+        };
+        let proposal = Proposal {
+            summary: summary.clone(),
+            root_cause: cause.map(|c| c.service.clone()),
+            actions,
+            confidence,
+        };
+        let plan: Vec<String> = proposal
+            .actions
+            .iter()
+            .map(|a| format!("{} {}", a.kind, a.target))
+            .collect();
+        say(
+            ThinkingKind::Conclusion,
+            format!(
+                "{summary} Proposed: {} (confidence {:.2}).",
+                plan.join("; "),
+                confidence
+            ),
+        );
+        (steps, proposal)
+    }
+}
+
+impl Brain for RulesBrain {
+    fn name(&self) -> &str {
+        "rules"
+    }
+
+    async fn investigate(
+        &self,
+        input: &Investigation,
+        emit: &mut (dyn FnMut(ThinkingStep) + Send),
+    ) -> Result<Proposal, BrainError> {
+        let (steps, proposal) = self.reason(input);
+        for step in steps {
+            emit(step);
+        }
+        Ok(proposal)
+    }
+}
+
+#[cfg(test)]
+mod tests;

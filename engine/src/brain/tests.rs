@@ -1,0 +1,148 @@
+use super::*;
+
+fn alert(name: &str, description: &str) -> AlertFacts {
+    AlertFacts {
+        name: name.into(),
+        severity: "CRITICAL".into(),
+        service: Some("frontend".into()),
+        description: Some(description.into()),
+        count: 1,
+    }
+}
+
+fn fact(service: &str, kind: ServiceKind, depth: u32) -> GraphFact {
+    GraphFact {
+        service: service.into(),
+        kind,
+        depth,
+    }
+}
+
+fn investigation(alerts: Vec<AlertFacts>, causes: Vec<GraphFact>) -> Investigation {
+    Investigation {
+        incident_title: "frontend 5xx rate > 15%".into(),
+        service: Some("frontend".into()),
+        service_kind: Some(ServiceKind::Service),
+        alerts,
+        root_causes: causes,
+        blast_radius: vec![fact("ingress", ServiceKind::Ingress, 1)],
+    }
+}
+
+/// (alerts, root causes) → (first action, target, confidence)
+#[test]
+fn playbook_table() {
+    let db = || vec![fact("postgres-db", ServiceKind::Database, 2)];
+    let cases = [
+        (
+            vec![alert("ConnectionsExhausted", "pool at 100%")],
+            db(),
+            ("restart_deployment", "postgres-db-pooler", 0.85),
+        ),
+        (
+            vec![alert("PodCrashLooping", "CrashLoopBackOff after deploy")],
+            vec![],
+            ("rollback_deployment", "frontend", 0.8),
+        ),
+        (
+            vec![alert("OOMKilled", "container out of memory")],
+            vec![],
+            ("scale_deployment", "frontend", 0.7),
+        ),
+        (
+            vec![alert("QueueLag", "consumer lag 10k")],
+            vec![fact("order-queue", ServiceKind::Queue, 2)],
+            ("scale_deployment", "ingress", 0.65),
+        ),
+        (
+            vec![alert("HighErrorRate", "5xx")],
+            vec![fact("redis-cache", ServiceKind::Cache, 2)],
+            ("restart_deployment", "redis-cache", 0.55),
+        ),
+        (
+            vec![alert("HighErrorRate", "5xx")],
+            vec![],
+            ("run_diagnostics", "frontend", 0.3),
+        ),
+    ];
+    for (alerts, causes, (kind, target, confidence)) in cases {
+        let (steps, proposal) = RulesBrain.reason(&investigation(alerts.clone(), causes));
+        proposal.validate().unwrap();
+        assert_eq!(proposal.actions[0].kind, kind, "{alerts:?}");
+        assert_eq!(proposal.actions[0].target, target, "{alerts:?}");
+        assert_eq!(proposal.confidence, confidence);
+        assert_eq!(steps.first().unwrap().kind, ThinkingKind::Thought);
+        assert_eq!(steps.last().unwrap().kind, ThinkingKind::Conclusion);
+        assert!(steps.iter().any(|s| s.kind == ThinkingKind::ToolCall));
+    }
+}
+
+#[test]
+fn the_seeds_scenario_narrates_root_cause_and_blast_radius() {
+    let input = investigation(
+        vec![
+            alert("frontend 5xx rate > 15%", "User [IP_1] saw 5xx"),
+            alert("ConnectionsExhausted", "pool"),
+        ],
+        vec![fact("postgres-db", ServiceKind::Database, 2)],
+    );
+    let (steps, proposal) = RulesBrain.reason(&input);
+    let text: Vec<String> = steps
+        .iter()
+        .map(|s| format!("{}: {}", s.kind.as_str(), s.text))
+        .collect();
+    assert_eq!(
+        text,
+        [
+            "THOUGHT: Incident \"frontend 5xx rate > 15%\": 2 alert(s) on frontend, worst severity CRITICAL.",
+            "TOOL_CALL: rootCauses(service: \"frontend\", maxDepth: 3)",
+            "OBSERVATION: Unhealthy dependencies: postgres-db (Database, depth 2).",
+            "TOOL_CALL: blastRadius(service: \"frontend\", maxDepth: 3)",
+            "OBSERVATION: 1 service(s) break with it: ingress.",
+            "THOUGHT: Playbook: postgres-db is a database out of connections.",
+            "CONCLUSION: postgres-db is the likeliest root cause of \"frontend 5xx rate > 15%\"; 1 service(s) in the blast radius. Proposed: restart_deployment postgres-db-pooler (confidence 0.85).",
+        ]
+    );
+    assert_eq!(proposal.root_cause.as_deref(), Some("postgres-db"));
+    // Deterministic: the same input, the same words.
+    assert_eq!(RulesBrain.reason(&input), (steps, proposal));
+}
+
+#[test]
+fn invalid_proposals_are_refused_with_the_reason() {
+    let base = Proposal {
+        summary: "s".into(),
+        root_cause: None,
+        actions: vec![ProposedAction {
+            kind: "restart_deployment".into(),
+            target: "x".into(),
+            namespace: None,
+            params: serde_json::json!({}),
+            rationale: "r".into(),
+        }],
+        confidence: 0.5,
+    };
+    base.validate().unwrap();
+    let mut p = base.clone();
+    p.confidence = 1.5;
+    assert!(
+        p.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("confidence 1.5")
+    );
+    let mut p = base.clone();
+    p.actions[0].kind = "rm_rf".into();
+    assert!(
+        p.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("`rm_rf` is not a known action")
+    );
+    let mut p = base.clone();
+    p.actions[0].params = serde_json::json!([1]);
+    assert!(p.validate().is_err());
+    let mut p = base;
+    p.summary = " ".into();
+    assert!(p.validate().is_err());
+}
