@@ -3,9 +3,11 @@
 pub mod prelude;
 
 pub mod alert;
+pub mod analysis;
 pub mod api_token;
 pub mod incident;
 pub mod incident_vault;
 pub mod ingest_receipt;
 pub mod session;
+pub mod thinking_event;
 pub mod user;

@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261125_000001_auth;
 mod m20261125_000002_incidents;
 mod m20261125_000003_ingest_receipts;
+mod m20261125_000004_analysis;
 
 pub struct Migrator;
 
@@ -15,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000001_auth::Migration),
             Box::new(m20261125_000002_incidents::Migration),
             Box::new(m20261125_000003_ingest_receipts::Migration),
+            Box::new(m20261125_000004_analysis::Migration),
         ]
     }
 }

@@ -25,6 +25,8 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 /// Incident lifecycle states (API.md).
 pub mod status {
     pub const OPEN: &str = "OPEN";
+    pub const ANALYZING: &str = "ANALYZING";
+    pub const AWAITING_APPROVAL: &str = "AWAITING_APPROVAL";
     pub const RESOLVED: &str = "RESOLVED";
 }
 
@@ -102,6 +104,11 @@ impl Ingest {
     /// Ids of incidents as they change (after commit).
     pub fn subscribe(&self) -> broadcast::Receiver<i32> {
         self.updates.subscribe()
+    }
+
+    /// Tells subscribers that `incident_id` changed outside the pipeline (e.g. analysed).
+    pub fn notify(&self, incident_id: i32) {
+        let _ = self.updates.send(incident_id);
     }
 }
 

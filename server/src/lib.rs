@@ -1,5 +1,6 @@
 //! The `awoooi` server: configuration, CLI commands, the HTTP/GraphQL API and SSR.
 
+pub mod analysis;
 pub mod auth;
 pub mod cli;
 pub mod config;
@@ -189,12 +190,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         },
     );
     let topology = Arc::new(load_topology(&config)?);
+    let analyst = analysis::Analyst::start(db.clone(), topology.clone(), ingest.clone());
     let schema = graphql::build_schema(
         db.clone(),
         meta,
         config.auth.clone(),
         ingest.clone(),
         topology.clone(),
+        analyst,
     );
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")

@@ -6,7 +6,12 @@ mod support;
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
 
-on_both_backends!(the_seeds_3am_scenario, topology_errors_have_codes,);
+on_both_backends!(
+    the_seeds_3am_scenario,
+    topology_errors_have_codes,
+    incidents_are_analysed_when_they_open,
+    thinking_replays_then_streams_live_exactly_once,
+);
 
 async fn with_demo_topology(backend: Backend) -> TestServer {
     let path = std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
@@ -117,4 +122,175 @@ async fn topology_errors_have_codes(backend: Backend) {
         anonymous["errors"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
     );
+}
+
+const ANALYSIS: &str = "query($id: ID!) { incident(id: $id) { status
+    analysis { brain summary confidence rootCauses { service rank } blastRadius { target affected { service depth } }
+      proposal { rootCause confidence actions { kind target rationale } } }
+    thinking { seq kind text } } }";
+
+/// Waits until the incident has an analysis (the worker runs in the background).
+async fn analysed(server: &TestServer, token: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let answer = server
+            .graphql(Some(token), ANALYSIS, json!({"id": id}))
+            .await;
+        let incident = &answer["data"]["incident"];
+        if incident["analysis"].is_object() && incident["status"] != "ANALYZING" {
+            return incident.clone();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("incident {id} was not analysed");
+}
+
+async fn first_incident(server: &TestServer, token: &str, name: &str, service: &str) -> String {
+    let body = json!({"name": name, "service": service, "severity": "critical",
+        "description": "user 10.1.2.3 got 502"})
+    .to_string();
+    let response = server
+        .post_json("/api/v1/alerts/webhook", Some(token), &[], body)
+        .await;
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["incidents"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn incidents_are_analysed_when_they_open(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let token = server.signed_in("bob", "sre").await;
+    fire(
+        &server,
+        &token,
+        "ConnectionsExhausted",
+        "postgres-db",
+        "critical",
+    )
+    .await;
+    let id = first_incident(&server, &token, "frontend 5xx rate > 15%", "frontend").await;
+    let incident = analysed(&server, &token, &id).await;
+    assert_eq!(incident["status"], "AWAITING_APPROVAL", "{incident}");
+    let analysis = &incident["analysis"];
+    assert_eq!(analysis["brain"], "rules");
+    assert_eq!(
+        analysis["rootCauses"][0],
+        json!({"service": "postgres-db", "rank": 1})
+    );
+    assert_eq!(
+        analysis["blastRadius"],
+        json!({"target": "frontend", "affected": [{"service": "ingress", "depth": 1}]})
+    );
+    assert_eq!(analysis["proposal"]["rootCause"], "postgres-db");
+    assert_eq!(analysis["proposal"]["actions"][0]["target"], "postgres-db");
+    let thinking = incident["thinking"].as_array().unwrap();
+    let seqs: Vec<i64> = thinking
+        .iter()
+        .map(|t| t["seq"].as_i64().unwrap())
+        .collect();
+    assert_eq!(seqs, (1..=thinking.len() as i64).collect::<Vec<_>>());
+    assert_eq!(thinking.last().unwrap()["kind"], "CONCLUSION");
+    // The Brain saw only pseudonymised text.
+    let said: String = thinking
+        .iter()
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    assert!(!said.contains("10.1.2.3"), "{said}");
+
+    // On demand: runs again, numbering continues.
+    let again = server
+        .graphql(
+            Some(&token),
+            "mutation($id: ID!) { analyzeIncident(id: $id) { status thinking { seq } } }",
+            json!({"id": id}),
+        )
+        .await;
+    let seqs = again["data"]["analyzeIncident"]["thinking"]
+        .as_array()
+        .unwrap();
+    assert_eq!(seqs.len(), thinking.len() * 2, "{again}");
+    let missing = server
+        .graphql(
+            Some(&token),
+            "mutation { analyzeIncident(id: \"999\") { id } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(missing["errors"][0]["extensions"]["code"], "NOT_FOUND");
+}
+
+async fn thinking_replays_then_streams_live_exactly_once(backend: Backend) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+    let server = with_demo_topology(backend).await;
+    let token = server.signed_in("bob", "sre").await;
+    let id = first_incident(&server, &token, "OOMKilled", "order-api").await;
+    let first = analysed(&server, &token, &id).await["thinking"]
+        .as_array()
+        .unwrap()
+        .len();
+
+    let mut request = server.ws_url().into_client_request().unwrap();
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let text = |v: Value| Message::text(v.to_string());
+    socket
+        .send(text(
+            json!({"type": "connection_init", "payload": {"token": token}}),
+        ))
+        .await
+        .unwrap();
+    socket
+        .send(text(json!({"id": "t", "type": "subscribe", "payload": {
+            "query": "subscription($id: ID!) { thinking(incidentId: $id) { seq kind text } }",
+            "variables": {"id": id}}})))
+        .await
+        .unwrap();
+    // Mid-stream: a new analysis starts while the replay is being delivered.
+    let trigger = {
+        let (base, token, id) = (server.base.clone(), token.clone(), id.clone());
+        tokio::spawn(async move {
+            reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(
+                    &json!({"query": "mutation($id: ID!) { analyzeIncident(id: $id) { id } }",
+                    "variables": {"id": id}}),
+                )
+                .send()
+                .await
+                .unwrap()
+        })
+    };
+    let mut seqs = Vec::new();
+    while seqs.len() < first * 2 {
+        let message = tokio::time::timeout(std::time::Duration::from_secs(10), socket.next())
+            .await
+            .expect("thinking events keep coming")
+            .unwrap()
+            .unwrap();
+        if let Message::Text(raw) = message {
+            let value: Value = serde_json::from_str(&raw).unwrap();
+            if value["type"] == "next" {
+                seqs.push(
+                    value["payload"]["data"]["thinking"]["seq"]
+                        .as_i64()
+                        .unwrap(),
+                );
+            }
+        }
+    }
+    assert_eq!(
+        seqs,
+        (1..=(first * 2) as i64).collect::<Vec<_>>(),
+        "every event once, in order"
+    );
+    assert_eq!(trigger.await.unwrap().status(), 200);
+    // Nothing more arrives after the last event.
+    let extra = tokio::time::timeout(std::time::Duration::from_millis(300), socket.next()).await;
+    assert!(extra.is_err(), "unexpected extra message: {extra:?}");
 }

@@ -95,6 +95,25 @@ impl Incident {
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at
     }
+    /// What the Brain concluded, once it has.
+    async fn analysis(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::analysis::Analysis>> {
+        super::analysis::analysis_of(ctx, self.0.id).await
+    }
+    /// The investigation so far, in order.
+    async fn thinking(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::analysis::ThinkingEvent>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(super::analysis::thinking_of(db, self.0.id, 0)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
     /// Its alerts, oldest first.
     async fn alerts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
         let db = ctx.data::<DatabaseConnection>()?;

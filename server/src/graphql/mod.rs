@@ -3,6 +3,7 @@
 //! Resolvers reach state through schema data (`ServerMeta`, the database) and the caller
 //! through request data ([`RequestAuth`]), attached by the HTTP and WebSocket handlers.
 
+mod analysis;
 mod auth;
 mod error;
 mod incidents;
@@ -31,10 +32,18 @@ pub struct Query(
 );
 
 #[derive(MergedObject, Default)]
-pub struct Mutation(auth::AuthMutation, incidents::IncidentMutation);
+pub struct Mutation(
+    auth::AuthMutation,
+    incidents::IncidentMutation,
+    analysis::AnalysisMutation,
+);
 
 #[derive(MergedSubscription, Default)]
-pub struct Subscription(system::SystemSubscription, incidents::IncidentSubscription);
+pub struct Subscription(
+    system::SystemSubscription,
+    incidents::IncidentSubscription,
+    analysis::AnalysisSubscription,
+);
 
 /// Facts about this server process, for `serverInfo`.
 #[derive(Debug, Clone)]
@@ -58,6 +67,7 @@ pub fn build_schema(
     auth: AuthConfig,
     ingest: Ingest,
     topology: std::sync::Arc<engine::topology::Topology>,
+    analyst: crate::analysis::Analyst,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -69,6 +79,7 @@ pub fn build_schema(
     .data(auth)
     .data(ingest)
     .data(topology)
+    .data(analyst)
     .finish()
 }
 

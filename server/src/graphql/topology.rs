@@ -55,27 +55,27 @@ pub struct TopologyView {
 
 #[derive(SimpleObject)]
 pub struct AffectedService {
-    service: String,
-    kind: ServiceKind,
-    depth: i32,
+    pub(crate) service: String,
+    pub(crate) kind: ServiceKind,
+    pub(crate) depth: i32,
 }
 
 /// Everything that breaks with `target`, nearest first.
 #[derive(SimpleObject)]
 pub struct BlastRadius {
-    target: String,
-    affected: Vec<AffectedService>,
-    max_depth: i32,
+    pub(crate) target: String,
+    pub(crate) affected: Vec<AffectedService>,
+    pub(crate) max_depth: i32,
 }
 
 /// An unhealthy dependency that may explain the trouble; rank 1 is the likeliest.
 #[derive(SimpleObject)]
 pub struct RootCause {
-    service: String,
-    kind: ServiceKind,
-    depth: i32,
-    health: Health,
-    rank: i32,
+    pub(crate) service: String,
+    pub(crate) kind: ServiceKind,
+    pub(crate) depth: i32,
+    pub(crate) health: Health,
+    pub(crate) rank: i32,
 }
 
 /// Services named by a firing alert right now.

@@ -1,0 +1,31 @@
+//! An incident's latest analysis: the Brain's proposal and the graph facts it used (JSON).
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "analyses")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub incident_id: i32,
+    pub brain: String,
+    #[sea_orm(column_type = "Text")]
+    pub summary: String,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub root_cause: Option<String>,
+    pub confidence: f64,
+    /// engine::brain::Proposal as JSON.
+    #[sea_orm(column_type = "Text")]
+    pub proposal: String,
+    /// Vec<engine::brain::GraphFact> as JSON, ranked.
+    #[sea_orm(column_type = "Text")]
+    pub root_causes: String,
+    /// Vec<engine::brain::GraphFact> as JSON, nearest first.
+    #[sea_orm(column_type = "Text")]
+    pub blast_radius: String,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,314 @@
+//! The analysis worker: when an incident opens (or on demand), build the pseudonymised
+//! investigation, run the Brain, persist its thinking events with gap-free sequence numbers as
+//! they come, and store the proposal.
+//!
+//! Claiming is a conditional update (`OPEN → ANALYZING`), so however many replicas see the
+//! incident open, one analyses it.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use engine::alert::AlertStatus;
+use engine::brain::{
+    AlertFacts, Brain, GraphFact, Investigation, Proposal, RulesBrain, ThinkingStep,
+};
+use engine::topology::Topology;
+use entity::{alert, analysis, incident, thinking_event};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::ingest::{Ingest, status};
+
+/// A persisted thinking event, as subscribers receive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThinkingRow {
+    pub incident_id: i32,
+    pub seq: i32,
+    pub kind: String,
+    pub text: String,
+    pub at: DateTime<Utc>,
+}
+
+impl From<thinking_event::Model> for ThinkingRow {
+    fn from(m: thinking_event::Model) -> Self {
+        ThinkingRow {
+            incident_id: m.incident_id,
+            seq: m.seq,
+            kind: m.kind,
+            text: m.text,
+            at: m.at,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("no incident {0}")]
+    NotFound(i32),
+    #[error("incident {0} is being analysed or is resolved")]
+    Busy(i32),
+    #[error("storage: {0}")]
+    Storage(#[from] DbErr),
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    topology: Arc<Topology>,
+    ingest: Ingest,
+    thinking: broadcast::Sender<ThinkingRow>,
+    brain: RulesBrain,
+}
+
+/// Handle to the analysis worker; cheap to clone.
+#[derive(Clone)]
+pub struct Analyst(Arc<Inner>);
+
+impl Analyst {
+    /// Starts watching for newly opened incidents.
+    pub fn start(db: DatabaseConnection, topology: Arc<Topology>, ingest: Ingest) -> Analyst {
+        let (thinking, _) = broadcast::channel(1024);
+        let analyst = Analyst(Arc::new(Inner {
+            db,
+            topology,
+            ingest: ingest.clone(),
+            thinking,
+            brain: RulesBrain,
+        }));
+        let watcher = analyst.clone();
+        let mut updates = ingest.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match updates.recv().await {
+                    Ok(id) => {
+                        let analyst = watcher.clone();
+                        tokio::spawn(async move {
+                            match analyst.analyze(id, false).await {
+                                Ok(_) | Err(AnalysisError::Busy(_)) => {}
+                                Err(error) => {
+                                    tracing::warn!(%error, incident_id = id, "analysis failed")
+                                }
+                            }
+                        });
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "analysis watcher lagged; incidents opened meanwhile wait for analyzeIncident"
+                        );
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        analyst
+    }
+
+    pub fn subscribe_thinking(&self) -> broadcast::Receiver<ThinkingRow> {
+        self.0.thinking.subscribe()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    /// Analyses `incident_id`. Automatic runs take only OPEN incidents never analysed; manual
+    /// runs (`analyzeIncident`) also re-analyse AWAITING_APPROVAL ones.
+    pub async fn analyze(&self, incident_id: i32, manual: bool) -> Result<Proposal, AnalysisError> {
+        let db = &self.0.db;
+        if !manual
+            && analysis::Entity::find_by_id(incident_id)
+                .one(db)
+                .await?
+                .is_some()
+        {
+            return Err(AnalysisError::Busy(incident_id));
+        }
+        let claimable: &[&str] = if manual {
+            &[status::OPEN, status::AWAITING_APPROVAL]
+        } else {
+            &[status::OPEN]
+        };
+        let claimed = incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(status::ANALYZING))
+            .filter(incident::Column::Id.eq(incident_id))
+            .filter(incident::Column::Status.is_in(claimable.iter().copied()))
+            .exec(db)
+            .await?;
+        if claimed.rows_affected == 0 {
+            return Err(
+                match incident::Entity::find_by_id(incident_id).one(db).await? {
+                    None => AnalysisError::NotFound(incident_id),
+                    Some(_) => AnalysisError::Busy(incident_id),
+                },
+            );
+        }
+        self.0.ingest.notify(incident_id);
+        let result = self.run(incident_id).await;
+        let next = match &result {
+            Ok(proposal) if !proposal.actions.is_empty() => status::AWAITING_APPROVAL,
+            _ => status::OPEN,
+        };
+        // Only if nothing else (e.g. resolution) moved it meanwhile.
+        incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(next))
+            .col_expr(incident::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(incident::Column::Id.eq(incident_id))
+            .filter(incident::Column::Status.eq(status::ANALYZING))
+            .exec(db)
+            .await?;
+        self.0.ingest.notify(incident_id);
+        result
+    }
+
+    async fn run(&self, incident_id: i32) -> Result<Proposal, AnalysisError> {
+        let db = &self.0.db;
+        let investigation = self.investigation(incident_id).await?;
+        let first_seq = thinking_event::Entity::find()
+            .filter(thinking_event::Column::IncidentId.eq(incident_id))
+            .select_only()
+            .column_as(thinking_event::Column::Seq.max(), "max")
+            .into_tuple::<Option<i32>>()
+            .one(db)
+            .await?
+            .flatten()
+            .unwrap_or(0)
+            + 1;
+
+        // Steps are persisted and published as the brain produces them.
+        let (steps, mut received) = mpsc::unbounded_channel::<ThinkingStep>();
+        let writer = {
+            let db = db.clone();
+            let thinking = self.0.thinking.clone();
+            tokio::spawn(async move {
+                let mut seq = first_seq;
+                while let Some(step) = received.recv().await {
+                    let row = thinking_event::ActiveModel {
+                        incident_id: Set(incident_id),
+                        seq: Set(seq),
+                        kind: Set(step.kind.as_str().to_owned()),
+                        text: Set(step.text),
+                        at: Set(Utc::now()),
+                        ..Default::default()
+                    }
+                    .insert(&db)
+                    .await?;
+                    let _ = thinking.send(row.into());
+                    seq += 1;
+                }
+                Ok::<(), DbErr>(())
+            })
+        };
+        let mut emit = move |step: ThinkingStep| {
+            let _ = steps.send(step);
+        };
+        let proposal = self.0.brain.investigate(&investigation, &mut emit).await;
+        drop(emit);
+        writer
+            .await
+            .map_err(|e| DbErr::Custom(format!("thinking writer: {e}")))??;
+        let proposal = match proposal {
+            Ok(p) if p.validate().is_ok() => p,
+            _ => self.0.brain.reason(&investigation).1,
+        };
+        let row = analysis::ActiveModel {
+            incident_id: Set(incident_id),
+            brain: Set(self.0.brain.name().to_owned()),
+            summary: Set(proposal.summary.clone()),
+            root_cause: Set(proposal.root_cause.clone()),
+            confidence: Set(proposal.confidence),
+            proposal: Set(serde_json::to_string(&proposal).expect("proposal serialises")),
+            root_causes: Set(serde_json::to_string(&investigation.root_causes).expect("facts")),
+            blast_radius: Set(serde_json::to_string(&investigation.blast_radius).expect("facts")),
+            created_at: Set(Utc::now()),
+        };
+        analysis::Entity::delete_by_id(incident_id).exec(db).await?;
+        row.insert(db).await?;
+        Ok(proposal)
+    }
+
+    /// The pseudonymised incident and what the topology says about its service.
+    async fn investigation(&self, incident_id: i32) -> Result<Investigation, AnalysisError> {
+        let db = &self.0.db;
+        let found = incident::Entity::find_by_id(incident_id)
+            .one(db)
+            .await?
+            .ok_or(AnalysisError::NotFound(incident_id))?;
+        let alerts = alert::Entity::find()
+            .filter(alert::Column::IncidentId.eq(incident_id))
+            .order_by_asc(alert::Column::Id)
+            .all(db)
+            .await?;
+        let firing: std::collections::HashSet<String> = alert::Entity::find()
+            .select_only()
+            .column(alert::Column::Service)
+            .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+            .distinct()
+            .into_tuple::<Option<String>>()
+            .all(db)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
+        let topology = &self.0.topology;
+        let service = found.service.clone();
+        let (root_causes, blast_radius, service_kind) = match service.as_deref() {
+            Some(name) if topology.contains(name) => {
+                let unhealthy = topology.unhealthy(firing.iter().map(String::as_str));
+                let causes = topology
+                    .root_causes(name, 3, &unhealthy)
+                    .map(|causes| {
+                        causes
+                            .into_iter()
+                            .map(|c| GraphFact {
+                                service: c.service.to_owned(),
+                                kind: c.kind,
+                                depth: c.depth,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let radius = topology
+                    .blast_radius(name, 3)
+                    .map(|r| {
+                        r.affected
+                            .into_iter()
+                            .map(|a| GraphFact {
+                                service: a.service.to_owned(),
+                                kind: a.kind,
+                                depth: a.depth,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let kind = topology.services().find(|s| s.name == name).map(|s| s.kind);
+                (causes, radius, kind)
+            }
+            _ => (Vec::new(), Vec::new(), None),
+        };
+        Ok(Investigation {
+            incident_title: found.title,
+            service,
+            service_kind,
+            alerts: alerts
+                .into_iter()
+                .map(|a| {
+                    let annotations: std::collections::BTreeMap<String, String> =
+                        serde_json::from_str(&a.annotations).unwrap_or_default();
+                    AlertFacts {
+                        description: engine::input::description_of(&annotations).map(str::to_owned),
+                        name: a.name,
+                        severity: a.severity,
+                        service: a.service,
+                        count: a.count,
+                    }
+                })
+                .collect(),
+            root_causes,
+            blast_radius,
+        })
+    }
+}
