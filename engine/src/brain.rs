@@ -322,7 +322,11 @@ impl RulesBrain {
                     "an unhealthy stateful dependency: restart it after checking replication",
                 )],
                 0.55,
-                format!("{target} ({kind:?}) is the likeliest root cause"),
+                format!(
+                    "{target} ({}) is the likeliest root cause",
+                    kind.map(|k| format!("{k:?}").to_ascii_lowercase())
+                        .unwrap_or_else(|| "service".into())
+                ),
             )
         } else {
             (

@@ -1,4 +1,6 @@
 //! Pieces shared by pages.
 
+pub mod graph;
 pub mod layout;
 pub mod status;
+pub mod terminal;

@@ -78,6 +78,22 @@ pub struct Incident;
 )]
 pub struct IncidentUpdates;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/thinking.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Thinking;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/topology.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct TopologyPage;
+
 /// A failed operation as the UI shows it: the server's message and `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -4,7 +4,9 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::graph::TopologyGraph;
 use crate::components::status::{Pill, short_time};
+use crate::components::terminal::{Line, ThinkingTerminal};
 use crate::graphql::{self, incident};
 
 #[component]
@@ -26,8 +28,8 @@ pub fn IncidentPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(incident::ResponseData { incident: Some(found) }) => {
-                        view! { <IncidentDetail incident=found/> }.into_any()
+                    Ok(incident::ResponseData { incident: Some(found), topology }) => {
+                        view! { <IncidentDetail incident=found topology/> }.into_any()
                     }
                     Ok(_) => view! {
                         <Title text="Not found"/>
@@ -55,8 +57,88 @@ fn entries(map: &serde_json::Value) -> Vec<(String, String)> {
 }
 
 #[component]
-fn IncidentDetail(incident: incident::IncidentIncident) -> impl IntoView {
+fn IncidentDetail(
+    incident: incident::IncidentIncident,
+    topology: incident::IncidentTopology,
+) -> impl IntoView {
     let alerts = incident.alerts;
+    let lines: Vec<Line> = incident
+        .thinking
+        .into_iter()
+        .map(|t| Line {
+            seq: t.seq,
+            kind: t.kind,
+            text: t.text,
+        })
+        .collect();
+    let analysis = incident.analysis;
+    let root_causes: Vec<String> = analysis
+        .as_ref()
+        .map(|a| a.root_causes.iter().map(|c| c.service.clone()).collect())
+        .unwrap_or_default();
+    let blast: Vec<String> = analysis
+        .as_ref()
+        .map(|a| {
+            a.blast_radius
+                .affected
+                .iter()
+                .map(|s| s.service.clone())
+                .collect()
+        })
+        .unwrap_or_default();
+    let names: Vec<String> = topology.services.iter().map(|s| s.name.clone()).collect();
+    let unhealthy: Vec<String> = topology
+        .services
+        .iter()
+        .filter(|s| !s.healthy)
+        .map(|s| s.name.clone())
+        .collect();
+    let edges: Vec<(String, String)> = topology.edges.into_iter().map(|e| (e.from, e.to)).collect();
+    let in_topology = incident.service.as_ref().is_some_and(|s| names.contains(s));
+    let graph = in_topology.then(|| {
+        view! {
+            <section class="panel">
+                <h2>"Topology"</h2>
+                <TopologyGraph names edges focus=incident.service.clone().unwrap_or_default()
+                    root_causes=root_causes.clone() blast=blast.clone() unhealthy/>
+                <p class="legend muted small">
+                    <span class="swatch root-cause"></span>"root cause "
+                    <span class="swatch blast"></span>"blast radius "
+                    <span class="swatch focus"></span>"alerted service"
+                </p>
+            </section>
+        }
+    });
+    let analysis_view = analysis.map(|a| {
+        let actions = a
+            .proposal
+            .map(|p| p.actions)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|act| {
+                view! {
+                    <li><span class="mono">{act.kind}" "{act.target}</span>" — "<span class="muted">{act.rationale}</span></li>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="panel" data-testid="analysis">
+                <h2>"Analysis"</h2>
+                <p data-testid="analysis-summary">{a.summary}</p>
+                <dl class="facts">
+                    <dt>"Root causes"</dt>
+                    <dd data-testid="root-causes">{if root_causes.is_empty() { "none found".to_owned() } else { root_causes.join(", ") }}</dd>
+                    <dt>"Blast radius"</dt>
+                    <dd>{if blast.is_empty() { "nothing else".to_owned() } else { blast.join(", ") }}</dd>
+                    <dt>"Confidence"</dt>
+                    <dd>{format!("{:.0} % ({})", a.confidence * 100.0, a.brain)}</dd>
+                </dl>
+                <h3>"Proposed"</h3>
+                <ul class="actions">{actions}</ul>
+            </section>
+        }
+    });
+    let incident_id = incident.id.clone();
     view! {
         <Title text=incident.title.clone()/>
         <p class="crumbs"><a href="/incidents">"Incidents"</a>" / #"{incident.id.clone()}</p>
@@ -68,6 +150,14 @@ fn IncidentDetail(incident: incident::IncidentIncident) -> impl IntoView {
             <span class="muted mono">"opened "{short_time(&incident.created_at)}</span>
             {incident.resolved_at.map(|t| view! { <span class="muted mono">"resolved "{short_time(&t)}</span> })}
         </div>
+        <div class="grid">
+            <section class="panel">
+                <h2>"Thinking"</h2>
+                <ThinkingTerminal incident_id initial=lines/>
+            </section>
+            {analysis_view}
+        </div>
+        {graph}
         <h2>"Alerts"</h2>
         <div class="alert-list">
             {alerts

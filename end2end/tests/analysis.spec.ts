@@ -1,0 +1,45 @@
+import { expect, test } from "@playwright/test";
+
+const password = process.env.AWOOOI_DEMO_PASSWORD ?? "";
+
+test("the incident page streams the Brain's thinking and highlights the root cause", async ({ page }) => {
+  await page.goto("/login");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.getByLabel("Username").fill("alice");
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+
+  // The seed's 3 AM scenario: the database runs out of connections, the frontend throws 5xx.
+  const post = (data: object) => page.request.post("/api/v1/alerts/webhook", { data });
+  expect((await post({ name: "ConnectionsExhausted", service: "postgres-db", severity: "critical" })).status()).toBe(202);
+  const response = await post({
+    name: "HighErrorRate",
+    service: "frontend",
+    severity: "critical",
+    annotations: { summary: `frontend 5xx rate > 15% (${Date.now()})` },
+  });
+  expect(response.status()).toBe(202);
+  const id = (await response.json()).incidents[0];
+
+  await page.goto(`/incidents/${id}`);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  const terminal = page.getByTestId("thinking-terminal");
+  await expect(terminal.locator(".kind-conclusion").first()).toContainText("postgres-db");
+  await expect(page.getByTestId("root-causes")).toHaveText("postgres-db");
+  const graph = page.getByTestId("topology-graph");
+  await expect(graph.locator('[data-service="postgres-db"]')).toHaveClass(/root-cause/);
+  await expect(graph.locator('[data-service="frontend"]')).toHaveClass(/focus/);
+  await expect(graph.locator('[data-service="ingress"]')).toHaveClass(/blast/);
+
+  // Live: a new analysis streams into the open page without a reload.
+  const lines = terminal.locator(".terminal-line");
+  const before = await lines.count();
+  const again = await page.request.post("/graphql", {
+    data: { query: `mutation { analyzeIncident(id: "${id}") { id } }` },
+  });
+  expect(again.status()).toBe(200);
+  await expect(lines).toHaveCount(before * 2);
+  await expect(terminal.locator(`[data-seq="${before * 2}"]`)).toHaveClass(/kind-conclusion/);
+  await page.screenshot({ path: "test-results/incident-analysis.png", fullPage: true });
+});
