@@ -43,3 +43,20 @@ test("the incident page streams the Brain's thinking and highlights the root cau
   await expect(terminal.locator(`[data-seq="${before * 2}"]`)).toHaveClass(/kind-conclusion/);
   await page.screenshot({ path: "test-results/incident-analysis.png", fullPage: true });
 });
+
+test("the topology page shows health and a clicked service's blast radius", async ({ page }) => {
+  await page.goto("/login");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.getByLabel("Username").fill("erin");
+  await page.getByLabel("Password").fill(password);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await page.getByRole("link", { name: "Topology" }).click();
+  await expect(page).toHaveURL(/\/topology$/);
+  await expect(page.getByTestId("health-summary")).toContainText("8 services");
+  await page.locator('[data-testid="topology-graph"] [data-service="postgres-db"]').click();
+  await expect(page.getByTestId("selection-blast")).toHaveText(
+    "auth-service, order-api, product-api, frontend, ingress",
+  );
+  await expect(page.locator('[data-service="ingress"]')).toHaveClass(/blast/);
+});

@@ -94,6 +94,14 @@ pub struct Thinking;
 )]
 pub struct TopologyPage;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/blast_radius.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct BlastRadiusOf;
+
 /// A failed operation as the UI shows it: the server's message and `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

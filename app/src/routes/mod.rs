@@ -5,3 +5,4 @@ pub mod incident;
 pub mod incidents;
 pub mod login;
 pub mod placeholder;
+pub mod topology;
