@@ -4,6 +4,8 @@
 
 use std::future::Future;
 
+pub mod prompt;
+
 use serde::{Deserialize, Serialize};
 
 use crate::topology::ServiceKind;
