@@ -144,6 +144,22 @@ pub enum BrainError {
     BadOutput(String),
 }
 
+/// Tokens a provider reported for one investigation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+}
+
+/// What an investigation produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Investigated {
+    pub proposal: Proposal,
+    pub usage: Usage,
+    /// Which brain's proposal this is (`rules` after a fallback).
+    pub brain: String,
+}
+
 /// A reasoning provider. `emit` receives thinking steps as they happen.
 pub trait Brain: Send + Sync {
     fn name(&self) -> &str;
@@ -151,7 +167,7 @@ pub trait Brain: Send + Sync {
         &self,
         input: &Investigation,
         emit: &mut (dyn FnMut(ThinkingStep) + Send),
-    ) -> impl Future<Output = Result<Proposal, BrainError>> + Send;
+    ) -> impl Future<Output = Result<Investigated, BrainError>> + Send;
 }
 
 /// Offline and deterministic: reasons from the root cause's kind and the alerts' wording to a
@@ -387,12 +403,16 @@ impl Brain for RulesBrain {
         &self,
         input: &Investigation,
         emit: &mut (dyn FnMut(ThinkingStep) + Send),
-    ) -> Result<Proposal, BrainError> {
+    ) -> Result<Investigated, BrainError> {
         let (steps, proposal) = self.reason(input);
         for step in steps {
             emit(step);
         }
-        Ok(proposal)
+        Ok(Investigated {
+            proposal,
+            usage: Usage::default(),
+            brain: "rules".into(),
+        })
     }
 }
 

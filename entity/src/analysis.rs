@@ -22,6 +22,11 @@ pub struct Model {
     /// Vec<engine::brain::GraphFact> as JSON, nearest first.
     #[sea_orm(column_type = "Text")]
     pub blast_radius: String,
+    /// As reported by the provider (0 for the rules brain).
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// Estimated from the price table in `[brain]`.
+    pub cost_usd: f64,
     pub created_at: DateTimeUtc,
 }
 

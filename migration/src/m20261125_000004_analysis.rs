@@ -53,6 +53,9 @@ impl MigrationTrait for Migration {
                     .col(text(Analyses::Proposal))
                     .col(text(Analyses::RootCauses))
                     .col(text(Analyses::BlastRadius))
+                    .col(big_integer(Analyses::InputTokens))
+                    .col(big_integer(Analyses::OutputTokens))
+                    .col(double(Analyses::CostUsd))
                     .col(timestamp_with_time_zone(Analyses::CreatedAt))
                     .foreign_key(
                         ForeignKey::create()
@@ -104,5 +107,8 @@ enum Analyses {
     Proposal,
     RootCauses,
     BlastRadius,
+    InputTokens,
+    OutputTokens,
+    CostUsd,
     CreatedAt,
 }

@@ -21,6 +21,7 @@ use sea_orm::{
 };
 use tokio::sync::{broadcast, mpsc};
 
+use crate::brains::{AnyBrain, BrainConfig};
 use crate::ingest::{Ingest, status};
 
 /// A persisted thinking event, as subscribers receive it.
@@ -60,7 +61,8 @@ struct Inner {
     topology: Arc<Topology>,
     ingest: Ingest,
     thinking: broadcast::Sender<ThinkingRow>,
-    brain: RulesBrain,
+    brain: AnyBrain,
+    config: BrainConfig,
 }
 
 /// Handle to the analysis worker; cheap to clone.
@@ -69,14 +71,20 @@ pub struct Analyst(Arc<Inner>);
 
 impl Analyst {
     /// Starts watching for newly opened incidents.
-    pub fn start(db: DatabaseConnection, topology: Arc<Topology>, ingest: Ingest) -> Analyst {
+    pub fn start(
+        db: DatabaseConnection,
+        topology: Arc<Topology>,
+        ingest: Ingest,
+        config: BrainConfig,
+    ) -> anyhow::Result<Analyst> {
         let (thinking, _) = broadcast::channel(1024);
         let analyst = Analyst(Arc::new(Inner {
             db,
             topology,
             ingest: ingest.clone(),
             thinking,
-            brain: RulesBrain,
+            brain: AnyBrain::from_config(&config)?,
+            config,
         }));
         let watcher = analyst.clone();
         let mut updates = ingest.subscribe();
@@ -104,7 +112,7 @@ impl Analyst {
                 }
             }
         });
-        analyst
+        Ok(analyst)
     }
 
     pub fn subscribe_thinking(&self) -> broadcast::Receiver<ThinkingRow> {
@@ -205,18 +213,26 @@ impl Analyst {
         let mut emit = move |step: ThinkingStep| {
             let _ = steps.send(step);
         };
-        let proposal = self.0.brain.investigate(&investigation, &mut emit).await;
+        let outcome = self.0.brain.investigate(&investigation, &mut emit).await;
         drop(emit);
         writer
             .await
             .map_err(|e| DbErr::Custom(format!("thinking writer: {e}")))??;
-        let proposal = match proposal {
-            Ok(p) if p.validate().is_ok() => p,
-            _ => self.0.brain.reason(&investigation).1,
+        let (proposal, usage, brain) = match outcome {
+            Ok(done) if done.proposal.validate().is_ok() => (done.proposal, done.usage, done.brain),
+            // Every brain validates; this is the last line of defence.
+            _ => (
+                RulesBrain.reason(&investigation).1,
+                Default::default(),
+                "rules".to_owned(),
+            ),
         };
         let row = analysis::ActiveModel {
             incident_id: Set(incident_id),
-            brain: Set(self.0.brain.name().to_owned()),
+            brain: Set(brain),
+            input_tokens: Set(usage.input_tokens as i64),
+            output_tokens: Set(usage.output_tokens as i64),
+            cost_usd: Set(self.0.config.cost(usage)),
             summary: Set(proposal.summary.clone()),
             root_cause: Set(proposal.root_cause.clone()),
             confidence: Set(proposal.confidence),

@@ -31,6 +31,8 @@ pub struct FileConfig {
     pub ingest: FileIngestConfig,
     #[serde(default)]
     pub streams: StreamsConfig,
+    #[serde(default)]
+    pub brain: crate::brains::BrainConfig,
 }
 
 /// `[streams]`: stream inputs besides HTTP.
@@ -81,6 +83,7 @@ pub struct Config {
     pub shield: ShieldConfig,
     pub ingest: IngestConfig,
     pub streams: StreamsConfig,
+    pub brain: crate::brains::BrainConfig,
 }
 
 #[derive(Clone)]
@@ -199,6 +202,7 @@ impl Config {
             },
             shield: file.shield,
             streams: file.streams,
+            brain: file.brain,
             ingest: IngestConfig {
                 correlation_window_minutes: positive(
                     "ingest.correlation_window_minutes",

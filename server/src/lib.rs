@@ -2,6 +2,7 @@
 
 pub mod analysis;
 pub mod auth;
+pub mod brains;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -190,7 +191,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         },
     );
     let topology = Arc::new(load_topology(&config)?);
-    let analyst = analysis::Analyst::start(db.clone(), topology.clone(), ingest.clone());
+    let analyst = analysis::Analyst::start(
+        db.clone(),
+        topology.clone(),
+        ingest.clone(),
+        config.brain.clone(),
+    )?;
     let schema = graphql::build_schema(
         db.clone(),
         meta,

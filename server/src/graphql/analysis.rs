@@ -77,6 +77,17 @@ impl Analysis {
     async fn confidence(&self) -> f64 {
         self.0.confidence
     }
+    /// Tokens sent to the provider (0 for the rules brain).
+    async fn input_tokens(&self) -> i64 {
+        self.0.input_tokens
+    }
+    async fn output_tokens(&self) -> i64 {
+        self.0.output_tokens
+    }
+    /// Estimated from `[brain]`'s price table.
+    async fn cost_usd(&self) -> f64 {
+        self.0.cost_usd
+    }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
     }

@@ -118,6 +118,11 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra `awoooi` flags (e.g. `--topology FILE`).
     pub async fn start_with(backend: Backend, extra: &[&str]) -> TestServer {
+        TestServer::start_configured(backend, extra, "").await
+    }
+
+    /// Like [`TestServer::start_with`], with extra TOML appended to the configuration file.
+    pub async fn start_configured(backend: Backend, extra: &[&str], toml: &str) -> TestServer {
         let id = format!("{}_{:016x}", std::process::id(), rand::random::<u64>());
         let dir = std::env::temp_dir().join(format!("awoooi-test-{id}"));
         std::fs::create_dir_all(&dir).unwrap();
@@ -146,7 +151,9 @@ impl TestServer {
         let config_file = dir.join("awoooi.toml");
         std::fs::write(
             &config_file,
-            format!("[ingest]\nwebhook_secret = \"{WEBHOOK_SECRET}\"\nmax_body_bytes = 65536\n"),
+            format!(
+                "[ingest]\nwebhook_secret = \"{WEBHOOK_SECRET}\"\nmax_body_bytes = 65536\n{toml}\n"
+            ),
         )
         .unwrap();
         let mut argv: Vec<String> = vec![
