@@ -265,8 +265,8 @@ async fn streamed_answers_become_proposals_with_usage_and_cost() {
             "the JSON answer is not narrated: {text}"
         );
         assert_no_pii(&fake);
-        let seen = fake.seen.lock().unwrap();
-        assert_eq!(seen[0]["stream"], true, "{provider} is asked to stream");
+        let streamed = fake.seen.lock().unwrap()[0]["stream"].clone();
+        assert_eq!(streamed, true, "{provider} is asked to stream");
     }
 }
 
