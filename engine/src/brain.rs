@@ -70,18 +70,22 @@ pub struct Investigation {
 
 /// One proposed remediation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProposedAction {
     /// e.g. `restart_deployment`, `scale_deployment`, `rollback_deployment`.
     pub kind: String,
     pub target: String,
+    #[serde(default)]
     pub namespace: Option<String>,
     #[serde(default)]
     pub params: serde_json::Value,
     pub rationale: String,
 }
 
-/// The Brain's conclusion.
+/// The Brain's conclusion. Its JSON form is [`PROPOSAL_SCHEMA`]: typed parsing (unknown
+/// fields refused) plus [`Proposal::validate`] enforce it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Proposal {
     pub summary: String,
     pub root_cause: Option<String>,
@@ -89,6 +93,31 @@ pub struct Proposal {
     /// 0.0–1.0.
     pub confidence: f64,
 }
+
+/// The JSON Schema of a proposal, as given to LLM providers.
+pub const PROPOSAL_SCHEMA: &str = r#"{
+  "type": "object",
+  "additionalProperties": false,
+  "required": ["summary", "root_cause", "actions", "confidence"],
+  "properties": {
+    "summary": {"type": "string", "minLength": 1},
+    "root_cause": {"type": ["string", "null"]},
+    "confidence": {"type": "number", "minimum": 0, "maximum": 1},
+    "actions": {"type": "array", "items": {
+      "type": "object",
+      "additionalProperties": false,
+      "required": ["kind", "target", "rationale"],
+      "properties": {
+        "kind": {"enum": ["restart_deployment", "scale_deployment", "rollback_deployment",
+                          "delete_pod", "cordon_node", "drain_node", "delete_pvc", "run_diagnostics"]},
+        "target": {"type": "string", "minLength": 1},
+        "namespace": {"type": ["string", "null"]},
+        "params": {"type": "object"},
+        "rationale": {"type": "string"}
+      }
+    }}
+  }
+}"#;
 
 /// Action kinds a proposal may contain.
 pub const ACTION_KINDS: &[&str] = &[

@@ -1,7 +1,7 @@
 //! What an LLM brain is told, within a token budget, and how its answer becomes a
 //! [`Proposal`]. Everything in the prompt comes from the pseudonymised [`Investigation`].
 
-use super::{ACTION_KINDS, Investigation, Proposal, ProposalError};
+use super::{Investigation, PROPOSAL_SCHEMA, Proposal, ProposalError};
 
 /// Upper bound for one investigation's prompt (system + user), in estimated tokens.
 pub const PROMPT_BUDGET_TOKENS: usize = 8_000;
@@ -28,11 +28,7 @@ pub fn system_prompt() -> String {
     format!(
         "You are AWOOOI's incident investigator. Values such as [IP_1] or [EMAIL_2] are \
          pseudonyms: use them as they are. Think step by step in short lines, then end with \
-         one JSON object and nothing after it:\n\
-         {{\"summary\": string, \"root_cause\": string or null, \"confidence\": number 0..1, \
-         \"actions\": [{{\"kind\": one of {kinds}, \"target\": string, \"namespace\": string or null, \
-         \"params\": object, \"rationale\": string}}]}}",
-        kinds = ACTION_KINDS.join("|")
+         one JSON object, valid against this JSON Schema, and nothing after it:\n{PROPOSAL_SCHEMA}"
     )
 }
 

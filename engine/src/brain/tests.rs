@@ -146,3 +146,19 @@ fn invalid_proposals_are_refused_with_the_reason() {
     p.summary = " ".into();
     assert!(p.validate().is_err());
 }
+
+#[test]
+fn the_schema_matches_what_is_accepted() {
+    let schema: serde_json::Value = serde_json::from_str(PROPOSAL_SCHEMA).unwrap();
+    let kinds: Vec<&str> = schema["properties"]["actions"]["items"]["properties"]["kind"]["enum"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ACTION_KINDS);
+    // Fields outside the schema are refused.
+    let extra =
+        r#"{"summary": "s", "root_cause": null, "confidence": 0.5, "actions": [], "mood": "sad"}"#;
+    assert!(serde_json::from_str::<Proposal>(extra).is_err());
+}
