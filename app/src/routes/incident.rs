@@ -13,9 +13,11 @@ use crate::graphql::{self, incident};
 pub fn IncidentPage() -> impl IntoView {
     let params = use_params_map();
     let transport = graphql::use_transport();
+    // Bumped when the incident's status changes, to re-read its analysis.
+    let version = RwSignal::new(0u32);
     let detail = Resource::new(
-        move || params.read().get("id").unwrap_or_default(),
-        move |id| {
+        move || (params.read().get("id").unwrap_or_default(), version.get()),
+        move |(id, _)| {
             let transport = transport.clone();
             async move {
                 transport?
@@ -25,11 +27,12 @@ pub fn IncidentPage() -> impl IntoView {
         },
     );
     view! {
-        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(incident::ResponseData { incident: Some(found), topology }) => {
-                        view! { <IncidentDetail incident=found topology/> }.into_any()
+                        let refresh = Callback::new(move |_: ()| version.update(|v| *v += 1));
+                        view! { <IncidentDetail incident=found topology refresh/> }.into_any()
                     }
                     Ok(_) => view! {
                         <Title text="Not found"/>
@@ -42,7 +45,7 @@ pub fn IncidentPage() -> impl IntoView {
                     }
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
@@ -60,7 +63,31 @@ fn entries(map: &serde_json::Value) -> Vec<(String, String)> {
 fn IncidentDetail(
     incident: incident::IncidentIncident,
     topology: incident::IncidentTopology,
+    refresh: Callback<()>,
 ) -> impl IntoView {
+    // Live: when this incident's status moves (analysed, resolved…), read it again.
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::graphql::ws::{SubscriptionEvent, subscribe};
+        let (id, status) = (incident.id.clone(), format!("{:?}", incident.status));
+        let started = subscribe::<graphql::IncidentUpdates, _>(
+            graphql::incident_updates::Variables {},
+            move |event| {
+                if let SubscriptionEvent::Data(data) = event {
+                    let changed = data.incident_updates;
+                    if changed.id == id && format!("{:?}", changed.status) != status {
+                        refresh.run(());
+                    }
+                }
+            },
+        );
+        if let Ok(subscription) = started {
+            let subscription = send_wrapper::SendWrapper::new(subscription);
+            on_cleanup(move || drop(subscription));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = refresh;
     let alerts = incident.alerts;
     let lines: Vec<Line> = incident
         .thinking
