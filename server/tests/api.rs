@@ -468,3 +468,27 @@ async fn malformed_requests_get_clear_errors(backend: Backend) {
     );
     assert_eq!(server.get("/no/such/page.txt", None).await.status(), 404);
 }
+
+/// Production PostgreSQL is usually reached over TLS: `sslmode=require` must work.
+#[tokio::test]
+async fn postgres_over_tls() {
+    let admin = std::env::var("AWOOOI_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
+    let separator = if admin.contains('?') { '&' } else { '?' };
+    let db = server::db::connect(&format!("{admin}{separator}sslmode=require"))
+        .await
+        .expect("TLS connection to PostgreSQL");
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        row.try_get::<bool>("", "ssl").unwrap(),
+        "the session is encrypted"
+    );
+}
