@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod brain;
 pub mod input;
+pub mod policy;
 pub mod role;
 pub mod shield;
 pub mod topology;
