@@ -4,6 +4,7 @@
 //! a dependency of this crate (see ARCHITECTURE.md); providers that do IO live in `server`.
 
 pub mod alert;
+pub mod audit;
 pub mod brain;
 pub mod input;
 pub mod policy;
