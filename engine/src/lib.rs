@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod audit;
 pub mod brain;
+pub mod dryrun;
 pub mod input;
 pub mod policy;
 pub mod role;
