@@ -71,6 +71,7 @@ pub fn verb_and_resource(kind: &str) -> Option<(&'static str, &'static str)> {
         "delete_pvc" => ("delete", "persistentvolumeclaims"),
         "cordon_node" | "drain_node" => ("patch", "nodes"),
         "run_diagnostics" => ("get", "pods"),
+        "delete_namespace" => ("delete", "namespaces"),
         _ => return None,
     })
 }
@@ -81,6 +82,7 @@ fn target_resource(kind: &str) -> &'static str {
         "delete_pod" | "run_diagnostics" => "pods",
         "delete_pvc" => "persistentvolumeclaims",
         "cordon_node" | "drain_node" => "nodes",
+        "delete_namespace" => "namespaces",
         _ => "deployments",
     }
 }
