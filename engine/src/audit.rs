@@ -108,7 +108,15 @@ pub struct Verification {
 
 /// Walks the trail in id order, checking every link and every hash.
 pub fn verify<'a>(events: impl IntoIterator<Item = &'a AuditEvent>) -> Verification {
-    let mut expected_prev = GENESIS.to_owned();
+    verify_from(GENESIS, events)
+}
+
+/// Like [`verify`], for a part of the trail that follows an event whose hash is `prev`.
+pub fn verify_from<'a>(
+    prev: &str,
+    events: impl IntoIterator<Item = &'a AuditEvent>,
+) -> Verification {
+    let mut expected_prev = prev.to_owned();
     let mut checked = 0;
     for event in events {
         checked += 1;

@@ -5,6 +5,7 @@ pub mod prelude;
 pub mod alert;
 pub mod analysis;
 pub mod api_token;
+pub mod audit_event;
 pub mod incident;
 pub mod incident_vault;
 pub mod ingest_receipt;

@@ -1,6 +1,7 @@
 pub use super::alert::Entity as Alert;
 pub use super::analysis::Entity as Analysis;
 pub use super::api_token::Entity as ApiToken;
+pub use super::audit_event::Entity as AuditEvent;
 pub use super::incident::Entity as Incident;
 pub use super::incident_vault::Entity as IncidentVault;
 pub use super::ingest_receipt::Entity as IngestReceipt;

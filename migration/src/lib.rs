@@ -6,6 +6,7 @@ mod m20261125_000001_auth;
 mod m20261125_000002_incidents;
 mod m20261125_000003_ingest_receipts;
 mod m20261125_000004_analysis;
+mod m20261125_000005_audit;
 
 pub struct Migrator;
 
@@ -17,6 +18,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000002_incidents::Migration),
             Box::new(m20261125_000003_ingest_receipts::Migration),
             Box::new(m20261125_000004_analysis::Migration),
+            Box::new(m20261125_000005_audit::Migration),
         ]
     }
 }

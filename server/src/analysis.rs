@@ -242,7 +242,18 @@ impl Analyst {
             created_at: Set(Utc::now()),
         };
         analysis::Entity::delete_by_id(incident_id).exec(db).await?;
-        row.insert(db).await?;
+        let stored = row.insert(db).await?;
+        crate::audit::record_or_log(
+            db,
+            "system",
+            "incident.analysed",
+            &format!("incident:{incident_id}"),
+            serde_json::json!({
+                "brain": stored.brain,
+                "actions": proposal.actions.iter().map(|a| format!("{} {}", a.kind, a.target)).collect::<Vec<_>>(),
+            }),
+        )
+        .await;
         Ok(proposal)
     }
 

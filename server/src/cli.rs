@@ -63,6 +63,9 @@ pub enum Command {
     /// Manage API tokens for integrations.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Pseudonymise standard input to standard output, line by line, with the Privacy Shield
     /// (labels consistent within one run; detectors from the config file's `[[shield.detectors]]`).
     Redact,
@@ -99,6 +102,12 @@ pub enum UserCommand {
         #[arg(long)]
         role: engine::Role,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; exits 1 at the first broken link.
+    Verify,
 }
 
 #[derive(Debug, Subcommand)]

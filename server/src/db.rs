@@ -34,6 +34,19 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     Ok(db)
 }
 
+/// Begins a transaction that will write. On SQLite it takes the write lock at once (with a
+/// no-op write), so a read-then-write transaction cannot fail with `SQLITE_BUSY_SNAPSHOT` when
+/// another connection commits in between; it waits its turn instead (busy timeout).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction, DbErr> {
+    use sea_orm::TransactionTrait;
+    let txn = db.begin().await?;
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Sqlite {
+        txn.execute_unprepared("UPDATE seaql_migrations SET version = version WHERE 0")
+            .await?;
+    }
+    Ok(txn)
+}
+
 /// True when every migration has been applied.
 pub async fn migrations_applied(db: &DatabaseConnection) -> Result<bool, DbErr> {
     Ok(Migrator::get_pending_migrations(db).await?.is_empty())

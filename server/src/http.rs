@@ -283,6 +283,14 @@ async fn form_login(State(state): State<AppState>, Form(form): Form<LoginForm>) 
     match auth::login(&state.db, form.username.trim(), &form.password, ttl).await {
         Ok(session) => {
             tracing::info!(user = %session.user.username, "signed in");
+            crate::audit::record_or_log(
+                &state.db,
+                &session.user.username,
+                "user.login",
+                &format!("user:{}", session.user.username),
+                json!({"via": "form"}),
+            )
+            .await;
             let cookie = auth::session_cookie(
                 &session.token,
                 ttl.num_seconds(),

@@ -18,7 +18,7 @@ use entity::{alert, incident, incident_vault, ingest_receipt};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Set, TransactionTrait,
+    QueryFilter, QueryOrder, Set,
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
@@ -180,7 +180,7 @@ async fn apply(
     settings: &IngestSettings,
     batches: &[Batch<'_>],
 ) -> Result<Vec<Receipt>, DbErr> {
-    let txn = db.begin().await?;
+    let txn = crate::db::begin_write(db).await?;
     let mut group = Group::load(&txn, settings, batches).await?;
     let mut receipts = Vec::with_capacity(batches.len());
     for (key, events) in batches {

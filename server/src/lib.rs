@@ -1,6 +1,7 @@
 //! The `awoooi` server: configuration, CLI commands, the HTTP/GraphQL API and SSR.
 
 pub mod analysis;
+pub mod audit;
 pub mod auth;
 pub mod brains;
 pub mod cli;
@@ -41,10 +42,32 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let password = read_password()?;
             let db = open_db(&config).await?;
             let user = auth::add_user(&db, &name, role, &password).await?;
+            audit::record(
+                &db,
+                "cli",
+                "user.added",
+                &format!("user:{}", user.username),
+                serde_json::json!({"role": user.role}),
+            )
+            .await?;
             eprintln!("user {} ({}) added", user.username, user.role);
             Ok(())
         }
         Some(Command::Token(command)) => token_command(&config, command).await,
+        Some(Command::Audit(cli::AuditCommand::Verify)) => {
+            let db = open_db(&config).await?;
+            let result = audit::verify_all(&db).await?;
+            match result.first_broken_id {
+                None => {
+                    println!("audit trail intact: {} event(s) checked", result.checked);
+                    Ok(())
+                }
+                Some(id) => anyhow::bail!(
+                    "audit trail broken at event {id} ({} event(s) checked): it was edited, removed or reordered",
+                    result.checked
+                ),
+            }
+        }
         Some(Command::Redact) => {
             let shield = engine::shield::Shield::new(&config.shield.detectors)?;
             let stdin = std::io::stdin();
@@ -84,6 +107,14 @@ async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result
     match command {
         TokenCommand::Create { name, role } => {
             let (token, model) = auth::create_api_token(&db, &name, role).await?;
+            audit::record(
+                &db,
+                "cli",
+                "token.created",
+                &format!("token:{}", model.id),
+                serde_json::json!({"name": model.name, "role": model.role}),
+            )
+            .await?;
             eprintln!(
                 "API token {} `{}` ({}) created; it is shown only once:",
                 model.id, model.name, model.role
@@ -113,6 +144,14 @@ async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result
         }
         TokenCommand::Revoke { id } => {
             auth::revoke_api_token(&db, id).await?;
+            audit::record(
+                &db,
+                "cli",
+                "token.revoked",
+                &format!("token:{id}"),
+                serde_json::json!({}),
+            )
+            .await?;
             eprintln!("API token {id} revoked");
         }
     }

@@ -93,9 +93,25 @@ impl AuthMutation {
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<AuthConfig>()?;
         let ttl = chrono::Duration::minutes(i64::from(config.session_ttl_minutes));
-        let session = auth::login(db, username.trim(), &password, ttl)
-            .await
-            .map_err(ApiError::from)?;
+        let session = match auth::login(db, username.trim(), &password, ttl).await {
+            Ok(session) => session,
+            Err(error) => {
+                if matches!(error, auth::AuthError::InvalidCredentials) {
+                    crate::audit::record_or_log(
+                        db,
+                        "anonymous",
+                        "user.login_failed",
+                        &format!(
+                            "user:{}",
+                            username.trim().chars().take(64).collect::<String>()
+                        ),
+                        serde_json::json!({"via": "graphql"}),
+                    )
+                    .await;
+                }
+                return Err(ApiError::from(error).into());
+            }
+        };
         ctx.append_http_header(
             "set-cookie",
             auth::session_cookie(&session.token, ttl.num_seconds(), config.cookie_secure),
@@ -103,6 +119,14 @@ impl AuthMutation {
         let principal = auth::user_principal(&session.user)
             .ok_or_else(|| ApiError::internal("stored user has an unknown role"))?;
         tracing::info!(user = %principal.name, "signed in");
+        crate::audit::record_or_log(
+            db,
+            &principal.name,
+            "user.login",
+            &format!("user:{}", principal.name),
+            serde_json::json!({"via": "graphql"}),
+        )
+        .await;
         Ok(Session {
             token: session.token,
             expires_at: session.expires_at,
@@ -122,6 +146,19 @@ impl AuthMutation {
             return Ok(false);
         };
         auth::logout(db, &token).await.map_err(ApiError::internal)?;
+        if let Some(who) = ctx
+            .data_opt::<RequestAuth>()
+            .and_then(|a| a.principal.as_ref())
+        {
+            crate::audit::record_or_log(
+                db,
+                &who.name,
+                "user.logout",
+                &format!("user:{}", who.name),
+                serde_json::json!({}),
+            )
+            .await;
+        }
         Ok(true)
     }
 
@@ -138,6 +175,14 @@ impl AuthMutation {
             .await
             .map_err(ApiError::from)?;
         tracing::info!(by = %who.name, token_id = model.id, "API token created");
+        crate::audit::record_or_log(
+            db,
+            &who.name,
+            "token.created",
+            &format!("token:{}", model.id),
+            serde_json::json!({"name": model.name, "role": model.role}),
+        )
+        .await;
         Ok(ApiTokenCreated {
             id: model.id.into(),
             name: model.name,

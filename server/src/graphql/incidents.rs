@@ -200,6 +200,12 @@ pub struct CountFields {
     total_count: u64,
 }
 
+impl CountFields {
+    pub fn new(total_count: u64) -> Self {
+        CountFields { total_count }
+    }
+}
+
 #[derive(Default)]
 pub struct IncidentQuery;
 

@@ -4,6 +4,7 @@
 //! through request data ([`RequestAuth`]), attached by the HTTP and WebSocket handlers.
 
 mod analysis;
+mod audit;
 mod auth;
 mod error;
 mod incidents;
@@ -29,6 +30,7 @@ pub struct Query(
     auth::AuthQuery,
     incidents::IncidentQuery,
     topology::TopologyQuery,
+    audit::AuditQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -1,0 +1,148 @@
+//! Writing and checking the audit trail (the chain rules are `engine::audit`).
+//!
+//! Appends are serialised — a process-wide lock, plus a transaction-scoped advisory lock on
+//! PostgreSQL so replicas take turns — because each event's id and hash depend on the last one.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::Utc;
+use engine::audit::{AuditEvent, GENESIS, Verification, verify_from};
+use entity::audit_event;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseConnection, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Set, Statement,
+};
+use serde_json::Value;
+use tokio::sync::Mutex;
+
+fn append_lock() -> Arc<Mutex<()>> {
+    static LOCK: OnceLock<Arc<Mutex<()>>> = OnceLock::new();
+    LOCK.get_or_init(|| Arc::new(Mutex::new(()))).clone()
+}
+
+/// Appends one event after the current last one. Another process (the CLI, a replica) may
+/// append at the same moment: the loser of the id race tries again.
+pub async fn record(
+    db: &DatabaseConnection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: Value,
+) -> Result<AuditEvent, DbErr> {
+    let lock = append_lock();
+    let _guard = lock.lock().await;
+    let mut attempt = 0;
+    loop {
+        match append(db, actor, action, subject, details.clone()).await {
+            Ok(event) => return Ok(event),
+            Err(error) if attempt < 5 => {
+                attempt += 1;
+                tracing::debug!(%error, attempt, "audit append raced; retrying");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}
+
+async fn append(
+    db: &DatabaseConnection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: Value,
+) -> Result<AuditEvent, DbErr> {
+    let txn = crate::db::begin_write(db).await?;
+    if txn.get_database_backend() == DatabaseBackend::Postgres {
+        txn.execute_raw(Statement::from_string(
+            DatabaseBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(7343657)",
+        ))
+        .await?;
+    }
+    let last = audit_event::Entity::find()
+        .order_by_desc(audit_event::Column::Id)
+        .one(&txn)
+        .await?;
+    let (id, prev) = match last {
+        Some(row) => (row.id + 1, row.hash),
+        None => (1, GENESIS.to_owned()),
+    };
+    let event = AuditEvent::next(&prev, id, Utc::now(), actor, action, subject, details);
+    audit_event::ActiveModel {
+        id: Set(event.id),
+        at: Set(event.at),
+        actor: Set(event.actor.clone()),
+        action: Set(event.action.clone()),
+        subject: Set(event.subject.clone()),
+        details: Set(event.details.to_string()),
+        prev_hash: Set(event.prev_hash.clone()),
+        hash: Set(event.hash.clone()),
+    }
+    .insert(&txn)
+    .await?;
+    txn.commit().await?;
+    Ok(event)
+}
+
+/// Records, and logs instead of failing the caller when the trail cannot be written.
+pub async fn record_or_log(
+    db: &DatabaseConnection,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: Value,
+) {
+    if let Err(error) = record(db, actor, action, subject, details).await {
+        tracing::error!(%error, action, "audit event not recorded");
+    }
+}
+
+pub fn from_row(row: audit_event::Model) -> AuditEvent {
+    AuditEvent {
+        details: serde_json::from_str(&row.details).unwrap_or(Value::Null),
+        id: row.id,
+        at: row.at,
+        actor: row.actor,
+        action: row.action,
+        subject: row.subject,
+        prev_hash: row.prev_hash,
+        hash: row.hash,
+    }
+}
+
+/// Checks the whole trail, a page at a time.
+pub async fn verify_all(db: &DatabaseConnection) -> Result<Verification, DbErr> {
+    const PAGE: u64 = 1_000;
+    let mut after = 0i64;
+    let mut checked = 0u64;
+    let mut prev = GENESIS.to_owned();
+    loop {
+        let rows = audit_event::Entity::find()
+            .filter(audit_event::Column::Id.gt(after))
+            .order_by_asc(audit_event::Column::Id)
+            .limit(PAGE)
+            .all(db)
+            .await?;
+        let Some(last) = rows.last() else {
+            return Ok(Verification {
+                valid: true,
+                checked,
+                first_broken_id: None,
+            });
+        };
+        let (last_id, last_hash) = (last.id, last.hash.clone());
+        let events: Vec<AuditEvent> = rows.into_iter().map(from_row).collect();
+        let page = verify_from(&prev, &events);
+        checked += page.checked;
+        if !page.valid {
+            return Ok(Verification {
+                valid: false,
+                checked,
+                first_broken_id: page.first_broken_id,
+            });
+        }
+        prev = last_hash;
+        after = last_id;
+    }
+}
