@@ -13,8 +13,32 @@ use crate::graphql::{self, incident};
 pub fn IncidentPage() -> impl IntoView {
     let params = use_params_map();
     let transport = graphql::use_transport();
-    // Bumped when the incident's status changes, to re-read its analysis.
+    // Bumped when the incident changes, to re-read it (analysis, status, alerts).
     let version = RwSignal::new(0u32);
+
+    // One subscription for the page's lifetime: on connecting, re-read once (covering changes
+    // between the server render and now); afterwards, re-read on every update of this incident.
+    #[cfg(feature = "hydrate")]
+    {
+        use crate::graphql::ws::{SubscriptionEvent, subscribe};
+        let started = subscribe::<graphql::IncidentUpdates, _>(
+            graphql::incident_updates::Variables {},
+            move |event| match event {
+                SubscriptionEvent::Connected => version.update(|v| *v += 1),
+                SubscriptionEvent::Data(data) => {
+                    let current = params.with_untracked(|p| p.get("id").unwrap_or_default());
+                    if data.incident_updates.id == current {
+                        version.update(|v| *v += 1);
+                    }
+                }
+                _ => {}
+            },
+        );
+        if let Ok(subscription) = started {
+            let subscription = send_wrapper::SendWrapper::new(subscription);
+            on_cleanup(move || drop(subscription));
+        }
+    }
     let detail = Resource::new(
         move || (params.read().get("id").unwrap_or_default(), version.get()),
         move |(id, _)| {
@@ -31,8 +55,7 @@ pub fn IncidentPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(incident::ResponseData { incident: Some(found), topology }) => {
-                        let refresh = Callback::new(move |_: ()| version.update(|v| *v += 1));
-                        view! { <IncidentDetail incident=found topology refresh/> }.into_any()
+                        view! { <IncidentDetail incident=found topology/> }.into_any()
                     }
                     Ok(_) => view! {
                         <Title text="Not found"/>
@@ -63,31 +86,7 @@ fn entries(map: &serde_json::Value) -> Vec<(String, String)> {
 fn IncidentDetail(
     incident: incident::IncidentIncident,
     topology: incident::IncidentTopology,
-    refresh: Callback<()>,
 ) -> impl IntoView {
-    // Live: when this incident's status moves (analysed, resolved…), read it again.
-    #[cfg(feature = "hydrate")]
-    {
-        use crate::graphql::ws::{SubscriptionEvent, subscribe};
-        let (id, status) = (incident.id.clone(), format!("{:?}", incident.status));
-        let started = subscribe::<graphql::IncidentUpdates, _>(
-            graphql::incident_updates::Variables {},
-            move |event| {
-                if let SubscriptionEvent::Data(data) = event {
-                    let changed = data.incident_updates;
-                    if changed.id == id && format!("{:?}", changed.status) != status {
-                        refresh.run(());
-                    }
-                }
-            },
-        );
-        if let Ok(subscription) = started {
-            let subscription = send_wrapper::SendWrapper::new(subscription);
-            on_cleanup(move || drop(subscription));
-        }
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = refresh;
     let alerts = incident.alerts;
     let lines: Vec<Line> = incident
         .thinking
