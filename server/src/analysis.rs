@@ -24,6 +24,21 @@ use tokio::sync::{broadcast, mpsc};
 use crate::brains::{AnyBrain, BrainConfig};
 use crate::ingest::{Ingest, status};
 
+/// Services named by a firing alert right now: the unhealthy ones.
+pub async fn firing_services(
+    db: &DatabaseConnection,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let services: Vec<Option<String>> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::Service)
+        .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(services.into_iter().flatten().collect())
+}
+
 /// A persisted thinking event, as subscribers receive it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThinkingRow {
@@ -269,17 +284,7 @@ impl Analyst {
             .order_by_asc(alert::Column::Id)
             .all(db)
             .await?;
-        let firing: std::collections::HashSet<String> = alert::Entity::find()
-            .select_only()
-            .column(alert::Column::Service)
-            .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
-            .distinct()
-            .into_tuple::<Option<String>>()
-            .all(db)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect();
+        let firing = firing_services(db).await?;
         let topology = &self.0.topology;
         let service = found.service.clone();
         let (root_causes, blast_radius, service_kind) = match service.as_deref() {

@@ -1,6 +1,6 @@
 //! The audit trail over GraphQL: read it, and verify its hash chain.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::audit_event;
@@ -46,40 +46,28 @@ impl AuditQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, AuditEvent, CountFields>> {
         principal(ctx)?;
-        if !(1..=500).contains(&first) {
-            return Err(ApiError::BadUserInput(format!("first must be 1-500, got {first}")).into());
-        }
-        let after_id = after
-            .as_deref()
-            .map(str::parse::<i64>)
-            .transpose()
-            .map_err(|_| ApiError::BadUserInput("after: not a cursor from this list".into()))?;
+        let page = super::Page::new(first, 500, after.as_deref())?;
         let db = ctx.data::<DatabaseConnection>()?;
         let total_count = audit_event::Entity::find()
             .count(db)
             .await
             .map_err(ApiError::internal)?;
         let mut query = audit_event::Entity::find();
-        if let Some(after_id) = after_id {
+        if let Some(after_id) = page.after {
             query = query.filter(audit_event::Column::Id.lt(after_id));
         }
-        let mut rows = query
+        let rows = query
             .order_by_desc(audit_event::Column::Id)
-            .limit(first as u64 + 1)
+            .limit(page.limit())
             .all(db)
             .await
             .map_err(ApiError::internal)?;
-        let has_next = rows.len() > first as usize;
-        rows.truncate(first as usize);
-        let mut connection = Connection::with_additional_fields(
-            after.is_some(),
-            has_next,
-            CountFields::new(total_count),
-        );
-        connection.edges.extend(rows.into_iter().map(|row| {
-            let event = crate::audit::from_row(row);
-            Edge::new(
-                event.id.to_string(),
+        Ok(page.connection(
+            rows,
+            total_count,
+            |row| row.id,
+            |row| {
+                let event = crate::audit::from_row(row);
                 AuditEvent {
                     id: event.id.to_string().into(),
                     at: event.at,
@@ -89,10 +77,9 @@ impl AuditQuery {
                     details: Json(event.details),
                     prev_hash: event.prev_hash,
                     hash: event.hash,
-                },
-            )
-        }));
-        Ok(connection)
+                }
+            },
+        ))
     }
 
     /// Recomputes the whole chain; names the first event that was edited, removed or reordered.

@@ -1,7 +1,7 @@
 //! Incidents and their alerts: list (Relay connection), one, ingest, live updates.
 //! Every text here is the pseudonymised form; raw values never reach the API.
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::Connection;
 use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
 use chrono::{DateTime, Utc};
 use engine::alert::AlertSource;
@@ -220,41 +220,23 @@ impl IncidentQuery {
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Incident, CountFields>> {
         principal(ctx)?;
-        if !(1..=100).contains(&first) {
-            return Err(ApiError::BadUserInput(format!("first must be 1-100, got {first}")).into());
-        }
-        let after_id = after
-            .as_deref()
-            .map(str::parse::<i32>)
-            .transpose()
-            .map_err(|_| ApiError::BadUserInput("after: not a cursor from this list".into()))?;
+        let page = super::Page::new(first, 100, after.as_deref())?;
         let db = ctx.data::<DatabaseConnection>()?;
         let mut query = incident::Entity::find();
         if let Some(status) = status {
             query = query.filter(incident::Column::Status.eq(status.as_str()));
         }
         let total_count = query.clone().count(db).await.map_err(ApiError::internal)?;
-        if let Some(after_id) = after_id {
+        if let Some(after_id) = page.after {
             query = query.filter(incident::Column::Id.lt(after_id));
         }
-        let mut rows = query
+        let rows = query
             .order_by_desc(incident::Column::Id)
-            .limit(first as u64 + 1)
+            .limit(page.limit())
             .all(db)
             .await
             .map_err(ApiError::internal)?;
-        let has_next = rows.len() > first as usize;
-        rows.truncate(first as usize);
-        let mut connection = Connection::with_additional_fields(
-            after.is_some(),
-            has_next,
-            CountFields { total_count },
-        );
-        connection.edges.extend(
-            rows.into_iter()
-                .map(|m| Edge::new(m.id.to_string(), Incident(m))),
-        );
-        Ok(connection)
+        Ok(page.connection(rows, total_count, |m| i64::from(m.id), Incident))
     }
 
     /// One incident, or null.

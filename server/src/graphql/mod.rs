@@ -96,6 +96,59 @@ pub fn sdl() -> String {
     .sdl()
 }
 
+/// A newest-first page over rows with integer ids (`first`, `after` validated).
+pub struct Page {
+    pub first: usize,
+    pub after: Option<i64>,
+    resumed: bool,
+}
+
+impl Page {
+    pub fn new(first: i32, max: i32, after: Option<&str>) -> Result<Page, ApiError> {
+        if !(1..=max).contains(&first) {
+            return Err(ApiError::BadUserInput(format!(
+                "first must be 1-{max}, got {first}"
+            )));
+        }
+        let after_id = after
+            .map(str::parse::<i64>)
+            .transpose()
+            .map_err(|_| ApiError::BadUserInput("after: not a cursor from this list".into()))?;
+        Ok(Page {
+            first: first as usize,
+            after: after_id,
+            resumed: after.is_some(),
+        })
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether another follows.
+    pub fn limit(&self) -> u64 {
+        self.first as u64 + 1
+    }
+
+    /// The connection for `rows` (fetched with [`Page::limit`], newest first).
+    pub fn connection<M, N: async_graphql::OutputType>(
+        &self,
+        mut rows: Vec<M>,
+        total_count: u64,
+        id: impl Fn(&M) -> i64,
+        node: impl Fn(M) -> N,
+    ) -> async_graphql::connection::Connection<String, N, incidents::CountFields> {
+        let has_next = rows.len() > self.first;
+        rows.truncate(self.first);
+        let mut connection = async_graphql::connection::Connection::with_additional_fields(
+            self.resumed,
+            has_next,
+            incidents::CountFields::new(total_count),
+        );
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| async_graphql::connection::Edge::new(id(&row).to_string(), node(row))),
+        );
+        connection
+    }
+}
+
 /// The signed-in caller, or `UNAUTHENTICATED`.
 pub fn principal<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
     ctx.data_opt::<RequestAuth>()

@@ -4,10 +4,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use async_graphql::{Context, Enum, Object, SimpleObject};
-use engine::alert::AlertStatus;
 use engine::topology::{Topology, TopologyError};
-use entity::alert;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::DatabaseConnection;
 
 use super::{ApiError, principal};
 
@@ -78,18 +76,10 @@ pub struct RootCause {
     pub(crate) rank: i32,
 }
 
-/// Services named by a firing alert right now.
-pub async fn unhealthy_services(db: &DatabaseConnection) -> Result<HashSet<String>, ApiError> {
-    let services: Vec<Option<String>> = alert::Entity::find()
-        .select_only()
-        .column(alert::Column::Service)
-        .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
-        .distinct()
-        .into_tuple()
-        .all(db)
+async fn unhealthy_services(db: &DatabaseConnection) -> Result<HashSet<String>, ApiError> {
+    crate::analysis::firing_services(db)
         .await
-        .map_err(ApiError::internal)?;
-    Ok(services.into_iter().flatten().collect())
+        .map_err(ApiError::internal)
 }
 
 fn topology_error(error: TopologyError) -> ApiError {
