@@ -11,6 +11,7 @@ pub mod input;
 pub mod policy;
 pub mod role;
 pub mod shield;
+pub mod simcluster;
 pub mod topology;
 
 pub use role::{Role, UnknownRole};

@@ -1,0 +1,479 @@
+//! The simulated cluster: the embedded default's [`ClusterView`] and executor. It holds
+//! deployments, pods, PVCs, nodes, PodDisruptionBudgets and RBAC rules; actions really change
+//! its state and bump resource versions, so a change between approval and execution is seen by
+//! the TOCTOU re-check exactly as on a real cluster.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::dryrun::{Budget, ClusterView, ResourceState};
+use crate::policy::ActionRequest;
+use crate::topology::{ServiceKind, Topology};
+
+/// The identity AWOOOI acts as.
+pub const EXECUTOR: &str = "system:serviceaccount:awoooi:executor";
+
+const DEFAULT_NAMESPACE: &str = "default";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SimObject {
+    pub replicas: Option<u32>,
+    pub ready: Option<u32>,
+    /// Deployment revision (rollbacks go one down).
+    pub revision: u32,
+    pub version: u64,
+    /// Nodes: unschedulable.
+    pub cordoned: bool,
+    /// Pods: which deployment owns them.
+    pub owner: Option<String>,
+}
+
+/// One RBAC grant: `identity` may do `verbs` on `resources` in `namespaces` (empty: all).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RbacRule {
+    pub identity: String,
+    pub verbs: Vec<String>,
+    pub resources: Vec<String>,
+    pub namespaces: Vec<String>,
+}
+
+/// `(resource, namespace, name)`; cluster-scoped resources (nodes, namespaces) use "".
+type Key = (String, String, String);
+
+/// What the executor did, for tests and the execution record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Applied {
+    /// The approval it carried out (each must appear once at most).
+    pub approval: i64,
+    pub kind: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SimCluster {
+    objects: BTreeMap<Key, SimObject>,
+    budgets: BTreeMap<Key, Budget>,
+    rbac: Vec<RbacRule>,
+    next_version: u64,
+    applied: Vec<Applied>,
+}
+
+fn cluster_scoped(resource: &str) -> bool {
+    matches!(resource, "nodes" | "namespaces")
+}
+
+fn key(resource: &str, namespace: Option<&str>, name: &str) -> Key {
+    let namespace = if cluster_scoped(resource) {
+        ""
+    } else {
+        namespace.unwrap_or(DEFAULT_NAMESPACE)
+    };
+    (resource.to_owned(), namespace.to_owned(), name.to_owned())
+}
+
+/// A stable five-character suffix, as a ReplicaSet gives its pods.
+fn pod_suffix(seed: &str) -> String {
+    let digest = Sha256::digest(seed.as_bytes());
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    digest[..5]
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
+
+impl SimCluster {
+    /// A cluster running every service of `topology` as a deployment: stateful kinds with one
+    /// replica and a data volume, the others with three replicas behind a budget of two; three
+    /// nodes; an executor allowed everything but deleting namespaces.
+    pub fn from_topology(topology: &Topology) -> SimCluster {
+        let mut cluster = SimCluster::default();
+        for service in topology.services() {
+            let namespace = service.namespace.as_deref();
+            let stateful = matches!(
+                service.kind,
+                ServiceKind::Database | ServiceKind::Cache | ServiceKind::Queue
+            );
+            let replicas = if stateful { 1 } else { 3 };
+            cluster.insert(
+                "deployments",
+                namespace,
+                &service.name,
+                Some(replicas),
+                Some(replicas),
+            );
+            for i in 0..replicas {
+                let pod = format!(
+                    "{}-{}",
+                    service.name,
+                    pod_suffix(&format!("{}/{i}", service.name))
+                );
+                cluster.insert("pods", namespace, &pod, None, None);
+                if let Some(object) = cluster.objects.get_mut(&key("pods", namespace, &pod)) {
+                    object.owner = Some(service.name.clone());
+                }
+            }
+            if stateful {
+                let claim = format!("data-{}", service.name);
+                cluster.insert("persistentvolumeclaims", namespace, &claim, None, None);
+            } else {
+                cluster.budgets.insert(
+                    key("deployments", namespace, &service.name),
+                    Budget { min_available: 2 },
+                );
+            }
+        }
+        for node in ["node-1", "node-2", "node-3"] {
+            cluster.insert("nodes", None, node, None, None);
+        }
+        cluster.rbac.push(RbacRule {
+            identity: EXECUTOR.to_owned(),
+            verbs: ["get", "list", "patch", "delete"]
+                .map(String::from)
+                .to_vec(),
+            resources: [
+                "deployments",
+                "deployments/scale",
+                "pods",
+                "persistentvolumeclaims",
+                "nodes",
+            ]
+            .map(String::from)
+            .to_vec(),
+            namespaces: Vec::new(),
+        });
+        cluster
+    }
+
+    fn bump(&mut self) -> u64 {
+        self.next_version += 1;
+        self.next_version
+    }
+
+    fn insert(
+        &mut self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+        replicas: Option<u32>,
+        ready: Option<u32>,
+    ) {
+        let version = self.bump();
+        self.objects.insert(
+            key(resource, namespace, name),
+            SimObject {
+                replicas,
+                ready,
+                revision: 2,
+                version,
+                cordoned: false,
+                owner: None,
+            },
+        );
+    }
+
+    pub fn object(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Option<&SimObject> {
+        self.objects.get(&key(resource, namespace, name))
+    }
+
+    /// Everything the executor has done, in order.
+    pub fn applied(&self) -> &[Applied] {
+        &self.applied
+    }
+
+    /// Chaos: set a deployment's replicas (and ready count), as a person or an autoscaler might
+    /// between approval and execution.
+    pub fn set_replicas(
+        &mut self,
+        namespace: Option<&str>,
+        name: &str,
+        replicas: u32,
+    ) -> Result<(), String> {
+        let version = self.bump();
+        let object = self
+            .objects
+            .get_mut(&key("deployments", namespace, name))
+            .ok_or_else(|| format!("deployments/{name} not found"))?;
+        object.replicas = Some(replicas);
+        object.ready = Some(replicas);
+        object.version = version;
+        Ok(())
+    }
+
+    /// Carries out an approved action; the TOCTOU re-check has already passed.
+    pub fn apply(&mut self, approval: i64, request: &ActionRequest) -> Result<String, String> {
+        let namespace = request.namespace.as_deref();
+        let target = request.target.as_str();
+        let version = self.bump();
+        fn deployment<'a>(
+            objects: &'a mut BTreeMap<Key, SimObject>,
+            namespace: Option<&str>,
+            target: &str,
+        ) -> Result<&'a mut SimObject, String> {
+            objects
+                .get_mut(&key("deployments", namespace, target))
+                .ok_or_else(|| format!("deployments/{target} not found"))
+        }
+        let outcome = match request.kind.as_str() {
+            "restart_deployment" => {
+                let d = deployment(&mut self.objects, namespace, target)?;
+                d.version = version;
+                Ok(format!(
+                    "deployments/{target} restarted: {} pod(s) replaced one by one",
+                    d.replicas.unwrap_or(0)
+                ))
+            }
+            "rollback_deployment" => {
+                let d = deployment(&mut self.objects, namespace, target)?;
+                if d.revision <= 1 {
+                    return Err(format!("deployments/{target} has no earlier revision"));
+                }
+                d.revision -= 1;
+                d.version = version;
+                Ok(format!(
+                    "deployments/{target} rolled back to revision {}",
+                    d.revision
+                ))
+            }
+            "scale_deployment" => {
+                let d = deployment(&mut self.objects, namespace, target)?;
+                let current = d.replicas.unwrap_or(0);
+                let wanted = match (
+                    request.params.get("replicas").and_then(|v| v.as_u64()),
+                    request
+                        .params
+                        .get("replicas_delta")
+                        .and_then(|v| v.as_i64()),
+                ) {
+                    (Some(r), _) => u32::try_from(r).map_err(|_| "replicas out of range")?,
+                    (None, Some(delta)) => (i64::from(current) + delta).clamp(0, 1_000) as u32,
+                    _ => return Err("scale_deployment needs replicas or replicas_delta".into()),
+                };
+                d.replicas = Some(wanted);
+                d.ready = Some(wanted);
+                d.version = version;
+                Ok(format!(
+                    "deployments/{target} scaled from {current} to {wanted} replicas"
+                ))
+            }
+            "delete_pod" => {
+                let pod = self
+                    .objects
+                    .remove(&key("pods", namespace, target))
+                    .ok_or_else(|| format!("pods/{target} not found"))?;
+                // Its ReplicaSet replaces it under a new name.
+                let message = match pod.owner {
+                    Some(owner) => {
+                        let replacement =
+                            format!("{owner}-{}", pod_suffix(&format!("{target}/{version}")));
+                        self.insert("pods", namespace, &replacement, None, None);
+                        if let Some(p) = self.objects.get_mut(&key("pods", namespace, &replacement))
+                        {
+                            p.owner = Some(owner.clone());
+                        }
+                        format!("pods/{target} deleted; {owner} started pods/{replacement}")
+                    }
+                    None => format!("pods/{target} deleted"),
+                };
+                Ok(message)
+            }
+            "delete_pvc" => self
+                .objects
+                .remove(&key("persistentvolumeclaims", namespace, target))
+                .map(|_| format!("persistentvolumeclaims/{target} deleted"))
+                .ok_or_else(|| format!("persistentvolumeclaims/{target} not found")),
+            "cordon_node" | "drain_node" => {
+                let node = self
+                    .objects
+                    .get_mut(&key("nodes", None, target))
+                    .ok_or_else(|| format!("nodes/{target} not found"))?;
+                node.cordoned = true;
+                node.version = version;
+                Ok(if request.kind == "drain_node" {
+                    format!("nodes/{target} cordoned and drained through the Eviction API")
+                } else {
+                    format!("nodes/{target} cordoned")
+                })
+            }
+            "run_diagnostics" => {
+                let pods = self
+                    .objects
+                    .iter()
+                    .filter(|((r, _, _), o)| r == "pods" && o.owner.as_deref() == Some(target))
+                    .count();
+                Ok(format!(
+                    "{target}: {pods} pod(s) running, no restarts in the last hour"
+                ))
+            }
+            other => Err(format!("the simulated cluster cannot `{other}`")),
+        };
+        if outcome.is_ok() {
+            self.applied.push(Applied {
+                approval,
+                kind: request.kind.clone(),
+                target: request.target.clone(),
+            });
+        }
+        outcome
+    }
+}
+
+impl ClusterView for SimCluster {
+    fn can(&self, identity: &str, verb: &str, resource: &str, namespace: Option<&str>) -> bool {
+        let namespace = namespace.unwrap_or(DEFAULT_NAMESPACE);
+        self.rbac.iter().any(|rule| {
+            rule.identity == identity
+                && rule.verbs.iter().any(|v| v == verb || v == "*")
+                && rule.resources.iter().any(|r| r == resource || r == "*")
+                && (rule.namespaces.is_empty() || rule.namespaces.iter().any(|n| n == namespace))
+        })
+    }
+
+    fn resource(
+        &self,
+        resource: &str,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Option<ResourceState> {
+        self.object(resource, namespace, name)
+            .map(|o| ResourceState {
+                version: o.version.to_string(),
+                replicas: o.replicas,
+                ready: o.ready,
+            })
+    }
+
+    fn budget(&self, resource: &str, name: &str, namespace: Option<&str>) -> Option<Budget> {
+        self.budgets.get(&key(resource, namespace, name)).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dryrun::{CheckName, dry_run, recheck};
+
+    fn request(kind: &str, target: &str, params: serde_json::Value) -> ActionRequest {
+        ActionRequest {
+            kind: kind.into(),
+            target: target.into(),
+            namespace: Some("prod".into()),
+            params,
+            labels: Default::default(),
+            requested_by: "system".into(),
+        }
+    }
+
+    #[test]
+    fn the_demo_cluster_passes_a_rollback_and_it_changes_the_deployment() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let rollback = request("rollback_deployment", "order-api", serde_json::json!({}));
+        let report = dry_run(&rollback, &cluster, EXECUTOR, 2, 10);
+        assert!(report.passed, "{report:?}");
+        let before = cluster
+            .object("deployments", Some("prod"), "order-api")
+            .unwrap()
+            .clone();
+        let said = cluster.apply(7, &rollback).unwrap();
+        assert_eq!(said, "deployments/order-api rolled back to revision 1");
+        let after = cluster.object("deployments", Some("prod"), "order-api").unwrap();
+        assert_eq!(after.revision, before.revision - 1);
+        assert!(after.version > before.version);
+        assert_eq!(
+            cluster.applied(),
+            [Applied {
+                approval: 7,
+                kind: "rollback_deployment".into(),
+                target: "order-api".into()
+            }]
+        );
+        // A second dry-run sees the change: an approval made before it would be voided.
+        let again = dry_run(&rollback, &cluster, EXECUTOR, 2, 10);
+        assert!(recheck(&report, &again).is_err());
+    }
+
+    #[test]
+    fn chaos_between_approval_and_execution_changes_the_fingerprint() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let scale = request(
+            "scale_deployment",
+            "order-api",
+            serde_json::json!({"replicas_delta": 1}),
+        );
+        let approved = dry_run(&scale, &cluster, EXECUTOR, 0, 10);
+        assert!(recheck(&approved, &dry_run(&scale, &cluster, EXECUTOR, 0, 10)).is_ok());
+        cluster.set_replicas(Some("prod"), "order-api", 5).unwrap();
+        let now = dry_run(&scale, &cluster, EXECUTOR, 0, 10);
+        assert!(matches!(
+            recheck(&approved, &now),
+            Err(crate::dryrun::VoidReason::StateChanged { .. })
+        ));
+    }
+
+    #[test]
+    fn rbac_and_budgets_come_from_the_cluster() {
+        let cluster = SimCluster::from_topology(&Topology::demo());
+        let drop_ns = request("delete_namespace", "prod", serde_json::json!({}));
+        let report = dry_run(&drop_ns, &cluster, EXECUTOR, 0, 10);
+        let rbac = report
+            .checks
+            .iter()
+            .find(|c| c.name == CheckName::Rbac)
+            .unwrap();
+        assert!(!rbac.passed);
+        assert!(
+            rbac.detail.contains("may not delete namespaces"),
+            "{}",
+            rbac.detail
+        );
+        // order-api runs 3 replicas behind a budget of 2: scaling to 1 is refused.
+        let shrink = request(
+            "scale_deployment",
+            "order-api",
+            serde_json::json!({"replicas": 1}),
+        );
+        let report = dry_run(&shrink, &cluster, EXECUTOR, 0, 10);
+        let pdb = report
+            .checks
+            .iter()
+            .find(|c| c.name == CheckName::Pdb)
+            .unwrap();
+        assert!(!pdb.passed, "{pdb:?}");
+        assert!(cluster.can(EXECUTOR, "patch", "deployments", Some("prod")));
+        assert!(!cluster.can("someone-else", "patch", "deployments", None));
+    }
+
+    #[test]
+    fn a_deleted_pod_is_replaced_under_a_new_name() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let pod = cluster
+            .objects
+            .keys()
+            .find(|(r, _, n)| r == "pods" && n.starts_with("frontend-"))
+            .map(|(_, _, n)| n.clone())
+            .unwrap();
+        let said = cluster
+            .apply(1, &request("delete_pod", &pod, serde_json::json!({})))
+            .unwrap();
+        assert!(said.starts_with(&format!(
+            "pods/{pod} deleted; frontend started pods/frontend-"
+        )));
+        assert!(cluster.object("pods", Some("prod"), &pod).is_none());
+        assert!(
+            cluster
+                .apply(2, &request("delete_pod", &pod, serde_json::json!({})))
+                .is_err()
+        );
+        assert_eq!(
+            cluster.applied().len(),
+            1,
+            "a failed action is not recorded as applied"
+        );
+    }
+}
