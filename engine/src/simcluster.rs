@@ -382,7 +382,9 @@ mod tests {
             .clone();
         let said = cluster.apply(7, &rollback).unwrap();
         assert_eq!(said, "deployments/order-api rolled back to revision 1");
-        let after = cluster.object("deployments", Some("prod"), "order-api").unwrap();
+        let after = cluster
+            .object("deployments", Some("prod"), "order-api")
+            .unwrap();
         assert_eq!(after.revision, before.revision - 1);
         assert!(after.version > before.version);
         assert_eq!(

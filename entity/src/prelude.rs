@@ -1,10 +1,14 @@
 pub use super::alert::Entity as Alert;
 pub use super::analysis::Entity as Analysis;
 pub use super::api_token::Entity as ApiToken;
+pub use super::approval::Entity as Approval;
+pub use super::approval_signature::Entity as ApprovalSignature;
 pub use super::audit_event::Entity as AuditEvent;
+pub use super::execution::Entity as Execution;
 pub use super::incident::Entity as Incident;
 pub use super::incident_vault::Entity as IncidentVault;
 pub use super::ingest_receipt::Entity as IngestReceipt;
 pub use super::session::Entity as Session;
 pub use super::thinking_event::Entity as ThinkingEvent;
+pub use super::trust_score::Entity as TrustScore;
 pub use super::user::Entity as User;

@@ -7,6 +7,7 @@ mod m20261125_000002_incidents;
 mod m20261125_000003_ingest_receipts;
 mod m20261125_000004_analysis;
 mod m20261125_000005_audit;
+mod m20261125_000006_approvals;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000003_ingest_receipts::Migration),
             Box::new(m20261125_000004_analysis::Migration),
             Box::new(m20261125_000005_audit::Migration),
+            Box::new(m20261125_000006_approvals::Migration),
         ]
     }
 }

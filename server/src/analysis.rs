@@ -75,6 +75,7 @@ struct Inner {
     db: DatabaseConnection,
     topology: Arc<Topology>,
     ingest: Ingest,
+    approvals: crate::approvals::Approvals,
     thinking: broadcast::Sender<ThinkingRow>,
     brain: AnyBrain,
     config: BrainConfig,
@@ -90,6 +91,7 @@ impl Analyst {
         db: DatabaseConnection,
         topology: Arc<Topology>,
         ingest: Ingest,
+        approvals: crate::approvals::Approvals,
         config: BrainConfig,
     ) -> anyhow::Result<Analyst> {
         let (thinking, _) = broadcast::channel(1024);
@@ -97,6 +99,7 @@ impl Analyst {
             db,
             topology,
             ingest: ingest.clone(),
+            approvals,
             thinking,
             brain: AnyBrain::from_config(&config)?,
             config,
@@ -184,7 +187,53 @@ impl Analyst {
             .exec(db)
             .await?;
         self.0.ingest.notify(incident_id);
+        if let Ok(proposal) = &result {
+            self.propose_actions(incident_id, proposal).await;
+        }
         result
+    }
+
+    /// Turns the proposal's actions into approvals requested by AWOOOI itself (so every
+    /// person may sign them), skipping any already open for this incident.
+    async fn propose_actions(&self, incident_id: i32, proposal: &Proposal) {
+        use engine::policy::ApprovalStatus as S;
+        let open = entity::approval::Entity::find()
+            .filter(entity::approval::Column::IncidentId.eq(incident_id))
+            .filter(
+                entity::approval::Column::Status
+                    .is_in([S::Pending, S::Approved, S::Executing].map(S::as_str)),
+            )
+            .all(&self.0.db)
+            .await
+            .unwrap_or_default();
+        for action in &proposal.actions {
+            if open
+                .iter()
+                .any(|a| a.kind == action.kind && a.target == action.target)
+            {
+                continue;
+            }
+            let request = engine::policy::ActionRequest {
+                kind: action.kind.clone(),
+                target: action.target.clone(),
+                namespace: action.namespace.clone(),
+                params: action.params.clone(),
+                labels: Default::default(),
+                requested_by: crate::approvals::SYSTEM_REQUESTER.to_owned(),
+            };
+            let proposed = self
+                .0
+                .approvals
+                .propose(crate::approvals::Proposal {
+                    incident_id,
+                    request,
+                    rationale: action.rationale.clone(),
+                })
+                .await;
+            if let Err(error) = proposed {
+                tracing::warn!(incident = incident_id, %error, "could not propose an action");
+            }
+        }
     }
 
     async fn run(&self, incident_id: i32) -> Result<Proposal, AnalysisError> {

@@ -53,6 +53,21 @@ async fn append(
     details: Value,
 ) -> Result<AuditEvent, DbErr> {
     let txn = crate::db::begin_write(db).await?;
+    let event = append_in(&txn, actor, action, subject, details).await?;
+    txn.commit().await?;
+    Ok(event)
+}
+
+/// Appends one event inside the caller's write transaction (from [`crate::db::begin_write`]),
+/// so the change and its audit record commit together or not at all. Call it last in the
+/// transaction: on PostgreSQL it takes the chain's advisory lock until commit.
+pub async fn append_in<C: ConnectionTrait>(
+    txn: &C,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    details: Value,
+) -> Result<AuditEvent, DbErr> {
     if txn.get_database_backend() == DatabaseBackend::Postgres {
         txn.execute_raw(Statement::from_string(
             DatabaseBackend::Postgres,
@@ -62,7 +77,7 @@ async fn append(
     }
     let last = audit_event::Entity::find()
         .order_by_desc(audit_event::Column::Id)
-        .one(&txn)
+        .one(txn)
         .await?;
     let (id, prev) = match last {
         Some(row) => (row.id + 1, row.hash),
@@ -79,9 +94,8 @@ async fn append(
         prev_hash: Set(event.prev_hash.clone()),
         hash: Set(event.hash.clone()),
     }
-    .insert(&txn)
+    .insert(txn)
     .await?;
-    txn.commit().await?;
     Ok(event)
 }
 

@@ -33,6 +33,28 @@ pub struct FileConfig {
     pub streams: StreamsConfig,
     #[serde(default)]
     pub brain: crate::brains::BrainConfig,
+    #[serde(default)]
+    pub approvals: FileApprovalsConfig,
+}
+
+/// `[approvals]`: the policy table and the limits around it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileApprovalsConfig {
+    /// PENDING approvals expire after this many minutes (default 60).
+    pub expiry_minutes: Option<u32>,
+    /// Dry-run fails when more services than this depend on the target (default 10).
+    pub blast_limit: Option<usize>,
+    /// Risk per action kind, merged over the defaults, e.g. `restart_deployment = "HIGH"`.
+    #[serde(default)]
+    pub risks: std::collections::BTreeMap<String, engine::policy::RiskLevel>,
+    /// Risk of kinds in no table (default HIGH).
+    pub unknown_risk: Option<engine::policy::RiskLevel>,
+    /// Namespaces that raise risk one level (default `production`, `prod`).
+    pub raise_namespaces: Option<Vec<String>>,
+    /// Labels (`key = "value"`) that raise risk one level.
+    #[serde(default)]
+    pub raise_labels: std::collections::BTreeMap<String, String>,
 }
 
 /// `[streams]`: stream inputs besides HTTP.
@@ -84,6 +106,14 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub streams: StreamsConfig,
     pub brain: crate::brains::BrainConfig,
+    pub approvals: ApprovalsConfig,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApprovalsConfig {
+    pub policy: engine::policy::PolicyTable,
+    pub expiry: chrono::Duration,
+    pub blast_limit: usize,
 }
 
 #[derive(Clone)]
@@ -203,6 +233,7 @@ impl Config {
             shield: file.shield,
             streams: file.streams,
             brain: file.brain,
+            approvals: approvals_config(file.approvals)?,
             ingest: IngestConfig {
                 correlation_window_minutes: positive(
                     "ingest.correlation_window_minutes",
@@ -227,6 +258,27 @@ impl Config {
             "sqlite"
         }
     }
+}
+
+fn approvals_config(file: FileApprovalsConfig) -> Result<ApprovalsConfig, ConfigError> {
+    let mut policy = engine::policy::PolicyTable::default();
+    policy.risks.extend(file.risks);
+    if let Some(unknown) = file.unknown_risk {
+        policy.unknown = unknown;
+    }
+    if let Some(namespaces) = file.raise_namespaces {
+        policy.raise_namespaces = namespaces;
+    }
+    policy.raise_labels = file.raise_labels;
+    let minutes = positive(
+        "approvals.expiry_minutes",
+        file.expiry_minutes.unwrap_or(60),
+    )?;
+    Ok(ApprovalsConfig {
+        policy,
+        expiry: chrono::Duration::minutes(i64::from(minutes)),
+        blast_limit: file.blast_limit.unwrap_or(10),
+    })
 }
 
 fn positive<T: PartialOrd + Default>(key: &'static str, value: T) -> Result<T, ConfigError> {

@@ -32,6 +32,7 @@ pub struct AppState {
     pub schema: AppSchema,
     pub ingest: crate::ingest::Ingest,
     pub topology: Arc<engine::topology::Topology>,
+    pub approvals: crate::approvals::Approvals,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub metrics: PrometheusHandle,

@@ -1,6 +1,7 @@
 //! The `awoooi` server: configuration, CLI commands, the HTTP/GraphQL API and SSR.
 
 pub mod analysis;
+pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod brains;
@@ -217,7 +218,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         database: config.database_kind(),
         started: Instant::now(),
     };
-    let shield = engine::shield::Shield::new(&config.shield.detectors)?;
+    let shield = Arc::new(engine::shield::Shield::new(&config.shield.detectors)?);
     let key = keys::load_or_create(&config.data_dir, std::env::var("AWOOOI_VAULT_KEY").ok())?;
     let ingest = ingest::Ingest::start(
         db.clone(),
@@ -225,15 +226,24 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
             correlation_window: chrono::Duration::minutes(i64::from(
                 config.ingest.correlation_window_minutes,
             )),
-            shield: Arc::new(shield),
+            shield: shield.clone(),
             key,
         },
     );
     let topology = Arc::new(load_topology(&config)?);
+    let approvals = approvals::Approvals::simulated(
+        db.clone(),
+        config.approvals.clone(),
+        topology.clone(),
+        shield,
+        ingest.clone(),
+    );
+    approvals.start_worker(std::time::Duration::from_secs(15));
     let analyst = analysis::Analyst::start(
         db.clone(),
         topology.clone(),
         ingest.clone(),
+        approvals.clone(),
         config.brain.clone(),
     )?;
     let schema = graphql::build_schema(
@@ -243,6 +253,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         ingest.clone(),
         topology.clone(),
         analyst,
+        approvals.clone(),
     );
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")
@@ -255,6 +266,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         schema,
         ingest,
         topology,
+        approvals,
         config: Arc::new(config),
         leptos,
         metrics: telemetry::prometheus(),

@@ -4,6 +4,7 @@
 //! through request data ([`RequestAuth`]), attached by the HTTP and WebSocket handlers.
 
 mod analysis;
+mod approvals;
 mod audit;
 mod auth;
 mod error;
@@ -30,6 +31,7 @@ pub struct Query(
     auth::AuthQuery,
     incidents::IncidentQuery,
     topology::TopologyQuery,
+    approvals::ApprovalQuery,
     audit::AuditQuery,
 );
 
@@ -38,6 +40,7 @@ pub struct Mutation(
     auth::AuthMutation,
     incidents::IncidentMutation,
     analysis::AnalysisMutation,
+    approvals::ApprovalMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -45,6 +48,7 @@ pub struct Subscription(
     system::SystemSubscription,
     incidents::IncidentSubscription,
     analysis::AnalysisSubscription,
+    approvals::ApprovalSubscription,
 );
 
 /// Facts about this server process, for `serverInfo`.
@@ -70,6 +74,7 @@ pub fn build_schema(
     ingest: Ingest,
     topology: std::sync::Arc<engine::topology::Topology>,
     analyst: crate::analysis::Analyst,
+    approvals: crate::approvals::Approvals,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -82,6 +87,7 @@ pub fn build_schema(
     .data(ingest)
     .data(topology)
     .data(analyst)
+    .data(approvals)
     .finish()
 }
 

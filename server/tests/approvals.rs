@@ -1,0 +1,531 @@
+//! Approvals end to end over GraphQL, on SQLite and PostgreSQL: the risk matrix as people meet
+//! it (four-eyes, roles, CTO+CISO), execution on the simulated cluster, TOCTOU voiding, expiry,
+//! trust, and the audit trail of every step.
+
+mod support;
+
+use std::time::Duration;
+
+use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use serde_json::{Value, json};
+use support::{Backend, TestServer};
+
+on_both_backends!(
+    high_needs_two_distinct_operators_then_executes,
+    critical_needs_a_cto_and_a_ciso,
+    reject_ends_it_and_resets_trust,
+    a_change_between_approval_and_execution_voids_it,
+    expired_approvals_take_no_signatures,
+    bad_requests_are_named_and_change_nothing,
+);
+
+const APPROVAL: &str = "id status baseRisk effectiveRisk trust pattern requiredSignatures
+    requiredRoles mandatoryRoles requestedBy voidReason
+    action { kind target namespace params }
+    signatures { signer role decision comment }
+    dryRun { passed stateFingerprint blastRadius checks { name passed detail } }
+    recheck { passed stateFingerprint }
+    execution { executor status output }
+    viewerCanSign { allowed reason }";
+
+async fn with_demo_topology(backend: Backend) -> TestServer {
+    let path = std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
+    std::fs::write(&path, engine::topology::DEMO_YAML).unwrap();
+    let server = TestServer::start_with(backend, &["--topology", path.to_str().unwrap()]).await;
+    std::fs::remove_file(path).unwrap();
+    server
+}
+
+/// An incident to attach proposals to (about a service outside the topology, so the Brain's
+/// own proposal does not touch the deployments these tests act on).
+async fn incident(server: &TestServer, token: &str) -> String {
+    let body =
+        json!({"name": "Checkout slow", "service": "checkout", "severity": "warning"}).to_string();
+    let response = server
+        .post_json("/api/v1/alerts/webhook", Some(token), &[], body)
+        .await;
+    assert_eq!(response.status(), 202);
+    response.json::<Value>().await.unwrap()["incidents"][0]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn propose(server: &TestServer, token: &str, incident: &str, action: Value) -> Value {
+    let query = format!(
+        "mutation($i: ID!, $a: ActionInput!) {{ proposeAction(incidentId: $i, action: $a) {{ {APPROVAL} }} }}"
+    );
+    server
+        .graphql(Some(token), &query, json!({"i": incident, "a": action}))
+        .await
+}
+
+async fn approve(server: &TestServer, token: &str, id: &str) -> Value {
+    let query = format!(
+        "mutation($id: ID!) {{ approve(approvalId: $id, comment: \"looks right\") {{ {APPROVAL} }} }}"
+    );
+    server.graphql(Some(token), &query, json!({"id": id})).await
+}
+
+async fn reject(server: &TestServer, token: &str, id: &str, reason: &str) -> Value {
+    let query = format!(
+        "mutation($id: ID!, $r: String!) {{ reject(approvalId: $id, reason: $r) {{ {APPROVAL} }} }}"
+    );
+    server
+        .graphql(Some(token), &query, json!({"id": id, "r": reason}))
+        .await
+}
+
+async fn get(server: &TestServer, token: &str, id: &str) -> Value {
+    let query = format!("query($id: ID!) {{ approval(id: $id) {{ {APPROVAL} }} }}");
+    let answer = server.graphql(Some(token), &query, json!({"id": id})).await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    answer["data"]["approval"].clone()
+}
+
+/// Waits for the background executor to finish with the approval.
+async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
+    for _ in 0..400 {
+        let approval = get(server, token, id).await;
+        if !matches!(approval["status"].as_str(), Some("APPROVED" | "EXECUTING")) {
+            return approval;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("approval {id} never finished executing");
+}
+
+fn error(answer: &Value) -> (String, String) {
+    let e = &answer["errors"][0];
+    assert!(e.is_object(), "expected an error: {answer}");
+    (
+        e["extensions"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned(),
+        e["message"].as_str().unwrap_or_default().to_owned(),
+    )
+}
+
+async fn audit_actions(server: &TestServer, token: &str, subject: &str) -> Vec<String> {
+    let answer = server
+        .graphql(
+            Some(token),
+            "{ auditEvents(first: 500) { edges { node { action subject } } } auditVerify { valid } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["data"]["auditVerify"]["valid"], true, "{answer}");
+    let mut actions: Vec<String> = answer["data"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["subject"] == subject)
+        .map(|e| e["node"]["action"].as_str().unwrap().to_owned())
+        .collect();
+    actions.reverse(); // oldest first
+    actions
+}
+
+async fn high_needs_two_distinct_operators_then_executes(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let carol = server.signed_in("carol", "cto").await;
+    let erin = server.signed_in("erin", "viewer").await;
+    let incident = incident(&server, &sam).await;
+
+    // Restarting a deployment is MEDIUM; in the `prod` namespace it is one level higher.
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "restart_deployment", "target": "postgres-db", "rationale": "stuck"}),
+    )
+    .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    let approval = &answer["data"]["proposeAction"];
+    let id = approval["id"].as_str().unwrap().to_owned();
+    assert_eq!(approval["status"], "PENDING");
+    assert_eq!(approval["baseRisk"], "HIGH");
+    assert_eq!(approval["effectiveRisk"], "HIGH");
+    assert_eq!(approval["requiredSignatures"], 2);
+    assert_eq!(approval["requiredRoles"], json!(["ADMIN", "DEVOPS", "SRE"]));
+    assert_eq!(approval["action"]["namespace"], "prod");
+    assert_eq!(approval["requestedBy"], "sam");
+    assert_eq!(approval["pattern"], "restart_deployment:postgres-db");
+    let dry_run = &approval["dryRun"];
+    assert_eq!(dry_run["passed"], true, "{dry_run}");
+    let names: Vec<&str> = dry_run["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["SYNTAX", "RBAC", "RESOURCE_EXISTS", "PDB", "BLAST_RADIUS"]
+    );
+    // postgres-db: auth-service, product-api, order-api, frontend, ingress depend on it.
+    assert_eq!(dry_run["blastRadius"], 5);
+    assert_eq!(dry_run["stateFingerprint"].as_str().unwrap().len(), 64);
+    assert_eq!(approval["viewerCanSign"]["allowed"], false);
+
+    let (code, message) = error(&approve(&server, &sam, &id).await);
+    assert_eq!(code, "FORBIDDEN");
+    assert!(message.contains("four-eyes"), "{message}");
+    let (code, message) = error(&approve(&server, &erin, &id).await);
+    assert_eq!(code, "FORBIDDEN");
+    assert_eq!(
+        message,
+        "HIGH needs a signature from ADMIN, DEVOPS or SRE; you are VIEWER"
+    );
+    let (code, _) = error(&approve(&server, &carol, &id).await);
+    assert_eq!(
+        code, "FORBIDDEN",
+        "a CTO is not an operator of a HIGH action"
+    );
+    let (code, _) = error(&reject(&server, &erin, &id, "no").await);
+    assert_eq!(code, "FORBIDDEN", "a viewer's reject counts for nothing");
+    let seen_by_erin = get(&server, &erin, &id).await;
+    assert_eq!(seen_by_erin["viewerCanSign"]["allowed"], false);
+    assert_eq!(
+        seen_by_erin["viewerCanSign"]["reason"],
+        "HIGH needs a signature from ADMIN, DEVOPS or SRE; you are VIEWER"
+    );
+    assert_eq!(
+        get(&server, &alice, &id).await["viewerCanSign"]["allowed"],
+        true
+    );
+
+    let answer = approve(&server, &alice, &id).await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    assert_eq!(answer["data"]["approve"]["status"], "PENDING");
+    let (code, message) = error(&approve(&server, &alice, &id).await);
+    assert_eq!(code, "CONFLICT");
+    assert!(message.contains("already signed"), "{message}");
+
+    let answer = approve(&server, &bob, &id).await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    let done = settled(&server, &bob, &id).await;
+    assert_eq!(done["status"], "EXECUTED", "{done}");
+    assert_eq!(
+        done["signatures"],
+        json!([
+            {"signer": "alice", "role": "DEVOPS", "decision": "APPROVE", "comment": "looks right"},
+            {"signer": "bob", "role": "SRE", "decision": "APPROVE", "comment": "looks right"},
+        ])
+    );
+    assert_eq!(done["execution"]["executor"], "simulated");
+    assert_eq!(done["execution"]["status"], "SUCCEEDED");
+    assert!(
+        done["execution"]["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("deployments/postgres-db restarted"),
+        "{done}"
+    );
+    assert_eq!(done["recheck"]["passed"], true);
+    assert_eq!(
+        done["recheck"]["stateFingerprint"],
+        done["dryRun"]["stateFingerprint"]
+    );
+    let cluster = server.state.approvals.simulated_cluster().unwrap();
+    let runs = cluster.with(|c| {
+        c.applied()
+            .iter()
+            .filter(|a| a.approval.to_string() == id)
+            .count()
+    });
+    assert_eq!(runs, 1);
+
+    let trust = server
+        .graphql(
+            Some(&erin),
+            "{ trustScores { pattern score baseRisk effectiveRisk } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        trust["data"]["trustScores"],
+        json!([{"pattern": "restart_deployment:postgres-db", "score": 1,
+                "baseRisk": "HIGH", "effectiveRisk": "HIGH"}])
+    );
+    assert_eq!(
+        audit_actions(&server, &erin, &format!("approval:{id}")).await,
+        [
+            "approval.proposed",
+            "approval.signed",
+            "approval.approved",
+            "approval.executing",
+            "approval.executed"
+        ]
+    );
+    let incident_status = server
+        .graphql(
+            Some(&erin),
+            "query($id: ID!) { incident(id: $id) { status } }",
+            json!({"id": incident}),
+        )
+        .await;
+    assert_eq!(incident_status["data"]["incident"]["status"], "MITIGATING");
+}
+
+async fn critical_needs_a_cto_and_a_ciso(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let carol = server.signed_in("carol", "cto").await;
+    let carl = server.signed_in("carl", "cto").await;
+    let dave = server.signed_in("dave", "ciso").await;
+    let incident = incident(&server, &sam).await;
+
+    // A rollback is HIGH; in `prod` it is CRITICAL.
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "rollback_deployment", "target": "order-api"}),
+    )
+    .await;
+    let approval = &answer["data"]["proposeAction"];
+    let id = approval["id"].as_str().unwrap().to_owned();
+    assert_eq!(approval["effectiveRisk"], "CRITICAL", "{answer}");
+    assert_eq!(approval["mandatoryRoles"], json!(["CTO", "CISO"]));
+
+    for token in [&alice, &bob] {
+        let (code, message) = error(&approve(&server, token, &id).await);
+        assert_eq!(code, "FORBIDDEN");
+        assert!(message.starts_with("CRITICAL needs a signature from CTO or CISO; you are "));
+    }
+    assert_eq!(
+        approve(&server, &carol, &id).await["data"]["approve"]["status"],
+        "PENDING"
+    );
+    let (code, message) = error(&approve(&server, &carl, &id).await);
+    assert_eq!(code, "FORBIDDEN");
+    assert_eq!(message, "CRITICAL needs a signature from CISO; you are CTO");
+    assert_eq!(approve(&server, &dave, &id).await["errors"], Value::Null);
+    let done = settled(&server, &dave, &id).await;
+    assert_eq!(done["status"], "EXECUTED", "{done}");
+    assert_eq!(
+        done["execution"]["output"],
+        "deployments/order-api rolled back to revision 1"
+    );
+}
+
+async fn reject_ends_it_and_resets_trust(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let action = json!({"kind": "scale_deployment", "target": "frontend",
+        "params": {"replicas_delta": 1}});
+
+    let first = propose(&server, &sam, &incident, action.clone()).await;
+    let first = first["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    approve(&server, &alice, &first).await;
+    approve(&server, &bob, &first).await;
+    assert_eq!(settled(&server, &sam, &first).await["status"], "EXECUTED");
+    let scores = "{ trustScores { pattern score } }";
+    assert_eq!(
+        server.graphql(Some(&sam), scores, json!({})).await["data"]["trustScores"],
+        json!([{"pattern": "scale_deployment:frontend", "score": 1}])
+    );
+
+    let second = propose(&server, &sam, &incident, action).await;
+    let second_approval = &second["data"]["proposeAction"];
+    assert_eq!(second_approval["trust"], 1, "{second}");
+    let second = second_approval["id"].as_str().unwrap().to_owned();
+    let (code, _) = error(&reject(&server, &alice, &second, "  ").await);
+    assert_eq!(code, "BAD_USER_INPUT");
+    let answer = reject(&server, &alice, &second, "not during the sale").await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    assert_eq!(answer["data"]["reject"]["status"], "REJECTED");
+    let (code, message) = error(&approve(&server, &bob, &second).await);
+    assert_eq!(code, "CONFLICT");
+    assert_eq!(
+        message,
+        "this approval is REJECTED and takes no more signatures"
+    );
+    assert_eq!(
+        server.graphql(Some(&sam), scores, json!({})).await["data"]["trustScores"],
+        json!([{"pattern": "scale_deployment:frontend", "score": 0}])
+    );
+    assert_eq!(
+        audit_actions(&server, &sam, &format!("approval:{second}")).await,
+        ["approval.proposed", "approval.rejected"]
+    );
+}
+
+async fn a_change_between_approval_and_execution_voids_it(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "restart_deployment", "target": "order-api"}),
+    )
+    .await;
+    let id = answer["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    approve(&server, &alice, &id).await;
+    // Someone scales order-api by hand while the approval waits for its second signature.
+    let cluster = server.state.approvals.simulated_cluster().unwrap().clone();
+    cluster.with(|c| c.set_replicas(Some("prod"), "order-api", 5).unwrap());
+    approve(&server, &bob, &id).await;
+    let done = settled(&server, &sam, &id).await;
+    assert_eq!(done["status"], "VOIDED", "{done}");
+    assert!(
+        done["voidReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("the cluster changed since the dry-run"),
+        "{done}"
+    );
+    assert_ne!(
+        done["recheck"]["stateFingerprint"],
+        done["dryRun"]["stateFingerprint"]
+    );
+    assert_eq!(done["execution"], Value::Null);
+    assert!(cluster.with(|c| c.applied().is_empty()), "never executed");
+    // Never silently retried: a later execute attempt is refused.
+    let again = server.state.approvals.execute(id.parse().unwrap()).await;
+    assert!(again.is_err());
+    assert_eq!(
+        audit_actions(&server, &sam, &format!("approval:{id}")).await,
+        [
+            "approval.proposed",
+            "approval.signed",
+            "approval.approved",
+            "approval.voided"
+        ]
+    );
+}
+
+async fn expired_approvals_take_no_signatures(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let incident = incident(&server, &sam).await;
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "restart_deployment", "target": "frontend"}),
+    )
+    .await;
+    let id = answer["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let backend = match backend {
+        Backend::Sqlite => DatabaseBackend::Sqlite,
+        Backend::Postgres => DatabaseBackend::Postgres,
+    };
+    let past = (chrono::Utc::now() - chrono::Duration::minutes(1)).to_rfc3339();
+    let sql = match backend {
+        DatabaseBackend::Postgres => {
+            format!("UPDATE approvals SET expires_at = '{past}'::timestamptz WHERE id = {id}")
+        }
+        _ => format!("UPDATE approvals SET expires_at = '{past}' WHERE id = {id}"),
+    };
+    server
+        .state
+        .db
+        .execute_raw(Statement::from_string(backend, sql))
+        .await
+        .unwrap();
+    let (code, message) = error(&approve(&server, &alice, &id).await);
+    assert_eq!(code, "CONFLICT");
+    assert!(message.starts_with("this approval expired at"), "{message}");
+    let expired = get(&server, &alice, &id).await;
+    assert_eq!(expired["status"], "EXPIRED");
+    assert_eq!(expired["signatures"], json!([]));
+    assert_eq!(
+        audit_actions(&server, &sam, &format!("approval:{id}")).await,
+        ["approval.proposed", "approval.expired"]
+    );
+}
+
+async fn bad_requests_are_named_and_change_nothing(backend: Backend) {
+    let server = with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let erin = server.signed_in("erin", "viewer").await;
+    let incident = incident(&server, &sam).await;
+    // PENDING only: the Brain's own proposal for the incident (LOW, run at once) may land
+    // while this test runs.
+    let count = "{ approvals(status: PENDING, first: 50) { totalCount } }";
+    let before =
+        server.graphql(Some(&sam), count, json!({})).await["data"]["approvals"]["totalCount"]
+            .clone();
+
+    let cases = [
+        (
+            &sam,
+            incident.as_str(),
+            json!({"kind": "restart_deployment", "target": " "}),
+            "BAD_USER_INPUT",
+            "action.target: must not be empty",
+        ),
+        (
+            &sam,
+            incident.as_str(),
+            json!({"kind": "restart_deployment", "target": "x", "params": [1]}),
+            "BAD_USER_INPUT",
+            "action.params: must be a JSON object",
+        ),
+        (
+            &sam,
+            "999999",
+            json!({"kind": "restart_deployment", "target": "x"}),
+            "NOT_FOUND",
+            "incident 999999 not found",
+        ),
+        (
+            &erin,
+            incident.as_str(),
+            json!({"kind": "restart_deployment", "target": "x"}),
+            "FORBIDDEN",
+            "role VIEWER may not do this",
+        ),
+    ];
+    for (token, incident, action, code, message) in cases {
+        let answer = propose(&server, token, incident, action).await;
+        assert_eq!(error(&answer), (code.to_owned(), message.to_owned()));
+    }
+    let after =
+        server.graphql(Some(&sam), count, json!({})).await["data"]["approvals"]["totalCount"]
+            .clone();
+    assert_eq!(before, after);
+
+    let (code, message) = error(&approve(&server, &sam, "424242").await);
+    assert_eq!(
+        (code.as_str(), message.as_str()),
+        ("NOT_FOUND", "approval 424242 not found")
+    );
+    let (code, _) = error(&approve(&server, &sam, "not-an-id").await);
+    assert_eq!(code, "BAD_USER_INPUT");
+    let anonymous = server
+        .graphql(None, "{ approvals { totalCount } }", json!({}))
+        .await;
+    assert_eq!(error(&anonymous).0, "UNAUTHENTICATED");
+    assert_eq!(
+        server
+            .graphql(Some(&sam), "{ approval(id: \"424242\") { id } }", json!({}))
+            .await["data"]["approval"],
+        Value::Null
+    );
+}
