@@ -14,8 +14,14 @@ pub mod routes;
 
 use components::layout::Layout;
 use routes::{
-    dashboard::Dashboard, incident::IncidentPage, incidents::IncidentsPage, login::Login,
-    placeholder::ComingSoon, topology::TopologyPage,
+    approvals::{ApprovalPage, ApprovalsPage},
+    audit::{AuditPage, TrustPage},
+    dashboard::Dashboard,
+    incident::IncidentPage,
+    incidents::IncidentsPage,
+    login::Login,
+    placeholder::ComingSoon,
+    topology::TopologyPage,
 };
 
 /// The HTML document around the app, rendered by the server.
@@ -64,10 +70,12 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/") view=|| view! { <Layout><Dashboard/></Layout> }/>
                 <Route path=path!("/incidents") view=|| view! { <Layout><IncidentsPage/></Layout> }/>
                 <Route path=path!("/incidents/:id") view=|| view! { <Layout><IncidentPage/></Layout> }/>
-                <Route path=path!("/approvals") view=|| view! { <Layout><ComingSoon page="Approvals" what="Approval cards: risk, dry-run report, signatures and the TOCTOU re-check."/></Layout> }/>
+                <Route path=path!("/approvals") view=|| view! { <Layout><ApprovalsPage/></Layout> }/>
+                <Route path=path!("/approvals/:id") view=|| view! { <Layout><ApprovalPage/></Layout> }/>
+                <Route path=path!("/trust") view=|| view! { <Layout><TrustPage/></Layout> }/>
                 <Route path=path!("/topology") view=|| view! { <Layout><TopologyPage/></Layout> }/>
                 <Route path=path!("/finops") view=|| view! { <Layout><ComingSoon page="FinOps" what="Monthly waste, what is realizable now, and the fixes that would save it."/></Layout> }/>
-                <Route path=path!("/audit") view=|| view! { <Layout><ComingSoon page="Audit" what="The tamper-evident trail of everything AWOOOI and its users did."/></Layout> }/>
+                <Route path=path!("/audit") view=|| view! { <Layout><AuditPage/></Layout> }/>
             </Routes>
         </Router>
     }

@@ -40,9 +40,9 @@ test("a wrong password is refused in place, without a page load", async ({ page 
 
 test("navigation between pages is client-side and sign-out ends the session", async ({ page }) => {
   await signIn(page, "erin");
-  await page.getByRole("link", { name: "Approvals" }).click();
-  await expect(page).toHaveURL(/\/approvals$/);
-  await expect(page.getByRole("heading", { name: "Approvals" })).toBeVisible();
+  await page.getByRole("link", { name: "FinOps" }).click();
+  await expect(page).toHaveURL(/\/finops$/);
+  await expect(page.getByRole("heading", { name: "FinOps" })).toBeVisible();
   await expect(page.getByText("Coming soon")).toBeVisible();
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login$/);

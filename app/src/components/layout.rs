@@ -3,12 +3,13 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-const NAV: [(&str, &str); 6] = [
+const NAV: [(&str, &str); 7] = [
     ("/", "Dashboard"),
     ("/incidents", "Incidents"),
     ("/approvals", "Approvals"),
     ("/topology", "Topology"),
     ("/finops", "FinOps"),
+    ("/trust", "Trust"),
     ("/audit", "Audit"),
 ];
 

@@ -102,6 +102,70 @@ pub struct TopologyPage;
 )]
 pub struct BlastRadiusOf;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/approvals.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct ApprovalList;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/approvals.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct ApprovalOne;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/approvals.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct ApprovalLive;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/approvals.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct ApproveCard;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/approvals.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct RejectCard;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/audit.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct AuditTrail;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/audit.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct AuditCheck;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/audit.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct TrustList;
+
 /// A failed operation as the UI shows it: the server's message and `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {
@@ -119,7 +183,7 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    fn transport(message: impl Into<String>) -> Self {
+    pub fn transport(message: impl Into<String>) -> Self {
         ApiError {
             message: message.into(),
             code: None,

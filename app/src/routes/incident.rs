@@ -164,6 +164,28 @@ fn IncidentDetail(
             </section>
         }
     });
+    let approvals = (!incident.approvals.is_empty()).then(|| {
+        let items = incident
+            .approvals
+            .iter()
+            .map(|a| {
+                let risk = format!("{:?}", a.effective_risk);
+                view! {
+                    <li data-testid="incident-approval">
+                        <a class="mono" href=format!("/approvals/{}", a.id)>{format!("#{} {} {}", a.id, a.action.kind, a.action.target)}</a>
+                        " "<span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk.clone()}</span>
+                        " "<Pill value=format!("{:?}", a.status) prefix="ap"/>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="panel" data-testid="incident-approvals">
+                <h2>"Approvals"</h2>
+                <ul class="actions">{items}</ul>
+            </section>
+        }
+    });
     let incident_id = incident.id.clone();
     view! {
         <Title text=incident.title.clone()/>
@@ -182,6 +204,7 @@ fn IncidentDetail(
                 <ThinkingTerminal incident_id initial=lines/>
             </section>
             {analysis_view}
+            {approvals}
         </div>
         {graph}
         <h2>"Alerts"</h2>

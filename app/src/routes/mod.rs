@@ -1,5 +1,7 @@
 //! One module per page.
 
+pub mod approvals;
+pub mod audit;
 pub mod dashboard;
 pub mod incident;
 pub mod incidents;

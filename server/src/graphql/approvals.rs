@@ -250,7 +250,23 @@ impl Approval {
             finished_at: e.finished_at,
         })
     }
-    /// May the caller approve (or reject) now?
+    /// May the caller reject now? (Also possible when the dry-run fails.)
+    async fn viewer_can_reject(&self, ctx: &Context<'_>) -> async_graphql::Result<SignPermission> {
+        let who = principal(ctx)?;
+        Ok(
+            match self.0.policy().may_sign(&who.name, who.role, Utc::now()) {
+                Ok(()) => SignPermission {
+                    allowed: true,
+                    reason: None,
+                },
+                Err(e) => SignPermission {
+                    allowed: false,
+                    reason: Some(e.to_string()),
+                },
+            },
+        )
+    }
+    /// May the caller approve now?
     async fn viewer_can_sign(&self, ctx: &Context<'_>) -> async_graphql::Result<SignPermission> {
         let who = principal(ctx)?;
         let model = self.0.policy();
@@ -286,6 +302,29 @@ pub struct TrustScore {
     score: i32,
     base_risk: RiskLevel,
     effective_risk: RiskLevel,
+}
+
+/// The approvals of one incident, newest first.
+pub async fn approvals_of(
+    ctx: &Context<'_>,
+    incident_id: i32,
+) -> async_graphql::Result<Vec<Approval>> {
+    let db = ctx.data::<DatabaseConnection>()?;
+    let approvals = ctx.data::<Approvals>()?;
+    let rows = approval::Entity::find()
+        .filter(approval::Column::IncidentId.eq(incident_id))
+        .order_by_desc(approval::Column::Id)
+        .limit(50)
+        .all(db)
+        .await
+        .map_err(ApiError::internal)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        out.push(Approval(
+            approvals.load(row.id).await.map_err(ApiError::from)?,
+        ));
+    }
+    Ok(out)
 }
 
 fn parse_id(id: &ID, what: &str) -> Result<i32, ApiError> {

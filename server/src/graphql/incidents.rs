@@ -114,6 +114,13 @@ impl Incident {
             .map(Into::into)
             .collect())
     }
+    /// Actions proposed for it, newest first.
+    async fn approvals(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::approvals::Approval>> {
+        super::approvals::approvals_of(ctx, self.0.id).await
+    }
     /// Its alerts, oldest first.
     async fn alerts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
         let db = ctx.data::<DatabaseConnection>()?;
