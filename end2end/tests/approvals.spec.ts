@@ -80,6 +80,7 @@ test("alice and bob sign a HIGH card in their own sessions; a third sees it exec
   await expect(watched.getByTestId("execution")).toContainText("deployments/auth-service restarted");
   await expect(watched.getByTestId("recheck")).toContainText("unchanged");
   await expect(erin.getByTestId("approval-card")).toHaveAttribute("data-status", "EXECUTED");
+  await watcher.screenshot({ path: "test-results/approval-card.png", fullPage: true });
 
   await open(watcher, "/trust");
   const trust = watcher.getByTestId("trust-row").filter({ hasText: "restart_deployment:auth-service" });

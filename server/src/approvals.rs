@@ -302,11 +302,17 @@ impl Approvals {
             .map_or(0, |t| u32::try_from(t.score).unwrap_or(0)))
     }
 
-    fn blast_radius(&self, target: &str) -> usize {
-        self.0
+    /// The dry-run now: the cluster's checks, with the blast radius from the topology.
+    async fn dry_run(&self, request: &ActionRequest) -> DryRunReport {
+        let blast_radius = self
+            .0
             .topology
-            .blast_radius(target, 3)
-            .map_or(0, |r| r.affected.len())
+            .blast_radius(&request.target, 3)
+            .map_or(0, |r| r.affected.len());
+        self.0
+            .cluster
+            .dry_run(request.clone(), blast_radius, self.0.config.blast_limit)
+            .await
     }
 
     /// The namespace the topology gives `service`, for proposals that name none.
@@ -345,15 +351,7 @@ impl Approvals {
             now,
             self.0.config.expiry,
         );
-        let dry_run = self
-            .0
-            .cluster
-            .dry_run(
-                request.clone(),
-                self.blast_radius(&request.target),
-                self.0.config.blast_limit,
-            )
-            .await;
+        let dry_run = self.dry_run(&request).await;
         let txn = crate::db::begin_write(db).await?;
         let row = approval::ActiveModel {
             incident_id: Set(incident_id),
@@ -641,15 +639,7 @@ impl Approvals {
             )));
         }
         let request = request_of(&view.row);
-        let now_report = self
-            .0
-            .cluster
-            .dry_run(
-                request.clone(),
-                self.blast_radius(&request.target),
-                self.0.config.blast_limit,
-            )
-            .await;
+        let now_report = self.dry_run(&request).await;
         let verdict = recheck(&view.dry_run(), &now_report);
         let next = match verdict {
             Ok(()) => ApprovalStatus::Executing,

@@ -378,13 +378,16 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
     assert!(html.contains(env!("CARGO_PKG_VERSION")), "{html}");
     assert!(html.contains("alice (DEVOPS)"), "{html}");
     assert!(html.contains(backend.name()), "{html}");
-    for page in ["/approvals", "/finops", "/audit"] {
+    for (page, text) in [
+        ("/finops", "Coming soon"),
+        ("/approvals", "Nothing waits for a signature."),
+        ("/trust", "No pattern has been decided yet."),
+        ("/audit", "user.added"),
+    ] {
         let response = server.get(page, Some(&cookie)).await;
         assert_eq!(response.status(), 200, "{page}");
-        assert!(
-            response.text().await.unwrap().contains("Coming soon"),
-            "{page}"
-        );
+        let html = response.text().await.unwrap();
+        assert!(html.contains(text), "{page}: {html}");
     }
     let topology = server
         .get("/topology", Some(&cookie))

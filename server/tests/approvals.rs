@@ -28,14 +28,6 @@ const APPROVAL: &str = "id status baseRisk effectiveRisk trust pattern requiredS
     execution { executor status output }
     viewerCanSign { allowed reason }";
 
-async fn with_demo_topology(backend: Backend) -> TestServer {
-    let path = std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
-    std::fs::write(&path, engine::topology::DEMO_YAML).unwrap();
-    let server = TestServer::start_with(backend, &["--topology", path.to_str().unwrap()]).await;
-    std::fs::remove_file(path).unwrap();
-    server
-}
-
 /// An incident to attach proposals to (about a service outside the topology, so the Brain's
 /// own proposal does not touch the deployments these tests act on).
 async fn incident(server: &TestServer, token: &str) -> String {
@@ -128,7 +120,7 @@ async fn audit_actions(server: &TestServer, token: &str, subject: &str) -> Vec<S
 }
 
 async fn high_needs_two_distinct_operators_then_executes(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
     let bob = server.signed_in("bob", "sre").await;
@@ -273,7 +265,7 @@ async fn high_needs_two_distinct_operators_then_executes(backend: Backend) {
 }
 
 async fn critical_needs_a_cto_and_a_ciso(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
     let bob = server.signed_in("bob", "sre").await;
@@ -317,7 +309,7 @@ async fn critical_needs_a_cto_and_a_ciso(backend: Backend) {
 }
 
 async fn reject_ends_it_and_resets_trust(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
     let bob = server.signed_in("bob", "sre").await;
@@ -365,7 +357,7 @@ async fn reject_ends_it_and_resets_trust(backend: Backend) {
 }
 
 async fn a_change_between_approval_and_execution_voids_it(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
     let bob = server.signed_in("bob", "sre").await;
@@ -416,7 +408,7 @@ async fn a_change_between_approval_and_execution_voids_it(backend: Backend) {
 }
 
 async fn expired_approvals_take_no_signatures(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
     let incident = incident(&server, &sam).await;
@@ -461,7 +453,7 @@ async fn expired_approvals_take_no_signatures(backend: Backend) {
 }
 
 async fn bad_requests_are_named_and_change_nothing(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let sam = server.signed_in("sam", "sre").await;
     let erin = server.signed_in("erin", "viewer").await;
     let incident = incident(&server, &sam).await;

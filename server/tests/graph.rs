@@ -13,14 +13,6 @@ on_both_backends!(
     thinking_replays_then_streams_live_exactly_once,
 );
 
-async fn with_demo_topology(backend: Backend) -> TestServer {
-    let path = std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
-    std::fs::write(&path, engine::topology::DEMO_YAML).unwrap();
-    let server = TestServer::start_with(backend, &["--topology", path.to_str().unwrap()]).await;
-    std::fs::remove_file(path).unwrap();
-    server
-}
-
 async fn fire(server: &TestServer, token: &str, name: &str, service: &str, severity: &str) {
     let body = json!({"name": name, "service": service, "severity": severity}).to_string();
     let response = server
@@ -30,7 +22,7 @@ async fn fire(server: &TestServer, token: &str, name: &str, service: &str, sever
 }
 
 async fn the_seeds_3am_scenario(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let token = server.signed_in("alice", "devops").await;
     fire(
         &server,
@@ -95,7 +87,7 @@ async fn the_seeds_3am_scenario(backend: Backend) {
 }
 
 async fn topology_errors_have_codes(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let token = server.signed_in("erin", "viewer").await;
     for (query, code) in [
         ("{ rootCauses(service: \"nope\") { service } }", "NOT_FOUND"),
@@ -159,7 +151,7 @@ async fn first_incident(server: &TestServer, token: &str, name: &str, service: &
 }
 
 async fn incidents_are_analysed_when_they_open(backend: Backend) {
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let token = server.signed_in("bob", "sre").await;
     fire(
         &server,
@@ -223,7 +215,7 @@ async fn incidents_are_analysed_when_they_open(backend: Backend) {
 async fn thinking_replays_then_streams_live_exactly_once(backend: Backend) {
     use futures_util::{SinkExt, StreamExt};
     use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
-    let server = with_demo_topology(backend).await;
+    let server = TestServer::with_demo_topology(backend).await;
     let token = server.signed_in("bob", "sre").await;
     let id = first_incident(&server, &token, "OOMKilled", "order-api").await;
     let first = analysed(&server, &token, &id).await["thinking"]

@@ -145,6 +145,15 @@ pub struct SignPermission {
     reason: Option<String>,
 }
 
+impl From<Result<(), String>> for SignPermission {
+    fn from(result: Result<(), String>) -> Self {
+        SignPermission {
+            allowed: result.is_ok(),
+            reason: result.err(),
+        }
+    }
+}
+
 pub struct Approval(pub ApprovalView);
 
 #[Object]
@@ -195,23 +204,11 @@ impl Approval {
     }
     /// Who may sign.
     async fn required_roles(&self) -> Vec<RoleEnum> {
-        self.0
-            .policy()
-            .requirement()
-            .eligible
-            .into_iter()
-            .map(Into::into)
-            .collect()
+        roles(self.0.policy().requirement().eligible)
     }
     /// Roles that must each sign (CRITICAL: CTO and CISO).
     async fn mandatory_roles(&self) -> Vec<RoleEnum> {
-        self.0
-            .policy()
-            .requirement()
-            .mandatory
-            .into_iter()
-            .map(Into::into)
-            .collect()
+        roles(self.0.policy().requirement().mandatory)
     }
     async fn signatures(&self) -> Vec<SignatureRecord> {
         self.0
@@ -253,37 +250,28 @@ impl Approval {
     /// May the caller reject now? (Also possible when the dry-run fails.)
     async fn viewer_can_reject(&self, ctx: &Context<'_>) -> async_graphql::Result<SignPermission> {
         let who = principal(ctx)?;
-        Ok(
-            match self.0.policy().may_sign(&who.name, who.role, Utc::now()) {
-                Ok(()) => SignPermission {
-                    allowed: true,
-                    reason: None,
-                },
-                Err(e) => SignPermission {
-                    allowed: false,
-                    reason: Some(e.to_string()),
-                },
-            },
-        )
+        Ok(SignPermission::from(
+            self.0
+                .policy()
+                .may_sign(&who.name, who.role, Utc::now())
+                .map_err(|e| e.to_string()),
+        ))
     }
     /// May the caller approve now?
     async fn viewer_can_sign(&self, ctx: &Context<'_>) -> async_graphql::Result<SignPermission> {
         let who = principal(ctx)?;
-        let model = self.0.policy();
-        Ok(match model.may_sign(&who.name, who.role, Utc::now()) {
-            Ok(()) if !self.0.dry_run().passed => SignPermission {
-                allowed: false,
-                reason: Some("the dry-run fails; it can only be rejected".into()),
-            },
-            Ok(()) => SignPermission {
-                allowed: true,
-                reason: None,
-            },
-            Err(e) => SignPermission {
-                allowed: false,
-                reason: Some(e.to_string()),
-            },
-        })
+        let may = self
+            .0
+            .policy()
+            .may_sign(&who.name, who.role, Utc::now())
+            .map_err(|e| e.to_string());
+        Ok(SignPermission::from(may.and_then(|()| {
+            if self.0.dry_run().passed {
+                Ok(())
+            } else {
+                Err("the dry-run fails; it can only be rejected".to_owned())
+            }
+        })))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.row.created_at
@@ -302,6 +290,10 @@ pub struct TrustScore {
     score: i32,
     base_risk: RiskLevel,
     effective_risk: RiskLevel,
+}
+
+fn roles(roles: Vec<Role>) -> Vec<RoleEnum> {
+    roles.into_iter().map(Into::into).collect()
 }
 
 /// The approvals of one incident, newest first.

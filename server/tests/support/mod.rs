@@ -116,6 +116,16 @@ impl TestServer {
         TestServer::start_with(backend, &[]).await
     }
 
+    /// A server with the demo topology (`--topology` pointing at a copy of it).
+    pub async fn with_demo_topology(backend: Backend) -> TestServer {
+        let path =
+            std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
+        std::fs::write(&path, engine::topology::DEMO_YAML).unwrap();
+        let server = TestServer::start_with(backend, &["--topology", path.to_str().unwrap()]).await;
+        std::fs::remove_file(path).unwrap();
+        server
+    }
+
     /// Like [`TestServer::start`], with extra `awoooi` flags (e.g. `--topology FILE`).
     pub async fn start_with(backend: Backend, extra: &[&str]) -> TestServer {
         TestServer::start_configured(backend, extra, "").await
