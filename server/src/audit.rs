@@ -112,6 +112,32 @@ pub async fn record_or_log(
     }
 }
 
+/// Records the policy in force when it differs from the last one recorded, so a change of
+/// `[approvals]` between restarts is in the trail (who signs what depends on it).
+pub async fn record_policy(
+    db: &DatabaseConnection,
+    approvals: &crate::config::ApprovalsConfig,
+) -> Result<bool, DbErr> {
+    let details = serde_json::json!({
+        "policy": approvals.policy,
+        "expiry_minutes": approvals.expiry.num_minutes(),
+        "blast_limit": approvals.blast_limit,
+    });
+    let last = audit_event::Entity::find()
+        .filter(audit_event::Column::Action.eq("config.policy"))
+        .order_by_desc(audit_event::Column::Id)
+        .one(db)
+        .await?;
+    let unchanged = last
+        .and_then(|row| serde_json::from_str::<Value>(&row.details).ok())
+        .is_some_and(|previous| previous == details);
+    if unchanged {
+        return Ok(false);
+    }
+    record(db, "system", "config.policy", "config:approvals", details).await?;
+    Ok(true)
+}
+
 pub fn from_row(row: audit_event::Model) -> AuditEvent {
     AuditEvent {
         details: serde_json::from_str(&row.details).unwrap_or(Value::Null),

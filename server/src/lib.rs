@@ -213,6 +213,9 @@ pub fn load_topology(config: &Config) -> anyhow::Result<engine::topology::Topolo
 /// Everything a running server holds, built from configuration.
 pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let db = open_db(&config).await?;
+    if audit::record_policy(&db, &config.approvals).await? {
+        tracing::info!("approval policy recorded in the audit trail (new or changed)");
+    }
     let meta = graphql::ServerMeta {
         version: env!("CARGO_PKG_VERSION"),
         database: config.database_kind(),

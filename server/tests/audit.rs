@@ -8,7 +8,10 @@ use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
 
-on_both_backends!(edits_in_the_database_are_caught);
+on_both_backends!(
+    edits_in_the_database_are_caught,
+    policy_changes_between_restarts_are_recorded
+);
 
 async fn edits_in_the_database_are_caught(backend: Backend) {
     let server = TestServer::start(backend).await;
@@ -38,7 +41,8 @@ async fn edits_in_the_database_are_caught(backend: Backend) {
             "user.login_failed",
             "token.created",
             "user.login",
-            "user.added"
+            "user.added",
+            "config.policy"
         ],
         "{trail}"
     );
@@ -50,40 +54,82 @@ async fn edits_in_the_database_are_caught(backend: Backend) {
     let ok = server.graphql(Some(&token), verify, json!({})).await;
     assert_eq!(
         ok["data"]["auditVerify"],
-        json!({"valid": true, "checked": 4, "firstBrokenId": null})
+        json!({"valid": true, "checked": 5, "firstBrokenId": null})
     );
     let cli = server.cli(&["audit", "verify"], None);
     assert!(cli.status.success(), "{}", cli.stderr);
     assert!(
         cli.stdout
-            .contains("audit trail intact: 4 event(s) checked"),
+            .contains("audit trail intact: 5 event(s) checked"),
         "{}",
         cli.stdout
     );
 
     // Someone edits a row directly in the database.
     let db = Database::connect(&server.database_url).await.unwrap();
-    db.execute_unprepared("UPDATE audit_events SET actor = 'mallory' WHERE id = 2")
+    db.execute_unprepared("UPDATE audit_events SET actor = 'mallory' WHERE id = 3")
         .await
         .unwrap();
     let broken = server.graphql(Some(&token), verify, json!({})).await;
     assert_eq!(broken["data"]["auditVerify"]["valid"], false, "{broken}");
-    assert_eq!(broken["data"]["auditVerify"]["firstBrokenId"], "2");
+    assert_eq!(broken["data"]["auditVerify"]["firstBrokenId"], "3");
     let cli = server.cli(&["audit", "verify"], None);
     assert_eq!(cli.status.code(), Some(1));
     assert!(
-        cli.stderr.contains("audit trail broken at event 2"),
+        cli.stderr.contains("audit trail broken at event 3"),
         "{}",
         cli.stderr
     );
 
     // Removing the last event is a truncation the chain cannot see; removing one in the middle is caught.
-    db.execute_unprepared("UPDATE audit_events SET actor = 'alice' WHERE id = 2")
+    db.execute_unprepared("UPDATE audit_events SET actor = 'alice' WHERE id = 3")
         .await
         .unwrap();
-    db.execute_unprepared("DELETE FROM audit_events WHERE id = 3")
+    db.execute_unprepared("DELETE FROM audit_events WHERE id = 4")
         .await
         .unwrap();
     let gap: Value = server.graphql(Some(&token), verify, json!({})).await;
-    assert_eq!(gap["data"]["auditVerify"]["firstBrokenId"], "4", "{gap}");
+    assert_eq!(gap["data"]["auditVerify"]["firstBrokenId"], "5", "{gap}");
+}
+
+async fn policy_changes_between_restarts_are_recorded(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let db = &server.state.db;
+    let config = (*server.state.config).clone();
+    // The same policy again (a restart) is not a change.
+    assert!(
+        !server::audit::record_policy(db, &config.approvals)
+            .await
+            .unwrap()
+    );
+    let mut changed = config.approvals.clone();
+    changed
+        .policy
+        .risks
+        .insert("restart_deployment".into(), engine::policy::RiskLevel::High);
+    assert!(server::audit::record_policy(db, &changed).await.unwrap());
+    let token = server.signed_in("alice", "devops").await;
+    let trail = server
+        .graphql(
+            Some(&token),
+            "{ auditEvents(first: 10) { edges { node { action details } } } }",
+            json!({}),
+        )
+        .await;
+    let policies: Vec<&Value> = trail["data"]["auditEvents"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| &e["node"])
+        .filter(|n| n["action"] == "config.policy")
+        .collect();
+    assert_eq!(policies.len(), 2, "{trail}");
+    assert_eq!(
+        policies[0]["details"]["policy"]["risks"]["restart_deployment"],
+        "HIGH"
+    );
+    assert_eq!(
+        policies[1]["details"]["policy"]["risks"]["restart_deployment"],
+        "MEDIUM"
+    );
 }
