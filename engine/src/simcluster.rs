@@ -28,6 +28,33 @@ pub struct SimObject {
     pub cordoned: bool,
     /// Pods: which deployment owns them.
     pub owner: Option<String>,
+    /// Pods: `Running`, `CrashLoopBackOff`, `NotReady`.
+    pub phase: Option<String>,
+    /// Pods: container restarts.
+    pub restarts: u32,
+    /// Deployments: what is wrong with them (`ConnectionsExhausted`), if anything.
+    pub condition: Option<String>,
+}
+
+/// One object of the cluster, for listings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed<'c> {
+    pub resource: &'c str,
+    /// Empty for cluster-scoped resources.
+    pub namespace: &'c str,
+    pub name: &'c str,
+    pub object: &'c SimObject,
+}
+
+/// Breaking things on purpose, for demos and tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Chaos {
+    /// A pod crash-loops; its deployment loses a ready replica.
+    CrashPod,
+    /// A database deployment runs out of connections: nothing of it is ready.
+    ExhaustDatabase,
+    /// Someone (or an autoscaler) changes a deployment's replica count.
+    SetReplicas(u32),
 }
 
 /// One RBAC grant: `identity` may do `verbs` on `resources` in `namespaces` (empty: all).
@@ -103,17 +130,7 @@ impl SimCluster {
                 Some(replicas),
                 Some(replicas),
             );
-            for i in 0..replicas {
-                let pod = format!(
-                    "{}-{}",
-                    service.name,
-                    pod_suffix(&format!("{}/{i}", service.name))
-                );
-                cluster.insert("pods", namespace, &pod, None, None);
-                if let Some(object) = cluster.objects.get_mut(&key("pods", namespace, &pod)) {
-                    object.owner = Some(service.name.clone());
-                }
-            }
+            cluster.reconcile(namespace, &service.name, false);
             if stateful {
                 let claim = format!("data-{}", service.name);
                 cluster.insert("persistentvolumeclaims", namespace, &claim, None, None);
@@ -169,8 +186,143 @@ impl SimCluster {
                 version,
                 cordoned: false,
                 owner: None,
+                phase: None,
+                restarts: 0,
+                condition: None,
             },
         );
+    }
+
+    /// Gives a deployment exactly `replicas` running pods, as its ReplicaSet would: with
+    /// `replace`, every old pod goes and new ones (new names) come; otherwise pods are only
+    /// added or removed. `ready` follows the running pods.
+    fn reconcile(&mut self, namespace: Option<&str>, deployment: &str, replace: bool) {
+        let Some(wanted) = self
+            .object("deployments", namespace, deployment)
+            .and_then(|d| d.replicas)
+        else {
+            return;
+        };
+        let ns = key("pods", namespace, "").1;
+        let mut pods: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|((r, n, _), o)| {
+                r == "pods" && *n == ns && o.owner.as_deref() == Some(deployment)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        if replace {
+            for pod in pods.drain(..) {
+                self.objects.remove(&pod);
+            }
+        }
+        while pods.len() > wanted as usize {
+            if let Some(pod) = pods.pop() {
+                self.objects.remove(&pod);
+            }
+        }
+        let mut n = 0;
+        while pods.len() < wanted as usize {
+            let seed = format!("{deployment}/{}/{n}", self.next_version);
+            let name = format!("{deployment}-{}", pod_suffix(&seed));
+            n += 1;
+            if self.objects.contains_key(&key("pods", namespace, &name)) {
+                continue;
+            }
+            self.insert("pods", namespace, &name, None, None);
+            let pod = key("pods", namespace, &name);
+            if let Some(object) = self.objects.get_mut(&pod) {
+                object.owner = Some(deployment.to_owned());
+                object.phase = Some("Running".into());
+            }
+            pods.push(pod);
+        }
+        let running = pods
+            .iter()
+            .filter(|p| {
+                self.objects
+                    .get(*p)
+                    .is_some_and(|o| o.phase.as_deref() == Some("Running"))
+            })
+            .count() as u32;
+        let version = self.bump();
+        if let Some(d) = self
+            .objects
+            .get_mut(&key("deployments", namespace, deployment))
+        {
+            d.ready = Some(if d.condition.is_some() { 0 } else { running });
+            d.version = version;
+        }
+    }
+
+    /// The names of a deployment's pods.
+    pub fn pod_names(
+        &self,
+        namespace: Option<&str>,
+        deployment: &str,
+    ) -> std::collections::BTreeSet<String> {
+        let namespace = key("pods", namespace, "").1;
+        self.objects
+            .iter()
+            .filter(|((r, ns, _), o)| {
+                r == "pods" && *ns == namespace && o.owner.as_deref() == Some(deployment)
+            })
+            .map(|((_, _, name), _)| name.clone())
+            .collect()
+    }
+
+    /// Everything in the cluster, ordered by resource, namespace and name.
+    pub fn list(&self) -> impl Iterator<Item = Listed<'_>> {
+        self.objects
+            .iter()
+            .map(|((resource, namespace, name), object)| Listed {
+                resource,
+                namespace,
+                name,
+                object,
+            })
+    }
+
+    /// Breaks `target` (a pod for [`Chaos::CrashPod`], else a deployment). Returns what
+    /// happened, for people.
+    pub fn chaos(
+        &mut self,
+        chaos: Chaos,
+        namespace: Option<&str>,
+        target: &str,
+    ) -> Result<String, String> {
+        match chaos {
+            Chaos::CrashPod => {
+                let version = self.bump();
+                let pod = self
+                    .objects
+                    .get_mut(&key("pods", namespace, target))
+                    .ok_or_else(|| format!("pods/{target} not found"))?;
+                pod.phase = Some("CrashLoopBackOff".into());
+                pod.restarts += 1;
+                pod.version = version;
+                if let Some(owner) = pod.owner.clone() {
+                    self.reconcile(namespace, &owner, false);
+                }
+                Ok(format!("pods/{target} is crash-looping"))
+            }
+            Chaos::ExhaustDatabase => {
+                let d = self
+                    .objects
+                    .get_mut(&key("deployments", namespace, target))
+                    .ok_or_else(|| format!("deployments/{target} not found"))?;
+                d.condition = Some("ConnectionsExhausted".into());
+                self.reconcile(namespace, target, false);
+                Ok(format!("deployments/{target} has run out of connections"))
+            }
+            Chaos::SetReplicas(replicas) => {
+                self.set_replicas(namespace, target, replicas)?;
+                Ok(format!(
+                    "deployments/{target} now wants {replicas} replica(s)"
+                ))
+            }
+        }
     }
 
     pub fn object(
@@ -201,8 +353,8 @@ impl SimCluster {
             .get_mut(&key("deployments", namespace, name))
             .ok_or_else(|| format!("deployments/{name} not found"))?;
         object.replicas = Some(replicas);
-        object.ready = Some(replicas);
         object.version = version;
+        self.reconcile(namespace, name, false);
         Ok(())
     }
 
@@ -224,9 +376,11 @@ impl SimCluster {
             "restart_deployment" => {
                 let d = deployment(&mut self.objects, namespace, target)?;
                 d.version = version;
+                d.condition = None;
+                let replicas = d.replicas.unwrap_or(0);
+                self.reconcile(namespace, target, true);
                 Ok(format!(
-                    "deployments/{target} restarted: {} pod(s) replaced one by one",
-                    d.replicas.unwrap_or(0)
+                    "deployments/{target} restarted: {replicas} pod(s) replaced one by one"
                 ))
             }
             "rollback_deployment" => {
@@ -256,8 +410,8 @@ impl SimCluster {
                     _ => return Err("scale_deployment needs replicas or replicas_delta".into()),
                 };
                 d.replicas = Some(wanted);
-                d.ready = Some(wanted);
                 d.version = version;
+                self.reconcile(namespace, target, false);
                 Ok(format!(
                     "deployments/{target} scaled from {current} to {wanted} replicas"
                 ))
@@ -268,20 +422,20 @@ impl SimCluster {
                     .remove(&key("pods", namespace, target))
                     .ok_or_else(|| format!("pods/{target} not found"))?;
                 // Its ReplicaSet replaces it under a new name.
-                let message = match pod.owner {
+                match pod.owner {
                     Some(owner) => {
-                        let replacement =
-                            format!("{owner}-{}", pod_suffix(&format!("{target}/{version}")));
-                        self.insert("pods", namespace, &replacement, None, None);
-                        if let Some(p) = self.objects.get_mut(&key("pods", namespace, &replacement))
-                        {
-                            p.owner = Some(owner.clone());
-                        }
-                        format!("pods/{target} deleted; {owner} started pods/{replacement}")
+                        let before = self.pod_names(namespace, &owner);
+                        self.reconcile(namespace, &owner, false);
+                        let after = self.pod_names(namespace, &owner);
+                        Ok(match after.difference(&before).next() {
+                            Some(started) => {
+                                format!("pods/{target} deleted; {owner} started pods/{started}")
+                            }
+                            None => format!("pods/{target} deleted"),
+                        })
                     }
-                    None => format!("pods/{target} deleted"),
-                };
-                Ok(message)
+                    None => Ok(format!("pods/{target} deleted")),
+                }
             }
             "delete_pvc" => self
                 .objects
@@ -449,6 +603,60 @@ mod tests {
         assert!(!pdb.passed, "{pdb:?}");
         assert!(cluster.can(EXECUTOR, "patch", "deployments", Some("prod")));
         assert!(!cluster.can("someone-else", "patch", "deployments", None));
+    }
+
+    #[test]
+    fn a_restart_replaces_every_pod_and_heals_crashes() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let prod = Some("prod");
+        let before = cluster.pod_names(prod, "order-api");
+        assert_eq!(before.len(), 3);
+        let crashed = before.iter().next().unwrap().clone();
+        cluster.chaos(Chaos::CrashPod, prod, &crashed).unwrap();
+        let d = cluster.object("deployments", prod, "order-api").unwrap();
+        assert_eq!((d.replicas, d.ready), (Some(3), Some(2)));
+        let version = d.version;
+        cluster
+            .apply(
+                1,
+                &request("restart_deployment", "order-api", serde_json::json!({})),
+            )
+            .unwrap();
+        let after = cluster.pod_names(prod, "order-api");
+        assert_eq!(after.len(), 3);
+        assert!(after.is_disjoint(&before), "{before:?} → {after:?}");
+        let d = cluster.object("deployments", prod, "order-api").unwrap();
+        assert_eq!(d.ready, Some(3));
+        assert!(d.version > version);
+    }
+
+    #[test]
+    fn chaos_exhausts_a_database_and_changes_replicas() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let prod = Some("prod");
+        cluster
+            .chaos(Chaos::ExhaustDatabase, prod, "postgres-db")
+            .unwrap();
+        let db = cluster.object("deployments", prod, "postgres-db").unwrap();
+        assert_eq!(db.ready, Some(0));
+        assert_eq!(db.condition.as_deref(), Some("ConnectionsExhausted"));
+        cluster
+            .chaos(Chaos::SetReplicas(5), prod, "frontend")
+            .unwrap();
+        assert_eq!(cluster.pod_names(prod, "frontend").len(), 5);
+        cluster
+            .chaos(Chaos::SetReplicas(1), prod, "frontend")
+            .unwrap();
+        assert_eq!(cluster.pod_names(prod, "frontend").len(), 1);
+        assert_eq!(
+            cluster.chaos(Chaos::CrashPod, prod, "nope"),
+            Err("pods/nope not found".to_owned())
+        );
+        assert!(
+            cluster
+                .list()
+                .any(|l| l.resource == "nodes" && l.name == "node-1")
+        );
     }
 
     #[test]

@@ -69,6 +69,38 @@ pub enum Command {
     /// Pseudonymise standard input to standard output, line by line, with the Privacy Shield
     /// (labels consistent within one run; detectors from the config file's `[[shield.detectors]]`).
     Redact,
+    /// Break something in a running server's simulated cluster, for demos and tests (needs an
+    /// ADMIN token in AWOOOI_TOKEN).
+    Chaos(ChaosArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChaosKind {
+    /// TARGET is a pod: it crash-loops.
+    CrashPod,
+    /// TARGET is a deployment: it runs out of connections.
+    ExhaustDatabase,
+    /// TARGET is a deployment: its replica count becomes --replicas.
+    SetReplicas,
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    pub kind: ChaosKind,
+    /// A pod (crash-pod) or a deployment.
+    pub target: String,
+    /// Defaults to the namespace the topology gives the service.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// For set-replicas.
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    /// The running server.
+    #[arg(long, env = "AWOOOI_URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// An API or session token of an ADMIN.
+    #[arg(long, env = "AWOOOI_TOKEN", hide_env_values = true)]
+    pub token: String,
 }
 
 /// Options of `serve`; accepted before or after the (optional) `serve` subcommand.

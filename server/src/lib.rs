@@ -69,6 +69,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             }
         }
+        Some(Command::Chaos(args)) => chaos_command(args).await,
         Some(Command::Redact) => {
             let shield = engine::shield::Shield::new(&config.shield.detectors)?;
             let stdin = std::io::stdin();
@@ -80,6 +81,43 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `awoooi chaos`: one `clusterChaos` call to a running server.
+async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
+    let kind = match args.kind {
+        cli::ChaosKind::CrashPod => "CRASH_POD",
+        cli::ChaosKind::ExhaustDatabase => "EXHAUST_DATABASE",
+        cli::ChaosKind::SetReplicas => "SET_REPLICAS",
+    };
+    let body = serde_json::json!({
+        "query": "mutation($k: ChaosKind!, $t: String!, $n: String, $r: Int) \
+                  { clusterChaos(kind: $k, target: $t, namespace: $n, replicas: $r) }",
+        "variables": {"k": kind, "t": args.target, "n": args.namespace, "r": args.replicas},
+    });
+    let url = format!("{}/graphql", args.url.trim_end_matches('/'));
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&args.token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer with GraphQL"))?;
+    if let Some(error) = answer["errors"].get(0) {
+        anyhow::bail!(
+            "{} ({})",
+            error["message"].as_str().unwrap_or("error"),
+            error["extensions"]["code"].as_str().unwrap_or("no code")
+        );
+    }
+    println!(
+        "{}",
+        answer["data"]["clusterChaos"].as_str().unwrap_or_default()
+    );
+    Ok(())
 }
 
 /// Pseudonymises `input` line by line into `output`; one label map for the whole stream.

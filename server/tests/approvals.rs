@@ -17,6 +17,8 @@ on_both_backends!(
     a_change_between_approval_and_execution_voids_it,
     expired_approvals_take_no_signatures,
     bad_requests_are_named_and_change_nothing,
+    an_approved_restart_really_replaces_the_pods,
+    chaos_through_the_api_voids_a_waiting_approval,
 );
 
 const APPROVAL: &str = "id status baseRisk effectiveRisk trust pattern requiredSignatures
@@ -519,5 +521,180 @@ async fn bad_requests_are_named_and_change_nothing(backend: Backend) {
             .graphql(Some(&sam), "{ approval(id: \"424242\") { id } }", json!({}))
             .await["data"]["approval"],
         Value::Null
+    );
+}
+
+const CLUSTER: &str =
+    "{ cluster { resource namespace name version replicas ready phase restarts owner condition } }";
+
+async fn cluster(server: &TestServer, token: &str) -> Vec<Value> {
+    let answer = server.graphql(Some(token), CLUSTER, json!({})).await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    answer["data"]["cluster"].as_array().unwrap().clone()
+}
+
+fn pods_of(objects: &[Value], deployment: &str) -> Vec<String> {
+    objects
+        .iter()
+        .filter(|o| o["resource"] == "pods" && o["owner"] == deployment)
+        .map(|o| o["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn deployment<'a>(objects: &'a [Value], name: &str) -> &'a Value {
+    objects
+        .iter()
+        .find(|o| o["resource"] == "deployments" && o["name"] == name)
+        .unwrap()
+}
+
+async fn an_approved_restart_really_replaces_the_pods(backend: Backend) {
+    let server = TestServer::with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let before = cluster(&server, &sam).await;
+    let old_pods = pods_of(&before, "order-api");
+    assert_eq!(old_pods.len(), 3);
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "restart_deployment", "target": "order-api"}),
+    )
+    .await;
+    let id = answer["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    approve(&server, &alice, &id).await;
+    approve(&server, &bob, &id).await;
+    assert_eq!(settled(&server, &sam, &id).await["status"], "EXECUTED");
+    let after = cluster(&server, &sam).await;
+    let new_pods = pods_of(&after, "order-api");
+    assert_eq!(new_pods.len(), 3);
+    assert!(
+        new_pods.iter().all(|p| !old_pods.contains(p)),
+        "{old_pods:?} → {new_pods:?}"
+    );
+    let (was, now) = (
+        deployment(&before, "order-api"),
+        deployment(&after, "order-api"),
+    );
+    assert_ne!(was["version"], now["version"]);
+    assert_eq!(now["ready"], 3);
+}
+
+async fn chaos_through_the_api_voids_a_waiting_approval(backend: Backend) {
+    let server = TestServer::with_demo_topology(backend).await;
+    let root = server.signed_in("root", "admin").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let erin = server.signed_in("erin", "viewer").await;
+    let incident = incident(&server, &root).await;
+    let answer = propose(
+        &server,
+        &root,
+        &incident,
+        json!({"kind": "scale_deployment", "target": "frontend", "params": {"replicas_delta": 1}}),
+    )
+    .await;
+    let id = answer["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    approve(&server, &alice, &id).await;
+
+    let chaos = "mutation($k: ChaosKind!, $t: String!, $r: Int) { clusterChaos(kind: $k, target: $t, replicas: $r) }";
+    let refused = server
+        .graphql(
+            Some(&erin),
+            chaos,
+            json!({"k": "SET_REPLICAS", "t": "frontend", "r": 5}),
+        )
+        .await;
+    assert_eq!(error(&refused).0, "FORBIDDEN");
+    let missing = server
+        .graphql(
+            Some(&root),
+            chaos,
+            json!({"k": "SET_REPLICAS", "t": "frontend"}),
+        )
+        .await;
+    assert_eq!(error(&missing).0, "BAD_USER_INPUT");
+    let unknown = server
+        .graphql(
+            Some(&root),
+            chaos,
+            json!({"k": "CRASH_POD", "t": "no-such-pod"}),
+        )
+        .await;
+    assert_eq!(
+        error(&unknown),
+        (
+            "NOT_FOUND".to_owned(),
+            "pods/no-such-pod not found".to_owned()
+        )
+    );
+    let done = server
+        .graphql(
+            Some(&root),
+            chaos,
+            json!({"k": "SET_REPLICAS", "t": "frontend", "r": 5}),
+        )
+        .await;
+    assert_eq!(
+        done["data"]["clusterChaos"], "deployments/frontend now wants 5 replica(s)",
+        "{done}"
+    );
+
+    approve(&server, &bob, &id).await;
+    let voided = settled(&server, &root, &id).await;
+    assert_eq!(voided["status"], "VOIDED", "{voided}");
+    assert_eq!(
+        pods_of(&cluster(&server, &root).await, "frontend").len(),
+        5,
+        "never scaled"
+    );
+
+    // The CLI speaks the same API.
+    let pod = pods_of(&cluster(&server, &root).await, "product-api")[0].clone();
+    let out = server.cli(
+        &[
+            "chaos",
+            "crash-pod",
+            &pod,
+            "--url",
+            &server.base,
+            "--token",
+            &root,
+        ],
+        None,
+    );
+    assert!(out.status.success(), "{}", out.stderr);
+    assert_eq!(out.stdout.trim(), format!("pods/{pod} is crash-looping"));
+    let objects = cluster(&server, &root).await;
+    let crashed = objects.iter().find(|o| o["name"] == pod.as_str()).unwrap();
+    assert_eq!(crashed["phase"], "CrashLoopBackOff");
+    assert_eq!(deployment(&objects, "product-api")["ready"], 2);
+    let out = server.cli(
+        &[
+            "chaos",
+            "crash-pod",
+            &pod,
+            "--url",
+            &server.base,
+            "--token",
+            &erin,
+        ],
+        None,
+    );
+    assert!(!out.status.success());
+    assert!(out.stderr.contains("(FORBIDDEN)"), "{}", out.stderr);
+    assert!(
+        audit_actions(&server, &root, &format!("cluster:{pod}"))
+            .await
+            .contains(&"cluster.chaos".to_owned())
     );
 }

@@ -7,6 +7,7 @@ mod analysis;
 mod approvals;
 mod audit;
 mod auth;
+mod cluster;
 mod error;
 mod incidents;
 mod system;
@@ -32,6 +33,7 @@ pub struct Query(
     incidents::IncidentQuery,
     topology::TopologyQuery,
     approvals::ApprovalQuery,
+    cluster::ClusterQuery,
     audit::AuditQuery,
 );
 
@@ -41,6 +43,7 @@ pub struct Mutation(
     incidents::IncidentMutation,
     analysis::AnalysisMutation,
     approvals::ApprovalMutation,
+    cluster::ClusterMutation,
 );
 
 #[derive(MergedSubscription, Default)]
