@@ -18,19 +18,21 @@ use engine::dryrun::{DryRunReport, recheck};
 use engine::policy::{
     self, ActionRequest, ApprovalStatus, Decision, PolicyError, RiskLevel, Signature,
 };
+use engine::shield::boundary::Boundary;
+use engine::shield::{Shield, VaultKey};
 use engine::simcluster::{EXECUTOR, SimCluster};
 use engine::topology::Topology;
 use entity::{approval, approval_signature, execution, incident, trust_score};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Set, SqlErr,
 };
 use serde_json::json;
 use tokio::sync::broadcast;
 
 use crate::config::ApprovalsConfig;
-use crate::ingest::{Ingest, status as incident_status};
+use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -222,7 +224,8 @@ struct Inner {
     topology: Arc<Topology>,
     cluster: Arc<dyn Cluster>,
     simulated: Option<Arc<SimulatedCluster>>,
-    shield: Arc<engine::shield::Shield>,
+    shield: Arc<Shield>,
+    key: VaultKey,
     ingest: Ingest,
     updates: broadcast::Sender<i32>,
 }
@@ -242,7 +245,8 @@ impl Approvals {
         db: DatabaseConnection,
         config: ApprovalsConfig,
         topology: Arc<Topology>,
-        shield: Arc<engine::shield::Shield>,
+        shield: Arc<Shield>,
+        key: VaultKey,
         ingest: Ingest,
     ) -> Approvals {
         let simulated = Arc::new(SimulatedCluster::new(SimCluster::from_topology(&topology)));
@@ -254,6 +258,7 @@ impl Approvals {
             cluster: simulated.clone(),
             simulated: Some(simulated),
             shield,
+            key,
             ingest,
             updates,
         }))
@@ -302,17 +307,55 @@ impl Approvals {
             .map_or(0, |t| u32::try_from(t.score).unwrap_or(0)))
     }
 
-    /// The dry-run now: the cluster's checks, with the blast radius from the topology.
-    async fn dry_run(&self, request: &ActionRequest) -> DryRunReport {
+    /// The dry-run now, on the real request: the cluster's checks, with the blast radius from
+    /// the topology. The report holds real values until [`Approvals::pseudonymise_in`] stores
+    /// it; its fingerprint is re-keyed with the vault key, so it cannot be used to guess the
+    /// values it covers.
+    async fn raw_dry_run(&self, real: &ActionRequest) -> DryRunReport {
         let blast_radius = self
             .0
             .topology
-            .blast_radius(&request.target, 3)
+            .blast_radius(&real.target, 3)
             .map_or(0, |r| r.affected.len());
-        self.0
+        let mut report = self
+            .0
             .cluster
-            .dry_run(request.clone(), blast_radius, self.0.config.blast_limit)
-            .await
+            .dry_run(real.clone(), blast_radius, self.0.config.blast_limit)
+            .await;
+        report.state_fingerprint = self.0.key.digest("dry-run", &report.state_fingerprint);
+        report
+    }
+
+    /// The request as executors must see it: the incident's labels replaced by real values.
+    async fn real_request(
+        &self,
+        incident_id: i32,
+        request: &ActionRequest,
+    ) -> Result<ActionRequest, DbErr> {
+        let names = load_names(&self.0.db, &self.0.key, incident_id, false)
+            .await?
+            .unwrap_or_default();
+        Ok(Boundary::new(names).real_request(request))
+    }
+
+    /// Runs `f` with the incident's label map locked inside `txn`, storing any labels it adds.
+    async fn pseudonymise_in<T>(
+        &self,
+        txn: &DatabaseTransaction,
+        incident_id: i32,
+        f: impl FnOnce(&mut Boundary, &Shield) -> T,
+    ) -> Result<T, DbErr> {
+        let stored = load_names(txn, &self.0.key, incident_id, true).await?;
+        let existed = stored.is_some();
+        let names = stored.unwrap_or_default();
+        let before = names.len();
+        let mut boundary = Boundary::new(names);
+        let out = f(&mut boundary, &self.0.shield);
+        let names = boundary.into_names();
+        if names.len() != before {
+            store_names(txn, &self.0.key, incident_id, &names, existed, Utc::now()).await?;
+        }
+        Ok(out)
     }
 
     /// The namespace the topology gives `service`, for proposals that name none.
@@ -341,6 +384,27 @@ impl Approvals {
             .one(db)
             .await?
             .ok_or(ApprovalError::IncidentNotFound(incident_id))?;
+        // What a person typed may hold raw values: they get the incident's labels first, and
+        // only the labelled request is stored.
+        let (request, rationale) = {
+            let txn = crate::db::begin_write(db).await?;
+            let labelled = self
+                .pseudonymise_in(&txn, incident_id, |b, shield| {
+                    let mut labelled = request.clone();
+                    labelled.target = b.pseudonymise(shield, &request.target);
+                    labelled.namespace = request
+                        .namespace
+                        .as_ref()
+                        .map(|n| b.pseudonymise(shield, n));
+                    labelled.params =
+                        serde_json::from_str(&b.pseudonymise(shield, &request.params.to_string()))
+                            .unwrap_or(serde_json::Value::Null);
+                    (labelled, b.pseudonymise(shield, &rationale))
+                })
+                .await?;
+            txn.commit().await?;
+            labelled
+        };
         let pattern = policy::trust_pattern(&request.kind, &request.target);
         let trust = self.trust(&pattern).await?;
         let now = Utc::now();
@@ -351,8 +415,15 @@ impl Approvals {
             now,
             self.0.config.expiry,
         );
-        let dry_run = self.dry_run(&request).await;
+        let real = self.real_request(incident_id, &request).await?;
+        let raw = self.raw_dry_run(&real).await;
+        drop(real);
         let txn = crate::db::begin_write(db).await?;
+        let dry_run = self
+            .pseudonymise_in(&txn, incident_id, |b, shield| {
+                b.pseudonymise_report(shield, raw)
+            })
+            .await?;
         let row = approval::ActiveModel {
             incident_id: Set(incident_id),
             kind: Set(request.kind.clone()),
@@ -638,15 +709,23 @@ impl Approvals {
                 status.as_str()
             )));
         }
+        let incident_id = view.row.incident_id;
         let request = request_of(&view.row);
-        let now_report = self.dry_run(&request).await;
-        let verdict = recheck(&view.dry_run(), &now_report);
+        let real = self.real_request(incident_id, &request).await?;
+        let raw_report = self.raw_dry_run(&real).await;
+        let verdict = recheck(&view.dry_run(), &raw_report);
         let next = match verdict {
             Ok(()) => ApprovalStatus::Executing,
             Err(_) => ApprovalStatus::Voided,
         };
         let now = Utc::now();
         let txn = crate::db::begin_write(&self.0.db).await?;
+        let (now_report, verdict) = self
+            .pseudonymise_in(&txn, incident_id, |b, shield| {
+                let verdict = verdict.map_err(|reason| b.pseudonymise(shield, &reason.to_string()));
+                (b.pseudonymise_report(shield, raw_report), verdict)
+            })
+            .await?;
         let claimed = approval::Entity::update_many()
             .col_expr(approval::Column::Status, Expr::value(next.as_str()))
             .col_expr(
@@ -659,7 +738,7 @@ impl Approvals {
             )
             .col_expr(
                 approval::Column::VoidReason,
-                Expr::value(verdict.as_ref().err().map(|e| e.to_string())),
+                Expr::value(verdict.as_ref().err().cloned()),
             )
             .col_expr(approval::Column::UpdatedAt, Expr::value(now))
             .filter(approval::Column::Id.eq(id))
@@ -680,7 +759,7 @@ impl Approvals {
                 "approval.voided",
                 &format!("approval:{id}"),
                 json!({
-                    "reason": reason.to_string(),
+                    "reason": reason,
                     "approved_fingerprint": view.dry_run().state_fingerprint,
                     "current_fingerprint": now_report.state_fingerprint,
                 }),
@@ -713,15 +792,13 @@ impl Approvals {
         txn.commit().await?;
         self.notify(id);
 
-        let outcome = self.0.cluster.execute(i64::from(id), request.clone()).await;
-        let (succeeded, output) = match outcome {
+        // The only place real values leave: the executor gets them, its output is labelled
+        // again before anything stores or logs it.
+        let outcome = self.0.cluster.execute(i64::from(id), real).await;
+        let (succeeded, raw_output) = match outcome {
             Ok(output) => (true, output),
             Err(error) => (false, error),
         };
-        let output = self
-            .0
-            .shield
-            .redact(&output, &mut engine::shield::Pseudonyms::new());
         let finished = if succeeded {
             ApprovalStatus::Executed
         } else {
@@ -729,6 +806,12 @@ impl Approvals {
         };
         let now = Utc::now();
         let txn = crate::db::begin_write(&self.0.db).await?;
+        let output = self
+            .pseudonymise_in(&txn, incident_id, |b, shield| {
+                b.pseudonymise(shield, &raw_output)
+            })
+            .await?;
+        drop(raw_output);
         approval::Entity::update_many()
             .col_expr(approval::Column::Status, Expr::value(finished.as_str()))
             .col_expr(

@@ -565,15 +565,8 @@ impl VaultCache {
         incident_id: i32,
     ) -> Result<&mut Pseudonyms, DbErr> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.open.entry(incident_id) {
-            let stored = incident_vault::Entity::find_by_id(incident_id)
-                .one(conn)
-                .await?;
-            let entry = match stored {
-                Some(row) => {
-                    let names = Pseudonyms::open(&row.sealed, key, &vault_context(incident_id))
-                        .map_err(|e| DbErr::Custom(format!("incident {incident_id}: {e}")))?;
-                    (names, true, false)
-                }
+            let entry = match load_names(conn, key, incident_id, true).await? {
+                Some(names) => (names, true, false),
                 None => (Pseudonyms::new(), false, false),
             };
             slot.insert(entry);
@@ -593,19 +586,54 @@ impl VaultCache {
             if !dirty {
                 continue;
             }
-            let row = incident_vault::ActiveModel {
-                incident_id: Set(incident_id),
-                sealed: Set(names.seal(key, &vault_context(incident_id))),
-                updated_at: Set(now),
-            };
-            if existed {
-                row.update(conn).await?;
-            } else {
-                row.insert(conn).await?;
-            }
+            store_names(conn, key, incident_id, &names, existed, now).await?;
         }
         Ok(())
     }
+}
+
+/// An incident's label map, if it has one. With `lock`, the row stays locked until the
+/// transaction ends (PostgreSQL; SQLite write transactions are serialised anyway), so two
+/// writers cannot both add labels and lose one's.
+pub async fn load_names(
+    conn: &impl ConnectionTrait,
+    key: &VaultKey,
+    incident_id: i32,
+    lock: bool,
+) -> Result<Option<Pseudonyms>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = incident_vault::Entity::find_by_id(incident_id);
+    if lock && conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    match query.one(conn).await? {
+        Some(row) => Pseudonyms::open(&row.sealed, key, &vault_context(incident_id))
+            .map(Some)
+            .map_err(|e| DbErr::Custom(format!("incident {incident_id}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Seals and stores an incident's label map (`existed`: update, else insert).
+pub async fn store_names(
+    conn: &impl ConnectionTrait,
+    key: &VaultKey,
+    incident_id: i32,
+    names: &Pseudonyms,
+    existed: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let row = incident_vault::ActiveModel {
+        incident_id: Set(incident_id),
+        sealed: Set(names.seal(key, &vault_context(incident_id))),
+        updated_at: Set(now),
+    };
+    if existed {
+        row.update(conn).await?;
+    } else {
+        row.insert(conn).await?;
+    }
+    Ok(())
 }
 
 fn vault_context(incident_id: i32) -> Vec<u8> {

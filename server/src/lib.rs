@@ -268,7 +268,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
                 config.ingest.correlation_window_minutes,
             )),
             shield: shield.clone(),
-            key,
+            key: key.clone(),
         },
     );
     let topology = Arc::new(load_topology(&config)?);
@@ -277,6 +277,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         config.approvals.clone(),
         topology.clone(),
         shield,
+        key,
         ingest.clone(),
     );
     approvals.start_worker(std::time::Duration::from_secs(15));

@@ -7,6 +7,7 @@
 //! than a pattern (card numbers: Luhn; IPv6: must parse) are confirmed after the scan, and a
 //! rejected candidate lets the next detector try the same position.
 
+pub mod boundary;
 mod detectors;
 mod pseudonyms;
 mod vault;

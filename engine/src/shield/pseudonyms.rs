@@ -94,7 +94,6 @@ impl Pseudonyms {
     }
 
     /// `text` with every known label replaced by its original value.
-    #[allow(dead_code)] // used by the action boundary (executors), which arrives with actions
     pub(crate) fn rehydrate(&self, text: &str) -> String {
         let by_label: HashMap<String, &str> = self
             .entries()
