@@ -33,6 +33,7 @@ use tokio::sync::broadcast;
 
 use crate::config::ApprovalsConfig;
 use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
+use crate::shell::ShellExecutor;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -226,6 +227,7 @@ struct Inner {
     simulated: Option<Arc<SimulatedCluster>>,
     shield: Arc<Shield>,
     key: VaultKey,
+    shell: ShellExecutor,
     ingest: Ingest,
     updates: broadcast::Sender<i32>,
 }
@@ -247,6 +249,7 @@ impl Approvals {
         topology: Arc<Topology>,
         shield: Arc<Shield>,
         key: VaultKey,
+        shell: ShellExecutor,
         ingest: Ingest,
     ) -> Approvals {
         let simulated = Arc::new(SimulatedCluster::new(SimCluster::from_topology(&topology)));
@@ -259,6 +262,7 @@ impl Approvals {
             simulated: Some(simulated),
             shield,
             key,
+            shell,
             ingest,
             updates,
         }))
@@ -317,13 +321,25 @@ impl Approvals {
             .topology
             .blast_radius(&real.target, 3)
             .map_or(0, |r| r.affected.len());
-        let mut report = self
-            .0
-            .cluster
-            .dry_run(real.clone(), blast_radius, self.0.config.blast_limit)
-            .await;
+        let limit = self.0.config.blast_limit;
+        let mut report = if ShellExecutor::handles(&real.kind) {
+            self.0.shell.dry_run(real, blast_radius, limit)
+        } else {
+            self.0
+                .cluster
+                .dry_run(real.clone(), blast_radius, limit)
+                .await
+        };
         report.state_fingerprint = self.0.key.digest("dry-run", &report.state_fingerprint);
         report
+    }
+
+    fn executor_name(&self, kind: &str) -> &'static str {
+        if ShellExecutor::handles(kind) {
+            "shell"
+        } else {
+            self.0.cluster.name()
+        }
     }
 
     /// The request as executors must see it: the incident's labels replaced by real values.
@@ -772,7 +788,7 @@ impl Approvals {
         }
         execution::ActiveModel {
             approval_id: Set(id),
-            executor: Set(self.0.cluster.name().to_owned()),
+            executor: Set(self.executor_name(&request.kind).to_owned()),
             status: Set("RUNNING".into()),
             output: Set(String::new()),
             started_at: Set(now),
@@ -786,7 +802,7 @@ impl Approvals {
             "system",
             "approval.executing",
             &format!("approval:{id}"),
-            json!({"executor": self.0.cluster.name(), "action": format!("{} {}", request.kind, request.target)}),
+            json!({"executor": self.executor_name(&request.kind), "action": format!("{} {}", request.kind, request.target)}),
         )
         .await?;
         txn.commit().await?;
@@ -794,7 +810,11 @@ impl Approvals {
 
         // The only place real values leave: the executor gets them, its output is labelled
         // again before anything stores or logs it.
-        let outcome = self.0.cluster.execute(i64::from(id), real).await;
+        let outcome = if ShellExecutor::handles(&real.kind) {
+            self.0.shell.execute(&real).await
+        } else {
+            self.0.cluster.execute(i64::from(id), real).await
+        };
         let (succeeded, raw_output) = match outcome {
             Ok(output) => (true, output),
             Err(error) => (false, error),

@@ -35,6 +35,17 @@ pub struct FileConfig {
     pub brain: crate::brains::BrainConfig,
     #[serde(default)]
     pub approvals: FileApprovalsConfig,
+    #[serde(default)]
+    pub actions: ActionsConfig,
+}
+
+/// `[actions]`: executors beyond the cluster.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionsConfig {
+    /// `[[actions.shell]]`: the only commands the shell executor runs.
+    #[serde(default)]
+    pub shell: Vec<crate::shell::ShellCommand>,
 }
 
 /// `[approvals]`: the policy table and the limits around it.
@@ -107,6 +118,7 @@ pub struct Config {
     pub streams: StreamsConfig,
     pub brain: crate::brains::BrainConfig,
     pub approvals: ApprovalsConfig,
+    pub actions: ActionsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -234,6 +246,15 @@ impl Config {
             streams: file.streams,
             brain: file.brain,
             approvals: approvals_config(file.approvals)?,
+            actions: {
+                crate::shell::validate(&file.actions.shell).map_err(|message| {
+                    ConfigError::Invalid {
+                        key: "actions.shell",
+                        message,
+                    }
+                })?;
+                file.actions
+            },
             ingest: IngestConfig {
                 correlation_window_minutes: positive(
                     "ingest.correlation_window_minutes",

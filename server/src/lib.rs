@@ -13,6 +13,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod keys;
+pub mod shell;
 pub mod ssr;
 pub mod streams;
 pub mod telemetry;
@@ -278,6 +279,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         topology.clone(),
         shield,
         key,
+        shell::ShellExecutor::new(config.actions.shell.clone()),
         ingest.clone(),
     );
     approvals.start_worker(std::time::Duration::from_secs(15));

@@ -163,7 +163,11 @@ async fn high_needs_two_distinct_operators_then_executes(backend: Backend) {
     );
     // postgres-db: auth-service, product-api, order-api, frontend, ingress depend on it.
     assert_eq!(dry_run["blastRadius"], 5);
-    assert_eq!(dry_run["stateFingerprint"].as_str().unwrap().len(), 32, "keyed digest");
+    assert_eq!(
+        dry_run["stateFingerprint"].as_str().unwrap().len(),
+        32,
+        "keyed digest"
+    );
     assert_eq!(approval["viewerCanSign"]["allowed"], false);
 
     let (code, message) = error(&approve(&server, &sam, &id).await);

@@ -358,6 +358,13 @@ impl TestServer {
             "users",
             "sessions",
             "api_tokens",
+            "analyses",
+            "thinking_events",
+            "approvals",
+            "approval_signatures",
+            "executions",
+            "trust_scores",
+            "audit_events",
         ] {
             let sql = match backend {
                 sea_orm::DatabaseBackend::Postgres => {
