@@ -38,6 +38,15 @@ if [ "${1:-}" = "--e2e" ]; then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
   fi
+  # Real third-party tools the Rust tests drive: Ansible (the ansible executor) and the
+  # Python MCP SDK (a real MCP client and server). Pinned; in .venv, nothing system-wide.
+  want_py="ansible-core==2.19.14 mcp==2.3.0"
+  if [ "$(cat .venv/.installed 2>/dev/null)" != "$want_py" ]; then
+    log "installing $want_py into .venv"
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check $want_py
+    echo "$want_py" > .venv/.installed
+  fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing the Playwright test runner (no browser download: Chromium is Debian's)"
     (cd end2end && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)

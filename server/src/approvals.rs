@@ -31,6 +31,7 @@ use sea_orm::{
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::ansible::AnsibleExecutor;
 use crate::config::ApprovalsConfig;
 use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
 use crate::shell::ShellExecutor;
@@ -212,6 +213,15 @@ fn to_policy(row: &approval::Model, signatures: &[approval_signature::Model]) ->
     }
 }
 
+/// The executors besides the cluster, chosen by the action kind's prefix.
+#[derive(Debug, Clone, Default)]
+pub struct Executors {
+    /// `shell:<name>`.
+    pub shell: ShellExecutor,
+    /// `ansible:<playbook>`.
+    pub ansible: AnsibleExecutor,
+}
+
 /// Who proposes: the requester's name (never a signer of this approval).
 pub struct Proposal {
     pub incident_id: i32,
@@ -227,7 +237,7 @@ struct Inner {
     simulated: Option<Arc<SimulatedCluster>>,
     shield: Arc<Shield>,
     key: VaultKey,
-    shell: ShellExecutor,
+    executors: Executors,
     ingest: Ingest,
     updates: broadcast::Sender<i32>,
 }
@@ -249,7 +259,7 @@ impl Approvals {
         topology: Arc<Topology>,
         shield: Arc<Shield>,
         key: VaultKey,
-        shell: ShellExecutor,
+        executors: Executors,
         ingest: Ingest,
     ) -> Approvals {
         let simulated = Arc::new(SimulatedCluster::new(SimCluster::from_topology(&topology)));
@@ -262,7 +272,7 @@ impl Approvals {
             simulated: Some(simulated),
             shield,
             key,
-            shell,
+            executors,
             ingest,
             updates,
         }))
@@ -323,7 +333,13 @@ impl Approvals {
             .map_or(0, |r| r.affected.len());
         let limit = self.0.config.blast_limit;
         let mut report = if ShellExecutor::handles(&real.kind) {
-            self.0.shell.dry_run(real, blast_radius, limit)
+            self.0.executors.shell.dry_run(real, blast_radius, limit)
+        } else if AnsibleExecutor::handles(&real.kind) {
+            self.0
+                .executors
+                .ansible
+                .dry_run(real, blast_radius, limit)
+                .await
         } else {
             self.0
                 .cluster
@@ -337,6 +353,8 @@ impl Approvals {
     fn executor_name(&self, kind: &str) -> &'static str {
         if ShellExecutor::handles(kind) {
             "shell"
+        } else if AnsibleExecutor::handles(kind) {
+            "ansible"
         } else {
             self.0.cluster.name()
         }
@@ -811,7 +829,9 @@ impl Approvals {
         // The only place real values leave: the executor gets them, its output is labelled
         // again before anything stores or logs it.
         let outcome = if ShellExecutor::handles(&real.kind) {
-            self.0.shell.execute(&real).await
+            self.0.executors.shell.execute(&real).await
+        } else if AnsibleExecutor::handles(&real.kind) {
+            self.0.executors.ansible.execute(&real).await
         } else {
             self.0.cluster.execute(i64::from(id), real).await
         };

@@ -46,6 +46,8 @@ pub struct ActionsConfig {
     /// `[[actions.shell]]`: the only commands the shell executor runs.
     #[serde(default)]
     pub shell: Vec<crate::shell::ShellCommand>,
+    /// `[actions.ansible]`: where `ansible:<playbook>` actions come from.
+    pub ansible: Option<crate::ansible::AnsibleConfig>,
 }
 
 /// `[approvals]`: the policy table and the limits around it.

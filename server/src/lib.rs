@@ -1,6 +1,7 @@
 //! The `awoooi` server: configuration, CLI commands, the HTTP/GraphQL API and SSR.
 
 pub mod analysis;
+pub mod ansible;
 pub mod approvals;
 pub mod audit;
 pub mod auth;
@@ -279,7 +280,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         topology.clone(),
         shield,
         key,
-        shell::ShellExecutor::new(config.actions.shell.clone()),
+        approvals::Executors {
+            shell: shell::ShellExecutor::new(config.actions.shell.clone()),
+            ansible: ansible::AnsibleExecutor::new(config.actions.ansible.clone()),
+        },
         ingest.clone(),
     );
     approvals.start_worker(std::time::Duration::from_secs(15));

@@ -206,17 +206,7 @@ impl ShellExecutor {
             blast_radius <= blast_limit,
             format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
         );
-        let mut hasher = Sha256::new();
-        for reading in &readings {
-            hasher.update(reading.as_bytes());
-            hasher.update(b"\n");
-        }
-        DryRunReport {
-            passed: checks.iter().all(|c| c.passed),
-            checks,
-            state_fingerprint: hex::encode(hasher.finalize()),
-            blast_radius,
-        }
+        report(checks, &readings, blast_radius)
     }
 
     /// Runs the command: no shell, an empty environment but `PATH`, stdin closed, killed at
@@ -229,37 +219,66 @@ impl ShellExecutor {
             .ok_or_else(|| format!("{} is not on the allow-list", request.kind))?;
         let argv = self.render(command, request)?;
         let timeout = Duration::from_secs(command.timeout_seconds.unwrap_or(30));
-        let child = tokio::process::Command::new(&argv[0])
-            .args(&argv[1..])
-            .env_clear()
-            .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .map_err(|e| format!("cannot start {}: {e}", argv[0]))?;
-        let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(Ok(output)) => output,
-            Ok(Err(e)) => return Err(format!("{} failed: {e}", argv[0])),
-            Err(_) => return Err(format!("timed out after {} s; killed", timeout.as_secs())),
-        };
-        let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-        text.push_str(&String::from_utf8_lossy(&output.stderr));
-        if text.len() > MAX_OUTPUT {
-            let mut cut = MAX_OUTPUT;
-            while !text.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            text.truncate(cut);
-            text.push_str("\n… (output cut at 64 KiB)");
+        run(&argv, &[], timeout).await
+    }
+}
+
+/// Runs `argv` with no shell, an environment of only `PATH` and `env`, stdin closed, killed at
+/// `timeout`; stdout and stderr captured (64 KiB at most). Ok with the output on exit 0.
+pub async fn run(
+    argv: &[String],
+    env: &[(&str, &str)],
+    timeout: Duration,
+) -> Result<String, String> {
+    let Some((program, args)) = argv.split_first() else {
+        return Err("nothing to run".into());
+    };
+    let child = tokio::process::Command::new(program)
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .envs(env.iter().copied())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    let output = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+        Ok(Ok(output)) => output,
+        Ok(Err(e)) => return Err(format!("{program} failed: {e}")),
+        Err(_) => return Err(format!("timed out after {} s; killed", timeout.as_secs())),
+    };
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    if text.len() > MAX_OUTPUT {
+        let mut cut = MAX_OUTPUT;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
         }
-        let text = text.trim_end().to_owned();
-        if output.status.success() {
-            Ok(text)
-        } else {
-            Err(format!("{} ({})", text, output.status))
-        }
+        text.truncate(cut);
+        text.push_str("\n… (output cut at 64 KiB)");
+    }
+    let text = text.trim_end().to_owned();
+    if output.status.success() {
+        Ok(text)
+    } else {
+        Err(format!("{} ({})", text, output.status))
+    }
+}
+
+/// A dry-run report from its checks and the readings they used.
+pub fn report(checks: Vec<DryRunCheck>, readings: &[String], blast_radius: usize) -> DryRunReport {
+    let mut hasher = Sha256::new();
+    for reading in readings {
+        hasher.update(reading.as_bytes());
+        hasher.update(b"\n");
+    }
+    DryRunReport {
+        passed: checks.iter().all(|c| c.passed),
+        checks,
+        state_fingerprint: hex::encode(hasher.finalize()),
+        blast_radius,
     }
 }
 
