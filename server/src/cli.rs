@@ -72,6 +72,9 @@ pub enum Command {
     /// Break something in a running server's simulated cluster, for demos and tests (needs an
     /// ADMIN token in AWOOOI_TOKEN).
     Chaos(ChaosArgs),
+    /// Serve MCP on stdin/stdout, acting through a running server's API with AWOOOI_TOKEN
+    /// (its user is the requester of what it proposes).
+    Mcp(RemoteArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -95,10 +98,17 @@ pub struct ChaosArgs {
     /// For set-replicas.
     #[arg(long)]
     pub replicas: Option<u32>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// A running server and the token to act with.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
     /// The running server.
     #[arg(long, env = "AWOOOI_URL", default_value = "http://127.0.0.1:3000")]
     pub url: String,
-    /// An API or session token of an ADMIN.
+    /// An API or session token (its user is the one acting).
     #[arg(long, env = "AWOOOI_TOKEN", hide_env_values = true)]
     pub token: String,
 }

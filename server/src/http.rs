@@ -72,6 +72,12 @@ pub fn router(state: AppState) -> Router {
         .route("/graphql/schema.graphql", get(schema_sdl))
         .route("/auth/login", post(form_login))
         .route("/auth/logout", post(form_logout))
+        .nest_service(
+            "/mcp",
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(require_bearer))
+                .service(crate::mcp::http_service(state.schema.clone())),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -137,6 +143,21 @@ async fn authenticate(State(state): State<AppState>, mut request: Request, next:
         .extensions_mut()
         .insert(RequestAuth { principal, token });
     next.run(request).await
+}
+
+/// `/mcp` takes bearer tokens only (API or session tokens; never the cookie).
+async fn require_bearer(request: Request, next: Next) -> Response {
+    let bearer = request.extensions().get::<CredentialSource>() == Some(&CredentialSource::Bearer);
+    if bearer && signed_in(&request) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"error": "send Authorization: Bearer <token> (an API or session token)"})),
+        )
+            .into_response()
+    }
 }
 
 fn signed_in(request: &Request) -> bool {

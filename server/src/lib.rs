@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod keys;
+pub mod mcp;
 pub mod shell;
 pub mod ssr;
 pub mod streams;
@@ -72,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             }
         }
         Some(Command::Chaos(args)) => chaos_command(args).await,
+        Some(Command::Mcp(remote)) => mcp::serve_stdio(remote.url, remote.token).await,
         Some(Command::Redact) => {
             let shield = engine::shield::Shield::new(&config.shield.detectors)?;
             let stdin = std::io::stdin();
@@ -97,10 +99,10 @@ async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
                   { clusterChaos(kind: $k, target: $t, namespace: $n, replicas: $r) }",
         "variables": {"k": kind, "t": args.target, "n": args.namespace, "r": args.replicas},
     });
-    let url = format!("{}/graphql", args.url.trim_end_matches('/'));
+    let url = format!("{}/graphql", args.remote.url.trim_end_matches('/'));
     let answer: serde_json::Value = reqwest::Client::new()
         .post(&url)
-        .bearer_auth(&args.token)
+        .bearer_auth(&args.remote.token)
         .json(&body)
         .send()
         .await

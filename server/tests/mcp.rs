@@ -1,0 +1,132 @@
+//! AWOOOI's MCP server driven by a real MCP client (the official Python SDK, installed into
+//! `.venv` by `scripts/setup.sh --e2e`), over streamable HTTP and over stdio (`awoooi mcp`).
+//! An agent can propose; nothing it does executes.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::{Value, json};
+use support::{Backend, TestServer};
+
+on_both_backends!(a_real_mcp_client_lists_inspects_and_proposes_but_never_executes);
+
+fn python() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh --e2e",
+        path.display()
+    );
+    path
+}
+
+fn client(args: &[&str]) -> Value {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
+    let output = Command::new(python())
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "MCP client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+async fn a_real_mcp_client_lists_inspects_and_proposes_but_never_executes(backend: Backend) {
+    let server = TestServer::with_demo_topology(backend).await;
+    let token = server.signed_in("agent", "sre").await;
+    let body = json!({"name": "CheckoutSlow", "service": "checkout", "severity": "warning"});
+    let response = server
+        .post_json(
+            "/api/v1/alerts/webhook",
+            Some(&token),
+            &[],
+            body.to_string(),
+        )
+        .await;
+    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Without a bearer token /mcp answers 401 before any MCP is spoken.
+    let anonymous = server
+        .post_json(
+            "/mcp",
+            None,
+            &[("accept", "application/json, text/event-stream")],
+            "{}",
+        )
+        .await;
+    assert_eq!(anonymous.status(), 401);
+
+    let url = format!("{}/mcp", server.base);
+    let over_http = client(&["http", &url, &token, &incident]);
+    let binary = env!("CARGO_BIN_EXE_awoooi");
+    let over_stdio = client(&["stdio", binary, &server.base, &token, &incident]);
+
+    for out in [&over_http, &over_stdio] {
+        assert_eq!(
+            out["tools"],
+            json!([
+                "approval_status",
+                "blast_radius",
+                "get_incident",
+                "list_incidents",
+                "propose_action",
+                "root_causes"
+            ])
+        );
+        assert_eq!(out["list"]["error"], false, "{out}");
+        assert!(
+            out["list"]["text"]
+                .as_str()
+                .unwrap()
+                .contains("CheckoutSlow on checkout")
+        );
+        let blast: Value = serde_json::from_str(out["blast"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(blast["target"], "postgres-db");
+        assert_eq!(out["propose"]["error"], false, "{out}");
+        let proposed: Value =
+            serde_json::from_str(out["propose"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(proposed["status"], "PENDING");
+        assert_eq!(proposed["effectiveRisk"], "HIGH");
+        let status: Value = serde_json::from_str(out["status"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(status["status"], "PENDING");
+        assert_eq!(status["signatures"], json!([]));
+        assert_eq!(out["missing_argument"]["error"], true);
+        assert_eq!(
+            out["missing_argument"]["text"],
+            "id: a non-empty string is required"
+        );
+        assert_eq!(out["unknown_service"]["error"], true);
+        assert!(
+            out["unknown_service"]["text"]
+                .as_str()
+                .unwrap()
+                .ends_with("(NOT_FOUND)"),
+            "{out}"
+        );
+    }
+    // Both proposals wait for people; the cluster was not touched.
+    let pending = server
+        .graphql(
+            Some(&token),
+            "{ approvals(status: PENDING) { totalCount edges { node { requestedBy } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(pending["data"]["approvals"]["totalCount"], 2, "{pending}");
+    assert_eq!(
+        pending["data"]["approvals"]["edges"][0]["node"]["requestedBy"],
+        "agent"
+    );
+    let cluster = server.state.approvals.simulated_cluster().unwrap();
+    assert!(cluster.with(|c| c.applied().is_empty()));
+}
