@@ -34,6 +34,7 @@ use tokio::sync::broadcast;
 use crate::ansible::AnsibleExecutor;
 use crate::config::ApprovalsConfig;
 use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
+use crate::mcp_client::McpExecutor;
 use crate::shell::ShellExecutor;
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -220,6 +221,8 @@ pub struct Executors {
     pub shell: ShellExecutor,
     /// `ansible:<playbook>`.
     pub ansible: AnsibleExecutor,
+    /// `mcp:<server>/<tool>`.
+    pub mcp: McpExecutor,
 }
 
 /// Who proposes: the requester's name (never a signer of this approval).
@@ -340,6 +343,12 @@ impl Approvals {
                 .ansible
                 .dry_run(real, blast_radius, limit)
                 .await
+        } else if McpExecutor::handles(&real.kind) {
+            self.0
+                .executors
+                .mcp
+                .dry_run(real, blast_radius, limit)
+                .await
         } else {
             self.0
                 .cluster
@@ -355,6 +364,8 @@ impl Approvals {
             "shell"
         } else if AnsibleExecutor::handles(kind) {
             "ansible"
+        } else if McpExecutor::handles(kind) {
+            "mcp"
         } else {
             self.0.cluster.name()
         }
@@ -832,6 +843,8 @@ impl Approvals {
             self.0.executors.shell.execute(&real).await
         } else if AnsibleExecutor::handles(&real.kind) {
             self.0.executors.ansible.execute(&real).await
+        } else if McpExecutor::handles(&real.kind) {
+            self.0.executors.mcp.execute(&real).await
         } else {
             self.0.cluster.execute(i64::from(id), real).await
         };

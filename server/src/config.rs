@@ -48,6 +48,9 @@ pub struct ActionsConfig {
     pub shell: Vec<crate::shell::ShellCommand>,
     /// `[actions.ansible]`: where `ansible:<playbook>` actions come from.
     pub ansible: Option<crate::ansible::AnsibleConfig>,
+    /// `[[actions.mcp]]`: MCP servers whose tools are `mcp:<name>/<tool>` actions.
+    #[serde(default)]
+    pub mcp: Vec<crate::mcp_client::McpServerConfig>,
 }
 
 /// `[approvals]`: the policy table and the limits around it.
@@ -252,6 +255,12 @@ impl Config {
                 crate::shell::validate(&file.actions.shell).map_err(|message| {
                     ConfigError::Invalid {
                         key: "actions.shell",
+                        message,
+                    }
+                })?;
+                crate::mcp_client::validate(&file.actions.mcp).map_err(|message| {
+                    ConfigError::Invalid {
+                        key: "actions.mcp",
                         message,
                     }
                 })?;

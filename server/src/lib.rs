@@ -15,6 +15,7 @@ pub mod http;
 pub mod ingest;
 pub mod keys;
 pub mod mcp;
+pub mod mcp_client;
 pub mod shell;
 pub mod ssr;
 pub mod streams;
@@ -285,6 +286,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         approvals::Executors {
             shell: shell::ShellExecutor::new(config.actions.shell.clone()),
             ansible: ansible::AnsibleExecutor::new(config.actions.ansible.clone()),
+            mcp: mcp_client::McpExecutor::new(config.actions.mcp.clone()),
         },
         ingest.clone(),
     );
