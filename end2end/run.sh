@@ -31,6 +31,10 @@ done
 curl -fsS "$AWOOOI_E2E_URL/readyz" >/dev/null || { cat "$data_dir/server.log" >&2; exit 1; }
 
 status=0
+# The tracer bullet first, against the fresh demo server (webhook, GraphQL, MCP).
+if [ "$#" = 0 ]; then
+  "$AWOOOI_BIN" tracer-bullet --url "$AWOOOI_E2E_URL" || status=$?
+fi
 npx playwright test "$@" || status=$?
 if [ "$status" != 0 ]; then
   echo "---- server log ----" >&2

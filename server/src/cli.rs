@@ -75,6 +75,25 @@ pub enum Command {
     /// Serve MCP on stdin/stdout, acting through a running server's API with AWOOOI_TOKEN
     /// (its user is the requester of what it proposes).
     Mcp(RemoteArgs),
+    /// Drive a running demo server through the five steps of the incident loop (webhook,
+    /// GraphQL, MCP); exit 0 only if all pass.
+    TracerBullet(TracerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TracerArgs {
+    /// The running server.
+    #[arg(long, env = "AWOOOI_URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// AWOOOI's MCP endpoint (default: <url>/mcp).
+    #[arg(long)]
+    pub mcp_url: Option<String>,
+    /// The demo users' password.
+    #[arg(long, env = "AWOOOI_DEMO_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Seconds a step may wait for the system (analysis, execution).
+    #[arg(long, default_value_t = 30)]
+    pub patience: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

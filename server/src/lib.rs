@@ -20,6 +20,7 @@ pub mod shell;
 pub mod ssr;
 pub mod streams;
 pub mod telemetry;
+pub mod tracer;
 pub mod webhooks;
 
 use std::io::{BufRead, IsTerminal, Write};
@@ -75,6 +76,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Chaos(args)) => chaos_command(args).await,
         Some(Command::Mcp(remote)) => mcp::serve_stdio(remote.url, remote.token).await,
+        Some(Command::TracerBullet(args)) => {
+            let url = args.url.trim_end_matches('/').to_owned();
+            let tracer = tracer::Tracer {
+                mcp_url: args.mcp_url.unwrap_or_else(|| format!("{url}/mcp")),
+                url,
+                password: args.password,
+                patience: std::time::Duration::from_secs(args.patience),
+            };
+            let passed = tracer.run(&mut std::io::stdout()).await?;
+            anyhow::ensure!(passed, "the tracer bullet failed (see the table above)");
+            Ok(())
+        }
         Some(Command::Redact) => {
             let shield = engine::shield::Shield::new(&config.shield.detectors)?;
             let stdin = std::io::stdin();

@@ -1,0 +1,108 @@
+//! `awoooi tracer-bullet` (the real binary) against a running demo server: all five steps
+//! pass from a fresh start; with its MCP server unreachable it fails and says where.
+
+mod support;
+
+use support::{Backend, PASSWORD, TestServer};
+
+on_both_backends!(the_tracer_bullet_passes_then_fails_clearly_without_mcp);
+
+async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backend) {
+    let server = TestServer::start_with(backend, &["--demo"]).await;
+    server::demo::seed(&server.state.db, PASSWORD)
+        .await
+        .unwrap();
+
+    let run = server.cli(
+        &[
+            "tracer-bullet",
+            "--url",
+            &server.base,
+            "--password",
+            PASSWORD,
+        ],
+        None,
+    );
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    for step in [
+        "trigger_alert",
+        "graphrag_analysis",
+        "generate_approval",
+        "multisig_approval",
+        "mcp_execution",
+    ] {
+        assert!(
+            run.stdout.contains(&format!("[x] [{step}] PASS")),
+            "{}",
+            run.stdout
+        );
+    }
+    assert!(
+        run.stdout.contains("root cause postgres-db"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("EXECUTED: deployments/postgres-db restarted"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("  Passed: 5\n  Failed: 0\n  Status: ALL PASSED"),
+        "{}",
+        run.stdout
+    );
+
+    // Stop the MCP server it needs (here: point it at a port nobody listens on).
+    let broken = server.cli(
+        &[
+            "tracer-bullet",
+            "--url",
+            &server.base,
+            "--password",
+            PASSWORD,
+            "--mcp-url",
+            "http://127.0.0.1:9/mcp",
+        ],
+        None,
+    );
+    assert_eq!(broken.status.code(), Some(1), "{}", broken.stdout);
+    assert!(
+        broken.stdout.contains("[x] [trigger_alert] PASS"),
+        "{}",
+        broken.stdout
+    );
+    assert!(
+        broken.stdout.contains("[ ] [generate_approval] FAIL"),
+        "{}",
+        broken.stdout
+    );
+    assert!(
+        broken
+            .stdout
+            .contains("cannot reach the MCP server at http://127.0.0.1:9/mcp"),
+        "{}",
+        broken.stdout
+    );
+    assert!(
+        broken
+            .stdout
+            .contains("[ ] [mcp_execution] FAIL\n      skipped: an earlier step failed")
+    );
+    assert!(broken.stdout.contains("Status: FAILED"));
+
+    let wrong = server.cli(
+        &["tracer-bullet", "--url", &server.base, "--password", "nope"],
+        None,
+    );
+    assert_eq!(wrong.status.code(), Some(1));
+    assert!(
+        wrong
+            .stdout
+            .contains("cannot sign in as admin: invalid username or password"),
+        "{}",
+        wrong.stdout
+    );
+}
