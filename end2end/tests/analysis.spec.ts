@@ -60,3 +60,19 @@ test("the topology page shows health and a clicked service's blast radius", asyn
   );
   await expect(page.locator('[data-service="ingress"]')).toHaveClass(/blast/);
 });
+
+test("the dashboard fires the 3 AM scenario and its incident carries an approval", async ({ page }) => {
+  await page.goto("/login");
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.getByLabel("Username").fill("admin");
+  await page.getByLabel("Password").fill(process.env.AWOOOI_DEMO_PASSWORD ?? "");
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await expect(page).toHaveURL(/\/$/);
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await page.getByTestId("fire-scenario").click();
+  const fired = page.getByTestId("scenario-incidents").getByRole("link");
+  await expect(fired).toHaveCount(2);
+  await fired.filter({ hasText: "frontend" }).click();
+  await expect(page.getByTestId("root-causes")).toContainText("postgres-db");
+  await expect(page.getByTestId("incident-approvals")).toBeVisible();
+});

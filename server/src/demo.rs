@@ -16,6 +16,20 @@ pub const DEMO_USERS: [(&str, Role); 6] = [
     ("admin", Role::Admin),
 ];
 
+/// The seed's 3 AM scenario: (alert, service, description).
+pub const SCENARIO: [(&str, &str, &str); 2] = [
+    (
+        "ConnectionsExhausted",
+        "postgres-db",
+        "connection pool exhausted: 100 of 100 connections in use",
+    ),
+    (
+        "HighErrorRate",
+        "frontend",
+        "5xx rate above 15% for 5 minutes",
+    ),
+];
+
 /// The demo password: `AWOOOI_DEMO_PASSWORD`, else a fresh random one (`generated` = true).
 pub fn demo_password(from_env: Option<String>) -> (String, bool) {
     match from_env.filter(|p| !p.is_empty()) {

@@ -276,6 +276,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         version: env!("CARGO_PKG_VERSION"),
         database: config.database_kind(),
         started: Instant::now(),
+        demo: config.demo,
     };
     let shield = Arc::new(engine::shield::Shield::new(&config.shield.detectors)?);
     let key = keys::load_or_create(&config.data_dir, std::env::var("AWOOOI_VAULT_KEY").ok())?;

@@ -119,14 +119,7 @@ impl Tracer {
         let admin = self.login(&http, "admin").await?;
         let url = format!("{}/api/v1/alerts/webhook", self.url.trim_end_matches('/'));
         let mut incident = String::new();
-        for (name, service, description) in [
-            (
-                "ConnectionsExhausted",
-                "postgres-db",
-                "connection pool exhausted",
-            ),
-            ("HighErrorRate", "frontend", "5xx rate above 15%"),
-        ] {
+        for (name, service, description) in crate::demo::SCENARIO {
             let response = http
                 .post(&url)
                 .bearer_auth(&admin)

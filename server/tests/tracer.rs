@@ -5,7 +5,10 @@ mod support;
 
 use support::{Backend, PASSWORD, TestServer};
 
-on_both_backends!(the_tracer_bullet_passes_then_fails_clearly_without_mcp);
+on_both_backends!(
+    the_tracer_bullet_passes_then_fails_clearly_without_mcp,
+    the_3am_scenario_fires_only_in_demo_mode
+);
 
 async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backend) {
     let server = TestServer::start_with(backend, &["--demo"]).await;
@@ -104,5 +107,37 @@ async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backen
             .contains("cannot sign in as admin: invalid username or password"),
         "{}",
         wrong.stdout
+    );
+}
+
+async fn the_3am_scenario_fires_only_in_demo_mode(backend: Backend) {
+    let fire = "mutation { fireDemoScenario { id title service } }";
+    let demo = TestServer::start_with(backend, &["--demo"]).await;
+    let token = demo.signed_in("sam", "sre").await;
+    let fired = demo
+        .graphql(Some(&token), fire, serde_json::json!({}))
+        .await;
+    assert_eq!(fired["errors"], serde_json::Value::Null, "{fired}");
+    let services: Vec<&str> = fired["data"]["fireDemoScenario"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["service"].as_str().unwrap())
+        .collect();
+    assert_eq!(services, ["postgres-db", "frontend"]);
+    let viewer = demo.signed_in("erin", "viewer").await;
+    let refused = demo
+        .graphql(Some(&viewer), fire, serde_json::json!({}))
+        .await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "FORBIDDEN");
+
+    let plain = TestServer::start(backend).await;
+    let token = plain.signed_in("sam", "sre").await;
+    let refused = plain
+        .graphql(Some(&token), fire, serde_json::json!({}))
+        .await;
+    assert_eq!(
+        refused["errors"][0]["message"],
+        "the 3 AM scenario is only available on a server started with --demo"
     );
 }

@@ -166,6 +166,14 @@ pub struct AuditCheck;
 )]
 pub struct TrustList;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/fire_demo_scenario.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct FireDemoScenario;
+
 /// A failed operation as the UI shows it: the server's message and `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

@@ -6,6 +6,52 @@ use leptos_meta::Title;
 
 use crate::graphql::{self, server_info};
 
+/// `--demo` only: fires the seed's 3 AM scenario and links to what it opened.
+#[component]
+fn ScenarioButton() -> impl IntoView {
+    let transport = graphql::use_transport().ok();
+    let result = RwSignal::new(None::<Result<Vec<(String, String)>, String>>);
+    let busy = RwSignal::new(false);
+    let fire = move |_| {
+        let Some(transport) = transport.clone() else {
+            return;
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let fired = transport
+                .run::<graphql::FireDemoScenario>(graphql::fire_demo_scenario::Variables {})
+                .await
+                .map(|data| {
+                    data.fire_demo_scenario
+                        .into_iter()
+                        .map(|i| (i.id, i.title))
+                        .collect()
+                })
+                .map_err(|e| e.to_string());
+            busy.set(false);
+            result.set(Some(fired));
+        });
+    };
+    view! {
+        <div class="scenario">
+            <button class="btn btn-primary" data-testid="fire-scenario" on:click=fire disabled=move || busy.get()>
+                "Fire the 3 AM scenario"
+            </button>
+            <p class="muted small">"postgres-db runs out of connections; the frontend's error rate climbs."</p>
+            {move || result.get().map(|r| match r {
+                Ok(incidents) => view! {
+                    <ul class="actions" data-testid="scenario-incidents">
+                        {incidents.into_iter().map(|(id, title)| view! {
+                            <li><a href=format!("/incidents/{id}")>{format!("#{id} {title}")}</a></li>
+                        }).collect_view()}
+                    </ul>
+                }.into_any(),
+                Err(e) => view! { <p class="form-error" role="alert">{e}</p> }.into_any(),
+            })}
+        </div>
+    }
+}
+
 #[component]
 pub fn Dashboard() -> impl IntoView {
     let transport = graphql::use_transport();
@@ -35,7 +81,9 @@ pub fn Dashboard() -> impl IntoView {
                                     .me
                                     .map(|me| format!("{} ({:?})", me.username, me.role))
                                     .unwrap_or_default();
+                                let demo = data.server_info.demo.then(|| view! { <ScenarioButton/> });
                                 view! {
+                                    {demo}
                                     <dl class="facts" data-testid="server-info">
                                         <dt>"Version"</dt>
                                         <dd data-testid="version">{data.server_info.version}</dd>

@@ -283,6 +283,51 @@ pub struct IncidentMutation;
 
 #[Object]
 impl IncidentMutation {
+    /// `--demo` only: fires the seed's 3 AM scenario (postgres-db runs out of connections, the
+    /// frontend's error rate climbs) through the ordinary ingest path; returns the incidents.
+    async fn fire_demo_scenario(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Incident>> {
+        use engine::Role::*;
+        require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        if !ctx.data::<super::ServerMeta>()?.demo {
+            return Err(ApiError::Forbidden(
+                "the 3 AM scenario is only available on a server started with --demo".into(),
+            )
+            .into());
+        }
+        let mut events = Vec::new();
+        for (name, service, description) in crate::demo::SCENARIO {
+            let alert = GenericAlert {
+                name: name.to_owned(),
+                severity: Some("critical".into()),
+                service: Some(service.to_owned()),
+                description: Some(description.to_owned()),
+                ..Default::default()
+            };
+            events.push(
+                alert
+                    .into_event(AlertSource::Graphql, "scenario")
+                    .map_err(|e| ApiError::BadUserInput(e.to_string()))?,
+            );
+        }
+        let receipt = ctx
+            .data::<Ingest>()?
+            .submit(events)
+            .await
+            .map_err(ApiError::internal)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let mut incidents = Vec::new();
+        for id in receipt.incidents {
+            if let Some(found) = incident::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .map_err(ApiError::internal)?
+            {
+                incidents.push(Incident(found));
+            }
+        }
+        Ok(incidents)
+    }
+
     /// Ingests one alert and returns the incident it joined (everyone but VIEWER).
     async fn ingest_alert(
         &self,

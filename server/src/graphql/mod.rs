@@ -60,6 +60,8 @@ pub struct ServerMeta {
     pub version: &'static str,
     pub database: &'static str,
     pub started: Instant,
+    /// Running with `--demo`.
+    pub demo: bool,
 }
 
 /// Who is calling (if anyone) and with which token, attached to every request.

@@ -20,6 +20,8 @@ pub struct ServerInfo {
     database: String,
     /// Seconds since this process started.
     uptime_seconds: i64,
+    /// Started with `--demo` (demo users, the 3 AM scenario button).
+    demo: bool,
 }
 
 #[Object]
@@ -32,6 +34,7 @@ impl SystemQuery {
             version: meta.version.to_owned(),
             database: meta.database.to_owned(),
             uptime_seconds: i64::try_from(meta.started.elapsed().as_secs()).unwrap_or(i64::MAX),
+            demo: meta.demo,
         })
     }
 }
