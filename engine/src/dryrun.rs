@@ -235,16 +235,24 @@ pub fn dry_run(
         format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
     );
 
-    let mut hasher = Sha256::new();
-    for reading in &readings {
-        hasher.update(reading.as_bytes());
-        hasher.update(b"\n");
-    }
-    DryRunReport {
-        passed: checks.iter().all(|c| c.passed),
-        checks,
-        state_fingerprint: hex::encode(hasher.finalize()),
-        blast_radius,
+    DryRunReport::new(checks, &readings, blast_radius)
+}
+
+impl DryRunReport {
+    /// A report from its checks; the fingerprint is SHA-256 over `readings`, one per line.
+    /// Other executors (shell, Ansible, MCP) build theirs with this too.
+    pub fn new(checks: Vec<DryRunCheck>, readings: &[String], blast_radius: usize) -> DryRunReport {
+        let mut hasher = Sha256::new();
+        for reading in readings {
+            hasher.update(reading.as_bytes());
+            hasher.update(b"\n");
+        }
+        DryRunReport {
+            passed: checks.iter().all(|c| c.passed),
+            checks,
+            state_fingerprint: hex::encode(hasher.finalize()),
+            blast_radius,
+        }
     }
 }
 

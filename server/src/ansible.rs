@@ -10,7 +10,7 @@ use engine::policy::ActionRequest;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::shell::{report, run};
+use crate::shell::run;
 
 /// `[actions.ansible]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -220,7 +220,7 @@ impl AnsibleExecutor {
             passed: blast_radius <= blast_limit,
             detail: format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
         });
-        report(checks, &readings, blast_radius)
+        DryRunReport::new(checks, &readings, blast_radius)
     }
 
     /// Runs the playbook; Ok with its output when it succeeds.

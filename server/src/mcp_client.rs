@@ -13,8 +13,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::shell::report;
-
 /// One MCP server (`[[actions.mcp]]`): `command` (stdio) or `url` (streamable HTTP).
 #[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -279,7 +277,7 @@ impl McpExecutor {
             blast_radius <= blast_limit,
             format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
         );
-        report(checks, &readings, blast_radius)
+        DryRunReport::new(checks, &readings, blast_radius)
     }
 
     /// Calls the tool; Ok with its text when it succeeds, Err when it reports an error.

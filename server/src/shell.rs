@@ -10,7 +10,6 @@ use std::time::Duration;
 use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
 use engine::policy::ActionRequest;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
 /// One allow-listed command (`[[actions.shell]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -206,7 +205,7 @@ impl ShellExecutor {
             blast_radius <= blast_limit,
             format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
         );
-        report(checks, &readings, blast_radius)
+        DryRunReport::new(checks, &readings, blast_radius)
     }
 
     /// Runs the command: no shell, an empty environment but `PATH`, stdin closed, killed at
@@ -264,21 +263,6 @@ pub async fn run(
         Ok(text)
     } else {
         Err(format!("{} ({})", text, output.status))
-    }
-}
-
-/// A dry-run report from its checks and the readings they used.
-pub fn report(checks: Vec<DryRunCheck>, readings: &[String], blast_radius: usize) -> DryRunReport {
-    let mut hasher = Sha256::new();
-    for reading in readings {
-        hasher.update(reading.as_bytes());
-        hasher.update(b"\n");
-    }
-    DryRunReport {
-        passed: checks.iter().all(|c| c.passed),
-        checks,
-        state_fingerprint: hex::encode(hasher.finalize()),
-        blast_radius,
     }
 }
 

@@ -3,9 +3,6 @@
 
 mod support;
 
-use std::path::PathBuf;
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
 
@@ -29,16 +26,6 @@ const TOUCH: &str = r#"
 const BROKEN: &str =
     "- hosts: all\n  tasks:\n    - ansible.builtin.nonexistent_module_xyz: {}\n  bogus_key: [\n";
 
-fn ansible_playbook() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/ansible-playbook");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup.sh --e2e",
-        path.display()
-    );
-    path
-}
-
 fn letters() -> String {
     (0..12)
         .map(|_| (b'a' + rand::random::<u8>() % 26) as char)
@@ -47,24 +34,6 @@ fn letters() -> String {
 
 const FIELDS: &str = "id status effectiveRisk action { target params }
     dryRun { passed checks { name passed detail } } execution { executor status output }";
-
-async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
-    for _ in 0..1200 {
-        let answer = server
-            .graphql(
-                Some(token),
-                &format!("query($id: ID!) {{ approval(id: $id) {{ {FIELDS} }} }}"),
-                json!({"id": id}),
-            )
-            .await;
-        let approval = answer["data"]["approval"].clone();
-        if !matches!(approval["status"].as_str(), Some("APPROVED" | "EXECUTING")) {
-            return approval;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("approval {id} never finished");
-}
 
 async fn playbooks_run_with_real_values_and_only_from_their_directory(backend: Backend) {
     let dir = std::env::temp_dir().join(format!("awoooi-ansible-{}", letters()));
@@ -77,21 +46,18 @@ async fn playbooks_run_with_real_values_and_only_from_their_directory(backend: B
         "[approvals.risks]\n\"ansible:touch\" = \"MEDIUM\"\n\"ansible:broken\" = \"MEDIUM\"\n\
          [actions.ansible]\nplaybook_dir = \"{}\"\nbinary = \"{}\"\ntimeout_seconds = 120\n",
         playbooks.display(),
-        ansible_playbook().display()
+        support::venv("ansible-playbook").display()
     );
     let server = TestServer::start_configured(backend, &[], &toml).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
-    let body = json!({"name": "DiskFull", "service": "batch", "severity": "warning",
-        "description": format!("host {SECRET_IP} is out of disk")});
-    let response = server
-        .post_json("/api/v1/alerts/webhook", Some(&sam), &[], body.to_string())
+    let incident = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "DiskFull", "service": "batch", "severity": "warning",
+                "description": format!("host {SECRET_IP} is out of disk")}),
+        )
         .await;
-    assert_eq!(response.status(), 202);
-    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let propose = |action: Value| {
         let server = &server;
         let sam = sam.clone();
@@ -137,7 +103,7 @@ async fn playbooks_run_with_real_values_and_only_from_their_directory(backend: B
         )
         .await;
     assert_eq!(signed["errors"], Value::Null, "{signed}");
-    let done = settled(&server, &sam, &id).await;
+    let done = server.settled_approval(&sam, &id, FIELDS).await;
     assert_eq!(done["status"], "EXECUTED", "{done}");
     assert_eq!(done["execution"]["executor"], "ansible");
     let output = done["execution"]["output"].as_str().unwrap();

@@ -33,16 +33,12 @@ const APPROVAL: &str = "id status baseRisk effectiveRisk trust pattern requiredS
 /// An incident to attach proposals to (about a service outside the topology, so the Brain's
 /// own proposal does not touch the deployments these tests act on).
 async fn incident(server: &TestServer, token: &str) -> String {
-    let body =
-        json!({"name": "Checkout slow", "service": "checkout", "severity": "warning"}).to_string();
-    let response = server
-        .post_json("/api/v1/alerts/webhook", Some(token), &[], body)
-        .await;
-    assert_eq!(response.status(), 202);
-    response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    server
+        .incident_from_alert(
+            token,
+            json!({"name": "Checkout slow", "service": "checkout", "severity": "warning"}),
+        )
+        .await
 }
 
 async fn propose(server: &TestServer, token: &str, incident: &str, action: Value) -> Value {

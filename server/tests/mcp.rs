@@ -12,19 +12,9 @@ use support::{Backend, TestServer};
 
 on_both_backends!(a_real_mcp_client_lists_inspects_and_proposes_but_never_executes);
 
-fn python() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup.sh --e2e",
-        path.display()
-    );
-    path
-}
-
 fn client(args: &[&str]) -> Value {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py");
-    let output = Command::new(python())
+    let output = Command::new(support::venv("python"))
         .arg(script)
         .args(args)
         .output()
@@ -41,19 +31,12 @@ fn client(args: &[&str]) -> Value {
 async fn a_real_mcp_client_lists_inspects_and_proposes_but_never_executes(backend: Backend) {
     let server = TestServer::with_demo_topology(backend).await;
     let token = server.signed_in("agent", "sre").await;
-    let body = json!({"name": "CheckoutSlow", "service": "checkout", "severity": "warning"});
-    let response = server
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(&token),
-            &[],
-            body.to_string(),
+    let incident = server
+        .incident_from_alert(
+            &token,
+            json!({"name": "CheckoutSlow", "service": "checkout", "severity": "warning"}),
         )
         .await;
-    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
 
     // Without a bearer token /mcp answers 401 before any MCP is spoken.
     let anonymous = server

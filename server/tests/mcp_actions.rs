@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
@@ -13,38 +12,8 @@ on_both_backends!(tools_are_called_with_real_values_after_a_dry_run);
 
 const SECRET_IP: &str = "10.77.88.99";
 
-fn venv(file: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../.venv/bin")
-        .join(file);
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup.sh --e2e",
-        path.display()
-    );
-    path
-}
-
 const FIELDS: &str = "id status effectiveRisk dryRun { passed checks { name passed detail } }
     execution { executor status output }";
-
-async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
-    for _ in 0..600 {
-        let answer = server
-            .graphql(
-                Some(token),
-                &format!("query($id: ID!) {{ approval(id: $id) {{ {FIELDS} }} }}"),
-                json!({"id": id}),
-            )
-            .await;
-        let approval = answer["data"]["approval"].clone();
-        if !matches!(approval["status"].as_str(), Some("APPROVED" | "EXECUTING")) {
-            return approval;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("approval {id} never finished");
-}
 
 fn check<'a>(approval: &'a Value, name: &str) -> &'a Value {
     approval["dryRun"]["checks"]
@@ -61,22 +30,20 @@ async fn tools_are_called_with_real_values_after_a_dry_run(backend: Backend) {
     let toml = format!(
         "[approvals.risks]\n\"mcp:ops/restart_service\" = \"MEDIUM\"\n\"mcp:ops/fail\" = \"MEDIUM\"\n\
          [[actions.mcp]]\nname = \"ops\"\ncommand = [\"{}\", \"{}\", \"{}\"]\ntimeout_seconds = 30\n",
-        venv("python").display(),
+        support::venv("python").display(),
         script.display(),
         log.display()
     );
     let server = TestServer::start_configured(backend, &[], &toml).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
-    let body = json!({"name": "ApiDown", "service": "api", "severity": "critical",
-        "description": format!("api on {SECRET_IP} is down")});
-    let response = server
-        .post_json("/api/v1/alerts/webhook", Some(&sam), &[], body.to_string())
+    let incident = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "ApiDown", "service": "api", "severity": "critical",
+                "description": format!("api on {SECRET_IP} is down")}),
+        )
         .await;
-    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let propose = |action: Value| {
         let (server, sam, incident) = (&server, sam.clone(), incident.clone());
         async move {
@@ -116,7 +83,7 @@ async fn tools_are_called_with_real_values_after_a_dry_run(backend: Backend) {
     );
     let id = restart["id"].as_str().unwrap().to_owned();
     assert_eq!(approve(id.clone()).await["errors"], Value::Null);
-    let done = settled(&server, &sam, &id).await;
+    let done = server.settled_approval(&sam, &id, FIELDS).await;
     assert_eq!(done["status"], "EXECUTED", "{done}");
     assert_eq!(done["execution"]["executor"], "mcp");
     assert_eq!(done["execution"]["output"], "restarted nginx on [IP_1]");
@@ -153,7 +120,7 @@ async fn tools_are_called_with_real_values_after_a_dry_run(backend: Backend) {
         propose(json!({"kind": "mcp:ops/fail", "target": "api", "params": {"reason": "no"}})).await;
     let fail_id = fail["id"].as_str().unwrap().to_owned();
     approve(fail_id.clone()).await;
-    let failed = settled(&server, &sam, &fail_id).await;
+    let failed = server.settled_approval(&sam, &fail_id, FIELDS).await;
     assert_eq!(failed["status"], "FAILED", "{failed}");
     assert!(
         failed["execution"]["output"]

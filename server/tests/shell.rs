@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
 
@@ -12,32 +10,13 @@ on_both_backends!(the_executor_sees_real_values_and_storage_only_labels);
 
 const SECRET_IP: &str = "10.20.30.40";
 
+const SETTLED: &str = "status voidReason action { target params }
+    dryRun { passed checks { name detail } } execution { executor status output }";
+
 fn letters() -> String {
     (0..12)
         .map(|_| (b'a' + rand::random::<u8>() % 26) as char)
         .collect()
-}
-
-async fn settled(server: &TestServer, token: &str, id: &str) -> Value {
-    for _ in 0..400 {
-        let answer = server
-            .graphql(
-                Some(token),
-                "query($id: ID!) { approval(id: $id) { status voidReason action { target params }
-                  dryRun { passed checks { name detail } } execution { executor status output } } }",
-                json!({"id": id}),
-            )
-            .await;
-        let approval = answer["data"]["approval"].clone();
-        if !matches!(
-            approval["status"].as_str(),
-            Some("PENDING" | "APPROVED" | "EXECUTING")
-        ) {
-            return approval;
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    panic!("approval {id} never finished");
 }
 
 async fn propose(server: &TestServer, token: &str, incident: &str, action: Value) -> Value {
@@ -81,16 +60,13 @@ timeout_seconds = 1
     let server = TestServer::start_configured(backend, &[], toml).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
-    let body = json!({"name": "HostDown", "service": "edge", "severity": "critical",
-        "description": format!("host {SECRET_IP} stopped answering")});
-    let response = server
-        .post_json("/api/v1/alerts/webhook", Some(&sam), &[], body.to_string())
+    let incident = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "HostDown", "service": "edge", "severity": "critical",
+                "description": format!("host {SECRET_IP} stopped answering")}),
+        )
         .await;
-    assert_eq!(response.status(), 202);
-    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
 
     // The Brain and people speak in labels; a person who types the raw value gets the label.
     let path = format!("{}/seen-[IP_1]", dir.display());
@@ -110,7 +86,7 @@ timeout_seconds = 1
     );
     let id = proposed["id"].as_str().unwrap().to_owned();
     assert_eq!(approve(&server, &alice, &id).await["errors"], Value::Null);
-    let done = settled(&server, &sam, &id).await;
+    let done = server.settled_approval(&sam, &id, SETTLED).await;
     assert_eq!(done["status"], "EXECUTED", "{done}");
     assert_eq!(done["execution"]["executor"], "shell");
     assert_eq!(done["execution"]["output"], format!("recorded {path}"));
@@ -128,7 +104,7 @@ timeout_seconds = 1
     .await;
     let nap_id = nap["id"].as_str().unwrap().to_owned();
     approve(&server, &alice, &nap_id).await;
-    let failed = settled(&server, &sam, &nap_id).await;
+    let failed = server.settled_approval(&sam, &nap_id, SETTLED).await;
     assert_eq!(failed["status"], "FAILED", "{failed}");
     assert_eq!(failed["execution"]["output"], "timed out after 1 s; killed");
 

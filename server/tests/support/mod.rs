@@ -24,6 +24,19 @@ macro_rules! on_both_backends {
     };
 }
 
+/// A tool the tests drive, from the `.venv` that `scripts/setup.sh --e2e` installs.
+pub fn venv(file: &str) -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../.venv/bin")
+        .join(file);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh --e2e",
+        path.display()
+    );
+    path
+}
+
 pub const PASSWORD: &str = "correct horse battery";
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret";
 
@@ -124,6 +137,39 @@ impl TestServer {
         let server = TestServer::start_with(backend, &["--topology", path.to_str().unwrap()]).await;
         std::fs::remove_file(path).unwrap();
         server
+    }
+
+    /// Posts one alert to the generic webhook as `token`; returns the incident it joined.
+    pub async fn incident_from_alert(&self, token: &str, alert: Value) -> String {
+        let response = self
+            .post_json(
+                "/api/v1/alerts/webhook",
+                Some(token),
+                &[],
+                alert.to_string(),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+        response.json::<Value>().await.unwrap()["incidents"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    /// Reads approval `id` (with `fields`, which must include `status`) until the background
+    /// executor is done with it.
+    pub async fn settled_approval(&self, token: &str, id: &str, fields: &str) -> Value {
+        let query = format!("query($id: ID!) {{ approval(id: $id) {{ {fields} }} }}");
+        for _ in 0..1200 {
+            let answer = self.graphql(Some(token), &query, json!({"id": id})).await;
+            assert_eq!(answer["errors"], Value::Null, "{answer}");
+            let approval = answer["data"]["approval"].clone();
+            if !matches!(approval["status"].as_str(), Some("APPROVED" | "EXECUTING")) {
+                return approval;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("approval {id} never finished executing");
     }
 
     /// Like [`TestServer::start`], with extra `awoooi` flags (e.g. `--topology FILE`).
