@@ -892,10 +892,13 @@ impl Approvals {
                 .col_expr(incident::Column::Status, Expr::value("MITIGATING"))
                 .col_expr(incident::Column::UpdatedAt, Expr::value(now))
                 .filter(incident::Column::Id.eq(view.row.incident_id))
-                .filter(
-                    incident::Column::Status
-                        .is_in([incident_status::OPEN, incident_status::AWAITING_APPROVAL]),
-                )
+                // ANALYZING too: an analysis still running must not put it back to
+                // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
+                .filter(incident::Column::Status.is_in([
+                    incident_status::OPEN,
+                    incident_status::ANALYZING,
+                    incident_status::AWAITING_APPROVAL,
+                ]))
                 .exec(&txn)
                 .await?;
         }
