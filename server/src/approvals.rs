@@ -251,6 +251,10 @@ pub struct Approvals(Arc<Inner>);
 
 const MAX_FIELD: usize = 253;
 
+/// An execution still EXECUTING after this long was interrupted (executors time out well
+/// before: shell 30 s, MCP 60 s, Ansible 300 s by default).
+const STALE_EXECUTION: chrono::Duration = chrono::Duration::minutes(60);
+
 /// The requester of what the Brain proposes: no person, so every eligible person may sign.
 pub const SYSTEM_REQUESTER: &str = "awoooi";
 
@@ -920,6 +924,66 @@ impl Approvals {
         self.load(id).await
     }
 
+    /// Executions left EXECUTING for longer than `stale` (the process running them stopped
+    /// mid-way) end FAILED: whether the action took effect is unknown, so it is never run
+    /// again by itself; a person checks the target and proposes it anew. Returns how many.
+    pub async fn fail_interrupted(&self, stale: chrono::Duration) -> Result<usize, DbErr> {
+        let cutoff = Utc::now() - stale;
+        let stranded = approval::Entity::find()
+            .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+            .filter(approval::Column::UpdatedAt.lt(cutoff))
+            .all(&self.0.db)
+            .await?;
+        let mut closed = 0;
+        for row in stranded {
+            let now = Utc::now();
+            let why = "interrupted: the server running it stopped before it finished; \
+                       check the target before proposing it again";
+            let txn = crate::db::begin_write(&self.0.db).await?;
+            let changed = approval::Entity::update_many()
+                .col_expr(
+                    approval::Column::Status,
+                    Expr::value(ApprovalStatus::Failed.as_str()),
+                )
+                .col_expr(
+                    approval::Column::Version,
+                    Expr::col(approval::Column::Version).add(1),
+                )
+                .col_expr(approval::Column::UpdatedAt, Expr::value(now))
+                .filter(approval::Column::Id.eq(row.id))
+                .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+                .filter(approval::Column::UpdatedAt.lt(cutoff))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            if changed == 0 {
+                txn.rollback().await?;
+                continue;
+            }
+            execution::Entity::update_many()
+                .col_expr(execution::Column::Status, Expr::value("FAILED"))
+                .col_expr(execution::Column::Output, Expr::value(why))
+                .col_expr(execution::Column::FinishedAt, Expr::value(now))
+                .filter(execution::Column::ApprovalId.eq(row.id))
+                .filter(execution::Column::Status.eq("RUNNING"))
+                .exec(&txn)
+                .await?;
+            crate::audit::append_in(
+                &txn,
+                "system",
+                "approval.failed",
+                &format!("approval:{}", row.id),
+                json!({"output": why}),
+            )
+            .await?;
+            txn.commit().await?;
+            tracing::warn!(approval = row.id, "execution interrupted; marked FAILED");
+            self.notify(row.id);
+            closed += 1;
+        }
+        Ok(closed)
+    }
+
     /// Background duties: expire what is due, and run approvals left APPROVED (e.g. by a
     /// restart between the last signature and execution).
     pub fn start_worker(&self, every: std::time::Duration) {
@@ -930,6 +994,9 @@ impl Approvals {
                 tick.tick().await;
                 if let Err(error) = this.expire_due().await {
                     tracing::warn!(%error, "expiring approvals failed");
+                }
+                if let Err(error) = this.fail_interrupted(STALE_EXECUTION).await {
+                    tracing::warn!(%error, "closing interrupted executions failed");
                 }
                 let waiting = approval::Entity::find()
                     .filter(approval::Column::Status.eq(ApprovalStatus::Approved.as_str()))

@@ -16,6 +16,7 @@ on_both_backends!(
     reject_ends_it_and_resets_trust,
     a_change_between_approval_and_execution_voids_it,
     expired_approvals_take_no_signatures,
+    interrupted_executions_end_failed_and_never_rerun,
     bad_requests_are_named_and_change_nothing,
     an_approved_restart_really_replaces_the_pods,
     chaos_through_the_api_voids_a_waiting_approval,
@@ -696,5 +697,79 @@ async fn chaos_through_the_api_voids_a_waiting_approval(backend: Backend) {
         audit_actions(&server, &root, &format!("cluster:{pod}"))
             .await
             .contains(&"cluster.chaos".to_owned())
+    );
+}
+
+async fn interrupted_executions_end_failed_and_never_rerun(backend: Backend) {
+    let server = TestServer::with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let mut ids = Vec::new();
+    for target in ["frontend", "order-api"] {
+        let answer = propose(
+            &server,
+            &sam,
+            &incident,
+            json!({"kind": "restart_deployment", "target": target}),
+        )
+        .await;
+        ids.push(
+            answer["data"]["proposeAction"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    // The process executing both stopped: one two hours ago, one just now.
+    let db_backend = match backend {
+        Backend::Sqlite => DatabaseBackend::Sqlite,
+        Backend::Postgres => DatabaseBackend::Postgres,
+    };
+    let long_ago = (chrono::Utc::now() - chrono::Duration::hours(2)).to_rfc3339();
+    let now_sql = chrono::Utc::now().to_rfc3339();
+    let cast = if backend == Backend::Postgres {
+        "::timestamptz"
+    } else {
+        ""
+    };
+    for (id, at) in [(&ids[0], &long_ago), (&ids[1], &now_sql)] {
+        let sql = format!(
+            "UPDATE approvals SET status = 'EXECUTING', updated_at = '{at}'{cast} WHERE id = {id}"
+        );
+        server
+            .state
+            .db
+            .execute_raw(Statement::from_string(db_backend, sql))
+            .await
+            .unwrap();
+    }
+    let approvals = &server.state.approvals;
+    assert_eq!(
+        approvals
+            .fail_interrupted(chrono::Duration::minutes(60))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        approvals
+            .fail_interrupted(chrono::Duration::minutes(60))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(get(&server, &sam, &ids[0]).await["status"], "FAILED");
+    assert_eq!(get(&server, &sam, &ids[1]).await["status"], "EXECUTING");
+    assert!(
+        server
+            .state
+            .approvals
+            .execute(ids[0].parse().unwrap())
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        audit_actions(&server, &sam, &format!("approval:{}", ids[0])).await,
+        ["approval.proposed", "approval.failed"]
     );
 }
