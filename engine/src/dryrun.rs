@@ -228,14 +228,23 @@ pub fn dry_run(
         ),
     }
 
-    readings.push(format!("blast={blast_radius}"));
-    check(
-        CheckName::BlastRadius,
-        blast_radius <= blast_limit,
-        format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
-    );
+    checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
 
     DryRunReport::new(checks, &readings, blast_radius)
+}
+
+/// The BLAST_RADIUS check, the same for every executor; records its reading.
+pub fn blast_radius_check(
+    readings: &mut Vec<String>,
+    blast_radius: usize,
+    blast_limit: usize,
+) -> DryRunCheck {
+    readings.push(format!("blast={blast_radius}"));
+    DryRunCheck {
+        name: CheckName::BlastRadius,
+        passed: blast_radius <= blast_limit,
+        detail: format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
+    }
 }
 
 impl DryRunReport {

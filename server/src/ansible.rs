@@ -5,12 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
 use engine::policy::ActionRequest;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use crate::shell::run;
+use crate::shell::{run, valid_name};
 
 /// `[actions.ansible]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -31,13 +31,6 @@ pub struct AnsibleConfig {
 #[derive(Debug, Clone, Default)]
 pub struct AnsibleExecutor {
     config: Option<AnsibleConfig>,
-}
-
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 impl AnsibleExecutor {
@@ -214,12 +207,7 @@ impl AnsibleExecutor {
             passed: true,
             detail: "a playbook run removes no ready replica by itself".into(),
         });
-        readings.push(format!("blast={blast_radius}"));
-        checks.push(DryRunCheck {
-            name: CheckName::BlastRadius,
-            passed: blast_radius <= blast_limit,
-            detail: format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
-        });
+        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
         DryRunReport::new(checks, &readings, blast_radius)
     }
 

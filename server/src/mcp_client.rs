@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
 use engine::policy::ActionRequest;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ContentBlock, JsonObject, Tool};
@@ -46,12 +46,7 @@ pub fn validate(servers: &[McpServerConfig]) -> Result<(), String> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, s) in servers.iter().enumerate() {
         let at = format!("actions.mcp[{i}]");
-        if s.name.is_empty()
-            || !s
-                .name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
+        if !crate::shell::valid_name(&s.name) {
             return Err(format!("{at}.name: letters, digits, - and _ only"));
         }
         if !seen.insert(&s.name) {
@@ -271,12 +266,7 @@ impl McpExecutor {
             true,
             "a tool call removes no ready replica by itself".into(),
         );
-        readings.push(format!("blast={blast_radius}"));
-        push(
-            CheckName::BlastRadius,
-            blast_radius <= blast_limit,
-            format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
-        );
+        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
         DryRunReport::new(checks, &readings, blast_radius)
     }
 

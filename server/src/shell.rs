@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
 use engine::policy::ActionRequest;
 use serde::Deserialize;
 
@@ -31,17 +31,20 @@ pub struct ShellExecutor {
     commands: BTreeMap<String, ShellCommand>,
 }
 
+/// Names in configuration and action kinds: letters, digits, `-` and `_`.
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 /// Checks the allow-list as configuration: names what is wrong.
 pub fn validate(commands: &[ShellCommand]) -> Result<(), String> {
     let mut seen = std::collections::BTreeSet::new();
     for (i, c) in commands.iter().enumerate() {
         let at = format!("actions.shell[{i}]");
-        if c.name.is_empty()
-            || !c
-                .name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || ch == '-' || ch == '_')
-        {
+        if !valid_name(&c.name) {
             return Err(format!("{at}.name: letters, digits, - and _ only"));
         }
         if !seen.insert(&c.name) {
@@ -199,12 +202,7 @@ impl ShellExecutor {
             true,
             "a command removes no ready replica".into(),
         );
-        readings.push(format!("blast={blast_radius}"));
-        check(
-            CheckName::BlastRadius,
-            blast_radius <= blast_limit,
-            format!("{blast_radius} dependent service(s); the limit is {blast_limit}"),
-        );
+        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
         DryRunReport::new(checks, &readings, blast_radius)
     }
 
