@@ -225,6 +225,29 @@ pub struct Executors {
     pub mcp: McpExecutor,
 }
 
+/// Which executor carries out an action kind: chosen once, by the kind's prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Route {
+    Shell,
+    Ansible,
+    Mcp,
+    Cluster,
+}
+
+impl Route {
+    fn of(kind: &str) -> Route {
+        if ShellExecutor::handles(kind) {
+            Route::Shell
+        } else if AnsibleExecutor::handles(kind) {
+            Route::Ansible
+        } else if McpExecutor::handles(kind) {
+            Route::Mcp
+        } else {
+            Route::Cluster
+        }
+    }
+}
+
 /// Who proposes: the requester's name (never a signer of this approval).
 pub struct Proposal {
     pub incident_id: i32,
@@ -339,39 +362,28 @@ impl Approvals {
             .blast_radius(&real.target, 3)
             .map_or(0, |r| r.affected.len());
         let limit = self.0.config.blast_limit;
-        let mut report = if ShellExecutor::handles(&real.kind) {
-            self.0.executors.shell.dry_run(real, blast_radius, limit)
-        } else if AnsibleExecutor::handles(&real.kind) {
-            self.0
-                .executors
-                .ansible
-                .dry_run(real, blast_radius, limit)
-                .await
-        } else if McpExecutor::handles(&real.kind) {
-            self.0
-                .executors
-                .mcp
-                .dry_run(real, blast_radius, limit)
-                .await
-        } else {
-            self.0
-                .cluster
-                .dry_run(real.clone(), blast_radius, limit)
-                .await
+        let executors = &self.0.executors;
+        let mut report = match Route::of(&real.kind) {
+            Route::Shell => executors.shell.dry_run(real, blast_radius, limit),
+            Route::Ansible => executors.ansible.dry_run(real, blast_radius, limit).await,
+            Route::Mcp => executors.mcp.dry_run(real, blast_radius, limit).await,
+            Route::Cluster => {
+                self.0
+                    .cluster
+                    .dry_run(real.clone(), blast_radius, limit)
+                    .await
+            }
         };
         report.state_fingerprint = self.0.key.digest("dry-run", &report.state_fingerprint);
         report
     }
 
     fn executor_name(&self, kind: &str) -> &'static str {
-        if ShellExecutor::handles(kind) {
-            "shell"
-        } else if AnsibleExecutor::handles(kind) {
-            "ansible"
-        } else if McpExecutor::handles(kind) {
-            "mcp"
-        } else {
-            self.0.cluster.name()
+        match Route::of(kind) {
+            Route::Shell => "shell",
+            Route::Ansible => "ansible",
+            Route::Mcp => "mcp",
+            Route::Cluster => self.0.cluster.name(),
         }
     }
 
@@ -843,14 +855,12 @@ impl Approvals {
 
         // The only place real values leave: the executor gets them, its output is labelled
         // again before anything stores or logs it.
-        let outcome = if ShellExecutor::handles(&real.kind) {
-            self.0.executors.shell.execute(&real).await
-        } else if AnsibleExecutor::handles(&real.kind) {
-            self.0.executors.ansible.execute(&real).await
-        } else if McpExecutor::handles(&real.kind) {
-            self.0.executors.mcp.execute(&real).await
-        } else {
-            self.0.cluster.execute(i64::from(id), real).await
+        let executors = &self.0.executors;
+        let outcome = match Route::of(&real.kind) {
+            Route::Shell => executors.shell.execute(&real).await,
+            Route::Ansible => executors.ansible.execute(&real).await,
+            Route::Mcp => executors.mcp.execute(&real).await,
+            Route::Cluster => self.0.cluster.execute(i64::from(id), real).await,
         };
         let (succeeded, raw_output) = match outcome {
             Ok(output) => (true, output),
