@@ -33,6 +33,15 @@ pub trait ClusterView {
         namespace: Option<&str>,
     ) -> Option<ResourceState>;
     fn budget(&self, resource: &str, name: &str, namespace: Option<&str>) -> Option<Budget>;
+    /// Draining `node`: every disruption budget its evictions would break, for people.
+    fn drain_blockers(&self, _node: &str) -> Vec<String> {
+        Vec::new()
+    }
+    /// The cluster's own verdict on the action submitted as a dry-run (Kubernetes'
+    /// `dryRun=All`), when it has one: what it accepted, or why it refused.
+    fn admission(&self, _request: &ActionRequest) -> Option<Result<String, String>> {
+        None
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -110,20 +119,38 @@ fn check_params(request: &ActionRequest) -> Result<String, String> {
     }
 }
 
+/// The replica count a `scale_deployment` asks for, from `current`: `params.replicas`, or
+/// `params.replicas_delta` added to it (clamped to 0–1000).
+pub fn wanted_replicas(params: &serde_json::Value, current: u32) -> Result<u32, String> {
+    match (
+        params.get("replicas").and_then(|v| v.as_u64()),
+        params.get("replicas_delta").and_then(|v| v.as_i64()),
+    ) {
+        (Some(r), _) => u32::try_from(r).map_err(|_| "replicas out of range".to_owned()),
+        (None, Some(delta)) => Ok((i64::from(current) + delta).clamp(0, 1_000) as u32),
+        _ => Err("scale_deployment needs replicas or replicas_delta".into()),
+    }
+}
+
+/// What a finished drain says, on any backend.
+pub fn drained(node: &str, evicted: &[String]) -> String {
+    format!(
+        "nodes/{node} cordoned and drained through the Eviction API: {} pod(s) evicted{}",
+        evicted.len(),
+        if evicted.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", evicted.join(", "))
+        }
+    )
+}
+
 /// Replicas left ready after the action, if it removes some.
 fn ready_after(request: &ActionRequest, state: &ResourceState) -> Option<u32> {
     let ready = state.ready.or(state.replicas)?;
     match request.kind.as_str() {
         "delete_pod" | "drain_node" => Some(ready.saturating_sub(1)),
-        "scale_deployment" => {
-            let params = &request.params;
-            if let Some(r) = params.get("replicas").and_then(|v| v.as_u64()) {
-                Some(r as u32)
-            } else {
-                let d = params.get("replicas_delta").and_then(|v| v.as_i64())?;
-                Some((i64::from(ready) + d).max(0) as u32)
-            }
-        }
+        "scale_deployment" => wanted_replicas(&request.params, ready).ok(),
         _ => None,
     }
 }
@@ -148,7 +175,14 @@ pub fn dry_run(
         })
     };
 
-    let syntax = check_params(request);
+    let syntax = check_params(request).and_then(|said| match cluster.admission(request) {
+        None => Ok(said),
+        Some(Ok(accepted)) => Ok(format!(
+            "{said}; the API server's dry-run accepted it: {accepted}"
+        )),
+        Some(Err(refused)) => Err(format!("the API server's dry-run refused it: {refused}")),
+    });
+    readings.push(format!("syntax={}", syntax.is_ok()));
     check(
         CheckName::Syntax,
         syntax.is_ok(),
@@ -206,7 +240,19 @@ pub fn dry_run(
     let budget = cluster.budget(resource, &request.target, namespace);
     readings.push(format!("budget={budget:?}"));
     let after = state.as_ref().and_then(|s| ready_after(request, s));
+    let blockers = if request.kind == "drain_node" {
+        cluster.drain_blockers(&request.target)
+    } else {
+        Vec::new()
+    };
+    readings.extend(blockers.iter().map(|b| format!("drain-blocker={b}")));
     match (budget, after) {
+        _ if !blockers.is_empty() => check(CheckName::Pdb, false, blockers.join("; ")),
+        _ if request.kind == "drain_node" => check(
+            CheckName::Pdb,
+            true,
+            "every eviction of the drain fits its disruption budget".into(),
+        ),
         (Some(b), Some(left)) if left < b.min_available => check(
             CheckName::Pdb,
             false,

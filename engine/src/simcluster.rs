@@ -5,6 +5,11 @@
 
 use std::collections::BTreeMap;
 
+mod fixture;
+pub mod quantity;
+
+pub use fixture::FixtureError;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -34,6 +39,59 @@ pub struct SimObject {
     pub restarts: u32,
     /// Deployments: what is wrong with them (`ConnectionsExhausted`), if anything.
     pub condition: Option<String>,
+    /// Pods: the node they run on (none: `Pending`).
+    pub node: Option<String>,
+    /// Pods and deployments (per pod): requested CPU and memory. Nodes: their capacity.
+    pub resources: Option<Resources>,
+    /// Pods: the claims they mount.
+    pub volumes: Vec<String>,
+    /// PVCs: their size.
+    pub storage_mib: Option<u64>,
+    /// Nodes: the instance type. PVCs: the storage class.
+    pub class: Option<String>,
+}
+
+impl SimObject {
+    fn new(version: u64) -> SimObject {
+        SimObject {
+            replicas: None,
+            ready: None,
+            revision: 2,
+            version,
+            cordoned: false,
+            owner: None,
+            phase: None,
+            restarts: 0,
+            condition: None,
+            node: None,
+            resources: None,
+            volumes: Vec::new(),
+            storage_mib: None,
+            class: None,
+        }
+    }
+}
+
+/// CPU and memory, as requested by a pod or offered by a node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Resources {
+    pub cpu_millis: u64,
+    pub memory_mib: u64,
+}
+
+/// What a pod used, one sample a day, oldest first (both series have the same length).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct Usage {
+    pub cpu_millis: Vec<u64>,
+    pub memory_mib: Vec<u64>,
+}
+
+/// How a deployment's pods are made: where they may run, what they mount, what they use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+struct Template {
+    nodes: Vec<String>,
+    volumes: Vec<String>,
+    usage: Option<Usage>,
 }
 
 /// One object of the cluster, for listings.
@@ -83,6 +141,8 @@ pub struct SimCluster {
     objects: BTreeMap<Key, SimObject>,
     budgets: BTreeMap<Key, Budget>,
     rbac: Vec<RbacRule>,
+    templates: BTreeMap<Key, Template>,
+    usage: BTreeMap<Key, Usage>,
     next_version: u64,
     applied: Vec<Applied>,
 }
@@ -130,7 +190,6 @@ impl SimCluster {
                 Some(replicas),
                 Some(replicas),
             );
-            cluster.reconcile(namespace, &service.name, false);
             if stateful {
                 let claim = format!("data-{}", service.name);
                 cluster.insert("persistentvolumeclaims", namespace, &claim, None, None);
@@ -142,24 +201,20 @@ impl SimCluster {
             }
         }
         for node in ["node-1", "node-2", "node-3"] {
-            cluster.insert("nodes", None, node, None, None);
+            cluster.insert("nodes", None, node, None, None).resources = Some(Resources {
+                cpu_millis: 4_000,
+                memory_mib: 16_384,
+            });
         }
-        cluster.rbac.push(RbacRule {
-            identity: EXECUTOR.to_owned(),
-            verbs: ["get", "list", "patch", "delete"]
-                .map(String::from)
-                .to_vec(),
-            resources: [
-                "deployments",
-                "deployments/scale",
-                "pods",
-                "persistentvolumeclaims",
-                "nodes",
-            ]
-            .map(String::from)
-            .to_vec(),
-            namespaces: Vec::new(),
-        });
+        // Nodes came last: place the pods now.
+        let deployments: Vec<(Option<String>, String)> = topology
+            .services()
+            .map(|s| (s.namespace.clone(), s.name.clone()))
+            .collect();
+        for (namespace, name) in deployments {
+            cluster.reconcile(namespace.as_deref(), &name, false);
+        }
+        cluster.rbac.push(default_grant());
         cluster
     }
 
@@ -175,22 +230,66 @@ impl SimCluster {
         name: &str,
         replicas: Option<u32>,
         ready: Option<u32>,
-    ) {
+    ) -> &mut SimObject {
         let version = self.bump();
-        self.objects.insert(
-            key(resource, namespace, name),
-            SimObject {
-                replicas,
-                ready,
-                revision: 2,
-                version,
-                cordoned: false,
-                owner: None,
-                phase: None,
-                restarts: 0,
-                condition: None,
-            },
-        );
+        let object = self
+            .objects
+            .entry(key(resource, namespace, name))
+            .or_insert_with(|| SimObject::new(version));
+        *object = SimObject {
+            replicas,
+            ready,
+            ..SimObject::new(version)
+        };
+        object
+    }
+
+    /// Removes a pod and its usage history.
+    fn remove_pod(&mut self, pod: &Key) -> Option<SimObject> {
+        self.usage.remove(pod);
+        self.objects.remove(pod)
+    }
+
+    /// The node a new pod of `deployment` goes to: one of its template's nodes (else any),
+    /// not cordoned, with the fewest pods of that deployment, then by name.
+    fn place(&self, namespace: &str, deployment: &str) -> Option<String> {
+        let allowed = self
+            .templates
+            .get(&key("deployments", Some(namespace), deployment))
+            .map(|t| t.nodes.clone())
+            .unwrap_or_default();
+        let open: Vec<&str> = self
+            .objects
+            .iter()
+            .filter(|((r, _, _), o)| r == "nodes" && !o.cordoned)
+            .map(|((_, _, name), _)| name.as_str())
+            .collect();
+        let preferred: Vec<&str> = open
+            .iter()
+            .copied()
+            .filter(|n| allowed.iter().any(|a| a == n))
+            .collect();
+        let candidates = if preferred.is_empty() {
+            open
+        } else {
+            preferred
+        };
+        candidates
+            .into_iter()
+            .min_by_key(|node| {
+                let here = self
+                    .objects
+                    .iter()
+                    .filter(|((r, ns, _), o)| {
+                        r == "pods"
+                            && ns == namespace
+                            && o.owner.as_deref() == Some(deployment)
+                            && o.node.as_deref() == Some(*node)
+                    })
+                    .count();
+                (here, node.to_string())
+            })
+            .map(str::to_owned)
     }
 
     /// Gives a deployment exactly `replicas` running pods, as its ReplicaSet would: with
@@ -213,15 +312,25 @@ impl SimCluster {
             .map(|(k, _)| k.clone())
             .collect();
         if replace {
-            for pod in pods.drain(..) {
-                self.objects.remove(&pod);
+            for pod in std::mem::take(&mut pods) {
+                self.remove_pod(&pod);
             }
         }
         while pods.len() > wanted as usize {
             if let Some(pod) = pods.pop() {
-                self.objects.remove(&pod);
+                self.remove_pod(&pod);
             }
         }
+        let (resources, template) = {
+            let deployment_key = key("deployments", namespace, deployment);
+            (
+                self.objects.get(&deployment_key).and_then(|d| d.resources),
+                self.templates
+                    .get(&deployment_key)
+                    .cloned()
+                    .unwrap_or_default(),
+            )
+        };
         let mut n = 0;
         while pods.len() < wanted as usize {
             let seed = format!("{deployment}/{}/{n}", self.next_version);
@@ -230,11 +339,16 @@ impl SimCluster {
             if self.objects.contains_key(&key("pods", namespace, &name)) {
                 continue;
             }
-            self.insert("pods", namespace, &name, None, None);
+            let node = self.place(&ns, deployment);
+            let pod = self.insert("pods", namespace, &name, None, None);
+            pod.owner = Some(deployment.to_owned());
+            pod.phase = Some(if node.is_some() { "Running" } else { "Pending" }.into());
+            pod.node = node;
+            pod.resources = resources;
+            pod.volumes = template.volumes.clone();
             let pod = key("pods", namespace, &name);
-            if let Some(object) = self.objects.get_mut(&pod) {
-                object.owner = Some(deployment.to_owned());
-                object.phase = Some("Running".into());
+            if let Some(usage) = &template.usage {
+                self.usage.insert(pod.clone(), usage.clone());
             }
             pods.push(pod);
         }
@@ -334,6 +448,67 @@ impl SimCluster {
         self.objects.get(&key(resource, namespace, name))
     }
 
+    /// A pod's usage history, if the fixture gave one.
+    pub fn usage(&self, namespace: Option<&str>, pod: &str) -> Option<&Usage> {
+        self.usage.get(&key("pods", namespace, pod))
+    }
+
+    /// Cordons `node` and evicts its pods, as `kubectl drain` does through the Eviction API:
+    /// a pod whose eviction would break its deployment's budget stops the drain there.
+    fn drain(&mut self, node: &str, version: u64) -> Result<String, String> {
+        let object = self
+            .objects
+            .get_mut(&key("nodes", None, node))
+            .ok_or_else(|| format!("nodes/{node} not found"))?;
+        object.cordoned = true;
+        object.version = version;
+        let here: Vec<Key> = self
+            .objects
+            .iter()
+            .filter(|((r, _, _), o)| r == "pods" && o.node.as_deref() == Some(node))
+            .map(|(k, _)| k.clone())
+            .collect();
+        let mut evicted = Vec::new();
+        for pod in here {
+            let owner = self.objects.get(&pod).and_then(|p| p.owner.clone());
+            let namespace = Some(pod.1.as_str());
+            let running = self
+                .objects
+                .get(&pod)
+                .is_some_and(|p| p.phase.as_deref() == Some("Running"));
+            if let Some(owner) = owner.as_ref().filter(|_| running) {
+                let budget = self.budgets.get(&key("deployments", namespace, owner));
+                let ready = self
+                    .object("deployments", namespace, owner)
+                    .and_then(|d| d.ready)
+                    .unwrap_or(0);
+                if let Some(budget) = budget
+                    && ready <= budget.min_available
+                {
+                    return Err(format!(
+                        "nodes/{node} cordoned; eviction of pods/{} refused: it would violate \
+                         the disruption budget of {owner} ({ready} ready, needs {}); evicted \
+                         so far: {}",
+                        pod.2,
+                        budget.min_available,
+                        if evicted.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            evicted.join(", ")
+                        }
+                    ));
+                }
+            }
+            self.remove_pod(&pod);
+            evicted.push(format!("pods/{}", pod.2));
+            if let Some(owner) = owner {
+                let ns = pod.1.clone();
+                self.reconcile(Some(&ns), &owner, false);
+            }
+        }
+        Ok(crate::dryrun::drained(node, &evicted))
+    }
+
     /// Everything the executor has done, in order.
     pub fn applied(&self) -> &[Applied] {
         &self.applied
@@ -398,17 +573,7 @@ impl SimCluster {
             "scale_deployment" => {
                 let d = deployment(&mut self.objects, namespace, target)?;
                 let current = d.replicas.unwrap_or(0);
-                let wanted = match (
-                    request.params.get("replicas").and_then(|v| v.as_u64()),
-                    request
-                        .params
-                        .get("replicas_delta")
-                        .and_then(|v| v.as_i64()),
-                ) {
-                    (Some(r), _) => u32::try_from(r).map_err(|_| "replicas out of range")?,
-                    (None, Some(delta)) => (i64::from(current) + delta).clamp(0, 1_000) as u32,
-                    _ => return Err("scale_deployment needs replicas or replicas_delta".into()),
-                };
+                let wanted = crate::dryrun::wanted_replicas(&request.params, current)?;
                 d.replicas = Some(wanted);
                 d.version = version;
                 self.reconcile(namespace, target, false);
@@ -418,8 +583,7 @@ impl SimCluster {
             }
             "delete_pod" => {
                 let pod = self
-                    .objects
-                    .remove(&key("pods", namespace, target))
+                    .remove_pod(&key("pods", namespace, target))
                     .ok_or_else(|| format!("pods/{target} not found"))?;
                 // Its ReplicaSet replaces it under a new name.
                 match pod.owner {
@@ -442,19 +606,16 @@ impl SimCluster {
                 .remove(&key("persistentvolumeclaims", namespace, target))
                 .map(|_| format!("persistentvolumeclaims/{target} deleted"))
                 .ok_or_else(|| format!("persistentvolumeclaims/{target} not found")),
-            "cordon_node" | "drain_node" => {
+            "cordon_node" => {
                 let node = self
                     .objects
                     .get_mut(&key("nodes", None, target))
                     .ok_or_else(|| format!("nodes/{target} not found"))?;
                 node.cordoned = true;
                 node.version = version;
-                Ok(if request.kind == "drain_node" {
-                    format!("nodes/{target} cordoned and drained through the Eviction API")
-                } else {
-                    format!("nodes/{target} cordoned")
-                })
+                Ok(format!("nodes/{target} cordoned"))
             }
+            "drain_node" => self.drain(target, version),
             "run_diagnostics" => {
                 let pods = self
                     .objects
@@ -505,6 +666,55 @@ impl ClusterView for SimCluster {
 
     fn budget(&self, resource: &str, name: &str, namespace: Option<&str>) -> Option<Budget> {
         self.budgets.get(&key(resource, namespace, name)).copied()
+    }
+
+    fn drain_blockers(&self, node: &str) -> Vec<String> {
+        // Pods of each budgeted deployment on the node, against what its budget allows.
+        let mut per_owner: BTreeMap<(String, String), u32> = BTreeMap::new();
+        for ((r, ns, _), o) in &self.objects {
+            if r == "pods"
+                && o.node.as_deref() == Some(node)
+                && o.phase.as_deref() == Some("Running")
+                && let Some(owner) = &o.owner
+            {
+                *per_owner.entry((ns.clone(), owner.clone())).or_default() += 1;
+            }
+        }
+        per_owner
+            .into_iter()
+            .filter_map(|((ns, owner), here)| {
+                let budget = self.budgets.get(&key("deployments", Some(&ns), &owner))?;
+                let ready = self.object("deployments", Some(&ns), &owner)?.ready.unwrap_or(0);
+                let left = ready.saturating_sub(here);
+                (left < budget.min_available).then(|| {
+                    format!(
+                        "evicting {here} pod(s) of {ns}/{owner} leaves {left} ready; its budget needs {}",
+                        budget.min_available
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The executor's grant when a fixture names none: everything it acts on, but namespaces.
+fn default_grant() -> RbacRule {
+    RbacRule {
+        identity: EXECUTOR.to_owned(),
+        verbs: ["get", "list", "patch", "delete", "create"]
+            .map(String::from)
+            .to_vec(),
+        resources: [
+            "deployments",
+            "deployments/scale",
+            "pods",
+            "pods/eviction",
+            "persistentvolumeclaims",
+            "nodes",
+        ]
+        .map(String::from)
+        .to_vec(),
+        namespaces: Vec::new(),
     }
 }
 

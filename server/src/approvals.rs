@@ -37,7 +37,7 @@ use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
 use crate::mcp_client::McpExecutor;
 use crate::shell::ShellExecutor;
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A cluster AWOOOI reads (dry-run) and acts on (execution).
 pub trait Cluster: Send + Sync + 'static {
@@ -56,6 +56,14 @@ pub trait Cluster: Send + Sync + 'static {
         approval: i64,
         request: ActionRequest,
     ) -> BoxFuture<'_, Result<String, String>>;
+}
+
+/// Where actions on the cluster go.
+pub enum ClusterBackend {
+    /// In process (the embedded default and the demo).
+    Simulated(SimCluster),
+    /// A real cluster through its API server.
+    Kubernetes(crate::kube::KubeCluster),
 }
 
 /// The in-process simulated cluster (the embedded default and the demo).
@@ -282,24 +290,31 @@ const STALE_EXECUTION: chrono::Duration = chrono::Duration::minutes(60);
 pub const SYSTEM_REQUESTER: &str = "awoooi";
 
 impl Approvals {
-    /// With the simulated cluster built from `topology`.
-    pub fn simulated(
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
         db: DatabaseConnection,
         config: ApprovalsConfig,
         topology: Arc<Topology>,
+        backend: ClusterBackend,
         shield: Arc<Shield>,
         key: VaultKey,
         executors: Executors,
         ingest: Ingest,
     ) -> Approvals {
-        let simulated = Arc::new(SimulatedCluster::new(SimCluster::from_topology(&topology)));
+        let (cluster, simulated): (Arc<dyn Cluster>, _) = match backend {
+            ClusterBackend::Simulated(sim) => {
+                let sim = Arc::new(SimulatedCluster::new(sim));
+                (sim.clone(), Some(sim))
+            }
+            ClusterBackend::Kubernetes(kube) => (Arc::new(kube), None),
+        };
         let (updates, _) = broadcast::channel(1024);
         Approvals(Arc::new(Inner {
             db,
             config,
             topology,
-            cluster: simulated.clone(),
-            simulated: Some(simulated),
+            cluster,
+            simulated,
             shield,
             key,
             executors,

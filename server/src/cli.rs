@@ -148,6 +148,9 @@ pub struct ServeArgs {
     /// Topology YAML file replacing the demo topology.
     #[arg(long, global = true, env = "AWOOOI_TOPOLOGY", value_name = "FILE")]
     pub topology: Option<PathBuf>,
+    /// Simulated cluster fixture (YAML) replacing the demo's or the generated one.
+    #[arg(long, global = true, env = "AWOOOI_CLUSTER", value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
     /// Directory holding the built UI assets (`pkg/awoooi.js`, `pkg/awoooi_bg.wasm`, …).
     #[arg(long, global = true, env = "AWOOOI_SITE_ROOT", value_name = "DIR")]
     pub site_root: Option<PathBuf>,

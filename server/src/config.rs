@@ -37,6 +37,28 @@ pub struct FileConfig {
     pub approvals: FileApprovalsConfig,
     #[serde(default)]
     pub actions: ActionsConfig,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: where actions on the cluster go.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default)]
+    pub backend: ClusterKind,
+    /// The simulated cluster's fixture (`--cluster FILE`).
+    pub file: Option<PathBuf>,
+    #[serde(default)]
+    pub kubernetes: crate::kube::KubeConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    #[default]
+    Simulated,
+    Kubernetes,
 }
 
 /// `[actions]`: executors beyond the cluster.
@@ -124,6 +146,7 @@ pub struct Config {
     pub brain: crate::brains::BrainConfig,
     pub approvals: ApprovalsConfig,
     pub actions: ActionsConfig,
+    pub cluster: ClusterConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -265,6 +288,19 @@ impl Config {
                     }
                 })?;
                 file.actions
+            },
+            cluster: {
+                let mut cluster = file.cluster;
+                if let Some(path) = serve.cluster.clone() {
+                    cluster.file = Some(path);
+                }
+                if cluster.backend == ClusterKind::Kubernetes && cluster.file.is_some() {
+                    return Err(ConfigError::Invalid {
+                        key: "cluster.file",
+                        message: "a simulated cluster fixture cannot be used with backend = \"kubernetes\"".into(),
+                    });
+                }
+                cluster
             },
             ingest: IngestConfig {
                 correlation_window_minutes: positive(

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod keys;
+pub mod kube;
 pub mod mcp;
 pub mod mcp_client;
 pub mod shell;
@@ -266,6 +267,30 @@ pub fn load_topology(config: &Config) -> anyhow::Result<engine::topology::Topolo
     }
 }
 
+/// The cluster actions go to: Kubernetes when configured; else the simulated one from
+/// `--cluster FILE`, the demo fixture with `--demo` (and the demo topology), or one generated
+/// from the topology.
+pub async fn load_cluster(
+    config: &Config,
+    topology: &engine::topology::Topology,
+) -> anyhow::Result<approvals::ClusterBackend> {
+    use approvals::ClusterBackend;
+    use engine::simcluster::SimCluster;
+    if config.cluster.backend == config::ClusterKind::Kubernetes {
+        let cluster = kube::KubeCluster::connect(&config.cluster.kubernetes).await?;
+        return Ok(ClusterBackend::Kubernetes(cluster));
+    }
+    Ok(ClusterBackend::Simulated(match &config.cluster.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read cluster fixture {}", path.display()))?;
+            SimCluster::from_yaml(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None if config.demo && config.topology.is_none() => SimCluster::demo(),
+        None => SimCluster::from_topology(topology),
+    }))
+}
+
 /// Everything a running server holds, built from configuration.
 pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let db = open_db(&config).await?;
@@ -291,10 +316,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         },
     );
     let topology = Arc::new(load_topology(&config)?);
-    let approvals = approvals::Approvals::simulated(
+    let backend = load_cluster(&config, &topology).await?;
+    let approvals = approvals::Approvals::new(
         db.clone(),
         config.approvals.clone(),
         topology.clone(),
+        backend,
         shield,
         key,
         approvals::Executors {

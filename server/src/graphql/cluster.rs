@@ -4,6 +4,7 @@
 use async_graphql::{Context, Enum, Object, SimpleObject};
 use engine::Role;
 use engine::simcluster::Chaos;
+use engine::simcluster::quantity::{format_cpu, format_mib};
 use sea_orm::DatabaseConnection;
 
 use super::{ApiError, principal, require_role};
@@ -30,6 +31,18 @@ pub struct ClusterObject {
     /// Deployments: what is wrong (`ConnectionsExhausted`).
     condition: Option<String>,
     cordoned: bool,
+    /// Pods: the node they run on.
+    node: Option<String>,
+    /// Pods and deployments (per pod): requested CPU (`500m`); nodes: their capacity.
+    cpu: Option<String>,
+    /// Pods and deployments (per pod): requested memory (`1Gi`); nodes: their capacity.
+    memory: Option<String>,
+    /// Pods: the claims they mount.
+    volumes: Vec<String>,
+    /// Claims: their size (`400Gi`).
+    storage: Option<String>,
+    /// Nodes: the instance type; claims: the storage class.
+    class: Option<String>,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -82,6 +95,12 @@ impl ClusterQuery {
                     owner: l.object.owner.clone(),
                     condition: l.object.condition.clone(),
                     cordoned: l.object.cordoned,
+                    node: l.object.node.clone(),
+                    cpu: l.object.resources.map(|r| format_cpu(r.cpu_millis)),
+                    memory: l.object.resources.map(|r| format_mib(r.memory_mib)),
+                    volumes: l.object.volumes.clone(),
+                    storage: l.object.storage_mib.map(format_mib),
+                    class: l.object.class.clone(),
                 })
                 .collect()
         }))

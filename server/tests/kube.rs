@@ -1,0 +1,482 @@
+//! The Kubernetes backend against a local API server speaking Kubernetes' JSON
+//! (`kube_api/`, objects from `fixtures/kube/cluster.json`): server-side dry-run, RBAC through
+//! SelfSubjectAccessReview, budgets, drain through the Eviction API, and every action — then
+//! once end to end through approvals, on SQLite and PostgreSQL.
+
+mod kube_api;
+mod support;
+
+use std::time::Duration;
+
+use engine::dryrun::{CheckName, DryRunReport};
+use engine::policy::ActionRequest;
+use kube_api::FakeKube;
+use serde_json::{Value, json};
+use server::approvals::Cluster;
+use server::kube::{KubeCluster, KubeConfig};
+use support::{Backend, TestServer};
+
+const WEB: &str = "/apis/apps/v1/namespaces/prod/deployments/web";
+
+async fn cluster(fake: &FakeKube) -> KubeCluster {
+    let url = fake.serve().await;
+    connect(&url, 1).await
+}
+
+async fn connect(url: &str, drain_timeout: u64) -> KubeCluster {
+    KubeCluster::connect(&KubeConfig {
+        url: Some(url.to_owned()),
+        drain_timeout_seconds: drain_timeout,
+        request_timeout_seconds: 5,
+        ..KubeConfig::default()
+    })
+    .await
+    .unwrap()
+    .with_retry_every(Duration::from_millis(200))
+}
+
+fn request(kind: &str, target: &str, params: Value) -> ActionRequest {
+    ActionRequest {
+        kind: kind.into(),
+        target: target.into(),
+        namespace: Some("prod".into()),
+        params,
+        labels: Default::default(),
+        requested_by: "sam".into(),
+    }
+}
+
+fn check(report: &DryRunReport, name: CheckName) -> (bool, String) {
+    let c = report.checks.iter().find(|c| c.name == name).unwrap();
+    (c.passed, c.detail.clone())
+}
+
+/// Requests that would have changed something (not dry-runs, not reads).
+fn writes(fake: &FakeKube) -> Vec<kube_api::Recorded> {
+    fake.recorded()
+        .into_iter()
+        .filter(|r| {
+            r.method != "GET" && !r.dry_run() && !r.path.ends_with("selfsubjectaccessreviews")
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_restart_is_dry_run_on_the_api_server_then_applied() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    let restart = request("restart_deployment", "web", json!({}));
+    let report = kube.dry_run(restart.clone(), 1, 10).await;
+    assert!(report.passed, "{report:?}");
+    let (_, syntax) = check(&report, CheckName::Syntax);
+    assert!(
+        syntax.contains("the API server's dry-run accepted it: deployments/web restarted"),
+        "{syntax}"
+    );
+    let (_, exists) = check(&report, CheckName::ResourceExists);
+    assert_eq!(exists, "deployments/web exists (version 1001)");
+    let (_, pdb) = check(&report, CheckName::Pdb);
+    assert_eq!(pdb, "removes no ready replica");
+    // The dry-run sent the patch with dryRun=All and changed nothing.
+    let patch = fake
+        .recorded()
+        .into_iter()
+        .find(|r| r.method == "PATCH" && r.path == WEB)
+        .unwrap();
+    assert!(patch.dry_run(), "{patch:?}");
+    assert!(writes(&fake).is_empty());
+    assert_eq!(
+        fake.object(WEB).unwrap()["metadata"]["resourceVersion"],
+        "1001"
+    );
+    // The access review asked for exactly this verb on this object.
+    let review = fake
+        .recorded()
+        .into_iter()
+        .find(|r| r.path.ends_with("selfsubjectaccessreviews"))
+        .unwrap();
+    assert_eq!(
+        review.body["spec"]["resourceAttributes"],
+        json!({"namespace": "prod", "verb": "patch", "group": "apps",
+               "resource": "deployments", "name": "web"})
+    );
+
+    let said = kube.execute(1, restart).await.unwrap();
+    assert!(
+        said.starts_with("deployments/web restarted (rollout restart at 20"),
+        "{said}"
+    );
+    let web = fake.object(WEB).unwrap();
+    assert!(
+        web["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string(),
+        "{web}"
+    );
+    assert_ne!(web["metadata"]["resourceVersion"], "1001");
+}
+
+#[tokio::test]
+async fn rbac_denied_by_the_access_review_fails_the_check_and_nothing_is_deleted() {
+    let fake = FakeKube::from_fixture();
+    fake.deny("delete", "persistentvolumeclaims");
+    let kube = cluster(&fake).await;
+    let report = kube
+        .dry_run(request("delete_pvc", "data-old-backup", json!({})), 0, 10)
+        .await;
+    assert!(!report.passed);
+    assert_eq!(
+        check(&report, CheckName::Rbac),
+        (
+            false,
+            "system:serviceaccount:awoooi:executor may not delete persistentvolumeclaims in prod"
+                .to_owned()
+        )
+    );
+    assert!(check(&report, CheckName::ResourceExists).0);
+    assert!(writes(&fake).is_empty());
+    assert!(
+        fake.object("/api/v1/namespaces/prod/persistentvolumeclaims/data-old-backup")
+            .is_some()
+    );
+    // Allowed, the same request passes and deletes for real when executed.
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    let delete = request("delete_pvc", "data-old-backup", json!({}));
+    assert!(kube.dry_run(delete.clone(), 0, 10).await.passed);
+    assert_eq!(
+        kube.execute(2, delete).await.unwrap(),
+        "persistentvolumeclaims/data-old-backup deleted"
+    );
+    assert!(
+        fake.object("/api/v1/namespaces/prod/persistentvolumeclaims/data-old-backup")
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+
+    // node-b runs the only db pod, whose budget allows no disruption.
+    let report = kube
+        .dry_run(request("drain_node", "node-b", json!({})), 0, 10)
+        .await;
+    assert_eq!(
+        check(&report, CheckName::Pdb),
+        (
+            false,
+            "evicting 1 pod(s) covered by prod/db-pdb exceeds the 0 disruption(s) it allows (1 healthy, needs 1)"
+                .to_owned()
+        )
+    );
+
+    // node-a: one web pod (its budget allows one) and a DaemonSet pod, which drains skip.
+    let drain_a = request("drain_node", "node-a", json!({}));
+    let report = kube.dry_run(drain_a.clone(), 0, 10).await;
+    assert!(report.passed, "{report:?}");
+    assert!(
+        check(&report, CheckName::Syntax)
+            .1
+            .contains("nodes/node-a cordoned")
+    );
+    let said = kube.execute(3, drain_a).await.unwrap();
+    assert_eq!(
+        said,
+        "nodes/node-a cordoned and drained through the Eviction API: 1 pod(s) evicted (pods/web-6d4cf56db6-a1b2c)"
+    );
+    let node = fake.object("/api/v1/nodes/node-a").unwrap();
+    assert_eq!(node["spec"]["unschedulable"], true);
+    let evictions: Vec<_> = writes(&fake)
+        .into_iter()
+        .filter(|r| r.path.ends_with("/eviction"))
+        .collect();
+    assert_eq!(evictions.len(), 1);
+    assert_eq!(
+        evictions[0].path,
+        "/api/v1/namespaces/prod/pods/web-6d4cf56db6-a1b2c/eviction"
+    );
+    assert_eq!(
+        evictions[0].body["metadata"]["name"],
+        "web-6d4cf56db6-a1b2c"
+    );
+    assert!(
+        !writes(&fake).iter().any(|r| r.method == "DELETE"),
+        "pods leave by eviction, never by DELETE"
+    );
+    assert!(
+        fake.object("/api/v1/namespaces/prod/pods/node-exporter-9qz7p")
+            .is_some()
+    );
+    let budget = fake
+        .object("/apis/policy/v1/namespaces/prod/poddisruptionbudgets/web-pdb")
+        .unwrap();
+    assert_eq!(budget["status"]["disruptionsAllowed"], 0);
+
+    // The budget is spent now: the dry-run of node-c says so, and an execution that goes
+    // ahead anyway (approved before) is refused by the Eviction API, retried, and stops.
+    let drain_c = request("drain_node", "node-c", json!({}));
+    let report = kube.dry_run(drain_c.clone(), 0, 10).await;
+    assert!(!check(&report, CheckName::Pdb).0, "{report:?}");
+    let refused = kube.execute(4, drain_c).await.unwrap_err();
+    assert!(
+        refused.starts_with(
+            "nodes/node-c cordoned; eviction of pods/web-6d4cf56db6-g5h6i in prod refused by its disruption budget for 1 s: Cannot evict pod as it would violate the pod's disruption budget."
+        ),
+        "{refused}"
+    );
+    assert!(
+        fake.object("/api/v1/namespaces/prod/pods/web-6d4cf56db6-g5h6i")
+            .is_some()
+    );
+    let attempts = fake
+        .recorded()
+        .iter()
+        .filter(|r| r.path.ends_with("web-6d4cf56db6-g5h6i/eviction"))
+        .count();
+    assert!(
+        attempts >= 2,
+        "a refused eviction is retried ({attempts} attempt(s))"
+    );
+}
+
+#[tokio::test]
+async fn an_admission_refusal_of_the_dry_run_fails_the_syntax_check() {
+    let fake = FakeKube::from_fixture();
+    fake.refuse_patches_of(WEB, "replicas above 2 need a capacity review");
+    let kube = cluster(&fake).await;
+    let report = kube
+        .dry_run(
+            request("scale_deployment", "web", json!({"replicas": 5})),
+            0,
+            10,
+        )
+        .await;
+    assert!(!report.passed);
+    assert_eq!(
+        check(&report, CheckName::Syntax),
+        (
+            false,
+            "the API server's dry-run refused it: admission webhook \"policy.example.com\" denied the request: replicas above 2 need a capacity review (400)".to_owned()
+        )
+    );
+}
+
+#[tokio::test]
+async fn scale_rollback_and_budget_checks_read_the_real_objects() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    // web: 3 ready behind a budget needing 2.
+    let shrink_one = request("scale_deployment", "web", json!({"replicas_delta": -1}));
+    let report = kube.dry_run(shrink_one.clone(), 0, 10).await;
+    assert_eq!(
+        check(&report, CheckName::Pdb),
+        (true, "leaves 2 ready; the budget needs 2".to_owned())
+    );
+    let report = kube
+        .dry_run(
+            request("scale_deployment", "web", json!({"replicas": 1})),
+            0,
+            10,
+        )
+        .await;
+    assert_eq!(
+        check(&report, CheckName::Pdb),
+        (
+            false,
+            "would leave 1 ready, below the budget's minimum of 2".to_owned()
+        )
+    );
+    assert_eq!(
+        kube.execute(5, shrink_one).await.unwrap(),
+        "deployments/web scaled from 3 to 2 replicas"
+    );
+    assert_eq!(fake.object(WEB).unwrap()["spec"]["replicas"], 2);
+    let scale = writes(&fake)
+        .into_iter()
+        .find(|r| r.method == "PATCH")
+        .unwrap();
+    assert_eq!(scale.path, format!("{WEB}/scale"));
+
+    // Rollback: the template of the ReplicaSet one revision back, without its hash label.
+    let said = kube
+        .execute(6, request("rollback_deployment", "web", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        said,
+        "deployments/web rolled back to revision 2 (replicaset web-5f7b9c8d44)"
+    );
+    let template = &fake.object(WEB).unwrap()["spec"]["template"];
+    assert_eq!(
+        template["spec"]["containers"][0]["image"],
+        "registry.example.com/web:1.2"
+    );
+    assert_eq!(template["metadata"]["labels"], json!({"app": "web"}));
+    // db has a single revision: nothing to roll back to, said by the dry-run.
+    let report = kube
+        .dry_run(request("rollback_deployment", "db", json!({})), 0, 10)
+        .await;
+    assert_eq!(
+        check(&report, CheckName::Syntax),
+        (
+            false,
+            "the API server's dry-run refused it: deployments/db has no earlier revision"
+                .to_owned()
+        )
+    );
+    // A pod whose budget allows no disruption.
+    let report = kube
+        .dry_run(
+            request("delete_pod", "db-7c9d8f6b5-xk2lm", json!({})),
+            0,
+            10,
+        )
+        .await;
+    assert_eq!(
+        check(&report, CheckName::Pdb),
+        (
+            false,
+            "would leave 0 ready, below the budget's minimum of 1".to_owned()
+        )
+    );
+    let said = kube
+        .execute(7, request("run_diagnostics", "web", json!({})))
+        .await
+        .unwrap();
+    assert!(said.starts_with("web: 3 pod(s)\n"), "{said}");
+    assert!(
+        said.contains("pods/web-6d4cf56db6-d3e4f Running ready=true restarts=2"),
+        "{said}"
+    );
+}
+
+#[tokio::test]
+async fn a_change_on_the_cluster_changes_the_fingerprint_and_a_missing_one_is_named() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    let scale = request("scale_deployment", "web", json!({"replicas": 4}));
+    let before = kube.dry_run(scale.clone(), 0, 10).await;
+    assert_eq!(
+        before.state_fingerprint,
+        kube.dry_run(scale.clone(), 0, 10).await.state_fingerprint,
+        "the same cluster gives the same fingerprint"
+    );
+    fake.edit(WEB, json!({"spec": {"replicas": 5}}));
+    let after = kube.dry_run(scale, 0, 10).await;
+    assert_ne!(before.state_fingerprint, after.state_fingerprint);
+    assert!(engine::dryrun::recheck(&before, &after).is_err());
+
+    let report = kube
+        .dry_run(
+            request("restart_deployment", "no-such-app", json!({})),
+            0,
+            10,
+        )
+        .await;
+    assert_eq!(
+        check(&report, CheckName::ResourceExists),
+        (false, "deployments/no-such-app not found".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let kube = connect(&format!("http://127.0.0.1:{port}"), 1).await;
+    let report = kube
+        .dry_run(request("restart_deployment", "web", json!({})), 0, 10)
+        .await;
+    assert!(!report.passed);
+    let (passed, detail) = check(&report, CheckName::Rbac);
+    assert!(!passed);
+    assert!(
+        detail.starts_with("cannot reach the API server"),
+        "{detail}"
+    );
+    assert!(!check(&report, CheckName::ResourceExists).0);
+    let failed = kube
+        .execute(8, request("restart_deployment", "web", json!({})))
+        .await
+        .unwrap_err();
+    assert!(
+        failed.starts_with("cannot reach the API server"),
+        "{failed}"
+    );
+}
+
+on_both_backends!(an_approved_restart_goes_to_the_api_server);
+
+async fn an_approved_restart_goes_to_the_api_server(backend: Backend) {
+    let fake = FakeKube::from_fixture();
+    let url = fake.serve().await;
+    let toml =
+        format!("[cluster]\nbackend = \"kubernetes\"\n[cluster.kubernetes]\nurl = \"{url}\"\n");
+    let server = TestServer::start_configured(backend, &[], &toml).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "admin").await;
+    let incident = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "HighErrorRate", "service": "web", "severity": "critical"}),
+        )
+        .await;
+    let answer = server
+        .graphql(
+            Some(&sam),
+            "mutation($i: ID!, $a: ActionInput!) { proposeAction(incidentId: $i, action: $a)
+               { id status effectiveRisk dryRun { passed checks { name passed detail } } } }",
+            json!({"i": incident, "a": {"kind": "restart_deployment", "target": "web", "namespace": "prod"}}),
+        )
+        .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    let proposed = &answer["data"]["proposeAction"];
+    assert_eq!(proposed["status"], "PENDING", "{proposed}");
+    assert_eq!(proposed["dryRun"]["passed"], true, "{proposed}");
+    assert!(
+        writes(&fake).is_empty(),
+        "a proposal changes nothing on the cluster"
+    );
+    // A restart is MEDIUM; in `prod` it is raised to HIGH: two signatures.
+    assert_eq!(proposed["effectiveRisk"], "HIGH", "{proposed}");
+    let id = proposed["id"].as_str().unwrap();
+    for signer in [&alice, &bob] {
+        let signed = server
+            .graphql(
+                Some(signer),
+                "mutation($id: ID!) { approve(approvalId: $id) { status } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(signed["errors"], Value::Null, "{signed}");
+    }
+    let done = server
+        .settled_approval(&sam, id, "status execution { executor status output }")
+        .await;
+    assert_eq!(done["status"], "EXECUTED", "{done}");
+    assert_eq!(done["execution"]["executor"], "kubernetes");
+    assert!(
+        done["execution"]["output"]
+            .as_str()
+            .unwrap()
+            .starts_with("deployments/web restarted"),
+        "{done}"
+    );
+    let patches: Vec<_> = writes(&fake)
+        .into_iter()
+        .filter(|r| r.method == "PATCH" && r.path == WEB)
+        .collect();
+    assert_eq!(patches.len(), 1, "executed exactly once");
+    // The simulated cluster's chaos hook is refused on a real cluster.
+    let chaos = server
+        .graphql(Some(&sam), "{ cluster { name } }", json!({}))
+        .await;
+    assert_eq!(
+        chaos["errors"][0]["extensions"]["code"], "CONFLICT",
+        "{chaos}"
+    );
+}

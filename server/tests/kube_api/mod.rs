@@ -1,0 +1,521 @@
+//! A local stand-in for a Kubernetes API server (no real one can run on these machines). It
+//! serves the objects of `fixtures/kube/cluster.json` — written in the API's documented JSON
+//! (core/v1, apps/v1, policy/v1, authorization.k8s.io/v1) — and answers the calls AWOOOI makes
+//! the way the API reference describes them: GET and LIST with label and field selectors,
+//! PATCH (merge / strategic-merge) and DELETE honouring `dryRun=All`, the `scale` and
+//! `eviction` subresources (429 with a `Status` when a PodDisruptionBudget allows no
+//! disruption), and SelfSubjectAccessReview answered from a rule table. Every request is
+//! recorded so tests can check what was sent.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// One request as the fake saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub body: Value,
+}
+
+impl Recorded {
+    pub fn dry_run(&self) -> bool {
+        self.query.contains("dryRun=All")
+            || self.body["dryRun"] == json!(["All"])
+            || self.body["deleteOptions"]["dryRun"] == json!(["All"])
+    }
+}
+
+/// `(api prefix, resource, namespace or "", name)`.
+type Key = (String, String, String, String);
+
+#[derive(Default)]
+struct Store {
+    objects: BTreeMap<Key, Value>,
+    version: u64,
+    /// `(verb, resource)` pairs the SelfSubjectAccessReview denies; everything else is allowed.
+    denied: Vec<(String, String)>,
+    /// Object path → message: PATCHes of it are refused as an admission webhook would.
+    refuse_patch: BTreeMap<String, String>,
+    recorded: Vec<Recorded>,
+}
+
+#[derive(Clone, Default)]
+pub struct FakeKube(Arc<Mutex<Store>>);
+
+fn plural(kind: &str) -> &'static str {
+    match kind {
+        "Deployment" => "deployments",
+        "ReplicaSet" => "replicasets",
+        "Pod" => "pods",
+        "Node" => "nodes",
+        "Namespace" => "namespaces",
+        "PersistentVolumeClaim" => "persistentvolumeclaims",
+        "PodDisruptionBudget" => "poddisruptionbudgets",
+        other => panic!("the fake does not serve {other}"),
+    }
+}
+
+fn prefix_of(api_version: &str) -> String {
+    if api_version == "v1" {
+        "/api/v1".into()
+    } else {
+        format!("/apis/{api_version}")
+    }
+}
+
+/// Where a request points.
+struct Target {
+    prefix: String,
+    resource: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    subresource: Option<String>,
+}
+
+fn parse(path: &str) -> Option<Target> {
+    let (prefix, rest) = if let Some(rest) = path.strip_prefix("/api/v1/") {
+        ("/api/v1".to_owned(), rest)
+    } else {
+        let rest = path.strip_prefix("/apis/")?;
+        let mut parts = rest.splitn(3, '/');
+        let (group, version, rest) = (parts.next()?, parts.next()?, parts.next()?);
+        (format!("/apis/{group}/{version}"), rest)
+    };
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    let (namespace, rest) = if segments.first() == Some(&"namespaces") && segments.len() >= 3 {
+        (Some(segments[1].to_owned()), &segments[2..])
+    } else {
+        (None, &segments[..])
+    };
+    Some(Target {
+        prefix,
+        resource: rest.first()?.to_string(),
+        namespace,
+        name: rest.get(1).map(|s| s.to_string()),
+        subresource: rest.get(2).map(|s| s.to_string()),
+    })
+}
+
+fn status(code: u16, reason: &str, message: &str) -> Response {
+    let body = json!({
+        "kind": "Status", "apiVersion": "v1", "metadata": {},
+        "status": if code < 300 { "Success" } else { "Failure" },
+        "message": message, "reason": reason, "code": code,
+    });
+    (
+        StatusCode::from_u16(code).unwrap(),
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+fn ok(value: &Value) -> Response {
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        value.to_string(),
+    )
+        .into_response()
+}
+
+/// RFC 7386 JSON merge patch (what the strategic merge patches AWOOOI sends amount to).
+fn merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                } else {
+                    merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+fn labels_match(selector: &Value, labels: &Value) -> bool {
+    selector["matchLabels"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| &labels[k] == v)
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == name).then(|| {
+            v.replace("%3D", "=")
+                .replace("%2C", ",")
+                .replace("%2F", "/")
+                .replace('+', " ")
+        })
+    })
+}
+
+fn selected(object: &Value, query: &str) -> bool {
+    let labels = query_param(query, "labelSelector").unwrap_or_default();
+    let by_labels =
+        labels
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .all(|pair| match pair.split_once('=') {
+                Some((k, v)) => object["metadata"]["labels"][k] == v,
+                None => false,
+            });
+    let fields = query_param(query, "fieldSelector").unwrap_or_default();
+    let by_fields =
+        fields
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .all(|pair| match pair.split_once('=') {
+                Some(("spec.nodeName", node)) => object["spec"]["nodeName"] == node,
+                Some(("metadata.name", name)) => object["metadata"]["name"] == name,
+                _ => false,
+            });
+    by_labels && by_fields
+}
+
+impl FakeKube {
+    /// The fixture cluster.
+    pub fn from_fixture() -> FakeKube {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/fixtures/kube/cluster.json"
+        ))
+        .unwrap();
+        let list: Value = serde_json::from_str(&text).unwrap();
+        let fake = FakeKube::default();
+        {
+            let mut store = fake.0.lock().unwrap();
+            for item in list["items"].as_array().unwrap() {
+                let key = (
+                    prefix_of(item["apiVersion"].as_str().unwrap()),
+                    plural(item["kind"].as_str().unwrap()).to_owned(),
+                    item["metadata"]["namespace"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_owned(),
+                    item["metadata"]["name"].as_str().unwrap().to_owned(),
+                );
+                let version: u64 = item["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                store.version = store.version.max(version);
+                store.objects.insert(key, item.clone());
+            }
+        }
+        fake
+    }
+
+    /// Serves on a loopback port; returns its URL.
+    pub async fn serve(&self) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let app = Router::new().fallback(handle).with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        url
+    }
+
+    pub fn deny(&self, verb: &str, resource: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .denied
+            .push((verb.into(), resource.into()));
+    }
+
+    /// PATCHes of `path` fail as a validating admission webhook's denial would.
+    pub fn refuse_patches_of(&self, path: &str, message: &str) {
+        self.0
+            .lock()
+            .unwrap()
+            .refuse_patch
+            .insert(path.into(), message.into());
+    }
+
+    pub fn recorded(&self) -> Vec<Recorded> {
+        self.0.lock().unwrap().recorded.clone()
+    }
+
+    /// An object by its API path (`/apis/apps/v1/namespaces/prod/deployments/web`).
+    pub fn object(&self, path: &str) -> Option<Value> {
+        let target = parse(path)?;
+        let key = (
+            target.prefix,
+            target.resource,
+            target.namespace.unwrap_or_default(),
+            target.name?,
+        );
+        self.0.lock().unwrap().objects.get(&key).cloned()
+    }
+
+    /// Changes an object in place (as another actor on the cluster would), bumping its
+    /// resourceVersion.
+    pub fn edit(&self, path: &str, patch: Value) {
+        let target = parse(path).unwrap();
+        let key = (
+            target.prefix,
+            target.resource,
+            target.namespace.unwrap_or_default(),
+            target.name.unwrap(),
+        );
+        let mut store = self.0.lock().unwrap();
+        store.version += 1;
+        let version = store.version.to_string();
+        let object = store.objects.get_mut(&key).unwrap();
+        merge(object, &patch);
+        object["metadata"]["resourceVersion"] = json!(version);
+    }
+}
+
+async fn handle(State(fake): State<FakeKube>, method: Method, uri: Uri, body: Bytes) -> Response {
+    let body: Value = if body.is_empty() {
+        Value::Null
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(v) => v,
+            Err(e) => return status(400, "BadRequest", &format!("invalid JSON: {e}")),
+        }
+    };
+    let query = uri.query().unwrap_or_default().to_owned();
+    let path = uri.path().to_owned();
+    let mut store = fake.0.lock().unwrap();
+    store.recorded.push(Recorded {
+        method: method.to_string(),
+        path: path.clone(),
+        query: query.clone(),
+        body: body.clone(),
+    });
+    let Some(target) = parse(&path) else {
+        return status(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        );
+    };
+    let dry_run = query.contains("dryRun=All")
+        || body["dryRun"] == json!(["All"])
+        || body["deleteOptions"]["dryRun"] == json!(["All"]);
+
+    if target.resource == "selfsubjectaccessreviews" && method == Method::POST {
+        let attributes = &body["spec"]["resourceAttributes"];
+        let resource = match attributes["subresource"].as_str() {
+            Some(sub) if !sub.is_empty() => {
+                format!(
+                    "{}/{sub}",
+                    attributes["resource"].as_str().unwrap_or_default()
+                )
+            }
+            _ => attributes["resource"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        };
+        let verb = attributes["verb"].as_str().unwrap_or_default().to_owned();
+        let denied = store
+            .denied
+            .iter()
+            .any(|(v, r)| *v == verb && *r == resource);
+        let mut review = body.clone();
+        review["status"] = if denied {
+            json!({"allowed": false, "denied": true,
+                   "reason": format!("RBAC: no rule allows {verb} on {resource}")})
+        } else {
+            json!({"allowed": true, "reason": "RBAC: allowed by ClusterRoleBinding \"awoooi-executor\""})
+        };
+        return (
+            StatusCode::CREATED,
+            [("content-type", "application/json")],
+            review.to_string(),
+        )
+            .into_response();
+    }
+
+    let namespace = target.namespace.clone().unwrap_or_default();
+    let Some(name) = target.name.clone() else {
+        // A list, in one namespace or all of them.
+        if method != Method::GET {
+            return status(405, "MethodNotAllowed", "only GET on collections");
+        }
+        let items: Vec<Value> = store
+            .objects
+            .iter()
+            .filter(|((p, r, ns, _), _)| {
+                *p == target.prefix
+                    && *r == target.resource
+                    && (target.namespace.is_none() || *ns == namespace)
+            })
+            .map(|(_, o)| o)
+            .filter(|o| selected(o, &query))
+            .map(|o| {
+                // Items of a list carry neither apiVersion nor kind, as the API server's.
+                let mut o = o.clone();
+                if let Some(map) = o.as_object_mut() {
+                    map.remove("apiVersion");
+                    map.remove("kind");
+                }
+                o
+            })
+            .collect();
+        let version = store.version.to_string();
+        return ok(&json!({
+            "apiVersion": target.prefix.trim_start_matches("/apis/").trim_start_matches("/api/"),
+            "kind": "List",
+            "metadata": {"resourceVersion": version},
+            "items": items,
+        }));
+    };
+    let key: Key = (
+        target.prefix.clone(),
+        target.resource.clone(),
+        namespace.clone(),
+        name.clone(),
+    );
+    let Some(object) = store.objects.get(&key).cloned() else {
+        return status(
+            404,
+            "NotFound",
+            &format!("{} \"{name}\" not found", target.resource),
+        );
+    };
+    let object_path = format!(
+        "{}/{}{}/{name}",
+        target.prefix,
+        if namespace.is_empty() {
+            String::new()
+        } else {
+            format!("namespaces/{namespace}/")
+        },
+        target.resource
+    );
+
+    match (method.clone(), target.subresource.as_deref()) {
+        (Method::GET, None) => ok(&object),
+        (Method::GET, Some("scale")) => ok(&scale_of(&object)),
+        (Method::PATCH, sub @ (None | Some("scale"))) => {
+            if let Some(message) = store.refuse_patch.get(&object_path) {
+                return status(
+                    400,
+                    "BadRequest",
+                    &format!(
+                        "admission webhook \"policy.example.com\" denied the request: {message}"
+                    ),
+                );
+            }
+            let mut changed = object.clone();
+            let answer;
+            if sub == Some("scale") {
+                let replicas = &body["spec"]["replicas"];
+                if !replicas.is_i64() || replicas.as_i64() < Some(0) {
+                    return status(
+                        422,
+                        "Invalid",
+                        "Scale.spec.replicas: Invalid value: must be greater than or equal to 0",
+                    );
+                }
+                changed["spec"]["replicas"] = replicas.clone();
+                // The controllers, instantly: the new replicas are up and ready.
+                changed["status"]["replicas"] = replicas.clone();
+                changed["status"]["readyReplicas"] = replicas.clone();
+                answer = Some(scale_of(&changed));
+            } else {
+                merge(&mut changed, &body);
+                answer = None;
+            }
+            if !dry_run {
+                store.version += 1;
+                changed["metadata"]["resourceVersion"] = json!(store.version.to_string());
+                let generation = changed["metadata"]["generation"].as_i64().unwrap_or(1);
+                changed["metadata"]["generation"] = json!(generation + 1);
+                store.objects.insert(key, changed.clone());
+            }
+            ok(&answer.unwrap_or(changed))
+        }
+        (Method::DELETE, None) => {
+            if !dry_run {
+                store.objects.remove(&key);
+            }
+            ok(&object)
+        }
+        (Method::POST, Some("eviction")) if target.resource == "pods" => {
+            // The disruption controller's check: every budget selecting the pod must allow one.
+            let labels = object["metadata"]["labels"].clone();
+            let budgets: Vec<Key> = store
+                .objects
+                .iter()
+                .filter(|((_, r, ns, _), b)| {
+                    r == "poddisruptionbudgets"
+                        && *ns == namespace
+                        && labels_match(&b["spec"]["selector"], &labels)
+                })
+                .map(|(k, _)| k.clone())
+                .collect();
+            for budget in &budgets {
+                let b = &store.objects[budget];
+                if b["status"]["disruptionsAllowed"].as_i64().unwrap_or(0) < 1 {
+                    let body = json!({
+                        "kind": "Status", "apiVersion": "v1", "metadata": {},
+                        "status": "Failure",
+                        "message": "Cannot evict pod as it would violate the pod's disruption budget.",
+                        "reason": "TooManyRequests",
+                        "details": {"causes": [{
+                            "reason": "DisruptionBudget",
+                            "message": format!(
+                                "The disruption budget {} needs {} healthy pods and has {} currently",
+                                b["metadata"]["name"].as_str().unwrap_or_default(),
+                                b["status"]["desiredHealthy"], b["status"]["currentHealthy"]),
+                        }]},
+                        "code": 429,
+                    });
+                    return (
+                        StatusCode::TOO_MANY_REQUESTS,
+                        [("content-type", "application/json")],
+                        body.to_string(),
+                    )
+                        .into_response();
+                }
+            }
+            if dry_run {
+                return status(201, "", "");
+            }
+            store.objects.remove(&key);
+            for budget in budgets {
+                let b = store.objects.get_mut(&budget).unwrap();
+                for field in ["disruptionsAllowed", "currentHealthy"] {
+                    let n = b["status"][field].as_i64().unwrap_or(0);
+                    b["status"][field] = json!(n - 1);
+                }
+            }
+            status(201, "", "")
+        }
+        _ => status(405, "MethodNotAllowed", "the fake does not serve this call"),
+    }
+}
+
+fn scale_of(deployment: &Value) -> Value {
+    json!({
+        "kind": "Scale", "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": deployment["metadata"]["name"],
+            "namespace": deployment["metadata"]["namespace"],
+            "resourceVersion": deployment["metadata"]["resourceVersion"],
+        },
+        "spec": {"replicas": deployment["spec"]["replicas"]},
+        "status": {"replicas": deployment["status"]["replicas"], "selector": "app=web"},
+    })
+}
