@@ -66,6 +66,27 @@ pub struct Investigation {
     /// Ranked, likeliest first.
     pub root_causes: Vec<GraphFact>,
     pub blast_radius: Vec<GraphFact>,
+    /// Similar past incidents from the knowledge base, most similar first.
+    #[serde(default)]
+    pub history: Vec<PastIncident>,
+}
+
+/// A past incident like this one, and the fix tried on it (pseudonymised).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PastIncident {
+    pub incident_id: i32,
+    pub title: String,
+    pub root_cause: Option<String>,
+    /// `kind target` of the fix.
+    pub action: Option<String>,
+    /// Whether that fix worked.
+    pub worked: Option<bool>,
+}
+
+impl PastIncident {
+    fn fix(&self) -> Option<(&str, &str)> {
+        self.action.as_deref()?.split_once(' ')
+    }
 }
 
 /// One proposed remediation.
@@ -299,9 +320,13 @@ impl RulesBrain {
             None => (subject.clone(), input.service_kind),
         };
         let alerts = &input.alerts;
-        let (actions, confidence, why) = if matches!(kind, Some(ServiceKind::Database))
-            && mentions(alerts, &["connection", "exhaust", "too many", "pool"])
-        {
+        let (actions, confidence, why): (Vec<ProposedAction>, f64, String) = if matches!(
+            kind,
+            Some(ServiceKind::Database)
+        ) && mentions(
+            alerts,
+            &["connection", "exhaust", "too many", "pool"],
+        ) {
             (
                 vec![action(
                     "restart_deployment",
@@ -388,6 +413,7 @@ impl RulesBrain {
             )
         };
         say(ThinkingKind::Thought, format!("Playbook: {why}."));
+        let (actions, confidence) = learn(&input.history, actions, confidence, &mut say);
         let summary = match cause {
             Some(c) => format!(
                 "{} is the likeliest root cause of \"{}\"; {} service(s) in the blast radius.",
@@ -421,6 +447,92 @@ impl RulesBrain {
         );
         (steps, proposal)
     }
+}
+
+/// Kinds a past fix may be re-proposed as without parameters of its own.
+fn reusable(kind: &str) -> bool {
+    ACTION_KINDS.contains(&kind) && kind != "scale_deployment"
+}
+
+/// The flywheel: a fix that worked on the most similar past incident goes first; a fix that
+/// failed there (and did not work on a more similar one) is not proposed first.
+fn learn(
+    history: &[PastIncident],
+    mut actions: Vec<ProposedAction>,
+    mut confidence: f64,
+    say: &mut impl FnMut(ThinkingKind, String),
+) -> (Vec<ProposedAction>, f64) {
+    if history.is_empty() {
+        return (actions, confidence);
+    }
+    say(
+        ThinkingKind::ToolCall,
+        "knowledge(similar past incidents)".into(),
+    );
+    let seen: Vec<String> = history
+        .iter()
+        .map(|p| {
+            let fix = match (&p.action, p.worked) {
+                (Some(a), Some(true)) => format!("{a} worked"),
+                (Some(a), Some(false)) => format!("{a} failed"),
+                _ => "no fix recorded".into(),
+            };
+            format!("#{} \"{}\" ({fix})", p.incident_id, p.title)
+        })
+        .collect();
+    say(
+        ThinkingKind::Observation,
+        format!("Similar past incidents: {}.", seen.join("; ")),
+    );
+    // The most similar incident with a verdict on a fix decides.
+    let Some(lesson) = history
+        .iter()
+        .find(|p| p.worked.is_some() && p.fix().is_some())
+    else {
+        return (actions, confidence);
+    };
+    let (kind, target) = lesson.fix().expect("checked");
+    let same = |a: &ProposedAction| a.kind == kind && a.target == target;
+    if lesson.worked == Some(true) && reusable(kind) {
+        let reused = match actions.iter().position(same) {
+            Some(i) => actions.remove(i),
+            None => action(
+                kind,
+                target,
+                serde_json::json!({}),
+                "worked on a similar past incident",
+            ),
+        };
+        actions.insert(0, reused);
+        confidence = confidence.max(0.9);
+        say(
+            ThinkingKind::Thought,
+            format!(
+                "Learned from incident #{}: {kind} {target} worked there; proposing it first.",
+                lesson.incident_id
+            ),
+        );
+    } else if lesson.worked == Some(false) && actions.first().is_some_and(same) {
+        let failed = actions.remove(0);
+        if actions.is_empty() {
+            actions.push(action(
+                "run_diagnostics",
+                target,
+                serde_json::json!({}),
+                "the usual fix failed on a similar past incident: diagnose first",
+            ));
+        }
+        actions.push(failed);
+        confidence = confidence.min(0.5);
+        say(
+            ThinkingKind::Thought,
+            format!(
+                "Learned from incident #{}: {kind} {target} failed there; not proposing it first.",
+                lesson.incident_id
+            ),
+        );
+    }
+    (actions, confidence)
 }
 
 impl Brain for RulesBrain {

@@ -12,6 +12,7 @@ pub mod execution;
 pub mod incident;
 pub mod incident_vault;
 pub mod ingest_receipt;
+pub mod knowledge_entry;
 pub mod session;
 pub mod thinking_event;
 pub mod trust_score;

@@ -8,6 +8,7 @@ mod m20261125_000003_ingest_receipts;
 mod m20261125_000004_analysis;
 mod m20261125_000005_audit;
 mod m20261125_000006_approvals;
+mod m20261202_000007_knowledge;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000004_analysis::Migration),
             Box::new(m20261125_000005_audit::Migration),
             Box::new(m20261125_000006_approvals::Migration),
+            Box::new(m20261202_000007_knowledge::Migration),
         ]
     }
 }

@@ -370,6 +370,19 @@ impl Analyst {
             }
             _ => (Vec::new(), Vec::new(), None),
         };
+        let names: Vec<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
+        let likeliest = root_causes.first().map(|c: &GraphFact| c.service.as_str());
+        let history = crate::knowledge::similar(
+            db,
+            incident_id,
+            &[service.as_deref().unwrap_or_default(), likeliest.unwrap_or_default(), &names.join(" "), &found.title].join(" "),
+            3,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(incident = incident_id, error = %e, "similar past incidents unavailable");
+            Vec::new()
+        });
         Ok(Investigation {
             incident_title: found.title,
             service,
@@ -390,6 +403,7 @@ impl Analyst {
                 .collect(),
             root_causes,
             blast_radius,
+            history,
         })
     }
 }

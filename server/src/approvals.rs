@@ -34,6 +34,7 @@ use tokio::sync::broadcast;
 use crate::ansible::AnsibleExecutor;
 use crate::config::ApprovalsConfig;
 use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
+use crate::knowledge::KmWriter;
 use crate::mcp_client::McpExecutor;
 use crate::shell::ShellExecutor;
 
@@ -273,6 +274,7 @@ struct Inner {
     key: VaultKey,
     executors: Executors,
     ingest: Ingest,
+    knowledge: KmWriter,
     updates: broadcast::Sender<i32>,
 }
 
@@ -300,6 +302,7 @@ impl Approvals {
         key: VaultKey,
         executors: Executors,
         ingest: Ingest,
+        knowledge: KmWriter,
     ) -> Approvals {
         let (cluster, simulated): (Arc<dyn Cluster>, _) = match backend {
             ClusterBackend::Simulated(sim) => {
@@ -319,6 +322,7 @@ impl Approvals {
             key,
             executors,
             ingest,
+            knowledge,
             updates,
         }))
     }
@@ -946,7 +950,28 @@ impl Approvals {
         txn.commit().await?;
         self.0.ingest.notify(view.row.incident_id);
         self.notify(id);
+        self.learn(&view, succeeded, &output).await;
         self.load(id).await
+    }
+
+    /// The execution's knowledge entry (B_MANUAL, B_AUTO_*, PLAYBOOK). The execution stands
+    /// whatever happens here; a failure is logged (and the writer has dead-lettered it if it
+    /// could).
+    async fn learn(&self, view: &ApprovalView, succeeded: bool, output: &str) {
+        let signed = !view.signatures.is_empty();
+        let entry =
+            crate::knowledge::execution_entry(&self.0.db, &view.row, signed, succeeded, output)
+                .await;
+        let outcome = match entry {
+            Ok(Some(entry)) => self.0.knowledge.write(entry).await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(crate::knowledge::KmError::Lost(format!(
+                "cannot read the incident: {e}"
+            ))),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(approval = view.row.id, error = %e, "execution knowledge entry not written");
+        }
     }
 
     /// Executions left EXECUTING for longer than `stale` (the process running them stopped

@@ -66,6 +66,9 @@ pub enum Command {
     /// The audit trail.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The knowledge base.
+    #[command(subcommand)]
+    Km(KmCommand),
     /// Pseudonymise standard input to standard output, line by line, with the Privacy Shield
     /// (labels consistent within one run; detectors from the config file's `[[shield.detectors]]`).
     Redact,
@@ -166,6 +169,12 @@ pub enum UserCommand {
         #[arg(long)]
         role: engine::Role,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KmCommand {
+    /// Re-drive the knowledge dead-letter queue (Redis `km:dlq`, then the local file) once.
+    ReplayDlq,
 }
 
 #[derive(Debug, Subcommand)]

@@ -39,6 +39,8 @@ pub struct FileConfig {
     pub actions: ActionsConfig,
     #[serde(default)]
     pub cluster: ClusterConfig,
+    #[serde(default)]
+    pub knowledge: crate::knowledge::KmConfig,
 }
 
 /// `[cluster]`: where actions on the cluster go.
@@ -147,6 +149,7 @@ pub struct Config {
     pub approvals: ApprovalsConfig,
     pub actions: ActionsConfig,
     pub cluster: ClusterConfig,
+    pub knowledge: crate::knowledge::KmConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +304,28 @@ impl Config {
                     });
                 }
                 cluster
+            },
+            knowledge: {
+                let mut knowledge = file.knowledge;
+                if let Some(value) = env("AWOOOI_KM_WRITE_AWAIT") {
+                    knowledge.write_await = match value.trim().to_ascii_lowercase().as_str() {
+                        "1" | "true" | "yes" | "on" => true,
+                        "0" | "false" | "no" | "off" => false,
+                        _ => {
+                            return Err(ConfigError::Invalid {
+                                key: "AWOOOI_KM_WRITE_AWAIT",
+                                message: format!("`{value}` is not true or false"),
+                            });
+                        }
+                    };
+                }
+                knowledge
+                    .validate()
+                    .map_err(|message| ConfigError::Invalid {
+                        key: "knowledge",
+                        message,
+                    })?;
+                knowledge
             },
             ingest: IngestConfig {
                 correlation_window_minutes: positive(

@@ -14,6 +14,7 @@ pub mod graphql;
 pub mod http;
 pub mod ingest;
 pub mod keys;
+pub mod knowledge;
 pub mod kube;
 pub mod mcp;
 pub mod mcp_client;
@@ -74,6 +75,24 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     result.checked
                 ),
             }
+        }
+        Some(Command::Km(cli::KmCommand::ReplayDlq)) => {
+            let db = open_db(&config).await?;
+            let writer = knowledge::KmWriter::new(
+                db,
+                config.redis_url.as_deref(),
+                &config.data_dir,
+                config.knowledge.clone(),
+            )?;
+            let done = writer.replay().await?;
+            println!(
+                "knowledge dead letters: {} written, {} already there, {} still waiting",
+                done.written, done.duplicates, done.left
+            );
+            if done.left > 0 {
+                anyhow::bail!("{} dead letter(s) could not be written yet", done.left);
+            }
+            Ok(())
         }
         Some(Command::Chaos(args)) => chaos_command(args).await,
         Some(Command::Mcp(remote)) => mcp::serve_stdio(remote.url, remote.token).await,
@@ -317,6 +336,14 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     );
     let topology = Arc::new(load_topology(&config)?);
     let backend = load_cluster(&config, &topology).await?;
+    let knowledge = knowledge::KmWriter::new(
+        db.clone(),
+        config.redis_url.as_deref(),
+        &config.data_dir,
+        config.knowledge.clone(),
+    )?;
+    knowledge.start_worker();
+    knowledge.watch_resolutions(&ingest);
     let approvals = approvals::Approvals::new(
         db.clone(),
         config.approvals.clone(),
@@ -330,6 +357,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
             mcp: mcp_client::McpExecutor::new(config.actions.mcp.clone()),
         },
         ingest.clone(),
+        knowledge.clone(),
     );
     approvals.start_worker(std::time::Duration::from_secs(15));
     let analyst = analysis::Analyst::start(

@@ -130,6 +130,7 @@ mod tests {
                     depth: 1,
                 })
                 .collect(),
+            history: Vec::new(),
         }
     }
 

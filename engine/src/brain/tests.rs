@@ -26,6 +26,7 @@ fn investigation(alerts: Vec<AlertFacts>, causes: Vec<GraphFact>) -> Investigati
         alerts,
         root_causes: causes,
         blast_radius: vec![fact("ingress", ServiceKind::Ingress, 1)],
+        history: Vec::new(),
     }
 }
 
@@ -161,4 +162,85 @@ fn the_schema_matches_what_is_accepted() {
     let extra =
         r#"{"summary": "s", "root_cause": null, "confidence": 0.5, "actions": [], "mood": "sad"}"#;
     assert!(serde_json::from_str::<Proposal>(extra).is_err());
+}
+
+fn past(id: i32, action: &str, worked: bool) -> PastIncident {
+    PastIncident {
+        incident_id: id,
+        title: format!("postgres-db down ({id})"),
+        root_cause: Some("postgres-db".into()),
+        action: Some(action.into()),
+        worked: Some(worked),
+    }
+}
+
+fn flywheel_case(history: Vec<PastIncident>) -> (Vec<ThinkingStep>, Proposal) {
+    let mut input = investigation(
+        vec![alert("PostgresDown", "postgres-db stopped answering")],
+        vec![fact("postgres-db", ServiceKind::Database, 1)],
+    );
+    input.history = history;
+    RulesBrain.reason(&input)
+}
+
+#[test]
+fn a_fix_that_worked_on_a_similar_incident_is_proposed_first_and_cited() {
+    // Without history the playbook restarts the database itself.
+    let (_, plain) = flywheel_case(Vec::new());
+    assert_eq!(plain.actions[0].kind, "restart_deployment");
+    assert_eq!(plain.actions[0].target, "postgres-db");
+
+    let (steps, learned) = flywheel_case(vec![
+        past(41, "rollback_deployment postgres-db", true),
+        past(17, "restart_deployment postgres-db", false),
+    ]);
+    assert_eq!(
+        (
+            learned.actions[0].kind.as_str(),
+            learned.actions[0].target.as_str()
+        ),
+        ("rollback_deployment", "postgres-db")
+    );
+    assert!(learned.confidence >= 0.9);
+    let said: Vec<&str> = steps.iter().map(|s| s.text.as_str()).collect();
+    assert!(
+        said.contains(&"Learned from incident #41: rollback_deployment postgres-db worked there; proposing it first."),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter()
+            .any(|s| s.starts_with("Similar past incidents: #41 "))
+    );
+}
+
+#[test]
+fn a_fix_that_failed_on_a_similar_incident_is_not_proposed_first() {
+    let (steps, learned) = flywheel_case(vec![past(17, "restart_deployment postgres-db", false)]);
+    assert_ne!(
+        (
+            learned.actions[0].kind.as_str(),
+            learned.actions[0].target.as_str()
+        ),
+        ("restart_deployment", "postgres-db"),
+        "{learned:?}"
+    );
+    assert_eq!(learned.actions[0].kind, "run_diagnostics");
+    assert!(
+        learned
+            .actions
+            .iter()
+            .any(|a| a.kind == "restart_deployment"),
+        "still offered, later"
+    );
+    assert!(steps.iter().any(|s| s.text
+        == "Learned from incident #17: restart_deployment postgres-db failed there; not proposing it first."));
+    // A later success on a more similar incident wins over the old failure.
+    let (_, learned) = flywheel_case(vec![
+        past(30, "restart_deployment postgres-db", true),
+        past(17, "restart_deployment postgres-db", false),
+    ]);
+    assert_eq!(learned.actions[0].kind, "restart_deployment");
+    // Scaling needs parameters of its own: it is not re-proposed blindly.
+    let (_, learned) = flywheel_case(vec![past(5, "scale_deployment postgres-db", true)]);
+    assert_eq!(learned.actions[0].kind, "restart_deployment");
 }

@@ -238,6 +238,15 @@ impl Approval {
     async fn void_reason(&self) -> Option<&str> {
         self.0.row.void_reason.as_deref()
     }
+    /// What the knowledge base recorded of this approval: its execution's entry and its
+    /// incident's resolution (path A), which both point back here.
+    async fn knowledge_entries(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::knowledge::KnowledgeEntry>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(super::knowledge::entries_of_approval(db, self.0.row.id).await?)
+    }
     async fn execution(&self) -> Option<Execution> {
         self.0.execution.as_ref().map(|e| Execution {
             executor: e.executor.clone(),

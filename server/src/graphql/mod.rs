@@ -10,6 +10,7 @@ mod auth;
 mod cluster;
 mod error;
 mod incidents;
+mod knowledge;
 mod system;
 pub mod topology;
 
@@ -35,6 +36,7 @@ pub struct Query(
     approvals::ApprovalQuery,
     cluster::ClusterQuery,
     audit::AuditQuery,
+    knowledge::KnowledgeQuery,
 );
 
 #[derive(MergedObject, Default)]
