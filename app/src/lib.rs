@@ -19,6 +19,7 @@ use routes::{
     dashboard::Dashboard,
     incident::IncidentPage,
     incidents::IncidentsPage,
+    knowledge::KnowledgePage,
     login::Login,
     placeholder::ComingSoon,
     topology::TopologyPage,
@@ -76,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/topology") view=|| view! { <Layout><TopologyPage/></Layout> }/>
                 <Route path=path!("/finops") view=|| view! { <Layout><ComingSoon page="FinOps" what="Monthly waste, what is realizable now, and the fixes that would save it."/></Layout> }/>
                 <Route path=path!("/audit") view=|| view! { <Layout><AuditPage/></Layout> }/>
+                <Route path=path!("/knowledge") view=|| view! { <Layout><KnowledgePage/></Layout> }/>
             </Routes>
         </Router>
     }

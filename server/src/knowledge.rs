@@ -1022,6 +1022,24 @@ pub async fn similar(
     Ok(out)
 }
 
+/// The text an incident is compared by: its service, root cause (from the analysis), alert
+/// names and title.
+pub async fn similarity_text(
+    db: &DatabaseConnection,
+    incident: &entity::incident::Model,
+) -> Result<String, DbErr> {
+    let Some(facts) = facts(db, incident.id).await? else {
+        return Ok(String::new());
+    };
+    Ok([
+        facts.service.unwrap_or_default(),
+        facts.root_cause.unwrap_or_default(),
+        facts.alert_names.join(" "),
+        facts.title,
+    ]
+    .join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

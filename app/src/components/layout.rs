@@ -3,11 +3,12 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-const NAV: [(&str, &str); 7] = [
+const NAV: [(&str, &str); 8] = [
     ("/", "Dashboard"),
     ("/incidents", "Incidents"),
     ("/approvals", "Approvals"),
     ("/topology", "Topology"),
+    ("/knowledge", "Knowledge"),
     ("/finops", "FinOps"),
     ("/trust", "Trust"),
     ("/audit", "Audit"),

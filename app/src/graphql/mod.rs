@@ -169,6 +169,14 @@ pub struct TrustList;
 #[derive(GraphQLQuery)]
 #[graphql(
     schema_path = "../schema.graphql",
+    query_path = "src/graphql/knowledge.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct Knowledge;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
     query_path = "src/graphql/fire_demo_scenario.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize"
 )]

@@ -186,6 +186,32 @@ fn IncidentDetail(
             </section>
         }
     });
+    let similar = (!incident.similar_incidents.is_empty()).then(|| {
+        let items = incident
+            .similar_incidents
+            .iter()
+            .map(|p| {
+                let href = format!("/incidents/{}", p.incident_id);
+                let fix = match (&p.action, p.worked) {
+                    (Some(a), Some(true)) => format!("{a}: worked"),
+                    (Some(a), Some(false)) => format!("{a}: failed"),
+                    _ => "no fix recorded".to_owned(),
+                };
+                view! {
+                    <li data-testid="similar-incident">
+                        <a href=href>{format!("#{} {}", p.incident_id, p.title)}</a>
+                        <span class="muted">" — "{fix}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="panel" data-testid="similar-incidents">
+                <h2>"Similar past incidents"</h2>
+                <ul class="actions">{items}</ul>
+            </section>
+        }
+    });
     let incident_id = incident.id.clone();
     view! {
         <Title text=incident.title.clone()/>
@@ -205,6 +231,7 @@ fn IncidentDetail(
             </section>
             {analysis_view}
             {approvals}
+            {similar}
         </div>
         {graph}
         <h2>"Alerts"</h2>

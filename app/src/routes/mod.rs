@@ -5,6 +5,7 @@ pub mod audit;
 pub mod dashboard;
 pub mod incident;
 pub mod incidents;
+pub mod knowledge;
 pub mod login;
 pub mod placeholder;
 pub mod topology;

@@ -114,6 +114,16 @@ impl Incident {
             .map(Into::into)
             .collect())
     }
+    /// Past incidents most like this one (service, alerts, root cause, title), with the fix
+    /// tried on each: what the Brain learns from.
+    async fn similar_incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3)] first: i32,
+    ) -> async_graphql::Result<Vec<super::knowledge::SimilarIncident>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        super::knowledge::similar_to(db, &self.0, first).await
+    }
     /// Actions proposed for it, newest first.
     async fn approvals(
         &self,

@@ -90,3 +90,43 @@ impl KnowledgeQuery {
         Ok(rows.into_iter().map(KnowledgeEntry::from).collect())
     }
 }
+
+/// A past incident like this one, and the fix tried on it.
+#[derive(SimpleObject)]
+pub struct SimilarIncident {
+    incident_id: ID,
+    /// Pseudonymised.
+    title: String,
+    root_cause: Option<String>,
+    /// `kind target` of the fix.
+    action: Option<String>,
+    /// Whether that fix worked.
+    worked: Option<bool>,
+}
+
+/// The past incidents most similar to `incident` (what the Brain learns from).
+pub async fn similar_to(
+    db: &DatabaseConnection,
+    incident: &entity::incident::Model,
+    first: i32,
+) -> async_graphql::Result<Vec<SimilarIncident>> {
+    if !(1..=20).contains(&first) {
+        return Err(ApiError::BadUserInput("first: must be between 1 and 20".into()).into());
+    }
+    let text = crate::knowledge::similarity_text(db, incident)
+        .await
+        .map_err(ApiError::internal)?;
+    let found = crate::knowledge::similar(db, incident.id, &text, first as usize)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(found
+        .into_iter()
+        .map(|p| SimilarIncident {
+            incident_id: ID(p.incident_id.to_string()),
+            title: p.title,
+            root_cause: p.root_cause,
+            action: p.action,
+            worked: p.worked,
+        })
+        .collect())
+}
