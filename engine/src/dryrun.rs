@@ -78,7 +78,7 @@ pub fn verb_and_resource(kind: &str) -> Option<(&'static str, &'static str)> {
         "scale_deployment" => ("patch", "deployments/scale"),
         "delete_pod" => ("delete", "pods"),
         "delete_pvc" => ("delete", "persistentvolumeclaims"),
-        "cordon_node" | "drain_node" => ("patch", "nodes"),
+        "cordon_node" | "drain_node" | "resize_node" => ("patch", "nodes"),
         "run_diagnostics" => ("get", "pods"),
         "delete_namespace" => ("delete", "namespaces"),
         _ => return None,
@@ -90,7 +90,7 @@ fn target_resource(kind: &str) -> &'static str {
     match kind {
         "delete_pod" | "run_diagnostics" => "pods",
         "delete_pvc" => "persistentvolumeclaims",
-        "cordon_node" | "drain_node" => "nodes",
+        "cordon_node" | "drain_node" | "resize_node" => "nodes",
         "delete_namespace" => "namespaces",
         _ => "deployments",
     }
@@ -114,6 +114,10 @@ fn check_params(request: &ActionRequest) -> Result<String, String> {
                 _ => Err("scale_deployment needs params.replicas (0-1000) or params.replicas_delta (±1-100)".into()),
             }
         }
+        "resize_node" => match params.get("node_type").and_then(|v| v.as_str()) {
+            Some(t) if !t.trim().is_empty() => Ok(format!("resize {} to {t}", request.target)),
+            _ => Err("resize_node needs params.node_type (the node type to move to)".into()),
+        },
         kind if verb_and_resource(kind).is_some() => Ok(format!("{kind} {}", request.target)),
         other => Err(format!("unknown action kind `{other}`")),
     }

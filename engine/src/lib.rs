@@ -7,6 +7,7 @@ pub mod alert;
 pub mod audit;
 pub mod brain;
 pub mod dryrun;
+pub mod finops;
 pub mod input;
 pub mod policy;
 pub mod role;

@@ -616,6 +616,24 @@ impl SimCluster {
                 Ok(format!("nodes/{target} cordoned"))
             }
             "drain_node" => self.drain(target, version),
+            "resize_node" => {
+                let wanted = request
+                    .params
+                    .get("node_type")
+                    .and_then(|v| v.as_str())
+                    .ok_or("resize_node needs params.node_type")?
+                    .to_owned();
+                let node = self
+                    .objects
+                    .get_mut(&key("nodes", None, target))
+                    .ok_or_else(|| format!("nodes/{target} not found"))?;
+                let before = node.class.replace(wanted.clone());
+                node.version = version;
+                Ok(format!(
+                    "nodes/{target} resized from {} to {wanted}",
+                    before.as_deref().unwrap_or("an untyped node")
+                ))
+            }
             "run_diagnostics" => {
                 let pods = self
                     .objects
