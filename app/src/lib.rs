@@ -17,6 +17,7 @@ use routes::{
     approvals::{ApprovalPage, ApprovalsPage},
     audit::{AuditPage, TrustPage},
     dashboard::Dashboard,
+    finops::FinopsPage,
     incident::IncidentPage,
     incidents::IncidentsPage,
     knowledge::KnowledgePage,
@@ -75,7 +76,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/approvals/:id") view=|| view! { <Layout><ApprovalPage/></Layout> }/>
                 <Route path=path!("/trust") view=|| view! { <Layout><TrustPage/></Layout> }/>
                 <Route path=path!("/topology") view=|| view! { <Layout><TopologyPage/></Layout> }/>
-                <Route path=path!("/finops") view=|| view! { <Layout><ComingSoon page="FinOps" what="Monthly waste, what is realizable now, and the fixes that would save it."/></Layout> }/>
+                <Route path=path!("/finops") view=|| view! { <Layout><FinopsPage/></Layout> }/>
                 <Route path=path!("/audit") view=|| view! { <Layout><AuditPage/></Layout> }/>
                 <Route path=path!("/knowledge") view=|| view! { <Layout><KnowledgePage/></Layout> }/>
             </Routes>

@@ -43,7 +43,7 @@ test("navigation between pages is client-side and sign-out ends the session", as
   await page.getByRole("link", { name: "FinOps" }).click();
   await expect(page).toHaveURL(/\/finops$/);
   await expect(page.getByRole("heading", { name: "FinOps" })).toBeVisible();
-  await expect(page.getByText("Coming soon")).toBeVisible();
+  await expect(page.getByTestId("monthly-waste")).toBeVisible();
   await page.getByRole("button", { name: "Sign out" }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto("/");

@@ -273,7 +273,7 @@ impl Inventory {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FindingKind {
     OrphanedPvc,
@@ -282,7 +282,7 @@ pub enum FindingKind {
 }
 
 /// Whether a saving can be had now, or needs a scale-down first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Bucket {
     Realizable,
@@ -290,7 +290,7 @@ pub enum Bucket {
 }
 
 /// One priced finding and the action that fixes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
     pub kind: FindingKind,
     pub resource: String,
@@ -310,7 +310,7 @@ pub struct Finding {
     pub detail: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
     pub currency: String,
     pub monthly_waste: Money,

@@ -192,7 +192,17 @@ impl SimCluster {
             );
             if stateful {
                 let claim = format!("data-{}", service.name);
-                cluster.insert("persistentvolumeclaims", namespace, &claim, None, None);
+                cluster
+                    .insert("persistentvolumeclaims", namespace, &claim, None, None)
+                    .storage_mib = Some(10 * 1_024);
+                // Its pods mount it.
+                cluster.templates.insert(
+                    key("deployments", namespace, &service.name),
+                    Template {
+                        volumes: vec![claim],
+                        ..Template::default()
+                    },
+                );
             } else {
                 cluster.budgets.insert(
                     key("deployments", namespace, &service.name),

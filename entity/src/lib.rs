@@ -9,6 +9,7 @@ pub mod approval;
 pub mod approval_signature;
 pub mod audit_event;
 pub mod execution;
+pub mod finops_report;
 pub mod incident;
 pub mod incident_vault;
 pub mod ingest_receipt;

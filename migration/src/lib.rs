@@ -9,6 +9,7 @@ mod m20261125_000004_analysis;
 mod m20261125_000005_audit;
 mod m20261125_000006_approvals;
 mod m20261202_000007_knowledge;
+mod m20261202_000008_finops;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000005_audit::Migration),
             Box::new(m20261125_000006_approvals::Migration),
             Box::new(m20261202_000007_knowledge::Migration),
+            Box::new(m20261202_000008_finops::Migration),
         ]
     }
 }

@@ -41,6 +41,8 @@ pub struct FileConfig {
     pub cluster: ClusterConfig,
     #[serde(default)]
     pub knowledge: crate::knowledge::KmConfig,
+    #[serde(default)]
+    pub finops: crate::finops::FinopsConfig,
 }
 
 /// `[cluster]`: where actions on the cluster go.
@@ -150,6 +152,7 @@ pub struct Config {
     pub actions: ActionsConfig,
     pub cluster: ClusterConfig,
     pub knowledge: crate::knowledge::KmConfig,
+    pub finops: crate::finops::FinopsConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -326,6 +329,19 @@ impl Config {
                         message,
                     })?;
                 knowledge
+            },
+            finops: {
+                let t = file.finops.thresholds;
+                if !(1..=100).contains(&t.zombie_cpu_percent)
+                    || !(1..=366).contains(&t.zombie_days)
+                    || !(10..=30).contains(&t.buffer_tenths)
+                {
+                    return Err(ConfigError::Invalid {
+                        key: "finops.thresholds",
+                        message: "zombie_cpu_percent 1-100, zombie_days 1-366, buffer_tenths 10-30 (×1.0-×3.0)".into(),
+                    });
+                }
+                file.finops
             },
             ingest: IngestConfig {
                 correlation_window_minutes: positive(

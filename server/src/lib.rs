@@ -10,6 +10,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod finops;
 pub mod graphql;
 pub mod http;
 pub mod ingest;
@@ -367,6 +368,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         approvals.clone(),
         config.brain.clone(),
     )?;
+    let finops = finops::Finops::new(db.clone(), approvals.clone(), config.finops.clone());
+    finops.start_schedule();
     let schema = graphql::build_schema(
         db.clone(),
         meta,
@@ -375,6 +378,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         topology.clone(),
         analyst,
         approvals.clone(),
+        finops,
     );
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")

@@ -81,6 +81,12 @@ const TOOLS: &[Spec] = &[
         },
     },
     Spec {
+        name: "finops_report",
+        description: "The latest FinOps scan: monthly waste, what is realizable now, what is freed \
+                      after a scale-down, and each finding with its saving, risk and fixing action.",
+        schema: || json!({"type": "object", "properties": {}}),
+    },
+    Spec {
         name: "approval_status",
         description: "Where an approval stands: status, signatures, dry-run, execution.",
         schema: || json!({"type": "object", "required": ["approval_id"], "properties": {"approval_id": {"type": "string"}}}),
@@ -153,6 +159,14 @@ fn operation(name: &str, args: &JsonObject) -> Result<(String, Value, &'static s
             format!("query($id: ID!) {{ approval(id: $id) {{ {APPROVAL_FIELDS} }} }}"),
             json!({"id": text(args, "approval_id")?}),
             "approval",
+        ),
+        "finops_report" => (
+            "query { finopsReport { currency monthlyWaste realizableMonthly freedMonthly annualIfAllFixed
+              scannedAt findings { kind resource namespace monthlyCost saving bucket risk
+              recommendation actionKind actionParams detail } } }"
+                .into(),
+            json!({}),
+            "finopsReport",
         ),
         other => return Err(format!("unknown tool `{other}`")),
     })

@@ -379,7 +379,8 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
     assert!(html.contains("alice (DEVOPS)"), "{html}");
     assert!(html.contains(backend.name()), "{html}");
     for (page, text) in [
-        ("/finops", "Coming soon"),
+        ("/finops", "Monthly waste detected: "),
+        ("/knowledge", "Type what you are looking for."),
         ("/approvals", "Nothing waits for a signature."),
         ("/trust", "No pattern has been decided yet."),
         ("/audit", "user.added"),

@@ -60,6 +60,7 @@ async fn a_real_mcp_client_lists_inspects_and_proposes_but_never_executes(backen
             json!([
                 "approval_status",
                 "blast_radius",
+                "finops_report",
                 "get_incident",
                 "list_incidents",
                 "propose_action",
@@ -83,6 +84,11 @@ async fn a_real_mcp_client_lists_inspects_and_proposes_but_never_executes(backen
         let status: Value = serde_json::from_str(out["status"]["text"].as_str().unwrap()).unwrap();
         assert_eq!(status["status"], "PENDING");
         assert_eq!(status["signatures"], json!([]));
+        assert_eq!(out["finops"]["error"], false, "{out}");
+        let finops: Value = serde_json::from_str(out["finops"]["text"].as_str().unwrap()).unwrap();
+        // The cluster generated from the topology mounts every claim and measures nothing.
+        assert_eq!(finops["monthlyWaste"], "0.00", "{finops}");
+        assert_eq!(finops["currency"], "USD");
         assert_eq!(out["missing_argument"]["error"], true);
         assert_eq!(
             out["missing_argument"]["text"],

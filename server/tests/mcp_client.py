@@ -36,6 +36,7 @@ async def exercise(session, incident):
     if not out["propose"]["error"]:
         approval = json.loads(out["propose"]["text"])["id"]
         out["status"] = await call("approval_status", {"approval_id": approval})
+    out["finops"] = await call("finops_report", {})
     out["missing_argument"] = await call("get_incident", {})
     out["unknown_service"] = await call("root_causes", {"service": "no-such-service"})
     return out

@@ -177,6 +177,22 @@ pub struct Knowledge;
 #[derive(GraphQLQuery)]
 #[graphql(
     schema_path = "../schema.graphql",
+    query_path = "src/graphql/finops.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct FinopsPanel;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/finops.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct RunFinopsScan;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
     query_path = "src/graphql/fire_demo_scenario.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize"
 )]

@@ -3,6 +3,7 @@
 pub mod approvals;
 pub mod audit;
 pub mod dashboard;
+pub mod finops;
 pub mod incident;
 pub mod incidents;
 pub mod knowledge;

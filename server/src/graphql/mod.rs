@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod cluster;
 mod error;
+mod finops;
 mod incidents;
 mod knowledge;
 mod system;
@@ -37,6 +38,7 @@ pub struct Query(
     cluster::ClusterQuery,
     audit::AuditQuery,
     knowledge::KnowledgeQuery,
+    finops::FinopsQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -46,6 +48,7 @@ pub struct Mutation(
     analysis::AnalysisMutation,
     approvals::ApprovalMutation,
     cluster::ClusterMutation,
+    finops::FinopsMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -74,6 +77,7 @@ pub struct RequestAuth {
     pub token: Option<String>,
 }
 
+#[allow(clippy::too_many_arguments)]
 pub fn build_schema(
     db: DatabaseConnection,
     meta: ServerMeta,
@@ -82,6 +86,7 @@ pub fn build_schema(
     topology: std::sync::Arc<engine::topology::Topology>,
     analyst: crate::analysis::Analyst,
     approvals: crate::approvals::Approvals,
+    finops: crate::finops::Finops,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -95,6 +100,7 @@ pub fn build_schema(
     .data(topology)
     .data(analyst)
     .data(approvals)
+    .data(finops)
     .finish()
 }
 

@@ -1,0 +1,168 @@
+//! FinOps, as the seed draws it: monthly waste, the three tiles (realizable, freed, annual),
+//! the recommendations with saving and risk, and waste by kind and by namespace.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+use crate::components::status::short_time;
+use crate::graphql;
+
+/// Cents of a two-place decimal string (`"523.60"`), for sums and bars.
+fn cents(amount: &str) -> i64 {
+    let (whole, frac) = amount.split_once('.').unwrap_or((amount, "0"));
+    whole.parse::<i64>().unwrap_or(0) * 100 + frac.parse::<i64>().unwrap_or(0)
+}
+
+fn dollars(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
+}
+
+/// `5760.00` → `5,760`.
+fn thousands(amount: &str) -> String {
+    let whole = amount.split('.').next().unwrap_or(amount);
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Horizontal bars: label, amount, share of the largest.
+fn bars(rows: BTreeMap<String, i64>, testid: &'static str) -> impl IntoView {
+    let max = rows.values().copied().max().unwrap_or(1).max(1);
+    let mut rows: Vec<(String, i64)> = rows.into_iter().collect();
+    rows.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    view! {
+        <ul class="bars" data-testid=testid>
+            {rows.into_iter().map(|(label, amount)| {
+                let width = format!("width: {}%", amount * 100 / max);
+                view! {
+                    <li>
+                        <span class="bar-label mono">{label}</span>
+                        <span class="bar"><span class="bar-fill" style=width></span></span>
+                        <span class="mono">{format!("${}", dollars(amount))}</span>
+                    </li>
+                }
+            }).collect_view()}
+        </ul>
+    }
+}
+
+#[component]
+pub fn FinopsPage() -> impl IntoView {
+    let transport = graphql::use_transport();
+    let refresh = RwSignal::new(0u32);
+    let report = Resource::new(
+        move || refresh.get(),
+        move |_| {
+            let transport = transport.clone();
+            async move {
+                transport?
+                    .run::<graphql::FinopsPanel>(graphql::finops_panel::Variables {})
+                    .await
+            }
+        },
+    );
+    let scanning = RwSignal::new(false);
+    let scan_error = RwSignal::new(None::<String>);
+    let scan_transport = graphql::use_transport().ok();
+    let scan = move |_| {
+        let Some(transport) = scan_transport.clone() else {
+            return;
+        };
+        scanning.set(true);
+        leptos::task::spawn_local(async move {
+            let result = transport
+                .run::<graphql::RunFinopsScan>(graphql::run_finops_scan::Variables {})
+                .await;
+            scanning.set(false);
+            match result {
+                Ok(_) => {
+                    scan_error.set(None);
+                    refresh.update(|n| *n += 1);
+                }
+                Err(e) => scan_error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <Title text="FinOps"/>
+        <h1 class="page-title">"FinOps"</h1>
+        <p>
+            <button class="btn" data-testid="scan" on:click=scan disabled=move || scanning.get()>"Scan now"</button>
+        </p>
+        {move || scan_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        <Suspense fallback=|| view! { <p class="muted">"Scanning…"</p> }>
+            {move || Suspend::new(async move {
+                match report.await {
+                    Ok(data) => {
+                        let r = data.finops_report;
+                        let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
+                        let mut by_namespace: BTreeMap<String, i64> = BTreeMap::new();
+                        for f in &r.findings {
+                            *by_kind.entry(format!("{:?}", f.kind)).or_default() += cents(&f.saving);
+                            let ns = if f.namespace.is_empty() { "(nodes)".to_owned() } else { f.namespace.clone() };
+                            *by_namespace.entry(ns).or_default() += cents(&f.saving);
+                        }
+                        view! {
+                            <section class="panel">
+                                <p class="muted">{format!("Scanned {} · {}", short_time(&r.scanned_at), r.currency)}</p>
+                                <p class="waste">"Monthly waste detected: "<strong data-testid="monthly-waste">{format!("${}", r.monthly_waste)}</strong></p>
+                                <div class="tiles">
+                                    <div class="tile"><h3>"Realizable"</h3><p class="tile-amount" data-testid="realizable">{format!("${}/mo", r.realizable_monthly)}</p><p class="muted">"PVC deletion, node resize"</p></div>
+                                    <div class="tile"><h3>"Freed"</h3><p class="tile-amount" data-testid="freed">{format!("${}/mo", r.freed_monthly)}</p><p class="muted">"Pod cleanup (needs a scale-down)"</p></div>
+                                    <div class="tile"><h3>"Annual"</h3><p class="tile-amount" data-testid="annual">{format!("${}/yr", thousands(&r.annual_if_all_fixed))}</p><p class="muted">"if all realizable fixes are made"</p></div>
+                                </div>
+                            </section>
+                            <section class="panel">
+                                <h2>"Top recommendations"</h2>
+                                <table class="table">
+                                    <thead><tr><th>"Recommendation"</th><th>"Saving"</th><th>"Risk"</th><th>"Why"</th></tr></thead>
+                                    <tbody>
+                                        {r.findings.iter().map(|f| {
+                                            let risk = format!("{:?}", f.risk);
+                                            view! {
+                                                <tr data-testid="recommendation">
+                                                    <td>{f.recommendation.clone()}</td>
+                                                    <td class="mono">{format!("-${}", f.monthly_cost)}</td>
+                                                    <td><span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk.clone()}</span></td>
+                                                    <td class="muted">{f.detail.clone()}</td>
+                                                </tr>
+                                            }
+                                        }).collect_view()}
+                                    </tbody>
+                                </table>
+                                <p class="muted">"Each fix is an ordinary action (propose it on an incident): risk, dry-run and signatures apply."</p>
+                            </section>
+                            <div class="grid">
+                                <section class="panel"><h2>"Waste by kind"</h2>{bars(by_kind, "by-kind")}</section>
+                                <section class="panel"><h2>"Waste by namespace"</h2>{bars(by_namespace, "by-namespace")}</section>
+                            </div>
+                        }.into_any()
+                    }
+                    Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn amounts_read_and_print_back() {
+        assert_eq!(cents("523.60"), 52_360);
+        assert_eq!(dollars(52_360), "523.60");
+        assert_eq!(dollars(5), "0.05");
+        assert_eq!(thousands("5760.00"), "5,760");
+        assert_eq!(thousands("480.00"), "480");
+        assert_eq!(thousands("1234567.00"), "1,234,567");
+    }
+}
