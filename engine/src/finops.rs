@@ -86,11 +86,15 @@ impl Price {
 
     /// `self × numerator / denominator`, rounded half up to cents.
     pub fn times(self, numerator: i128, denominator: i128) -> Money {
-        let den = denominator * (NANO / 100);
-        let num = self.0 * numerator;
-        let cents = (2 * num + den).div_euclid(2 * den);
-        Money(i64::try_from(cents).unwrap_or(i64::MAX))
+        nano_to_cents(self.0 * numerator, denominator)
     }
+}
+
+/// `nano_numerator / denominator` nano-units, rounded once, half up, to cents.
+fn nano_to_cents(nano_numerator: i128, denominator: i128) -> Money {
+    let den = denominator * (NANO / 100);
+    let cents = (2 * nano_numerator + den).div_euclid(2 * den);
+    Money(i64::try_from(cents).unwrap_or(i64::MAX))
 }
 
 impl<'de> Deserialize<'de> for Price {
@@ -354,7 +358,7 @@ fn pod_amount(
             let num = (pricing.vcpu_hour.0 * cpu_scaled * 1_024
                 + pricing.gib_hour.0 * mib_scaled * 1_000)
                 * h;
-            Price(1).times(num, 1_000 * 1_024 * scale)
+            nano_to_cents(num, 1_000 * 1_024 * scale)
         }
     }
 }

@@ -307,18 +307,15 @@ impl KubeCluster {
         &self,
         request: &ActionRequest,
         snapshot: &mut Snapshot,
-    ) -> Result<(), kube::Error> {
+    ) -> Result<(), String> {
         let ns = Self::namespace(request);
         let name = request.target.as_str();
         match request.kind.as_str() {
             "delete_pod" => {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-                if let Some(pod) = api.get_opt(name).await? {
+                if let Some(pod) = api.get_opt(name).await.map_err(|e| said(&e))? {
                     let labels = pod.metadata.labels.clone().unwrap_or_default();
-                    let budget = self
-                        .covering_budget(ns, &labels)
-                        .await
-                        .map_err(as_service)?;
+                    let budget = self.covering_budget(ns, &labels).await?;
                     snapshot.resource = Some(ResourceState {
                         version: version_of(&pod),
                         replicas: None,
@@ -332,44 +329,53 @@ impl KubeCluster {
             }
             "delete_pvc" => {
                 let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
-                snapshot.resource = api.get_opt(name).await?.map(|c| ResourceState {
-                    version: version_of(&c),
-                    replicas: None,
-                    ready: None,
-                });
+                snapshot.resource =
+                    api.get_opt(name)
+                        .await
+                        .map_err(|e| said(&e))?
+                        .map(|c| ResourceState {
+                            version: version_of(&c),
+                            replicas: None,
+                            ready: None,
+                        });
             }
             "cordon_node" | "drain_node" => {
                 let api: Api<Node> = Api::all(self.client.clone());
-                snapshot.resource = api.get_opt(name).await?.map(|n| ResourceState {
-                    version: version_of(&n),
-                    replicas: None,
-                    ready: None,
-                });
+                snapshot.resource =
+                    api.get_opt(name)
+                        .await
+                        .map_err(|e| said(&e))?
+                        .map(|n| ResourceState {
+                            version: version_of(&n),
+                            replicas: None,
+                            ready: None,
+                        });
                 if request.kind == "drain_node" && snapshot.resource.is_some() {
-                    snapshot.blockers = self.drain_blockers(name).await.map_err(as_service)?;
+                    snapshot.blockers = self.drain_blockers(name).await?;
                 }
             }
             "delete_namespace" => {
                 let api: Api<Namespace> = Api::all(self.client.clone());
-                snapshot.resource = api.get_opt(name).await?.map(|n| ResourceState {
-                    version: version_of(&n),
-                    replicas: None,
-                    ready: None,
-                });
+                snapshot.resource =
+                    api.get_opt(name)
+                        .await
+                        .map_err(|e| said(&e))?
+                        .map(|n| ResourceState {
+                            version: version_of(&n),
+                            replicas: None,
+                            ready: None,
+                        });
             }
             _ => {
                 let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
-                if let Some(d) = api.get_opt(name).await? {
+                if let Some(d) = api.get_opt(name).await.map_err(|e| said(&e))? {
                     let labels = d
                         .spec
                         .as_ref()
                         .and_then(|s| s.template.metadata.as_ref())
                         .and_then(|m| m.labels.clone())
                         .unwrap_or_default();
-                    let budget = self
-                        .covering_budget(ns, &labels)
-                        .await
-                        .map_err(as_service)?;
+                    let budget = self.covering_budget(ns, &labels).await?;
                     snapshot.resource = Some(ResourceState {
                         version: version_of(&d),
                         replicas: d
@@ -703,7 +709,7 @@ impl KubeCluster {
         if snapshot.unreadable.is_none()
             && let Err(e) = self.read_target(&request, &mut snapshot).await
         {
-            snapshot.unreadable = Some(said(&e));
+            snapshot.unreadable = Some(e);
         }
         if snapshot.unreadable.is_none()
             && snapshot.resource.is_some()
@@ -729,11 +735,6 @@ impl KubeCluster {
         }
         report
     }
-}
-
-/// A budget read failing inside a target read: reported like the read itself.
-fn as_service(message: String) -> kube::Error {
-    kube::Error::Service(message.into())
 }
 
 impl Cluster for KubeCluster {

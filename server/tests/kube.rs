@@ -445,14 +445,7 @@ async fn an_approved_restart_goes_to_the_api_server(backend: Backend) {
     assert_eq!(proposed["effectiveRisk"], "HIGH", "{proposed}");
     let id = proposed["id"].as_str().unwrap();
     for signer in [&alice, &bob] {
-        let signed = server
-            .graphql(
-                Some(signer),
-                "mutation($id: ID!) { approve(approvalId: $id) { status } }",
-                json!({"id": id}),
-            )
-            .await;
-        assert_eq!(signed["errors"], Value::Null, "{signed}");
+        server.approve(signer, id).await;
     }
     let done = server
         .settled_approval(&sam, id, "status execution { executor status output }")

@@ -238,6 +238,23 @@ fn usage(spec: &UsageSpec, path: &str) -> Result<Usage, FixtureError> {
     })
 }
 
+/// `<path>.requests`, when given.
+fn optional_requests(
+    spec: &Option<RequestsSpec>,
+    path: &str,
+) -> Result<Option<Resources>, FixtureError> {
+    spec.as_ref()
+        .map(|r| requests(r, &format!("{path}.requests")))
+        .transpose()
+}
+
+/// `<path>.usage`, when given.
+fn optional_usage(spec: &Option<UsageSpec>, path: &str) -> Result<Option<Usage>, FixtureError> {
+    spec.as_ref()
+        .map(|u| usage(u, &format!("{path}.usage")))
+        .transpose()
+}
+
 fn name(text: &str, path: &str) -> Result<String, FixtureError> {
     let name = text.trim();
     let valid = !name.is_empty()
@@ -351,19 +368,11 @@ impl SimCluster {
                 known_node(node, format!("{path}.nodes[{j}]"))?;
             }
             known_claims(&k.1, &spec.volumes, &path)?;
-            let resources = spec
-                .requests
-                .as_ref()
-                .map(|r| requests(r, &format!("{path}.requests")))
-                .transpose()?;
+            let resources = optional_requests(&spec.requests, &path)?;
             let template = Template {
                 nodes: spec.nodes.clone(),
                 volumes: spec.volumes.clone(),
-                usage: spec
-                    .usage
-                    .as_ref()
-                    .map(|u| usage(u, &format!("{path}.usage")))
-                    .transpose()?,
+                usage: optional_usage(&spec.usage, &path)?,
             };
             let object = cluster.insert(
                 "deployments",
@@ -401,16 +410,8 @@ impl SimCluster {
                 known_node(node, format!("{path}.node"))?;
             }
             known_claims(&k.1, &spec.volumes, &path)?;
-            let resources = spec
-                .requests
-                .as_ref()
-                .map(|r| requests(r, &format!("{path}.requests")))
-                .transpose()?;
-            let history = spec
-                .usage
-                .as_ref()
-                .map(|u| usage(u, &format!("{path}.usage")))
-                .transpose()?;
+            let resources = optional_requests(&spec.requests, &path)?;
+            let history = optional_usage(&spec.usage, &path)?;
             let object = cluster.insert("pods", namespace, &pod, None, None);
             object.phase = Some(
                 if spec.node.is_some() {

@@ -156,6 +156,18 @@ impl TestServer {
             .to_owned()
     }
 
+    /// Signs approval `id` as `token`; the signature must be accepted.
+    pub async fn approve(&self, token: &str, id: &str) {
+        let signed = self
+            .graphql(
+                Some(token),
+                "mutation($id: ID!) { approve(approvalId: $id) { status } }",
+                json!({"id": id}),
+            )
+            .await;
+        assert_eq!(signed["errors"], Value::Null, "{signed}");
+    }
+
     /// Reads approval `id` (with `fields`, which must include `status`) until the background
     /// executor is done with it.
     pub async fn settled_approval(&self, token: &str, id: &str, fields: &str) -> Value {
