@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing AWOOOI need; skips what is already there.
 #   scripts/setup.sh          toolchain pieces for building and running
-#   scripts/setup.sh --e2e    also Chromium and the Playwright packages for browser tests
+#   scripts/setup.sh --e2e    also what the tests drive: Chromium, Playwright, Prometheus,
+#                             Ansible and the MCP SDK
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,11 +33,17 @@ if [ "$have" != "$want" ]; then
 fi
 
 if [ "${1:-}" = "--e2e" ]; then
-  if ! command -v chromium >/dev/null; then
-    log "installing Chromium (Debian package) for the browser tests"
+  # Debian packages: Chromium for the browser tests; Prometheus (with promtool) for the
+  # FinOps metrics-source tests, which start their own server on a backfilled store.
+  want_apt=""
+  command -v chromium >/dev/null || want_apt="$want_apt chromium"
+  { command -v prometheus && command -v promtool; } >/dev/null || want_apt="$want_apt prometheus"
+  if [ -n "$want_apt" ]; then
+    log "installing Debian packages:$want_apt"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    # The prometheus package's own service is not started (no init here; the tests run theirs).
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $want_apt >/dev/null
   fi
   # Real third-party tools the Rust tests drive: Ansible (the ansible executor) and the
   # Python MCP SDK (a real MCP client and server). Pinned; in .venv, nothing system-wide.

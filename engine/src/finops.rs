@@ -241,6 +241,20 @@ pub struct Inventory {
 }
 
 impl Inventory {
+    /// One order for every source: nodes, pods and claims by name, volumes sorted, so two
+    /// sources' readings of the same cluster compare equal.
+    pub fn normalised(mut self) -> Inventory {
+        self.nodes.sort_by(|a, b| a.name.cmp(&b.name));
+        self.pods
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        for pod in &mut self.pods {
+            pod.volumes.sort();
+        }
+        self.claims
+            .sort_by(|a, b| (&a.namespace, &a.name).cmp(&(&b.namespace, &b.name)));
+        self
+    }
+
     /// The simulated cluster and its usage history.
     pub fn from_sim(cluster: &SimCluster) -> Inventory {
         let mut inventory = Inventory::default();

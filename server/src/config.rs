@@ -331,16 +331,12 @@ impl Config {
                 knowledge
             },
             finops: {
-                let t = file.finops.thresholds;
-                if !(1..=100).contains(&t.zombie_cpu_percent)
-                    || !(1..=366).contains(&t.zombie_days)
-                    || !(10..=30).contains(&t.buffer_tenths)
-                {
-                    return Err(ConfigError::Invalid {
-                        key: "finops.thresholds",
-                        message: "zombie_cpu_percent 1-100, zombie_days 1-366, buffer_tenths 10-30 (×1.0-×3.0)".into(),
-                    });
-                }
+                file.finops
+                    .validate()
+                    .map_err(|message| ConfigError::Invalid {
+                        key: "finops",
+                        message,
+                    })?;
                 file.finops
             },
             ingest: IngestConfig {
