@@ -299,6 +299,16 @@ pub enum FindingKind {
     OverprovisionedNode,
 }
 
+impl FindingKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::OrphanedPvc => "ORPHANED_PVC",
+            FindingKind::ZombiePod => "ZOMBIE_POD",
+            FindingKind::OverprovisionedNode => "OVERPROVISIONED_NODE",
+        }
+    }
+}
+
 /// Whether a saving can be had now, or needs a scale-down first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

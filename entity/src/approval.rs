@@ -40,6 +40,9 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub decided_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// For a FinOps fix: what it saves (JSON, `server::finops::Saving`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub finops: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -10,6 +10,7 @@ mod m20261125_000005_audit;
 mod m20261125_000006_approvals;
 mod m20261202_000007_knowledge;
 mod m20261202_000008_finops;
+mod m20261202_000009_finops_fixes;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261125_000006_approvals::Migration),
             Box::new(m20261202_000007_knowledge::Migration),
             Box::new(m20261202_000008_finops::Migration),
+            Box::new(m20261202_000009_finops_fixes::Migration),
         ]
     }
 }

@@ -228,6 +228,7 @@ impl Analyst {
                     incident_id,
                     request,
                     rationale: action.rationale.clone(),
+                    finops: None,
                 })
                 .await;
             if let Err(error) = proposed {

@@ -262,6 +262,8 @@ pub struct Proposal {
     pub incident_id: i32,
     pub request: ActionRequest,
     pub rationale: String,
+    /// A FinOps fix: what it saves. Its incident resolves when it executes.
+    pub finops: Option<crate::finops::Saving>,
 }
 
 struct Inner {
@@ -454,6 +456,7 @@ impl Approvals {
             incident_id,
             mut request,
             rationale,
+            finops,
         } = proposal;
         validate(&request)?;
         if request.namespace.is_none() {
@@ -526,6 +529,9 @@ impl Approvals {
             expires_at: Set(model.expires_at),
             decided_at: Set((model.status == ApprovalStatus::Approved).then_some(now)),
             updated_at: Set(now),
+            finops: Set(finops
+                .as_ref()
+                .map(|f| serde_json::to_string(f).expect("savings serialise"))),
             ..Default::default()
         }
         .insert(&txn)
@@ -919,10 +925,23 @@ impl Approvals {
             .filter(execution::Column::ApprovalId.eq(id))
             .exec(&txn)
             .await?;
-        // Diagnostics read; they do not mitigate.
+        // Diagnostics read; they do not mitigate. A FinOps fix that ran is the whole of its
+        // incident: nothing is firing, so it resolves.
         if succeeded && request.kind != "run_diagnostics" {
+            let fixed_waste = view.row.finops.is_some();
             incident::Entity::update_many()
-                .col_expr(incident::Column::Status, Expr::value("MITIGATING"))
+                .col_expr(
+                    incident::Column::Status,
+                    Expr::value(if fixed_waste {
+                        incident_status::RESOLVED
+                    } else {
+                        "MITIGATING"
+                    }),
+                )
+                .col_expr(
+                    incident::Column::ResolvedAt,
+                    Expr::value(fixed_waste.then_some(now)),
+                )
                 .col_expr(incident::Column::UpdatedAt, Expr::value(now))
                 .filter(incident::Column::Id.eq(view.row.incident_id))
                 // ANALYZING too: an analysis still running must not put it back to

@@ -8,12 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use engine::finops::{Inventory, Pricing, Report, Thresholds};
-use entity::finops_report;
-use sea_orm::{ActiveModelTrait, DatabaseConnection, DbErr, EntityTrait, QueryOrder, Set};
-use serde::Deserialize;
+use engine::finops::{Finding, FindingKind, Inventory, Money, Pricing, Report, Thresholds};
+use engine::policy::ActionRequest;
+use entity::{approval, finops_report, incident};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    Set,
+};
+use serde::{Deserialize, Serialize};
 
-use crate::approvals::Approvals;
+use crate::approvals::{ApprovalError, ApprovalView, Approvals, Proposal};
+use crate::ingest::status as incident_status;
 use prometheus::{PrometheusConfig, PrometheusSource};
 
 /// `[finops]`.
@@ -65,9 +70,40 @@ impl FinopsConfig {
 pub enum FinopsError {
     #[error("{0}")]
     NoMetrics(String),
+    /// No such finding in the latest report.
+    #[error("{0}")]
+    NoFinding(String),
+    /// The finding's fix is already waiting or running.
+    #[error("{0}")]
+    AlreadyProposed(String),
+    #[error(transparent)]
+    Approval(#[from] ApprovalError),
     #[error(transparent)]
     Db(#[from] DbErr),
 }
+
+/// What a FinOps fix saves, kept on its approval for the approval card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saving {
+    pub kind: FindingKind,
+    pub recommendation: String,
+    pub monthly: Money,
+    pub currency: String,
+}
+
+/// FinOps incidents' correlation keys start so (alerts' keys are hex digests): one incident
+/// per finding while it is open.
+pub const INCIDENT_KEY_PREFIX: &str = "finops:";
+
+pub fn incident_key(kind: FindingKind, namespace: &str, resource: &str) -> String {
+    format!(
+        "{INCIDENT_KEY_PREFIX}{}:{namespace}/{resource}",
+        kind.as_str()
+    )
+}
+
+/// Approvals that are still going somewhere.
+const OPEN_APPROVALS: [&str; 3] = ["PENDING", "APPROVED", "EXECUTING"];
 
 /// A stored report.
 #[derive(Debug, Clone)]
@@ -166,6 +202,169 @@ impl Finops {
                 at: r.created_at,
             })
         }))
+    }
+
+    /// The latest report, scanning first if none was made.
+    pub async fn current(&self) -> Result<Scanned, FinopsError> {
+        match self.latest().await? {
+            Some(s) => Ok(s),
+            None => self.scan("FIRST_READ").await,
+        }
+    }
+
+    /// The unresolved FinOps incident of a finding, if one is open.
+    async fn open_incident(&self, key: &str) -> Result<Option<incident::Model>, DbErr> {
+        incident::Entity::find()
+            .filter(incident::Column::CorrelationKey.eq(key))
+            .filter(incident::Column::Status.ne(incident_status::RESOLVED))
+            .order_by_desc(incident::Column::Id)
+            .one(&self.0.db)
+            .await
+    }
+
+    /// The latest approval of a finding's open FinOps incident: what became of its proposal.
+    pub async fn approval_of(
+        &self,
+        finding: &Finding,
+    ) -> Result<Option<ApprovalView>, FinopsError> {
+        let key = incident_key(finding.kind, &finding.namespace, &finding.resource);
+        let Some(incident) = self.open_incident(&key).await? else {
+            return Ok(None);
+        };
+        let row = approval::Entity::find()
+            .filter(approval::Column::IncidentId.eq(incident.id))
+            .order_by_desc(approval::Column::Id)
+            .one(&self.0.db)
+            .await?;
+        match row {
+            Some(row) => Ok(Some(self.0.approvals.load(row.id).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Proposes the fix of one finding of the latest report as an ordinary approval (risk
+    /// from the policy, dry-run, signatures), under a FinOps incident of its own that
+    /// resolves when the fix has run. `requester` cannot sign it.
+    pub async fn propose(
+        &self,
+        kind: FindingKind,
+        namespace: &str,
+        resource: &str,
+        requester: &str,
+    ) -> Result<ApprovalView, FinopsError> {
+        let scanned = self.current().await?;
+        let finding = scanned
+            .report
+            .findings
+            .iter()
+            .find(|f| f.kind == kind && f.namespace == namespace && f.resource == resource)
+            .ok_or_else(|| {
+                FinopsError::NoFinding(format!(
+                    "the latest scan ({}) has no {} finding for `{}{resource}`",
+                    scanned.at.format("%Y-%m-%d %H:%M UTC"),
+                    kind.as_str(),
+                    if namespace.is_empty() {
+                        String::new()
+                    } else {
+                        format!("{namespace}/")
+                    }
+                ))
+            })?;
+        self.propose_finding(finding, &scanned.report.currency, requester)
+            .await
+    }
+
+    async fn propose_finding(
+        &self,
+        finding: &Finding,
+        currency: &str,
+        requester: &str,
+    ) -> Result<ApprovalView, FinopsError> {
+        if let Some(existing) = self.approval_of(finding).await?
+            && OPEN_APPROVALS.contains(&existing.row.status.as_str())
+        {
+            return Err(FinopsError::AlreadyProposed(format!(
+                "`{}` is already proposed: approval {} is {}",
+                finding.recommendation, existing.row.id, existing.row.status
+            )));
+        }
+        let key = incident_key(finding.kind, &finding.namespace, &finding.resource);
+        let incident_id = match self.open_incident(&key).await? {
+            Some(open) => open.id,
+            None => {
+                let now = Utc::now();
+                // Created waiting for its approval, so the Brain never picks it up: the
+                // finding is its analysis.
+                incident::ActiveModel {
+                    title: Set(format!(
+                        "FinOps: {} saves {} {}/mo",
+                        finding.recommendation, currency, finding.saving
+                    )),
+                    service: Set(None),
+                    correlation_key: Set(key),
+                    severity: Set(engine::alert::Severity::Info.as_str().to_owned()),
+                    status: Set(incident_status::AWAITING_APPROVAL.to_owned()),
+                    created_at: Set(now),
+                    updated_at: Set(now),
+                    last_alert_at: Set(now),
+                    resolved_at: Set(None),
+                    ..Default::default()
+                }
+                .insert(&self.0.db)
+                .await?
+                .id
+            }
+        };
+        let view = self
+            .0
+            .approvals
+            .propose(Proposal {
+                incident_id,
+                request: ActionRequest {
+                    kind: finding.action_kind.clone(),
+                    target: finding.resource.clone(),
+                    namespace: (!finding.namespace.is_empty()).then(|| finding.namespace.clone()),
+                    params: finding.action_params.clone(),
+                    labels: Default::default(),
+                    requested_by: requester.to_owned(),
+                },
+                rationale: format!("{}: {}", finding.recommendation, finding.detail),
+                finops: Some(Saving {
+                    kind: finding.kind,
+                    recommendation: finding.recommendation.clone(),
+                    monthly: finding.saving,
+                    currency: currency.to_owned(),
+                }),
+            })
+            .await?;
+        tracing::info!(
+            approval = view.row.id,
+            incident = incident_id,
+            action = %finding.action_kind,
+            saving = %finding.saving,
+            "FinOps fix proposed"
+        );
+        Ok(view)
+    }
+
+    /// Proposes every finding of `report` not already waiting or running; says how many.
+    pub async fn propose_all(&self, report: &Report, requester: &str) -> usize {
+        let mut proposed = 0;
+        for finding in &report.findings {
+            match self
+                .propose_finding(finding, &report.currency, requester)
+                .await
+            {
+                Ok(_) => proposed += 1,
+                Err(FinopsError::AlreadyProposed(_)) => {}
+                Err(error) => tracing::warn!(
+                    %error,
+                    finding = %finding.recommendation,
+                    "could not propose a FinOps fix"
+                ),
+            }
+        }
+        proposed
     }
 
     /// Scans at start and then every `scan_every_minutes`.

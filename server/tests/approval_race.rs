@@ -74,6 +74,7 @@ async fn two_replicas_execute_each_approval_exactly_once() {
                     requested_by: "sam".into(),
                 },
                 rationale: "race".into(),
+                finops: None,
             })
             .await
             .unwrap();

@@ -247,6 +247,11 @@ impl Approval {
         let db = ctx.data::<DatabaseConnection>()?;
         Ok(super::knowledge::entries_of_approval(db, self.0.row.id).await?)
     }
+    /// For a FinOps fix: what it saves.
+    async fn finops_saving(&self) -> Option<super::finops::FinopsSaving> {
+        super::finops::saving_of(&self.0.row)
+    }
+
     async fn execution(&self) -> Option<Execution> {
         self.0.execution.as_ref().map(|e| Execution {
             executor: e.executor.clone(),
@@ -441,6 +446,7 @@ impl ApprovalMutation {
                 incident_id,
                 request,
                 rationale: action.rationale.unwrap_or_default(),
+                finops: None,
             })
             .await
             .map_err(ApiError::from)?;

@@ -1,12 +1,12 @@
 //! FinOps over GraphQL: the latest report, and a scan on demand.
 
-use async_graphql::{Context, Enum, Json, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, Enum, Json, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 use engine::Role;
 
-use super::approvals::RiskLevel;
+use super::approvals::{Approval, RiskLevel};
 use super::{ApiError, principal, require_role};
-use crate::finops::{Finops, FinopsError, Scanned};
+use crate::finops::{Finops, FinopsError, Saving, Scanned};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "engine::finops::FindingKind")]
@@ -26,7 +26,10 @@ pub enum SavingBucket {
 
 /// One finding; money as decimal strings with two places.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct FinopsFinding {
+    #[graphql(skip)]
+    finding: engine::finops::Finding,
     kind: FindingKind,
     resource: String,
     /// Empty for nodes.
@@ -76,6 +79,7 @@ impl From<Scanned> for FinopsReport {
                 .findings
                 .into_iter()
                 .map(|f| FinopsFinding {
+                    finding: f.clone(),
                     kind: f.kind.into(),
                     resource: f.resource,
                     namespace: f.namespace,
@@ -95,9 +99,49 @@ impl From<Scanned> for FinopsReport {
     }
 }
 
+#[ComplexObject]
+impl FinopsFinding {
+    /// The latest approval proposed for this finding while its FinOps incident is open
+    /// (`proposeFinopsFix`), whatever became of it.
+    async fn approval(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Approval>> {
+        let finops = ctx.data::<Finops>()?;
+        Ok(finops
+            .approval_of(&self.finding)
+            .await
+            .map_err(api)?
+            .map(Approval))
+    }
+}
+
+/// What a FinOps fix saves, on its approval.
+#[derive(SimpleObject)]
+pub struct FinopsSaving {
+    kind: FindingKind,
+    recommendation: String,
+    /// A month, decimal with two places.
+    monthly: String,
+    /// Twelve months.
+    annual: String,
+    currency: String,
+}
+
+impl From<Saving> for FinopsSaving {
+    fn from(s: Saving) -> Self {
+        FinopsSaving {
+            kind: s.kind.into(),
+            recommendation: s.recommendation,
+            monthly: s.monthly.to_string(),
+            annual: engine::finops::Money(s.monthly.0 * 12).to_string(),
+            currency: s.currency,
+        }
+    }
+}
+
 fn api(error: FinopsError) -> ApiError {
     match error {
-        FinopsError::NoMetrics(why) => ApiError::Conflict(why),
+        FinopsError::NoMetrics(why) | FinopsError::AlreadyProposed(why) => ApiError::Conflict(why),
+        FinopsError::NoFinding(why) => ApiError::NotFound(why),
+        FinopsError::Approval(e) => e.into(),
         FinopsError::Db(e) => ApiError::internal(e),
     }
 }
@@ -111,11 +155,7 @@ impl FinopsQuery {
     async fn finops_report(&self, ctx: &Context<'_>) -> async_graphql::Result<FinopsReport> {
         principal(ctx)?;
         let finops = ctx.data::<Finops>()?;
-        let scanned = match finops.latest().await.map_err(api)? {
-            Some(s) => s,
-            None => finops.scan("FIRST_READ").await.map_err(api)?,
-        };
-        Ok(scanned.into())
+        Ok(finops.current().await.map_err(api)?.into())
     }
 }
 
@@ -124,14 +164,57 @@ pub struct FinopsMutation;
 
 #[Object]
 impl FinopsMutation {
-    /// Scans now (ADMIN, DEVOPS, SRE) and returns the new report.
-    async fn run_finops_scan(&self, ctx: &Context<'_>) -> async_graphql::Result<FinopsReport> {
-        let who = require_role(ctx, &[Role::Admin, Role::Devops, Role::Sre])?;
+    /// Scans now (ADMIN, DEVOPS, SRE) and returns the new report; with `propose`, every
+    /// finding not already waiting or running is proposed as an approval (see
+    /// `proposeFinopsFix`), the caller its requester.
+    async fn run_finops_scan(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] propose: bool,
+    ) -> async_graphql::Result<FinopsReport> {
+        let who = require_role(ctx, FINOPS_ROLES)?;
         let finops = ctx.data::<Finops>()?;
-        Ok(finops
+        let scanned = finops
             .scan(&format!("MANUAL:{}", who.name))
             .await
-            .map_err(api)?
-            .into())
+            .map_err(api)?;
+        if propose {
+            finops.propose_all(&scanned.report, &who.name).await;
+        }
+        Ok(scanned.into())
     }
+
+    /// Proposes the fix of one finding of the latest report (ADMIN, DEVOPS, SRE) as an
+    /// ordinary approval — risk from the policy, dry-run, signatures — under a FinOps incident
+    /// that resolves once the fix has run. The approval shows the saving (`finopsSaving`).
+    /// `NOT_FOUND` when the latest report has no such finding; `CONFLICT` when its fix is
+    /// already waiting or running.
+    async fn propose_finops_fix(
+        &self,
+        ctx: &Context<'_>,
+        kind: FindingKind,
+        resource: String,
+        #[graphql(desc = "Empty or absent for nodes.")] namespace: Option<String>,
+    ) -> async_graphql::Result<Approval> {
+        let who = require_role(ctx, FINOPS_ROLES)?;
+        let finops = ctx.data::<Finops>()?;
+        let view = finops
+            .propose(
+                kind.into(),
+                namespace.as_deref().unwrap_or(""),
+                &resource,
+                &who.name,
+            )
+            .await
+            .map_err(api)?;
+        Ok(Approval(view))
+    }
+}
+
+const FINOPS_ROLES: &[Role] = &[Role::Admin, Role::Devops, Role::Sre];
+
+/// An approval's saving, when it is a FinOps fix.
+pub fn saving_of(row: &entity::approval::Model) -> Option<FinopsSaving> {
+    let saving: Saving = serde_json::from_str(row.finops.as_deref()?).ok()?;
+    Some(saving.into())
 }
