@@ -40,7 +40,7 @@ test("a wrong password is refused in place, without a page load", async ({ page 
 
 test("navigation between pages is client-side and sign-out ends the session", async ({ page }) => {
   await signIn(page, "erin");
-  await page.getByRole("link", { name: "FinOps" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "FinOps" }).click();
   await expect(page).toHaveURL(/\/finops$/);
   await expect(page.getByRole("heading", { name: "FinOps" })).toBeVisible();
   await expect(page.getByTestId("monthly-waste")).toBeVisible();

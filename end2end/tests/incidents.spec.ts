@@ -10,7 +10,7 @@ test("a new alert appears live in the incident list and opens pseudonymised", as
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/$/);
 
-  await page.getByRole("link", { name: "Incidents" }).click();
+  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Incidents" }).click();
   await expect(page).toHaveURL(/\/incidents$/);
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   const rows = page.getByTestId("incident-row");

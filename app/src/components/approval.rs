@@ -59,6 +59,27 @@ pub struct CardExecution {
     pub output: String,
 }
 
+/// What a FinOps fix saves.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CardSaving {
+    pub recommendation: String,
+    pub monthly: String,
+    pub annual: String,
+    pub currency: String,
+}
+
+impl CardSaving {
+    /// "Saves $340.00/mo ($4080.00/yr)"; other currencies by code.
+    pub fn line(&self) -> String {
+        let sign = if self.currency == "USD" {
+            "$".to_owned()
+        } else {
+            format!("{} ", self.currency)
+        };
+        format!("Saves {sign}{}/mo ({sign}{}/yr)", self.monthly, self.annual)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CardPermission {
     pub allowed: bool,
@@ -88,6 +109,9 @@ pub struct Card {
     pub dry_run: CardDryRun,
     pub recheck: Option<CardRecheck>,
     pub execution: Option<CardExecution>,
+    /// FinOps fixes only.
+    #[serde(default)]
+    pub finops_saving: Option<CardSaving>,
     pub viewer_can_sign: CardPermission,
     pub viewer_can_reject: CardPermission,
 }
@@ -113,18 +137,11 @@ impl Card {
 
     /// "1 of 2 signatures" and who may give them.
     pub fn quorum(&self) -> String {
-        if self.required_signatures == 0 {
-            return "LOW: approved by the system (still dry-run, re-checked and audited)".into();
-        }
-        let who = if self.mandatory_roles.is_empty() {
-            format!("from {}", self.required_roles.join(", "))
-        } else {
-            format!("{} must each sign", self.mandatory_roles.join(" and "))
-        };
-        format!(
-            "{} of {} signatures · {who}",
+        quorum(
             self.approvals(),
-            self.required_signatures
+            self.required_signatures,
+            &self.required_roles,
+            &self.mandatory_roles,
         )
     }
 
@@ -136,6 +153,24 @@ impl Card {
             format!("lowered by trust {} on {}", self.trust, self.pattern)
         }
     }
+}
+
+/// "1 of 2 signatures · from ADMIN, DEVOPS, SRE": what an approval waits for.
+pub fn quorum(
+    approved: usize,
+    required: i64,
+    required_roles: &[String],
+    mandatory_roles: &[String],
+) -> String {
+    if required == 0 {
+        return "LOW: approved by the system (still dry-run, re-checked and audited)".into();
+    }
+    let who = if mandatory_roles.is_empty() {
+        format!("from {}", required_roles.join(", "))
+    } else {
+        format!("{} must each sign", mandatory_roles.join(" and "))
+    };
+    format!("{approved} of {required} signatures · {who}")
 }
 
 /// Inserts or replaces `card`, newest first.
@@ -242,6 +277,9 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
                 })}
                 {format!("requested by {}", card.requested_by)}
             </p>
+            {card.finops_saving.clone().map(|s| view! {
+                <p class="saving" data-testid="saving"><strong>{s.line()}</strong></p>
+            })}
             {(!card.action.rationale.is_empty()).then(|| view! { <p>{card.action.rationale.clone()}</p> })}
             <p class="risk-line" data-testid="risk">
                 <span class=format!("pill risk-{}", card.base_risk.to_ascii_lowercase())>{card.base_risk.clone()}</span>
@@ -358,6 +396,7 @@ mod tests {
             },
             recheck: None,
             execution: None,
+            finops_saving: None,
             viewer_can_sign: CardPermission {
                 allowed: true,
                 reason: None,
@@ -420,12 +459,18 @@ mod tests {
             "signatures": [],
             "dryRun": {"passed": true, "stateFingerprint": "f", "blastRadius": 3, "checks": []},
             "recheck": null, "execution": null,
+            "finopsSaving": {"recommendation": "Resize node 'w'", "monthly": "340.00",
+                             "annual": "4080.00", "currency": "USD"},
             "viewerCanSign": {"allowed": false, "reason": "no"},
             "viewerCanReject": {"allowed": false, "reason": "no"}
         });
         let card = Card::from_generated(generated).unwrap();
         assert_eq!(card.dry_run.blast_radius, 3);
         assert_eq!(card.viewer_can_sign.reason.as_deref(), Some("no"));
+        let mut saving = card.finops_saving.clone().unwrap();
+        assert_eq!(saving.line(), "Saves $340.00/mo ($4080.00/yr)");
+        saving.currency = "EUR".into();
+        assert_eq!(saving.line(), "Saves EUR 340.00/mo (EUR 4080.00/yr)");
         assert!(Card::from_generated(serde_json::json!({"id": 1})).is_err());
     }
 }

@@ -185,10 +185,34 @@ pub struct FinopsPanel;
 #[derive(GraphQLQuery)]
 #[graphql(
     schema_path = "../schema.graphql",
+    query_path = "src/graphql/dashboard.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct DashboardTiles;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/dashboard.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct DashboardWaste;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize"
 )]
 pub struct RunFinopsScan;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/finops.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct ProposeFinopsFix;
 
 #[derive(GraphQLQuery)]
 #[graphql(

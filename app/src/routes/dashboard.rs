@@ -1,10 +1,160 @@
-//! The dashboard: who is signed in, the server's vital signs, and a live heartbeat that proves
-//! the subscription pipe end to end.
+//! The dashboard: the headline tiles (open incidents, pending approvals and what they wait
+//! for, monthly waste, the latest executions — each linking to its page), who is signed in,
+//! the server's vital signs, and a live heartbeat that proves the subscription pipe.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
 
-use crate::graphql::{self, server_info};
+use crate::components::approval::quorum;
+use crate::components::status::short_time;
+use crate::graphql::{self, dashboard_tiles, server_info};
+
+type TileApproval = dashboard_tiles::TileApproval;
+
+fn action_of(a: &TileApproval) -> String {
+    format!("{} {}", a.action.kind, a.action.target)
+}
+
+/// What a pending approval waits for.
+fn waits_for(a: &TileApproval) -> String {
+    let roles = |r: &[dashboard_tiles::Role]| -> Vec<String> {
+        r.iter().map(|r| format!("{r:?}")).collect()
+    };
+    let approved = a
+        .signatures
+        .iter()
+        .filter(|s| s.decision == "APPROVE")
+        .count();
+    quorum(
+        approved,
+        a.required_signatures,
+        &roles(&a.required_roles),
+        &roles(&a.mandatory_roles),
+    )
+}
+
+/// The newest finished executions, successes and failures together.
+fn latest_executions(mut all: Vec<TileApproval>, n: usize) -> Vec<TileApproval> {
+    let finished = |a: &TileApproval| {
+        a.execution
+            .as_ref()
+            .and_then(|e| e.finished_at.clone())
+            .unwrap_or_default()
+    };
+    all.sort_by_key(|a| std::cmp::Reverse(finished(a)));
+    all.truncate(n);
+    all
+}
+
+/// The four headline tiles. The waste tile reads on its own: a cluster without usage data
+/// must not blank the others.
+#[component]
+fn HeadlineTiles() -> impl IntoView {
+    let transport = graphql::use_transport();
+    let waste_transport = transport.clone();
+    let tiles = Resource::new(
+        || (),
+        move |_| {
+            let transport = transport.clone();
+            async move {
+                transport?
+                    .run::<graphql::DashboardTiles>(dashboard_tiles::Variables {})
+                    .await
+            }
+        },
+    );
+    let waste = Resource::new(
+        || (),
+        move |_| {
+            let transport = waste_transport.clone();
+            async move {
+                transport?
+                    .run::<graphql::DashboardWaste>(graphql::dashboard_waste::Variables {})
+                    .await
+            }
+        },
+    );
+    view! {
+        <div class="tiles headline" data-testid="headline-tiles">
+            <Suspense fallback=|| view! { <div class="tile muted">"Loading…"</div> }>
+                {move || Suspend::new(async move {
+                    match tiles.await {
+                        Ok(d) => {
+                            let open = d.open.total_count + d.analyzing.total_count
+                                + d.awaiting.total_count + d.mitigating.total_count;
+                            let pending: Vec<TileApproval> =
+                                d.pending.edges.into_iter().map(|e| e.node).collect();
+                            let executions = latest_executions(
+                                d.executed.edges.into_iter().map(|e| e.node).chain(d.failed.edges.into_iter().map(|e| e.node)).collect(),
+                                3,
+                            );
+                            view! {
+                                <a class="tile tile-link" href="/incidents" data-testid="tile-incidents">
+                                    <h3>"Open incidents"</h3>
+                                    <p class="tile-amount" data-testid="open-incidents">{open}</p>
+                                    <p class="muted small">{format!("{} awaiting approval · {} mitigating", d.awaiting.total_count, d.mitigating.total_count)}</p>
+                                </a>
+                                <div class="tile" data-testid="tile-approvals">
+                                    <h3><a href="/approvals">"Pending approvals"</a></h3>
+                                    <p class="tile-amount" data-testid="pending-approvals">{d.pending.total_count}</p>
+                                    <ul class="tile-list">
+                                        {pending.iter().map(|a| view! {
+                                            <li data-testid="pending-approval">
+                                                <a href=format!("/approvals/{}", a.id) class="mono">{format!("#{} {}", a.id, action_of(a))}</a>
+                                                <span class="muted small">{format!(" — {}", waits_for(a))}</span>
+                                            </li>
+                                        }).collect_view()}
+                                    </ul>
+                                </div>
+                                <div class="tile" data-testid="tile-executions">
+                                    <h3><a href="/audit">"Latest executions"</a></h3>
+                                    {if executions.is_empty() {
+                                        view! { <p class="muted">"None yet"</p> }.into_any()
+                                    } else {
+                                        view! {
+                                            <ul class="tile-list">
+                                                {executions.iter().map(|a| {
+                                                    let (status, at) = a.execution.as_ref()
+                                                        .map(|e| (e.status.clone(), e.finished_at.as_deref().map(short_time).unwrap_or_default()))
+                                                        .unwrap_or_default();
+                                                    view! {
+                                                        <li data-testid="latest-execution">
+                                                            <a href=format!("/approvals/{}", a.id) class="mono">{format!("#{} {}", a.id, action_of(a))}</a>
+                                                            <span class=format!("pill {}", if status == "SUCCEEDED" { "pill-ok" } else { "pill-failed" })>{status.clone()}</span>
+                                                            <span class="muted small">{format!(" {at}")}</span>
+                                                        </li>
+                                                    }
+                                                }).collect_view()}
+                                            </ul>
+                                        }.into_any()
+                                    }}
+                                </div>
+                            }.into_any()
+                        }
+                        Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            <Suspense fallback=|| view! { <div class="tile muted">"Loading…"</div> }>
+                {move || Suspend::new(async move {
+                    let body = match waste.await {
+                        Ok(d) => view! {
+                            <p class="tile-amount" data-testid="tile-waste-amount">{format!("${}/mo", d.finops_report.monthly_waste)}</p>
+                            <p class="muted small">{d.finops_report.currency}</p>
+                        }.into_any(),
+                        Err(e) => view! { <p class="muted small">{e.to_string()}</p> }.into_any(),
+                    };
+                    view! {
+                        <a class="tile tile-link" href="/finops" data-testid="tile-waste">
+                            <h3>"Monthly waste"</h3>
+                            {body}
+                        </a>
+                    }
+                })}
+            </Suspense>
+        </div>
+    }
+}
 
 /// `--demo` only: fires the seed's 3 AM scenario and links to what it opened.
 #[component]
@@ -70,6 +220,7 @@ pub fn Dashboard() -> impl IntoView {
     view! {
         <Title text="Dashboard"/>
         <h1 class="page-title">"Dashboard"</h1>
+        <HeadlineTiles/>
         <div class="grid">
             <section class="panel">
                 <h2>"Server"</h2>
@@ -170,7 +321,7 @@ fn HeartbeatPanel() -> impl IntoView {
 
 #[cfg(test)]
 mod tests {
-    use super::format_uptime;
+    use super::*;
 
     #[test]
     fn uptime_reads_like_a_clock() {
@@ -182,5 +333,42 @@ mod tests {
         ] {
             assert_eq!(format_uptime(secs), expect, "{secs}");
         }
+    }
+
+    fn approval(
+        id: &str,
+        finished: Option<&str>,
+        roles: &[&str],
+        mandatory: &[&str],
+    ) -> TileApproval {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "requiredSignatures": 2, "requiredRoles": roles, "mandatoryRoles": mandatory,
+            "action": {"kind": "resize_node", "target": "w"},
+            "signatures": [{"decision": "APPROVE"}, {"decision": "REJECT"}],
+            "execution": finished.map(|at| serde_json::json!({"status": "SUCCEEDED", "finishedAt": at})),
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn the_tiles_say_what_approvals_wait_for_and_list_the_newest_executions() {
+        let a = approval("3", None, &["ADMIN", "DEVOPS", "SRE"], &[]);
+        assert_eq!(waits_for(&a), "1 of 2 signatures · from ADMIN, DEVOPS, SRE");
+        assert_eq!(action_of(&a), "resize_node w");
+        let b = approval("4", None, &["CTO", "CISO"], &["CTO", "CISO"]);
+        assert_eq!(
+            waits_for(&b),
+            "1 of 2 signatures · CTO and CISO must each sign"
+        );
+        let newest = latest_executions(
+            vec![
+                approval("1", Some("2026-12-01T10:00:00Z"), &[], &[]),
+                approval("2", Some("2026-12-02T09:00:00Z"), &[], &[]),
+                approval("5", Some("2026-11-30T08:00:00Z"), &[], &[]),
+            ],
+            2,
+        );
+        let ids: Vec<&str> = newest.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["2", "1"]);
     }
 }

@@ -53,6 +53,69 @@ fn bars(rows: BTreeMap<String, i64>, testid: &'static str) -> impl IntoView {
     }
 }
 
+/// Approvals that went nowhere: the fix may be proposed again.
+fn settled_without_fix(status: &str) -> bool {
+    matches!(status, "REJECTED" | "VOIDED" | "EXPIRED" | "FAILED")
+}
+
+/// The recommendation's approval (linked) and, for those who may, a button proposing it.
+#[component]
+fn ProposeFix(
+    /// The finding's kind as the API spells it (`OVERPROVISIONED_NODE`).
+    kind: String,
+    resource: String,
+    namespace: String,
+    approval: Option<(String, String)>,
+    may_propose: bool,
+) -> impl IntoView {
+    let transport = graphql::use_transport().ok();
+    let proposed = RwSignal::new(approval);
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let testid = format!("propose-{resource}");
+    let propose = move |_| {
+        let Some(transport) = transport.clone() else {
+            return;
+        };
+        let Ok(kind) = serde_json::from_value(serde_json::Value::String(kind.clone())) else {
+            error.set(Some(format!("unknown finding kind {kind}")));
+            return;
+        };
+        let variables = graphql::propose_finops_fix::Variables {
+            kind,
+            resource: resource.clone(),
+            namespace: (!namespace.is_empty()).then(|| namespace.clone()),
+        };
+        busy.set(true);
+        leptos::task::spawn_local(async move {
+            let result = transport.run::<graphql::ProposeFinopsFix>(variables).await;
+            busy.set(false);
+            match result {
+                Ok(data) => {
+                    error.set(None);
+                    let a = data.propose_finops_fix;
+                    proposed.set(Some((a.id, format!("{:?}", a.status))));
+                }
+                Err(e) => error.set(Some(e.message)),
+            }
+        });
+    };
+    view! {
+        {move || proposed.get().map(|(id, status)| view! {
+            <a href=format!("/approvals/{id}") data-testid="fix-approval">{format!("Approval #{id} {status}")}</a>
+        })}
+        {move || {
+            let open = proposed.get().is_some_and(|(_, s)| !settled_without_fix(&s));
+            (may_propose && !open).then(|| view! {
+                <button class="btn btn-small" data-testid=testid.clone() on:click=propose.clone() disabled=move || busy.get()>
+                    "Propose fix"
+                </button>
+            })
+        }}
+        {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+    }
+}
+
 #[component]
 pub fn FinopsPage() -> impl IntoView {
     let transport = graphql::use_transport();
@@ -102,6 +165,9 @@ pub fn FinopsPage() -> impl IntoView {
                 match report.await {
                     Ok(data) => {
                         let r = data.finops_report;
+                        let may_propose = data.me.is_some_and(|me| {
+                            matches!(format!("{:?}", me.role).as_str(), "ADMIN" | "DEVOPS" | "SRE")
+                        });
                         let mut by_kind: BTreeMap<String, i64> = BTreeMap::new();
                         let mut by_namespace: BTreeMap<String, i64> = BTreeMap::new();
                         for f in &r.findings {
@@ -122,22 +188,36 @@ pub fn FinopsPage() -> impl IntoView {
                             <section class="panel">
                                 <h2>"Top recommendations"</h2>
                                 <table class="table">
-                                    <thead><tr><th>"Recommendation"</th><th>"Saving"</th><th>"Risk"</th><th>"Why"</th></tr></thead>
+                                    <thead><tr><th>"Recommendation"</th><th>"Saving"</th><th>"Risk"</th><th>"Why"</th><th>"Fix"</th></tr></thead>
                                     <tbody>
                                         {r.findings.iter().map(|f| {
                                             let risk = format!("{:?}", f.risk);
+                                            let kind = serde_json::to_value(&f.kind)
+                                                .ok()
+                                                .and_then(|v| v.as_str().map(str::to_owned))
+                                                .unwrap_or_default();
+                                            let approval = f.approval.as_ref().map(|a| (a.id.clone(), format!("{:?}", a.status)));
                                             view! {
                                                 <tr data-testid="recommendation">
                                                     <td>{f.recommendation.clone()}</td>
                                                     <td class="mono">{format!("-${}", f.monthly_cost)}</td>
                                                     <td><span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk.clone()}</span></td>
                                                     <td class="muted">{f.detail.clone()}</td>
+                                                    <td>
+                                                        <ProposeFix
+                                                            kind=kind
+                                                            resource=f.resource.clone()
+                                                            namespace=f.namespace.clone()
+                                                            approval=approval
+                                                            may_propose=may_propose
+                                                        />
+                                                    </td>
                                                 </tr>
                                             }
                                         }).collect_view()}
                                     </tbody>
                                 </table>
-                                <p class="muted">"Each fix is an ordinary action (propose it on an incident): risk, dry-run and signatures apply."</p>
+                                <p class="muted">"A proposed fix is an ordinary approval: the policy sets its risk and signatures, it is dry-run, and re-checked before it runs."</p>
                             </section>
                             <div class="grid">
                                 <section class="panel"><h2>"Waste by kind"</h2>{bars(by_kind, "by-kind")}</section>
@@ -164,5 +244,15 @@ mod tests {
         assert_eq!(thousands("5760.00"), "5,760");
         assert_eq!(thousands("480.00"), "480");
         assert_eq!(thousands("1234567.00"), "1,234,567");
+    }
+
+    #[test]
+    fn only_approvals_that_went_nowhere_may_be_proposed_again() {
+        for s in ["REJECTED", "VOIDED", "EXPIRED", "FAILED"] {
+            assert!(settled_without_fix(s), "{s}");
+        }
+        for s in ["PENDING", "APPROVED", "EXECUTING", "EXECUTED"] {
+            assert!(!settled_without_fix(s), "{s}");
+        }
     }
 }
