@@ -13,6 +13,39 @@ export AWOOOI_DEMO_PASSWORD="e2e-$(head -c 6 /dev/urandom | od -An -tx1 | tr -d 
 
 server=""
 data_dir=""
+receiver=""
+receiver_dir=$(mktemp -d)
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+# A webhook receiver for the Settings page's channels (one that answers, one that is down).
+receiver_port=$(free_port)
+python3 receiver.py "$receiver_port" "$receiver_dir/received.jsonl" &
+receiver=$!
+export AWOOOI_E2E_RECEIVED="$receiver_dir/received.jsonl"
+cat >"$receiver_dir/awoooi.toml" <<TOML
+[notifications.retry]
+attempts = 2
+base_ms = 200
+max_ms = 200
+poll_ms = 100
+[[notifications.channels]]
+name = "capture"
+kind = "webhook"
+url = "http://127.0.0.1:$receiver_port/hook"
+secret = "e2e-webhook-secret"
+[[notifications.channels]]
+name = "unreachable"
+kind = "webhook"
+url = "http://127.0.0.1:9/nobody"
+[[notifications.routes]]
+events = ["APPROVAL_PENDING"]
+channels = ["capture"]
+TOML
+stop_receiver() {
+  [ -n "$receiver" ] && kill "$receiver" 2>/dev/null || true
+  rm -rf "$receiver_dir"
+}
 stop_server() {
   if [ -n "$server" ]; then
     kill "$server" 2>/dev/null || true
@@ -22,16 +55,16 @@ stop_server() {
   server=""
   data_dir=""
 }
-trap stop_server EXIT
+trap 'stop_server; stop_receiver' EXIT
 
 # Starts `awoooi serve --demo` on a free port with a new data dir; sets AWOOOI_E2E_URL.
 start_server() {
   data_dir=$(mktemp -d)
   local port
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   export AWOOOI_E2E_URL="http://127.0.0.1:$port"
   "$AWOOOI_BIN" serve --demo --bind "127.0.0.1:$port" --data-dir "$data_dir" \
-    --site-root "$AWOOOI_SITE_ROOT" >"$data_dir/server.log" 2>&1 &
+    --site-root "$AWOOOI_SITE_ROOT" --config "$receiver_dir/awoooi.toml" >"$data_dir/server.log" 2>&1 &
   server=$!
   for _ in $(seq 1 100); do
     if curl -fsS "$AWOOOI_E2E_URL/readyz" >/dev/null 2>&1; then return 0; fi

@@ -45,9 +45,10 @@ if [ "${1:-}" = "--e2e" ]; then
     # The prometheus package's own service is not started (no init here; the tests run theirs).
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $want_apt >/dev/null
   fi
-  # Real third-party tools the Rust tests drive: Ansible (the ansible executor) and the
-  # Python MCP SDK (a real MCP client and server). Pinned; in .venv, nothing system-wide.
-  want_py="ansible-core==2.19.14 mcp==2.3.0"
+  # Real third-party tools the Rust tests drive: Ansible (the ansible executor), the Python
+  # MCP SDK (a real MCP client and server) and aiosmtpd (a real SMTP server for email).
+  # Pinned; in .venv, nothing system-wide.
+  want_py="ansible-core==2.19.14 mcp==2.3.0 aiosmtpd==1.4.6"
   if [ "$(cat .venv/.installed 2>/dev/null)" != "$want_py" ]; then
     log "installing $want_py into .venv"
     python3 -m venv .venv

@@ -23,6 +23,7 @@ use routes::{
     knowledge::KnowledgePage,
     login::Login,
     placeholder::ComingSoon,
+    settings::SettingsPage,
     topology::TopologyPage,
 };
 
@@ -79,6 +80,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/finops") view=|| view! { <Layout><FinopsPage/></Layout> }/>
                 <Route path=path!("/audit") view=|| view! { <Layout><AuditPage/></Layout> }/>
                 <Route path=path!("/knowledge") view=|| view! { <Layout><KnowledgePage/></Layout> }/>
+                <Route path=path!("/settings") view=|| view! { <Layout><SettingsPage/></Layout> }/>
             </Routes>
         </Router>
     }

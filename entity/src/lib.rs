@@ -14,6 +14,8 @@ pub mod incident;
 pub mod incident_vault;
 pub mod ingest_receipt;
 pub mod knowledge_entry;
+pub mod notification_delivery;
+pub mod notification_event;
 pub mod session;
 pub mod thinking_event;
 pub mod trust_score;

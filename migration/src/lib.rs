@@ -11,6 +11,7 @@ mod m20261125_000006_approvals;
 mod m20261202_000007_knowledge;
 mod m20261202_000008_finops;
 mod m20261202_000009_finops_fixes;
+mod m20261202_000010_notifications;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000007_knowledge::Migration),
             Box::new(m20261202_000008_finops::Migration),
             Box::new(m20261202_000009_finops_fixes::Migration),
+            Box::new(m20261202_000010_notifications::Migration),
         ]
     }
 }

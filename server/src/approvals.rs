@@ -36,6 +36,7 @@ use crate::config::ApprovalsConfig;
 use crate::ingest::{Ingest, load_names, status as incident_status, store_names};
 use crate::knowledge::KmWriter;
 use crate::mcp_client::McpExecutor;
+use crate::notify::EventKind;
 use crate::shell::ShellExecutor;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -545,6 +546,18 @@ impl Approvals {
             .filter(incident::Column::Status.eq(incident_status::OPEN))
             .exec(&txn)
             .await?;
+        crate::notify::enqueue_in(
+            &txn,
+            if model.status == ApprovalStatus::Approved {
+                EventKind::ApprovalApproved
+            } else {
+                EventKind::ApprovalPending
+            },
+            Some(incident_id),
+            Some(row.id),
+            &request.requested_by,
+        )
+        .await?;
         crate::audit::append_in(
             &txn,
             &request.requested_by,
@@ -704,11 +717,14 @@ impl Approvals {
             .exec(&txn)
             .await?;
         }
-        let action = match (decision, status) {
-            (Decision::Reject, _) => "approval.rejected",
-            (Decision::Approve, ApprovalStatus::Approved) => "approval.approved",
-            _ => "approval.signed",
+        let (action, event) = match (decision, status) {
+            (Decision::Reject, _) => ("approval.rejected", EventKind::ApprovalRejected),
+            (Decision::Approve, ApprovalStatus::Approved) => {
+                ("approval.approved", EventKind::ApprovalApproved)
+            }
+            _ => ("approval.signed", EventKind::ApprovalSigned),
         };
+        crate::notify::enqueue_in(&txn, event, None, Some(id), signer).await?;
         crate::audit::append_in(
             &txn,
             signer,
@@ -747,6 +763,14 @@ impl Approvals {
         if changed == 0 {
             return txn.rollback().await;
         }
+        crate::notify::enqueue_in(
+            &txn,
+            EventKind::ApprovalExpired,
+            None,
+            Some(row.id),
+            "system",
+        )
+        .await?;
         crate::audit::append_in(
             &txn,
             "system",
@@ -839,6 +863,8 @@ impl Approvals {
             )));
         }
         if let Err(reason) = &verdict {
+            crate::notify::enqueue_in(&txn, EventKind::ApprovalVoided, None, Some(id), "system")
+                .await?;
             crate::audit::append_in(
                 &txn,
                 "system",
@@ -927,8 +953,8 @@ impl Approvals {
             .await?;
         // Diagnostics read; they do not mitigate. A FinOps fix that ran is the whole of its
         // incident: nothing is firing, so it resolves.
+        let fixed_waste = succeeded && view.row.finops.is_some();
         if succeeded && request.kind != "run_diagnostics" {
-            let fixed_waste = view.row.finops.is_some();
             incident::Entity::update_many()
                 .col_expr(
                     incident::Column::Status,
@@ -953,6 +979,22 @@ impl Approvals {
                 ]))
                 .exec(&txn)
                 .await?;
+        }
+        let event = if succeeded {
+            EventKind::ApprovalExecuted
+        } else {
+            EventKind::ApprovalFailed
+        };
+        crate::notify::enqueue_in(&txn, event, None, Some(id), "system").await?;
+        if fixed_waste {
+            crate::notify::enqueue_in(
+                &txn,
+                EventKind::IncidentResolved,
+                Some(view.row.incident_id),
+                None,
+                "system",
+            )
+            .await?;
         }
         crate::audit::append_in(
             &txn,
@@ -1037,6 +1079,14 @@ impl Approvals {
                 .filter(execution::Column::Status.eq("RUNNING"))
                 .exec(&txn)
                 .await?;
+            crate::notify::enqueue_in(
+                &txn,
+                EventKind::ApprovalFailed,
+                None,
+                Some(row.id),
+                "system",
+            )
+            .await?;
             crate::audit::append_in(
                 &txn,
                 "system",

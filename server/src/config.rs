@@ -43,6 +43,8 @@ pub struct FileConfig {
     pub knowledge: crate::knowledge::KmConfig,
     #[serde(default)]
     pub finops: crate::finops::FinopsConfig,
+    #[serde(default)]
+    pub notifications: crate::notify::NotifyConfig,
 }
 
 /// `[cluster]`: where actions on the cluster go.
@@ -153,6 +155,7 @@ pub struct Config {
     pub cluster: ClusterConfig,
     pub knowledge: crate::knowledge::KmConfig,
     pub finops: crate::finops::FinopsConfig,
+    pub notifications: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -338,6 +341,19 @@ impl Config {
                         message,
                     })?;
                 file.finops
+            },
+            notifications: {
+                let mut notifications = file.notifications;
+                if let Some(secret) = env("AWOOOI_SLACK_SIGNING_SECRET") {
+                    notifications.slack.signing_secret = Some(crate::notify::Secret(secret));
+                }
+                notifications
+                    .validate()
+                    .map_err(|message| ConfigError::Invalid {
+                        key: "notifications",
+                        message,
+                    })?;
+                notifications
             },
             ingest: IngestConfig {
                 correlation_window_minutes: positive(

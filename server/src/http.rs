@@ -33,6 +33,7 @@ pub struct AppState {
     pub ingest: crate::ingest::Ingest,
     pub topology: Arc<engine::topology::Topology>,
     pub approvals: crate::approvals::Approvals,
+    pub notifier: crate::notify::Notifier,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub metrics: PrometheusHandle,
@@ -64,6 +65,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api/v1/alerts/grafana", post(crate::webhooks::grafana))
         .route("/api/v1/alerts/webhook", post(crate::webhooks::generic))
+        .route(
+            "/api/v1/slack/interactions",
+            post(crate::notify::slack::interactions),
+        )
         .layer(DefaultBodyLimit::max(state.config.ingest.max_body_bytes));
     Router::new()
         .merge(alerts)

@@ -22,6 +22,8 @@ use sea_orm::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::notify::EventKind;
+
 /// Incident lifecycle states (API.md).
 pub mod status {
     pub const OPEN: &str = "OPEN";
@@ -232,6 +234,8 @@ struct IncidentChange {
     severity: Severity,
     severity_changed: bool,
     check_resolved: bool,
+    /// Opened by this group (told once it is written).
+    opened: bool,
 }
 
 struct Group<'a> {
@@ -330,6 +334,7 @@ impl<'a> Group<'a> {
                 severity,
                 severity_changed: false,
                 check_resolved: false,
+                opened: false,
             });
         }
         Ok(self.incidents.get_mut(&id).expect("inserted above"))
@@ -481,6 +486,7 @@ impl<'a> Group<'a> {
                 severity: event.severity,
                 severity_changed: false,
                 check_resolved: false,
+                opened: true,
             },
         );
         Ok(id)
@@ -521,19 +527,40 @@ impl<'a> Group<'a> {
                 );
             }
             // RESOLVED once none of its alerts fires.
-            if change.check_resolved
+            let resolved = change.check_resolved
                 && alert::Entity::find()
                     .filter(alert::Column::IncidentId.eq(*id))
                     .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
                     .one(conn)
                     .await?
-                    .is_none()
-            {
+                    .is_none();
+            if resolved {
                 update = update
                     .col_expr(incident::Column::Status, Expr::value(status::RESOLVED))
                     .col_expr(incident::Column::ResolvedAt, Expr::value(now));
             }
             update.exec(conn).await?;
+            // Told in the same transaction: the event exists exactly when the change does.
+            if change.opened {
+                crate::notify::enqueue_in(
+                    conn,
+                    EventKind::IncidentOpened,
+                    Some(*id),
+                    None,
+                    "alerts",
+                )
+                .await?;
+            }
+            if resolved {
+                crate::notify::enqueue_in(
+                    conn,
+                    EventKind::IncidentResolved,
+                    Some(*id),
+                    None,
+                    "alerts",
+                )
+                .await?;
+            }
         }
         if !self.new_keys.is_empty() {
             for chunk in self.new_keys.chunks(LOOKUP_CHUNK) {

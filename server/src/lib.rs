@@ -19,6 +19,7 @@ pub mod knowledge;
 pub mod kube;
 pub mod mcp;
 pub mod mcp_client;
+pub mod notify;
 pub mod shell;
 pub mod ssr;
 pub mod streams;
@@ -368,6 +369,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         approvals.clone(),
         config.brain.clone(),
     )?;
+    let notifier = notify::Notifier::new(db.clone(), config.notifications.clone(), config.bind)
+        .map_err(|e| anyhow::anyhow!("notifications: {e}"))?;
+    notifier.start_worker();
     let finops = finops::Finops::new(db.clone(), approvals.clone(), config.finops.clone());
     finops.start_schedule();
     let schema = graphql::build_schema(
@@ -379,6 +383,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         analyst,
         approvals.clone(),
         finops,
+        notifier.clone(),
     );
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")
@@ -392,6 +397,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         ingest,
         topology,
         approvals,
+        notifier,
         config: Arc::new(config),
         leptos,
         metrics: telemetry::prometheus(),

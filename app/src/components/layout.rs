@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-const NAV: [(&str, &str); 8] = [
+const NAV: [(&str, &str); 9] = [
     ("/", "Dashboard"),
     ("/incidents", "Incidents"),
     ("/approvals", "Approvals"),
@@ -12,6 +12,7 @@ const NAV: [(&str, &str); 8] = [
     ("/finops", "FinOps"),
     ("/trust", "Trust"),
     ("/audit", "Audit"),
+    ("/settings", "Settings"),
 ];
 
 #[component]

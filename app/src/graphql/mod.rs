@@ -222,6 +222,30 @@ pub struct ProposeFinopsFix;
 )]
 pub struct FireDemoScenario;
 
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/settings.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct NotificationSettings;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/settings.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct SendTestNotification;
+
+#[derive(GraphQLQuery)]
+#[graphql(
+    schema_path = "../schema.graphql",
+    query_path = "src/graphql/settings.graphql",
+    response_derives = "Debug, Clone, PartialEq, Serialize"
+)]
+pub struct RedriveNotification;
+
 /// A failed operation as the UI shows it: the server's message and `extensions.code`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ApiError {

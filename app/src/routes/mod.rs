@@ -9,4 +9,5 @@ pub mod incidents;
 pub mod knowledge;
 pub mod login;
 pub mod placeholder;
+pub mod settings;
 pub mod topology;

@@ -12,6 +12,7 @@ mod error;
 mod finops;
 mod incidents;
 mod knowledge;
+mod notifications;
 mod system;
 pub mod topology;
 
@@ -39,6 +40,7 @@ pub struct Query(
     audit::AuditQuery,
     knowledge::KnowledgeQuery,
     finops::FinopsQuery,
+    notifications::NotificationQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -49,6 +51,7 @@ pub struct Mutation(
     approvals::ApprovalMutation,
     cluster::ClusterMutation,
     finops::FinopsMutation,
+    notifications::NotificationMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -87,6 +90,7 @@ pub fn build_schema(
     analyst: crate::analysis::Analyst,
     approvals: crate::approvals::Approvals,
     finops: crate::finops::Finops,
+    notifier: crate::notify::Notifier,
 ) -> AppSchema {
     Schema::build(
         Query::default(),
@@ -101,6 +105,7 @@ pub fn build_schema(
     .data(analyst)
     .data(approvals)
     .data(finops)
+    .data(notifier)
     .finish()
 }
 

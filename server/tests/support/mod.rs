@@ -71,6 +71,45 @@ fn with_database(admin_url: &str, name: &str) -> String {
     format!("{base}/{name}")
 }
 
+/// A fresh database and scratch directory of its own, for a test that runs `awoooi`
+/// processes itself; dropped with it.
+pub struct ScratchDb {
+    pub url: String,
+    pub dir: PathBuf,
+    scratch: Scratch,
+}
+
+impl ScratchDb {
+    pub async fn new(backend: Backend) -> ScratchDb {
+        let id = format!("{}_{:016x}", std::process::id(), rand::random::<u64>());
+        let dir = std::env::temp_dir().join(format!("awoooi-test-{id}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut scratch = Scratch {
+            dir: dir.clone(),
+            pg_database: None,
+        };
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()),
+            Backend::Postgres => {
+                let name = format!("awoooi_test_{id}");
+                let admin = Database::connect(pg_admin_url()).await.unwrap_or_else(|e| {
+                    panic!(
+                        "PostgreSQL at {} is required for these tests: {e}",
+                        pg_admin_url()
+                    )
+                });
+                admin
+                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
+                    .await
+                    .unwrap();
+                scratch.pg_database = Some(name.clone());
+                with_database(&pg_admin_url(), &name)
+            }
+        };
+        ScratchDb { url, dir, scratch }
+    }
+}
+
 /// The per-test database; dropped (SQLite: deleted) when the test ends, even on panic.
 struct Scratch {
     dir: PathBuf,
@@ -191,31 +230,11 @@ impl TestServer {
 
     /// Like [`TestServer::start_with`], with extra TOML appended to the configuration file.
     pub async fn start_configured(backend: Backend, extra: &[&str], toml: &str) -> TestServer {
-        let id = format!("{}_{:016x}", std::process::id(), rand::random::<u64>());
-        let dir = std::env::temp_dir().join(format!("awoooi-test-{id}"));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut scratch = Scratch {
-            dir: dir.clone(),
-            pg_database: None,
-        };
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()),
-            Backend::Postgres => {
-                let name = format!("awoooi_test_{id}");
-                let admin = Database::connect(pg_admin_url()).await.unwrap_or_else(|e| {
-                    panic!(
-                        "PostgreSQL at {} is required for these tests: {e}",
-                        pg_admin_url()
-                    )
-                });
-                admin
-                    .execute_unprepared(&format!("CREATE DATABASE \"{name}\""))
-                    .await
-                    .unwrap();
-                scratch.pg_database = Some(name.clone());
-                with_database(&pg_admin_url(), &name)
-            }
-        };
+        let ScratchDb {
+            url: database_url,
+            dir,
+            scratch,
+        } = ScratchDb::new(backend).await;
         let config_file = dir.join("awoooi.toml");
         std::fs::write(
             &config_file,
