@@ -364,6 +364,9 @@ pub struct NotifyConfig {
     /// Slack's interactive buttons (`POST /api/v1/slack/interactions`).
     #[serde(default)]
     pub slack: slack::InteractionsConfig,
+    /// Days an event is kept once every delivery of it is DELIVERED (default 30; 0 keeps
+    /// everything). Dead letters and pending deliveries are never purged.
+    pub keep_days: Option<u32>,
 }
 
 impl NotifyConfig {
@@ -652,6 +655,9 @@ pub enum NotifyError {
 
 const BATCH: u64 = 32;
 
+/// How often the worker purges old delivered events.
+const PURGE_EVERY: Duration = Duration::from_secs(3600);
+
 impl Notifier {
     pub fn new(
         db: DatabaseConnection,
@@ -707,7 +713,20 @@ impl Notifier {
         let this = self.clone();
         tokio::spawn(async move {
             let every = Duration::from_millis(this.0.config.retry.poll_ms);
+            let mut last_purge: Option<std::time::Instant> = None;
             loop {
+                let keep_days = this.0.config.keep_days.unwrap_or(30);
+                if keep_days > 0 && last_purge.is_none_or(|at| at.elapsed() >= PURGE_EVERY) {
+                    last_purge = Some(std::time::Instant::now());
+                    let cutoff = Utc::now() - chrono::Duration::days(i64::from(keep_days));
+                    match this.purge(cutoff).await {
+                        Ok(0) => {}
+                        Ok(n) => {
+                            tracing::info!(events = n, keep_days, "delivered notifications purged")
+                        }
+                        Err(error) => tracing::warn!(%error, "notification purge failed"),
+                    }
+                }
                 match this.pass().await {
                     // More may be waiting: go again at once.
                     Ok(p)
@@ -722,6 +741,49 @@ impl Notifier {
                 tokio::time::sleep(every).await;
             }
         });
+    }
+
+    /// Deletes events older than `cutoff` whose deliveries were all DELIVERED (with those
+    /// deliveries). Returns how many events went.
+    pub async fn purge(&self, cutoff: DateTime<Utc>) -> Result<usize, DbErr> {
+        let old: Vec<i32> = notification_event::Entity::find()
+            .select_only()
+            .column(notification_event::Column::Id)
+            .filter(notification_event::Column::Routed.eq(true))
+            .filter(notification_event::Column::CreatedAt.lt(cutoff))
+            .limit(1_000)
+            .into_tuple()
+            .all(&self.0.db)
+            .await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let txn = crate::db::begin_write(&self.0.db).await?;
+        let unfinished: std::collections::HashSet<i32> = notification_delivery::Entity::find()
+            .select_only()
+            .column(notification_delivery::Column::EventId)
+            .filter(notification_delivery::Column::EventId.is_in(old.clone()))
+            .filter(notification_delivery::Column::Status.ne(status::DELIVERED))
+            .into_tuple::<i32>()
+            .all(&txn)
+            .await?
+            .into_iter()
+            .collect();
+        let done: Vec<i32> = old
+            .into_iter()
+            .filter(|id| !unfinished.contains(id))
+            .collect();
+        notification_delivery::Entity::delete_many()
+            .filter(notification_delivery::Column::EventId.is_in(done.clone()))
+            .filter(notification_delivery::Column::Status.eq(status::DELIVERED))
+            .exec(&txn)
+            .await?;
+        notification_event::Entity::delete_many()
+            .filter(notification_event::Column::Id.is_in(done.clone()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(done.len())
     }
 
     /// Routes new events, then sends what is due.

@@ -67,12 +67,23 @@ async fn record(
             "receiver down for the test".into(),
         );
     }
+    let path = uri.path().to_owned();
     r.calls.lock().unwrap().push(Call {
-        path: uri.path().to_owned(),
+        path: path.clone(),
         headers,
         body: body.to_vec(),
     });
-    (StatusCode::OK, "ok".into())
+    // Slack's Web API answers 200 either way, with `ok` saying whether it worked.
+    let answer = match path.as_str() {
+        p if p.ends_with("/refuse/chat.postMessage") => {
+            json!({"ok": false, "error": "channel_not_found"}).to_string()
+        }
+        p if p.ends_with("/chat.postMessage") => {
+            json!({"ok": true, "channel": "C0OPS", "ts": "1700000000.000100"}).to_string()
+        }
+        _ => "ok".into(),
+    };
+    (StatusCode::OK, answer)
 }
 
 impl Receiver {
@@ -323,7 +334,7 @@ async fn an_approval_reaches_every_channel_and_slack_buttons_sign_it(backend: Ba
     let smtp = Smtp::start();
     let base = &hooks.base;
     let toml = format!(
-        r#"
+        r##"
 [notifications]
 public_url = "https://awoooi.example.test"
 [notifications.retry]
@@ -334,6 +345,12 @@ poll_ms = 50
 name = "ops-slack"
 kind = "slack"
 url = "{base}/slack"
+[[notifications.channels]]
+name = "ops-slack-bot"
+kind = "slack"
+token = "xoxb-test-token"
+channel = "#ops"
+api_url = "{base}/slack-api"
 [[notifications.channels]]
 name = "ops-discord"
 kind = "discord"
@@ -349,7 +366,7 @@ kind = "email"
 email = {{ host = "127.0.0.1", port = {port}, tls = "starttls", ca_file = "{ca}", username = "mailer", password = "mail-password", from = "AWOOOI <awoooi@example.test>", to = ["oncall@example.test"] }}
 [[notifications.routes]]
 events = ["APPROVAL_PENDING", "APPROVAL_SIGNED", "APPROVAL_APPROVED", "APPROVAL_EXECUTED"]
-channels = ["ops-slack", "ops-discord", "ops-hook", "oncall-mail"]
+channels = ["ops-slack", "ops-slack-bot", "ops-discord", "ops-hook", "oncall-mail"]
 [[notifications.routes]]
 events = ["INCIDENT_OPENED"]
 severities = ["CRITICAL"]
@@ -358,7 +375,7 @@ channels = ["ops-hook"]
 signing_secret = "{SIGNING_SECRET}"
 response_url_prefix = "{base}/slack-response/"
 users = {{ U0BOB = "bob", U0ALICE = "alice", U0ERIN = "erin", U0GHOST = "ghost" }}
-"#,
+"##,
         port = smtp.port,
         ca = smtp.ca.display(),
     );
@@ -443,6 +460,21 @@ users = {{ U0BOB = "bob", U0ALICE = "alice", U0ERIN = "erin", U0GHOST = "ghost" 
             .contains(&format!("https://awoooi.example.test/approvals/{id}")),
         "{message}"
     );
+
+    // The same card through chat.postMessage, with the bot token and the channel.
+    let posted = hooks
+        .wait_for(
+            "/slack-api/chat.postMessage",
+            "chat.postMessage",
+            is_pending,
+        )
+        .await;
+    assert_eq!(posted.headers["authorization"], "Bearer xoxb-test-token");
+    assert_eq!(posted.json()["channel"], "#ops");
+    // The same blocks; only the context line's idempotency key is the channel's own.
+    let bot_blocks = posted.json()["blocks"].as_array().unwrap().clone();
+    assert_eq!(bot_blocks[..3], blocks[..3]);
+    assert!(bot_blocks[3].to_string().contains("-ops-slack-bot"));
 
     // Discord: an embed; the webhook: signed JSON with its idempotency key.
     let discord = hooks
@@ -682,7 +714,7 @@ async fn receivers_down_are_retried_then_dead_lettered_and_redriven(backend: Bac
     let hooks = Receiver::start(false).await;
     let base = &hooks.base;
     let toml = format!(
-        r#"
+        r##"
 [notifications.retry]
 attempts = 6
 base_ms = 100
@@ -696,10 +728,16 @@ url = "{base}/flaky"
 name = "gone"
 kind = "discord"
 url = "http://127.0.0.1:{port}/nobody-listens"
+[[notifications.channels]]
+name = "wrong-slack-channel"
+kind = "slack"
+token = "xoxb-test-token"
+channel = "#nowhere"
+api_url = "{base}/refuse"
 [[notifications.routes]]
 events = ["TEST"]
 channels = ["flaky"]
-"#,
+"##,
         port = free_port(),
     );
     let server = TestServer::start_configured(backend, &[], &toml).await;
@@ -797,6 +835,14 @@ channels = ["flaky"]
             .contains("nobody-listens"),
         "no URL in errors"
     );
+    hooks.set_up(true);
+    let refused = send_test(&server, &admin, "wrong-slack-channel").await;
+    let refused = until(&server, &admin, &refused, "dead", |d| d["status"] == "DEAD").await;
+    assert_eq!(
+        refused["lastError"],
+        "chat.postMessage refused: channel_not_found"
+    );
+    hooks.set_up(false);
     let letters = server
         .graphql(Some(&admin), "{ notificationDeliveries(status: DEAD) { id channel } notificationCounts { dead delivered } }", json!({}))
         .await;
@@ -805,12 +851,12 @@ channels = ["flaky"]
             .as_array()
             .unwrap()
             .len(),
-        2,
+        3,
         "{letters}"
     );
     assert_eq!(
         letters["data"]["notificationCounts"],
-        json!({"dead": 2, "delivered": 1})
+        json!({"dead": 3, "delivered": 1})
     );
     let redrive = "mutation($id: ID!) { redriveNotification(id: $id) { status attempts } }";
     let refused = server
@@ -838,6 +884,27 @@ channels = ["flaky"]
     })
     .await;
     assert_eq!(hooks.calls("/flaky").len(), 2);
+
+    // Retention: events whose deliveries all arrived go; dead letters stay.
+    let purged = server
+        .state
+        .notifier
+        .purge(chrono::Utc::now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(purged, 2, "the two delivered test messages");
+    let left = server
+        .graphql(
+            Some(&admin),
+            "{ notificationCounts { pending delivered dead } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        left["data"]["notificationCounts"],
+        json!({"pending": 0, "delivered": 0, "dead": 2}),
+        "{left}"
+    );
 }
 
 /// A real `awoooi serve` process on the scratch database.
