@@ -10,17 +10,23 @@ test("the incident page streams the Brain's thinking and highlights the root cau
   await page.getByRole("button", { name: "Sign in" }).click();
   await expect(page).toHaveURL(/\/$/);
 
-  // The seed's 3 AM scenario: the database runs out of connections, the frontend throws 5xx.
-  const post = (data: object) => page.request.post("/api/v1/alerts/webhook", { data });
-  expect((await post({ name: "ConnectionsExhausted", service: "postgres-db", severity: "critical" })).status()).toBe(202);
-  const response = await post({
-    name: "HighErrorRate",
-    service: "frontend",
-    severity: "critical",
-    annotations: { summary: `frontend 5xx rate > 15% (${Date.now()})` },
+  // The seed's 3 AM scenario, in one request: the database runs out of connections, the
+  // frontend throws 5xx. One incident, whose root cause is the database.
+  const response = await page.request.post("/api/v1/alerts/webhook", {
+    data: [
+      { name: "ConnectionsExhausted", service: "postgres-db", severity: "critical" },
+      {
+        name: "HighErrorRate",
+        service: "frontend",
+        severity: "critical",
+        annotations: { summary: `frontend 5xx rate > 15% (${Date.now()})` },
+      },
+    ],
   });
   expect(response.status()).toBe(202);
-  const id = (await response.json()).incidents[0];
+  const incidents = (await response.json()).incidents;
+  expect(incidents).toHaveLength(1);
+  const id = incidents[0];
 
   await page.goto(`/incidents/${id}`);
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
@@ -29,18 +35,25 @@ test("the incident page streams the Brain's thinking and highlights the root cau
   await expect(page.getByTestId("root-causes")).toHaveText("postgres-db");
   const graph = page.getByTestId("topology-graph");
   await expect(graph.locator('[data-service="postgres-db"]')).toHaveClass(/root-cause/);
-  await expect(graph.locator('[data-service="frontend"]')).toHaveClass(/focus/);
+  await expect(graph.locator('[data-service="postgres-db"]')).toHaveClass(/focus/);
+  await expect(graph.locator('[data-service="frontend"]')).toHaveClass(/blast/);
   await expect(graph.locator('[data-service="ingress"]')).toHaveClass(/blast/);
+  // The alerts, by service along the path to the root cause; and why the frontend's joined.
+  const paths = page.getByTestId("alert-path");
+  await expect(paths).toHaveText(["postgres-db (root cause)", "frontend → auth-service → postgres-db"]);
+  await expect(terminal.locator(".kind-correlation")).toContainText(
+    "frontend depends on postgres-db, which is this incident's root cause",
+  );
 
   // Live: a new analysis streams into the open page without a reload.
-  const lines = terminal.locator(".terminal-line");
+  const lines = terminal.locator(".terminal-line:not(.kind-correlation)");
   const before = await lines.count();
   const again = await page.request.post("/graphql", {
     data: { query: `mutation { analyzeIncident(id: "${id}") { id } }` },
   });
   expect(again.status()).toBe(200);
   await expect(lines).toHaveCount(before * 2);
-  await expect(terminal.locator(`[data-seq="${before * 2}"]`)).toHaveClass(/kind-conclusion/);
+  await expect(terminal.locator(".terminal-line").last()).toHaveClass(/kind-conclusion/);
   await page.screenshot({ path: "test-results/incident-analysis.png", fullPage: true });
 });
 
@@ -71,8 +84,9 @@ test("the dashboard fires the 3 AM scenario and its incident carries an approval
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   await page.getByTestId("fire-scenario").click();
   const fired = page.getByTestId("scenario-incidents").getByRole("link");
-  await expect(fired).toHaveCount(2);
-  await fired.filter({ hasText: "frontend" }).click();
+  // One incident: the frontend's alert joined the database's.
+  await expect(fired).toHaveCount(1);
+  await fired.first().click();
   await expect(page.getByTestId("root-causes")).toContainText("postgres-db");
   await expect(page.getByTestId("incident-approvals")).toBeVisible();
 });

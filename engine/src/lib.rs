@@ -6,6 +6,7 @@
 pub mod alert;
 pub mod audit;
 pub mod brain;
+pub mod correlation;
 pub mod dryrun;
 pub mod finops;
 pub mod input;

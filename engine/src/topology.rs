@@ -389,6 +389,38 @@ impl Topology {
         })
     }
 
+    /// What `service` depends on, directly or not, within `max_depth` hops (1 to
+    /// [`MAX_DEPTH`]), nearest first; empty for a service outside the topology.
+    pub fn dependencies(&self, service: &str, max_depth: u32) -> Vec<&str> {
+        self.reach(service, Direction::Outgoing, max_depth)
+    }
+
+    /// Who depends on `service` within `max_depth` hops (the blast radius' names).
+    pub fn dependents(&self, service: &str, max_depth: u32) -> Vec<&str> {
+        self.reach(service, Direction::Incoming, max_depth)
+    }
+
+    fn reach(&self, service: &str, direction: Direction, max_depth: u32) -> Vec<&str> {
+        let Some(&start) = self.index.get(service) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        self.walk(
+            start,
+            direction,
+            max_depth.clamp(1, MAX_DEPTH),
+            |node, _| {
+                out.push(self.graph[NodeIndex::new(node)].name.as_str());
+            },
+        );
+        out
+    }
+
+    /// The service's kind, if it is in the topology.
+    pub fn kind_of(&self, service: &str) -> Option<ServiceKind> {
+        self.index.get(service).map(|&i| self.graph[i].kind)
+    }
+
     /// Every unhealthy dependency of `service` within `max_depth` hops (never `service`
     /// itself), ranked by kind, then depth, then name.
     pub fn root_causes(

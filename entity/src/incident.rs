@@ -1,4 +1,5 @@
-//! An incident: alerts of one service correlated within a window. Texts are pseudonymised.
+//! An incident: alerts correlated by service and topology within a window. Texts are
+//! pseudonymised.
 
 use sea_orm::entity::prelude::*;
 
@@ -19,6 +20,13 @@ pub struct Model {
     pub updated_at: DateTimeUtc,
     pub last_alert_at: DateTimeUtc,
     pub resolved_at: Option<DateTimeUtc>,
+    /// JSON array of keyed digests of its alerted services that are in the topology.
+    #[sea_orm(column_type = "Text")]
+    pub topology_services: String,
+    /// Keyed digest of the values of the labels alerts must share to join it.
+    pub scope: Option<String>,
+    /// Status MERGED: the incident that absorbed this one.
+    pub merged_into: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,6 +12,7 @@ mod m20261202_000007_knowledge;
 mod m20261202_000008_finops;
 mod m20261202_000009_finops_fixes;
 mod m20261202_000010_notifications;
+mod m20261202_000011_storms;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000008_finops::Migration),
             Box::new(m20261202_000009_finops_fixes::Migration),
             Box::new(m20261202_000010_notifications::Migration),
+            Box::new(m20261202_000011_storms::Migration),
         ]
     }
 }

@@ -104,6 +104,29 @@ impl Analyst {
             brain: AnyBrain::from_config(&config)?,
             config,
         }));
+        // Correlation's lines (why an alert joined, merges, new root causes) join the streams.
+        let speaker = analyst.clone();
+        let mut notes = ingest.subscribe_notes();
+        tokio::spawn(async move {
+            loop {
+                match notes.recv().await {
+                    Ok(note) => {
+                        if let Err(error) =
+                            speaker.say(note.incident_id, note.kind, note.text).await
+                        {
+                            tracing::warn!(%error, incident_id = note.incident_id, "correlation note not stored");
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "correlation notes dropped: the thinking writer fell behind"
+                        );
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
         let watcher = analyst.clone();
         let mut updates = ingest.subscribe();
         tokio::spawn(async move {
@@ -131,6 +154,14 @@ impl Analyst {
             }
         });
         Ok(analyst)
+    }
+
+    /// Adds a line to an incident's thinking stream (stored, then live).
+    pub async fn say(&self, incident_id: i32, kind: &str, text: String) -> Result<(), DbErr> {
+        let next = last_seq(&self.0.db, incident_id).await? + 1;
+        let row = append_thinking(&self.0.db, incident_id, next, kind, text).await?;
+        let _ = self.0.thinking.send(row.into());
+        Ok(())
     }
 
     pub fn subscribe_thinking(&self) -> broadcast::Receiver<ThinkingRow> {
@@ -240,16 +271,7 @@ impl Analyst {
     async fn run(&self, incident_id: i32) -> Result<Proposal, AnalysisError> {
         let db = &self.0.db;
         let investigation = self.investigation(incident_id).await?;
-        let first_seq = thinking_event::Entity::find()
-            .filter(thinking_event::Column::IncidentId.eq(incident_id))
-            .select_only()
-            .column_as(thinking_event::Column::Seq.max(), "max")
-            .into_tuple::<Option<i32>>()
-            .one(db)
-            .await?
-            .flatten()
-            .unwrap_or(0)
-            + 1;
+        let first_seq = last_seq(db, incident_id).await? + 1;
 
         // Steps are persisted and published as the brain produces them.
         let (steps, mut received) = mpsc::unbounded_channel::<ThinkingStep>();
@@ -259,18 +281,10 @@ impl Analyst {
             tokio::spawn(async move {
                 let mut seq = first_seq;
                 while let Some(step) = received.recv().await {
-                    let row = thinking_event::ActiveModel {
-                        incident_id: Set(incident_id),
-                        seq: Set(seq),
-                        kind: Set(step.kind.as_str().to_owned()),
-                        text: Set(step.text),
-                        at: Set(Utc::now()),
-                        ..Default::default()
-                    }
-                    .insert(&db)
-                    .await?;
-                    let _ = thinking.send(row.into());
-                    seq += 1;
+                    let row = append_thinking(&db, incident_id, seq, step.kind.as_str(), step.text)
+                        .await?;
+                    let _ = thinking.send(row.clone().into());
+                    seq = row.seq + 1;
                 }
                 Ok::<(), DbErr>(())
             })
@@ -340,19 +354,43 @@ impl Analyst {
         let (root_causes, blast_radius, service_kind) = match service.as_deref() {
             Some(name) if topology.contains(name) => {
                 let unhealthy = topology.unhealthy(firing.iter().map(String::as_str));
-                let causes = topology
-                    .root_causes(name, 3, &unhealthy)
-                    .map(|causes| {
-                        causes
-                            .into_iter()
-                            .map(|c| GraphFact {
-                                service: c.service.to_owned(),
-                                kind: c.kind,
-                                depth: c.depth,
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
+                // The unhealthy dependencies of every alerting service of the incident (its
+                // alerts may span a cascade), each once at its nearest, ranked as
+                // `rootCauses` ranks them.
+                let mut subjects: Vec<&str> = vec![name];
+                subjects.extend(
+                    alerts
+                        .iter()
+                        .filter_map(|a| a.service.as_deref())
+                        .filter(|s| topology.contains(s)),
+                );
+                subjects.sort_unstable();
+                subjects.dedup();
+                let mut nearest: std::collections::BTreeMap<String, GraphFact> = Default::default();
+                for subject in subjects {
+                    for c in topology
+                        .root_causes(subject, 3, &unhealthy)
+                        .unwrap_or_default()
+                    {
+                        let fact = GraphFact {
+                            service: c.service.to_owned(),
+                            kind: c.kind,
+                            depth: c.depth,
+                        };
+                        nearest
+                            .entry(fact.service.clone())
+                            .and_modify(|f| f.depth = f.depth.min(fact.depth))
+                            .or_insert(fact);
+                    }
+                }
+                let mut causes: Vec<GraphFact> = nearest.into_values().collect();
+                causes.sort_by(|a, b| {
+                    (a.kind.root_cause_priority(), a.depth, &a.service).cmp(&(
+                        b.kind.root_cause_priority(),
+                        b.depth,
+                        &b.service,
+                    ))
+                });
                 let radius = topology
                     .blast_radius(name, 3)
                     .map(|r| {
@@ -407,4 +445,55 @@ impl Analyst {
             history,
         })
     }
+}
+
+/// The incident's highest thinking sequence number (0 before the first).
+async fn last_seq(db: &DatabaseConnection, incident_id: i32) -> Result<i32, DbErr> {
+    Ok(thinking_event::Entity::find()
+        .filter(thinking_event::Column::IncidentId.eq(incident_id))
+        .select_only()
+        .column_as(thinking_event::Column::Seq.max(), "max")
+        .into_tuple::<Option<i32>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// Stores a thinking event with the next free sequence number (at least `from`): two writers
+/// of one incident (the Brain's run, correlation notes) take turns through the unique
+/// `(incident_id, seq)` index, so the numbers stay gap-free and none is used twice.
+async fn append_thinking(
+    db: &DatabaseConnection,
+    incident_id: i32,
+    from: i32,
+    kind: &str,
+    text: String,
+) -> Result<thinking_event::Model, DbErr> {
+    let mut seq = from;
+    for _ in 0..50 {
+        let row = thinking_event::ActiveModel {
+            incident_id: Set(incident_id),
+            seq: Set(seq),
+            kind: Set(kind.to_owned()),
+            text: Set(text.clone()),
+            at: Set(Utc::now()),
+            ..Default::default()
+        };
+        match row.insert(db).await {
+            Ok(stored) => return Ok(stored),
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                seq = last_seq(db, incident_id).await?.max(seq) + 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DbErr::Custom(format!(
+        "incident {incident_id}: no free thinking sequence number after 50 tries"
+    )))
 }

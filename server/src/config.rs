@@ -113,6 +113,10 @@ pub struct StreamsConfig {
 #[serde(deny_unknown_fields)]
 pub struct FileIngestConfig {
     pub correlation_window_minutes: Option<u32>,
+    /// Hops along the topology an alert may be from an incident's services (default 3).
+    pub correlation_depth: Option<u32>,
+    /// Labels whose values alerts must share to join one incident (default namespace, cluster).
+    pub correlation_labels: Option<Vec<String>>,
     pub max_body_bytes: Option<usize>,
     pub webhook_secret: Option<String>,
 }
@@ -169,6 +173,10 @@ pub struct ApprovalsConfig {
 pub struct IngestConfig {
     /// Alerts of one service within this many minutes join one incident.
     pub correlation_window_minutes: u32,
+    /// Topology hops for correlation (1-10).
+    pub correlation_depth: u32,
+    /// Labels that must match for alerts to share an incident.
+    pub correlation_labels: Vec<String>,
     /// Larger alert requests get `413`.
     pub max_body_bytes: usize,
     /// HMAC-SHA256 secret of the generic webhook (`X-Awoooi-Signature`), if any.
@@ -182,6 +190,8 @@ impl std::fmt::Debug for IngestConfig {
                 "correlation_window_minutes",
                 &self.correlation_window_minutes,
             )
+            .field("correlation_depth", &self.correlation_depth)
+            .field("correlation_labels", &self.correlation_labels)
             .field("max_body_bytes", &self.max_body_bytes)
             .field(
                 "webhook_secret",
@@ -360,6 +370,28 @@ impl Config {
                     "ingest.correlation_window_minutes",
                     file.ingest.correlation_window_minutes.unwrap_or(15),
                 )?,
+                correlation_depth: match file.ingest.correlation_depth.unwrap_or(3) {
+                    d @ 1..=10 => d,
+                    d => {
+                        return Err(ConfigError::Invalid {
+                            key: "ingest.correlation_depth",
+                            message: format!("{d} hops: between 1 and 10"),
+                        });
+                    }
+                },
+                correlation_labels: {
+                    let labels = file
+                        .ingest
+                        .correlation_labels
+                        .unwrap_or_else(|| vec!["namespace".into(), "cluster".into()]);
+                    if let Some(bad) = labels.iter().find(|l| l.trim().is_empty()) {
+                        return Err(ConfigError::Invalid {
+                            key: "ingest.correlation_labels",
+                            message: format!("`{bad}` is not a label name"),
+                        });
+                    }
+                    labels
+                },
                 max_body_bytes: positive(
                     "ingest.max_body_bytes",
                     file.ingest.max_body_bytes.unwrap_or(1024 * 1024),

@@ -23,6 +23,8 @@ use sea_orm::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::notify::EventKind;
+use engine::correlation::{Correlator, Group as CorrelationGroup, Rules, Verdict, Why};
+use engine::topology::Topology;
 
 /// Incident lifecycle states (API.md).
 pub mod status {
@@ -30,6 +32,8 @@ pub mod status {
     pub const ANALYZING: &str = "ANALYZING";
     pub const AWAITING_APPROVAL: &str = "AWAITING_APPROVAL";
     pub const RESOLVED: &str = "RESOLVED";
+    /// Absorbed by another incident (`merged_into`) that shares its root cause.
+    pub const MERGED: &str = "MERGED";
 }
 
 /// Most requests grouped into one transaction.
@@ -66,6 +70,25 @@ pub struct IngestSettings {
     pub correlation_window: Duration,
     pub shield: Arc<Shield>,
     pub key: VaultKey,
+    /// Alerts on services in the topology correlate along it (`engine::correlation`).
+    pub topology: Arc<Topology>,
+    pub rules: Rules,
+}
+
+impl IngestSettings {
+    /// The keyed digest a service is known by in the database.
+    fn service_digest(&self, service: &str) -> String {
+        self.key.digest("service", service)
+    }
+}
+
+/// The topology's services by their keyed digest (what incidents store).
+fn digest_index(settings: &IngestSettings) -> HashMap<String, String> {
+    settings
+        .topology
+        .services()
+        .map(|s| (settings.service_digest(&s.name), s.name.clone()))
+        .collect()
 }
 
 /// Handle to the writer task; cheap to clone.
@@ -73,6 +96,16 @@ pub struct IngestSettings {
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
     updates: broadcast::Sender<i32>,
+    notes: broadcast::Sender<Note>,
+}
+
+/// A line for an incident's thinking stream from correlation (why an alert joined, a merge, a
+/// new root cause), pseudonymised, sent after its transaction committed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub incident_id: i32,
+    pub kind: &'static str,
+    pub text: String,
 }
 
 impl Ingest {
@@ -80,8 +113,13 @@ impl Ingest {
     pub fn start(db: DatabaseConnection, settings: IngestSettings) -> Ingest {
         let (jobs, rx) = mpsc::channel(1024);
         let (updates, _) = broadcast::channel(1024);
-        tokio::spawn(writer(db, settings, rx, updates.clone()));
-        Ingest { jobs, updates }
+        let (notes, _) = broadcast::channel(4096);
+        tokio::spawn(writer(db, settings, rx, updates.clone(), notes.clone()));
+        Ingest {
+            jobs,
+            updates,
+            notes,
+        }
     }
 
     /// Stores `events`; returns once they are committed (or failed, storing nothing).
@@ -108,6 +146,11 @@ impl Ingest {
         self.updates.subscribe()
     }
 
+    /// Correlation's lines for the thinking streams, as their groups commit.
+    pub fn subscribe_notes(&self) -> broadcast::Receiver<Note> {
+        self.notes.subscribe()
+    }
+
     /// Tells subscribers that `incident_id` changed outside the pipeline (e.g. analysed).
     pub fn notify(&self, incident_id: i32) {
         let _ = self.updates.send(incident_id);
@@ -119,7 +162,17 @@ async fn writer(
     settings: IngestSettings,
     mut rx: mpsc::Receiver<Job>,
     updates: broadcast::Sender<i32>,
+    notes: broadcast::Sender<Note>,
 ) {
+    let index = digest_index(&settings);
+    let publish = |receipt: &Receipt, said: Vec<Note>| {
+        for id in &receipt.incidents {
+            let _ = updates.send(*id);
+        }
+        for note in said {
+            let _ = notes.send(note);
+        }
+    };
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -132,23 +185,29 @@ async fn writer(
             .iter()
             .map(|j| (j.key.as_deref(), j.events.as_slice()))
             .collect();
-        match apply(&db, &settings, &batches).await {
-            Ok(receipts) => {
+        match apply(&db, &settings, &index, &batches).await {
+            Ok((receipts, said)) => {
+                let mut said = Some(said);
                 for (job, receipt) in group.into_iter().zip(receipts) {
-                    publish(&updates, &receipt);
+                    publish(&receipt, said.take().unwrap_or_default());
                     let _ = job.reply.send(Ok(receipt));
                 }
             }
             Err(error) if group.len() > 1 => {
                 tracing::warn!(%error, requests = group.len(), "group commit failed; retrying one by one");
                 for job in group {
-                    let result = apply(&db, &settings, &[(job.key.as_deref(), &job.events)])
-                        .await
-                        .map(|mut r| r.remove(0))
-                        .map_err(IngestError::from);
-                    if let Ok(receipt) = &result {
-                        publish(&updates, receipt);
-                    }
+                    let result =
+                        apply(&db, &settings, &index, &[(job.key.as_deref(), &job.events)])
+                            .await
+                            .map_err(IngestError::from);
+                    let result = match result {
+                        Ok((mut receipts, said)) => {
+                            let receipt = receipts.remove(0);
+                            publish(&receipt, said);
+                            Ok(receipt)
+                        }
+                        Err(e) => Err(e),
+                    };
                     let _ = job.reply.send(result);
                 }
             }
@@ -157,12 +216,6 @@ async fn writer(
                 let _ = group.remove(0).reply.send(Err(error.into()));
             }
         }
-    }
-}
-
-fn publish(updates: &broadcast::Sender<i32>, receipt: &Receipt) {
-    for id in &receipt.incidents {
-        let _ = updates.send(*id);
     }
 }
 
@@ -180,10 +233,11 @@ const LOOKUP_CHUNK: usize = 500;
 async fn apply(
     db: &DatabaseConnection,
     settings: &IngestSettings,
+    index: &HashMap<String, String>,
     batches: &[Batch<'_>],
-) -> Result<Vec<Receipt>, DbErr> {
+) -> Result<(Vec<Receipt>, Vec<Note>), DbErr> {
     let txn = crate::db::begin_write(db).await?;
-    let mut group = Group::load(&txn, settings, batches).await?;
+    let mut group = Group::load(&txn, settings, index, batches).await?;
     let mut receipts = Vec::with_capacity(batches.len());
     for (key, events) in batches {
         if let Some(key) = key
@@ -203,6 +257,12 @@ async fn apply(
             {
                 touched.push(id);
             }
+            // Incidents merged away by this event changed too (now MERGED).
+            for id in std::mem::take(&mut group.merged_now) {
+                if !touched.contains(&id) {
+                    touched.push(id);
+                }
+            }
         }
         receipts.push(Receipt {
             accepted: events.len(),
@@ -210,9 +270,9 @@ async fn apply(
             duplicate: false,
         });
     }
-    group.flush(&txn).await?;
+    let said = group.flush(&txn).await?;
     txn.commit().await?;
-    Ok(receipts)
+    Ok((receipts, said))
 }
 
 /// A firing alert known to this group: stored already, or inserted by it.
@@ -227,6 +287,8 @@ struct Firing {
 struct AlertChange {
     repeats: i32,
     resolved_at: Option<DateTime<Utc>>,
+    /// Fired again after resolving, within the window (flapping): firing once more.
+    refired: bool,
 }
 
 /// What happens to one incident when the group is flushed.
@@ -236,10 +298,23 @@ struct IncidentChange {
     check_resolved: bool,
     /// Opened by this group (told once it is written).
     opened: bool,
+    /// A resolved alert of it fired again within the window: open again.
+    reopen: bool,
 }
 
 struct Group<'a> {
     settings: &'a IngestSettings,
+    index: &'a HashMap<String, String>,
+    /// Open topology-correlated incidents, loaded on first need.
+    groups: Option<Vec<CorrelationGroup>>,
+    /// Incidents whose topology services changed (stored, root cause recomputed at flush).
+    regrouped: std::collections::BTreeSet<i32>,
+    /// Incidents merged away by the event being applied.
+    merged_now: Vec<i32>,
+    /// (incident, kind, text in clear) for the thinking streams; pseudonymised at flush.
+    notes: Vec<(i32, &'static str, String)>,
+    /// Alerts resolved within the window, by fingerprint: a repeat fires them again.
+    recent: HashMap<String, Firing>,
     now: DateTime<Utc>,
     vaults: VaultCache,
     applied_keys: std::collections::HashSet<String>,
@@ -256,6 +331,7 @@ impl<'a> Group<'a> {
     async fn load(
         conn: &impl ConnectionTrait,
         settings: &'a IngestSettings,
+        index: &'a HashMap<String, String>,
         batches: &[Batch<'_>],
     ) -> Result<Group<'a>, DbErr> {
         let keys: Vec<String> = batches
@@ -278,8 +354,26 @@ impl<'a> Group<'a> {
             .collect();
         fingerprints.sort_unstable();
         fingerprints.dedup();
+        let now = Utc::now();
         let mut firing = HashMap::new();
+        let mut recent = HashMap::new();
         for chunk in fingerprints.chunks(LOOKUP_CHUNK) {
+            let rows = alert::Entity::find()
+                .filter(alert::Column::Status.eq(AlertStatus::Resolved.as_str()))
+                .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
+                .filter(alert::Column::LastSeen.gte(now - settings.correlation_window))
+                .order_by_asc(alert::Column::Id)
+                .all(conn)
+                .await?;
+            for row in rows {
+                recent.insert(
+                    row.fingerprint,
+                    Firing {
+                        id: row.id,
+                        incident_id: row.incident_id,
+                    },
+                );
+            }
             let rows = alert::Entity::find()
                 .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
                 .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
@@ -297,9 +391,17 @@ impl<'a> Group<'a> {
                 );
             }
         }
+        // A fingerprint firing now is not flapping.
+        recent.retain(|fp, _| !firing.contains_key(fp));
         Ok(Group {
             settings,
-            now: Utc::now(),
+            index,
+            groups: None,
+            regrouped: Default::default(),
+            merged_now: Vec::new(),
+            notes: Vec::new(),
+            recent,
+            now,
             vaults: VaultCache::default(),
             applied_keys,
             new_keys: Vec::new(),
@@ -335,6 +437,7 @@ impl<'a> Group<'a> {
                 severity_changed: false,
                 check_resolved: false,
                 opened: false,
+                reopen: false,
             });
         }
         Ok(self.incidents.get_mut(&id).expect("inserted above"))
@@ -354,6 +457,35 @@ impl<'a> Group<'a> {
                 self.incident(conn, found.incident_id).await?;
                 Ok(Some(found.incident_id))
             }
+            (AlertStatus::Firing, None) if self.recent.contains_key(&event.fingerprint) => {
+                // Flapping: it resolved within the window and fires again — same alert, same
+                // incident (reopened if that was its last alert).
+                let again = self
+                    .recent
+                    .remove(&event.fingerprint)
+                    .expect("checked above");
+                let change = self.alerts.entry(again.id).or_default();
+                change.refired = true;
+                change.resolved_at = None;
+                change.repeats += 1;
+                self.firing.insert(event.fingerprint.clone(), again);
+                let incident = self.incident(conn, again.incident_id).await?;
+                incident.reopen = true;
+                incident.check_resolved = false;
+                if event.severity > incident.severity {
+                    incident.severity = event.severity;
+                    incident.severity_changed = true;
+                }
+                self.notes.push((
+                    again.incident_id,
+                    "correlation",
+                    format!(
+                        "{} fired again within the correlation window: flapping, kept in this incident",
+                        event.name
+                    ),
+                ));
+                Ok(Some(again.incident_id))
+            }
             (AlertStatus::Firing, None) => {
                 let incident_id = self.correlate(conn, event).await?;
                 let id = self.insert_alert(conn, incident_id, event).await?;
@@ -368,6 +500,8 @@ impl<'a> Group<'a> {
             }
             (AlertStatus::Resolved, Some(found)) => {
                 self.firing.remove(&event.fingerprint);
+                // Resolved here: a repeat later in this group is flapping too.
+                self.recent.insert(event.fingerprint.clone(), found);
                 self.alerts.entry(found.id).or_default().resolved_at =
                     Some(event.ends_at.unwrap_or(self.now));
                 self.incident(conn, found.incident_id).await?.check_resolved = true;
@@ -420,6 +554,11 @@ impl<'a> Group<'a> {
         conn: &impl ConnectionTrait,
         event: &AlertEvent,
     ) -> Result<i32, DbErr> {
+        if let Some(service) = &event.service
+            && self.settings.topology.contains(service)
+        {
+            return self.correlate_topology(conn, event, service).await;
+        }
         // Alerts of one service correlate; service-less alerts correlate by name.
         let key = match &event.service {
             Some(service) => self.settings.key.digest("service", service),
@@ -430,7 +569,7 @@ impl<'a> Group<'a> {
         }
         let found = incident::Entity::find()
             .filter(incident::Column::CorrelationKey.eq(&key))
-            .filter(incident::Column::Status.ne(status::RESOLVED))
+            .filter(incident::Column::Status.is_not_in([status::RESOLVED, status::MERGED]))
             .filter(incident::Column::LastAlertAt.gte(self.now - self.settings.correlation_window))
             .order_by_desc(incident::Column::Id)
             .one(conn)
@@ -441,6 +580,194 @@ impl<'a> Group<'a> {
         };
         self.open.insert(key, id);
         Ok(id)
+    }
+
+    /// The open incident a topology service's alert joins (`engine::correlation`), or a new
+    /// one; merges the incidents it reveals to share a root cause.
+    async fn correlate_topology(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        event: &AlertEvent,
+        service: &str,
+    ) -> Result<i32, DbErr> {
+        let settings = self.settings;
+        if self.groups.is_none() {
+            self.groups = Some(self.load_groups(conn).await?);
+        }
+        let scope = vec![settings.key.digest(
+            "scope",
+            &settings.rules.scope_of(&event.labels).join("\u{1f}"),
+        )];
+        let correlator = Correlator::new(&settings.topology, &settings.rules);
+        let verdict = correlator.decide(
+            self.groups.as_deref().unwrap_or_default(),
+            service,
+            &scope,
+            self.now,
+        );
+        let id = match verdict {
+            Verdict::New => {
+                let key = settings.service_digest(service);
+                let id = self.open_incident(conn, &key, event).await?;
+                self.groups.get_or_insert_default().push(CorrelationGroup {
+                    id: i64::from(id),
+                    opened_at: self.now,
+                    last_alert_at: self.now,
+                    scope,
+                    services: Default::default(),
+                });
+                id
+            }
+            Verdict::Join { id, why } => {
+                let id = id as i32;
+                if why != Why::SameService {
+                    self.notes.push((id, "correlation", why.explain(service)));
+                }
+                id
+            }
+            Verdict::Merge { into, merged, why } => {
+                let into = into as i32;
+                for other in merged {
+                    self.merge(conn, into, other as i32, &why.explain(service))
+                        .await?;
+                }
+                into
+            }
+        };
+        let group = self
+            .groups
+            .get_or_insert_default()
+            .iter_mut()
+            .find(|g| g.id == i64::from(id))
+            .expect("the incident's group is known");
+        group.services.insert(service.to_owned());
+        group.last_alert_at = self.now;
+        self.regrouped.insert(id);
+        Ok(id)
+    }
+
+    /// Open incidents correlated along the topology whose last alert is within the window.
+    async fn load_groups(
+        &self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<Vec<CorrelationGroup>, DbErr> {
+        let rows = incident::Entity::find()
+            .filter(incident::Column::Status.is_not_in([status::RESOLVED, status::MERGED]))
+            .filter(incident::Column::LastAlertAt.gte(self.now - self.settings.correlation_window))
+            .filter(incident::Column::TopologyServices.ne("[]"))
+            .all(conn)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| CorrelationGroup {
+                id: i64::from(row.id),
+                opened_at: row.created_at,
+                last_alert_at: row.last_alert_at,
+                scope: vec![row.scope.unwrap_or_default()],
+                services: serde_json::from_str::<Vec<String>>(&row.topology_services)
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(|d| self.index.get(d).cloned())
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Merges incident `other` into `into`: its alerts move over, relabelled with `into`'s
+    /// pseudonyms; it becomes MERGED with a link to `into` (and `into` lists it). Its
+    /// approvals, analysis and thinking stay with it, under its own labels, and `into` shows
+    /// them.
+    async fn merge(
+        &mut self,
+        conn: &impl ConnectionTrait,
+        into: i32,
+        other: i32,
+        why: &str,
+    ) -> Result<(), DbErr> {
+        let key = &self.settings.key;
+        let from = self.vaults.get(conn, key, other).await?.clone();
+        let moved = alert::Entity::find()
+            .filter(alert::Column::IncidentId.eq(other))
+            .all(conn)
+            .await?;
+        let names = self.vaults.get(conn, key, into).await?;
+        for row in &moved {
+            let relabel = |text: &str, names: &mut Pseudonyms| from.relabel(text, names);
+            let mut update: alert::ActiveModel = row.clone().into();
+            update.incident_id = Set(into);
+            update.name = Set(relabel(&row.name, names));
+            update.service = Set(row.service.as_deref().map(|s| relabel(s, names)));
+            update.labels = Set(relabel(&row.labels, names));
+            update.annotations = Set(relabel(&row.annotations, names));
+            update.generator_url = Set(row.generator_url.as_deref().map(|u| relabel(u, names)));
+            update.update(conn).await?;
+        }
+        let now = self.now;
+        incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(status::MERGED))
+            .col_expr(incident::Column::MergedInto, Expr::value(into))
+            .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+            .filter(incident::Column::Id.eq(other))
+            .exec(conn)
+            .await?;
+        // Whatever had been merged into it now belongs to the survivor directly.
+        incident::Entity::update_many()
+            .col_expr(incident::Column::MergedInto, Expr::value(into))
+            .filter(incident::Column::MergedInto.eq(other))
+            .exec(conn)
+            .await?;
+        // The plan follows: its alerts, its services, its severity are the survivor's now.
+        for firing in self.firing.values_mut().chain(self.recent.values_mut()) {
+            if firing.incident_id == other {
+                firing.incident_id = into;
+            }
+        }
+        for id in self.open.values_mut() {
+            if *id == other {
+                *id = into;
+            }
+        }
+        let absorbed = self.incidents.remove(&other);
+        let other_severity = match absorbed {
+            Some(change) => change.severity,
+            None => incident::Entity::find_by_id(other)
+                .one(conn)
+                .await?
+                .map_or(Severity::Info, |i| parse_severity(&i.severity)),
+        };
+        let change = self.incident(conn, into).await?;
+        if other_severity > change.severity {
+            change.severity = other_severity;
+            change.severity_changed = true;
+        }
+        if let Some(groups) = &mut self.groups {
+            let services: Vec<String> = groups
+                .iter()
+                .filter(|g| g.id == i64::from(other))
+                .flat_map(|g| g.services.iter().cloned())
+                .collect();
+            groups.retain(|g| g.id != i64::from(other));
+            if let Some(survivor) = groups.iter_mut().find(|g| g.id == i64::from(into)) {
+                survivor.services.extend(services);
+            }
+        }
+        self.regrouped.remove(&other);
+        self.regrouped.insert(into);
+        self.merged_now.push(other);
+        self.notes.push((
+            into,
+            "correlation",
+            format!(
+                "Merged incident #{other} into this one ({} alert(s) moved): {why}",
+                moved.len()
+            ),
+        ));
+        self.notes.push((
+            other,
+            "correlation",
+            format!("Merged into incident #{into}: {why}"),
+        ));
+        Ok(())
     }
 
     async fn open_incident(
@@ -487,14 +814,17 @@ impl<'a> Group<'a> {
                 severity_changed: false,
                 check_resolved: false,
                 opened: true,
+                reopen: false,
             },
         );
         Ok(id)
     }
 
     /// Writes the plan: one statement per changed alert and per touched incident.
-    async fn flush(self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    /// Returns the notes for the thinking streams, pseudonymised, to send after commit.
+    async fn flush(mut self, conn: &impl ConnectionTrait) -> Result<Vec<Note>, DbErr> {
         let now = self.now;
+        self.flush_groups(conn).await?;
         for (id, change) in &self.alerts {
             let mut update = alert::Entity::update_many()
                 .col_expr(alert::Column::LastSeen, Expr::value(now))
@@ -512,6 +842,16 @@ impl<'a> Group<'a> {
                         Expr::value(AlertStatus::Resolved.as_str()),
                     )
                     .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
+            } else if change.refired {
+                update = update
+                    .col_expr(
+                        alert::Column::Status,
+                        Expr::value(AlertStatus::Firing.as_str()),
+                    )
+                    .col_expr(
+                        alert::Column::EndsAt,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    );
             }
             update.exec(conn).await?;
         }
@@ -540,6 +880,18 @@ impl<'a> Group<'a> {
                     .col_expr(incident::Column::ResolvedAt, Expr::value(now));
             }
             update.exec(conn).await?;
+            if change.reopen && !resolved {
+                incident::Entity::update_many()
+                    .col_expr(incident::Column::Status, Expr::value(status::OPEN))
+                    .col_expr(
+                        incident::Column::ResolvedAt,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    )
+                    .filter(incident::Column::Id.eq(*id))
+                    .filter(incident::Column::Status.eq(status::RESOLVED))
+                    .exec(conn)
+                    .await?;
+            }
             // Told in the same transaction: the event exists exactly when the change does.
             if change.opened {
                 crate::notify::enqueue_in(
@@ -574,7 +926,73 @@ impl<'a> Group<'a> {
                 .await?;
             }
         }
-        self.vaults.save(conn, &self.settings.key, now).await
+        let mut said = Vec::with_capacity(self.notes.len());
+        for (incident_id, kind, text) in std::mem::take(&mut self.notes) {
+            let names = self
+                .vaults
+                .get(conn, &self.settings.key, incident_id)
+                .await?;
+            said.push(Note {
+                incident_id,
+                kind,
+                text: self.settings.shield.redact(&text, names),
+            });
+        }
+        self.vaults.save(conn, &self.settings.key, now).await?;
+        Ok(said)
+    }
+
+    /// Stores the topology services and scope of every regrouped incident, and its root
+    /// cause (the incident's `service`) when that changed, saying so in its thinking stream.
+    async fn flush_groups(&mut self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let settings = self.settings;
+        let correlator = Correlator::new(&settings.topology, &settings.rules);
+        for id in std::mem::take(&mut self.regrouped) {
+            let Some(group) = self
+                .groups
+                .as_ref()
+                .and_then(|gs| gs.iter().find(|g| g.id == i64::from(id)))
+            else {
+                continue;
+            };
+            let digests: Vec<String> = group
+                .services
+                .iter()
+                .map(|s| settings.service_digest(s))
+                .collect();
+            let root = correlator.root_cause(&group.services).map(str::to_owned);
+            let scope = group.scope.first().cloned();
+            let current = incident::Entity::find_by_id(id).one(conn).await?;
+            let mut update = incident::Entity::update_many()
+                .col_expr(
+                    incident::Column::TopologyServices,
+                    Expr::value(serde_json::to_string(&digests).expect("digests serialise")),
+                )
+                .col_expr(incident::Column::Scope, Expr::value(scope))
+                .filter(incident::Column::Id.eq(id));
+            if let Some(root) = root {
+                let names = self.vaults.get(conn, &settings.key, id).await?;
+                let labelled = settings.shield.redact(&root, names);
+                if current.and_then(|c| c.service).as_deref() != Some(labelled.as_str()) {
+                    update = update.col_expr(incident::Column::Service, Expr::value(labelled));
+                    let kind = settings
+                        .topology
+                        .kind_of(&root)
+                        .map_or("SERVICE".to_owned(), |k| format!("{k:?}").to_uppercase());
+                    if group.services.len() > 1 {
+                        self.notes.push((
+                            id,
+                            "correlation",
+                            format!(
+                                "Root cause is now {root} ({kind}): no other alerting service of this incident is below it"
+                            ),
+                        ));
+                    }
+                }
+            }
+            update.exec(conn).await?;
+        }
+        Ok(())
     }
 }
 

@@ -326,17 +326,23 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     };
     let shield = Arc::new(engine::shield::Shield::new(&config.shield.detectors)?);
     let key = keys::load_or_create(&config.data_dir, std::env::var("AWOOOI_VAULT_KEY").ok())?;
+    let topology = Arc::new(load_topology(&config)?);
+    let correlation_window =
+        chrono::Duration::minutes(i64::from(config.ingest.correlation_window_minutes));
     let ingest = ingest::Ingest::start(
         db.clone(),
         ingest::IngestSettings {
-            correlation_window: chrono::Duration::minutes(i64::from(
-                config.ingest.correlation_window_minutes,
-            )),
+            correlation_window,
             shield: shield.clone(),
             key: key.clone(),
+            topology: topology.clone(),
+            rules: engine::correlation::Rules {
+                max_depth: config.ingest.correlation_depth,
+                window: correlation_window,
+                match_labels: config.ingest.correlation_labels.clone(),
+            },
         },
     );
-    let topology = Arc::new(load_topology(&config)?);
     let backend = load_cluster(&config, &topology).await?;
     let knowledge = knowledge::KmWriter::new(
         db.clone(),

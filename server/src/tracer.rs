@@ -146,13 +146,13 @@ impl Tracer {
                 incident: incident.clone(),
                 approval: String::new(),
             },
-            format!("2 alerts accepted; the frontend's incident is #{incident}"),
+            format!("2 alerts accepted; the frontend's alert is in incident #{incident}"),
         ))
     }
 
     async fn graphrag_analysis(&self, ctx: &Context) -> Result<String, String> {
-        let query = "query($id: ID!) { incident(id: $id) { status analysis { summary
-            rootCauses { service } blastRadius { affected { service } } } } }";
+        let query = "query($id: ID!) { incident(id: $id) { status service alerts { service }
+            analysis { summary blastRadius { affected { service } } } } }";
         let deadline = tokio::time::Instant::now() + self.patience;
         loop {
             let data = self
@@ -163,14 +163,25 @@ impl Tracer {
                     json!({"id": ctx.incident}),
                 )
                 .await?;
-            let analysis = &data["incident"]["analysis"];
+            let incident = &data["incident"];
+            let analysis = &incident["analysis"];
             if analysis.is_object() {
-                let cause = analysis["rootCauses"][0]["service"]
-                    .as_str()
-                    .unwrap_or("none");
+                // The frontend's alerts joined the database's incident: one incident, whose
+                // root cause is the database.
+                let cause = incident["service"].as_str().unwrap_or("none");
                 if cause != "postgres-db" {
                     return Err(format!(
-                        "expected root cause postgres-db for frontend, got {cause}"
+                        "expected root cause postgres-db for the frontend's alerts, got {cause}"
+                    ));
+                }
+                let services: Vec<&str> = incident["alerts"]
+                    .as_array()
+                    .map(|a| a.iter().filter_map(|a| a["service"].as_str()).collect())
+                    .unwrap_or_default();
+                if !services.contains(&"frontend") {
+                    return Err(format!(
+                        "the frontend's alert is not in incident #{} ({services:?})",
+                        ctx.incident
                     ));
                 }
                 let blast = analysis["blastRadius"]["affected"]

@@ -153,14 +153,19 @@ async fn first_incident(server: &TestServer, token: &str, name: &str, service: &
 async fn incidents_are_analysed_when_they_open(backend: Backend) {
     let server = TestServer::with_demo_topology(backend).await;
     let token = server.signed_in("bob", "sre").await;
-    fire(
-        &server,
-        &token,
-        "ConnectionsExhausted",
-        "postgres-db",
-        "critical",
-    )
-    .await;
+    // The database alerts in another namespace: its own incident (correlation keeps
+    // namespaces apart), but still an unhealthy dependency of the frontend.
+    let body = json!({"name": "ConnectionsExhausted", "service": "postgres-db",
+        "severity": "critical", "labels": {"namespace": "dr-site"}});
+    let response = server
+        .post_json(
+            "/api/v1/alerts/webhook",
+            Some(&token),
+            &[],
+            body.to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
     let id = first_incident(&server, &token, "frontend 5xx rate > 15%", "frontend").await;
     let incident = analysed(&server, &token, &id).await;
     assert_eq!(incident["status"], "AWAITING_APPROVAL", "{incident}");

@@ -580,7 +580,7 @@ users = {{ U0BOB = "bob", U0ALICE = "alice", U0ERIN = "erin", U0GHOST = "ghost" 
         body["text"]
             .as_str()
             .unwrap()
-            .contains("timestamp is 600 s from now"),
+            .contains("s from now (at most 300 s): a replay"),
         "{body}"
     );
     // Verified, but refused by who clicked: not mapped, mapped to nobody, a viewer.

@@ -120,6 +120,7 @@ fn IncidentDetail(
         .map(|s| s.name.clone())
         .collect();
     let edges: Vec<(String, String)> = topology.edges.into_iter().map(|e| (e.from, e.to)).collect();
+    let edges_for_paths = edges.clone();
     let in_topology = incident.service.as_ref().is_some_and(|s| names.contains(s));
     let graph = in_topology.then(|| {
         view! {
@@ -223,6 +224,16 @@ fn IncidentDetail(
             <span class="mono">{incident.service.clone().unwrap_or_else(|| "no service".into())}</span>
             <span class="muted mono">"opened "{short_time(&incident.created_at)}</span>
             {incident.resolved_at.map(|t| view! { <span class="muted mono">"resolved "{short_time(&t)}</span> })}
+            {incident.merged_into.clone().map(|into| view! {
+                <a href=format!("/incidents/{into}") data-testid="merged-into">{format!("merged into #{into}")}</a>
+            })}
+            {(!incident.merged_from.is_empty()).then(|| view! {
+                <span class="muted" data-testid="merged-from">"absorbed "
+                    {incident.merged_from.iter().map(|id| view! {
+                        <a href=format!("/incidents/{id}")>{format!("#{id} ")}</a>
+                    }).collect_view()}
+                </span>
+            })}
         </div>
         <div class="grid">
             <section class="panel">
@@ -234,41 +245,173 @@ fn IncidentDetail(
             {similar}
         </div>
         {graph}
-        <h2>"Alerts"</h2>
+        <h2>{format!("Alerts ({} absorbed)", incident.alert_count)}</h2>
         <div class="alert-list">
-            {alerts
+            {by_service(alerts, incident.service.as_deref(), &edges_for_paths)
                 .into_iter()
-                .map(|alert| {
-                    let labels = entries(&alert.labels);
-                    let annotations = entries(&alert.annotations);
-                    view! {
-                        <article class="panel alert-card" data-testid="alert">
-                            <header class="alert-head">
-                                <Pill value=format!("{:?}", alert.severity) prefix="sev"/>
-                                <strong>{alert.name.clone()}</strong>
-                                <Pill value=format!("{:?}", alert.status) prefix="st"/>
-                                <span class="muted">"×"{alert.count}</span>
-                                <span class="muted mono">{alert.source.clone()}</span>
-                            </header>
-                            <dl class="facts">
-                                {annotations
-                                    .into_iter()
-                                    .map(|(k, v)| view! { <dt>{k}</dt><dd class="annotation">{v}</dd> })
-                                    .collect_view()}
-                            </dl>
-                            <ul class="chips">
-                                {labels
-                                    .into_iter()
-                                    .map(|(k, v)| view! { <li class="chip mono">{k}"="{v}</li> })
-                                    .collect_view()}
-                            </ul>
-                            <p class="muted mono small">
-                                "last seen "{short_time(&alert.last_seen)}
-                            </p>
-                        </article>
-                    }
+                .map(|(service, path, alerts)| view! {
+                    <section class="alert-group" data-testid="alert-group">
+                        <h3 class="mono" data-testid="alert-path">{match &path {
+                            Some(p) if p.len() > 1 => p.join(" → "),
+                            Some(_) => format!("{service} (root cause)"),
+                            None => service.clone(),
+                        }}</h3>
+                        {alerts.into_iter().map(alert_card).collect_view()}
+                    </section>
                 })
                 .collect_view()}
         </div>
+    }
+}
+
+/// Alerts by service, each service with its path down the topology to the root cause:
+/// the root first, then the nearest to it; services with no path to it last.
+pub fn by_service<A>(
+    alerts: Vec<A>,
+    root: Option<&str>,
+    edges: &[(String, String)],
+) -> Vec<(String, Option<Vec<String>>, Vec<A>)>
+where
+    A: HasService,
+{
+    let mut groups: Vec<(String, Option<Vec<String>>, Vec<A>)> = Vec::new();
+    for alert in alerts {
+        let service = alert.service().unwrap_or("—").to_owned();
+        match groups.iter_mut().find(|g| g.0 == service) {
+            Some(group) => group.2.push(alert),
+            None => {
+                let path = root.and_then(|r| path_to(edges, &service, r));
+                groups.push((service, path, vec![alert]));
+            }
+        }
+    }
+    groups
+        .sort_by_key(|(name, path, _)| (path.as_ref().map_or(usize::MAX, Vec::len), name.clone()));
+    groups
+}
+
+/// An alert that names its service.
+pub trait HasService {
+    fn service(&self) -> Option<&str>;
+}
+
+impl HasService for incident::IncidentIncidentAlerts {
+    fn service(&self) -> Option<&str> {
+        self.service.as_deref()
+    }
+}
+
+/// The shortest dependency path from `from` down to `to` (`from` first), if any.
+pub fn path_to(edges: &[(String, String)], from: &str, to: &str) -> Option<Vec<String>> {
+    let mut previous: std::collections::HashMap<&str, &str> = Default::default();
+    let mut queue = std::collections::VecDeque::from([from]);
+    let mut seen = std::collections::HashSet::from([from]);
+    while let Some(at) = queue.pop_front() {
+        if at == to {
+            let mut path = vec![to.to_owned()];
+            let mut step = to;
+            while let Some(p) = previous.get(step) {
+                path.push((*p).to_owned());
+                step = p;
+            }
+            path.reverse();
+            return Some(path);
+        }
+        for (a, b) in edges {
+            if a == at && seen.insert(b.as_str()) {
+                previous.insert(b.as_str(), at);
+                queue.push_back(b.as_str());
+            }
+        }
+    }
+    None
+}
+
+fn alert_card(alert: incident::IncidentIncidentAlerts) -> impl IntoView {
+    let labels = entries(&alert.labels);
+    let annotations = entries(&alert.annotations);
+    view! {
+        <article class="panel alert-card" data-testid="alert">
+            <header class="alert-head">
+                <Pill value=format!("{:?}", alert.severity) prefix="sev"/>
+                <strong>{alert.name.clone()}</strong>
+                <Pill value=format!("{:?}", alert.status) prefix="st"/>
+                <span class="muted">"×"{alert.count}</span>
+                <span class="muted mono">{alert.source.clone()}</span>
+            </header>
+            <dl class="facts">
+                {annotations
+                    .into_iter()
+                    .map(|(k, v)| view! { <dt>{k}</dt><dd class="annotation">{v}</dd> })
+                    .collect_view()}
+            </dl>
+            <ul class="chips">
+                {labels
+                    .into_iter()
+                    .map(|(k, v)| view! { <li class="chip mono">{k}"="{v}</li> })
+                    .collect_view()}
+            </ul>
+            <p class="muted mono small">
+                "last seen "{short_time(&alert.last_seen)}
+            </p>
+        </article>
+    }
+}
+
+#[cfg(test)]
+mod path_tests {
+    use super::*;
+
+    struct A(&'static str, u32);
+    impl HasService for A {
+        fn service(&self) -> Option<&str> {
+            Some(self.0)
+        }
+    }
+
+    fn edges() -> Vec<(String, String)> {
+        [
+            ("ingress", "frontend"),
+            ("frontend", "order-api"),
+            ("frontend", "auth-service"),
+            ("order-api", "postgres-db"),
+            ("auth-service", "postgres-db"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+    }
+
+    #[test]
+    fn alerts_are_grouped_by_service_along_the_path_to_the_root() {
+        let alerts = vec![
+            A("ingress", 1),
+            A("postgres-db", 2),
+            A("order-api", 3),
+            A("ingress", 4),
+            A("billing", 5),
+        ];
+        let groups = by_service(alerts, Some("postgres-db"), &edges());
+        let shown: Vec<(String, Option<String>, Vec<u32>)> = groups
+            .into_iter()
+            .map(|(s, p, a)| (s, p.map(|p| p.join(" → ")), a.iter().map(|a| a.1).collect()))
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                ("postgres-db".into(), Some("postgres-db".into()), vec![2]),
+                (
+                    "order-api".into(),
+                    Some("order-api → postgres-db".into()),
+                    vec![3]
+                ),
+                (
+                    "ingress".into(),
+                    Some("ingress → frontend → order-api → postgres-db".into()),
+                    vec![1, 4]
+                ),
+                ("billing".into(), None, vec![5]),
+            ]
+        );
     }
 }

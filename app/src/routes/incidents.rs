@@ -17,6 +17,9 @@ pub struct IncidentRow {
     pub status: String,
     pub service: Option<String>,
     pub created_at: String,
+    /// Alerts absorbed (repeats included).
+    pub alert_count: i64,
+    pub merged_into: Option<String>,
 }
 
 /// The same fields come from the list query and from the live subscription, as two generated
@@ -31,6 +34,8 @@ macro_rules! row_from {
             status: format!("{:?}", n.status),
             service: n.service,
             created_at: n.created_at,
+            alert_count: n.alert_count,
+            merged_into: n.merged_into,
         }
     }};
 }
@@ -121,6 +126,7 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
                             <th>"Incident"</th>
                             <th>"Service"</th>
                             <th>"Status"</th>
+                            <th>"Alerts"</th>
                             <th>"Opened"</th>
                         </tr>
                     </thead>
@@ -134,7 +140,13 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
                                         <td><Pill value=row.severity.clone() prefix="sev"/></td>
                                         <td><a href=format!("/incidents/{}", row.id)>{row.title.clone()}</a></td>
                                         <td class="mono">{row.service.clone().unwrap_or_else(|| "—".into())}</td>
-                                        <td><Pill value=row.status.clone() prefix="st"/></td>
+                                        <td>
+                                            <Pill value=row.status.clone() prefix="st"/>
+                                            {row.merged_into.clone().map(|into| view! {
+                                                " " <a href=format!("/incidents/{into}") data-testid="merged-into">{format!("into #{into}")}</a>
+                                            })}
+                                        </td>
+                                        <td class="mono" data-testid="alert-count">{row.alert_count}</td>
                                         <td class="mono muted">{short_time(&row.created_at)}</td>
                                     </tr>
                                 }
@@ -159,6 +171,8 @@ mod tests {
             status: status.into(),
             service: None,
             created_at: String::new(),
+            alert_count: 1,
+            merged_into: None,
         }
     }
 

@@ -93,33 +93,57 @@ impl Pseudonyms {
         self.entries().map(|(label, _, _)| label)
     }
 
+    /// `text` with every label of this map replaced by the label `into` gives the same value
+    /// (assigning one if it has none): moves text from one incident's labels to another's
+    /// without a raw value ever leaving the engine.
+    pub fn relabel(&self, text: &str, into: &mut Pseudonyms) -> String {
+        let by_label: HashMap<String, (&str, &str)> = self
+            .entries()
+            .map(|(label, kind, value)| (label, (kind, value)))
+            .collect();
+        replace_labels(text, |label, out| match by_label.get(label) {
+            Some((kind, value)) => {
+                into.push_label(kind, value, out);
+                true
+            }
+            None => false,
+        })
+    }
+
     /// `text` with every known label replaced by its original value.
     pub(crate) fn rehydrate(&self, text: &str) -> String {
         let by_label: HashMap<String, &str> = self
             .entries()
             .map(|(label, _, value)| (label, value))
             .collect();
-        let mut out = String::with_capacity(text.len());
-        let mut rest = text;
-        while let Some(open) = rest.find('[') {
-            out.push_str(&rest[..open]);
-            let candidate = &rest[open..];
-            let replaced = candidate.find(']').and_then(|close| {
-                let label = &candidate[..=close];
-                by_label.get(label).map(|value| (*value, close + 1))
-            });
-            match replaced {
-                Some((value, used)) => {
-                    out.push_str(value);
-                    rest = &candidate[used..];
-                }
-                None => {
-                    out.push('[');
-                    rest = &candidate[1..];
-                }
+        replace_labels(text, |label, out| match by_label.get(label) {
+            Some(value) => {
+                out.push_str(value);
+                true
+            }
+            None => false,
+        })
+    }
+}
+
+/// Copies `text`, letting `replace` write each `[…]` it knows (returning true).
+fn replace_labels(text: &str, mut replace: impl FnMut(&str, &mut String) -> bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let candidate = &rest[open..];
+        let used = candidate
+            .find(']')
+            .and_then(|close| replace(&candidate[..=close], &mut out).then_some(close + 1));
+        match used {
+            Some(used) => rest = &candidate[used..],
+            None => {
+                out.push('[');
+                rest = &candidate[1..];
             }
         }
-        out.push_str(rest);
-        out
     }
+    out.push_str(rest);
+    out
 }

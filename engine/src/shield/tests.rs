@@ -199,3 +199,28 @@ fn non_ascii_text_is_handled_without_panics() {
         }
     }
 }
+
+#[test]
+fn relabel_moves_text_to_another_incident_s_labels_consistently() {
+    let shield = Shield::builtin();
+    let mut old = Pseudonyms::new();
+    let mut survivor = Pseudonyms::new();
+    // The survivor already knows one of the values, under another number.
+    assert_eq!(
+        shield.redact("db at 10.0.0.9", &mut survivor),
+        "db at [IP_1]"
+    );
+    let text = shield.redact(
+        "10.0.0.1 and 10.0.0.9 paged ops@x.io [not a label]",
+        &mut old,
+    );
+    assert_eq!(text, "[IP_1] and [IP_2] paged [EMAIL_1] [not a label]");
+    let moved = old.relabel(&text, &mut survivor);
+    assert_eq!(moved, "[IP_2] and [IP_1] paged [EMAIL_1] [not a label]");
+    // The same values, whichever map says them.
+    assert_eq!(survivor.rehydrate(&moved), old.rehydrate(&text));
+    assert_eq!(
+        old.relabel("[IP_7] unknown", &mut survivor),
+        "[IP_7] unknown"
+    );
+}

@@ -310,15 +310,15 @@ fn roles(roles: Vec<Role>) -> Vec<RoleEnum> {
     roles.into_iter().map(Into::into).collect()
 }
 
-/// The approvals of one incident, newest first.
+/// The approvals of some incidents, newest first.
 pub async fn approvals_of(
     ctx: &Context<'_>,
-    incident_id: i32,
+    incident_ids: &[i32],
 ) -> async_graphql::Result<Vec<Approval>> {
     let db = ctx.data::<DatabaseConnection>()?;
     let approvals = ctx.data::<Approvals>()?;
     let rows = approval::Entity::find()
-        .filter(approval::Column::IncidentId.eq(incident_id))
+        .filter(approval::Column::IncidentId.is_in(incident_ids.iter().copied()))
         .order_by_desc(approval::Column::Id)
         .limit(50)
         .all(db)

@@ -24,6 +24,8 @@ pub enum IncidentStatus {
     AwaitingApproval,
     Mitigating,
     Resolved,
+    /// Absorbed by the incident in `mergedInto` (they share a root cause).
+    Merged,
 }
 
 impl IncidentStatus {
@@ -34,6 +36,7 @@ impl IncidentStatus {
             IncidentStatus::AwaitingApproval => "AWAITING_APPROVAL",
             IncidentStatus::Mitigating => "MITIGATING",
             IncidentStatus::Resolved => "RESOLVED",
+            IncidentStatus::Merged => "MERGED",
         }
     }
 
@@ -43,6 +46,7 @@ impl IncidentStatus {
             "AWAITING_APPROVAL" => IncidentStatus::AwaitingApproval,
             "MITIGATING" => IncidentStatus::Mitigating,
             "RESOLVED" => IncidentStatus::Resolved,
+            "MERGED" => IncidentStatus::Merged,
             _ => IncidentStatus::Open,
         }
     }
@@ -64,8 +68,30 @@ pub enum AlertStatus {
     Resolved,
 }
 
-/// Alerts of one service, correlated.
+/// Alerts correlated by service and along the topology: one incident per root cause.
 pub struct Incident(pub incident::Model);
+
+impl Incident {
+    /// This incident and those merged into it.
+    async fn family(&self, db: &DatabaseConnection) -> Result<Vec<i32>, ApiError> {
+        let mut ids = vec![self.0.id];
+        ids.extend(merged_into(db, self.0.id).await?);
+        Ok(ids)
+    }
+}
+
+async fn merged_into(db: &DatabaseConnection, id: i32) -> Result<Vec<i32>, ApiError> {
+    use sea_orm::QuerySelect;
+    incident::Entity::find()
+        .select_only()
+        .column(incident::Column::Id)
+        .filter(incident::Column::MergedInto.eq(id))
+        .order_by_asc(incident::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(ApiError::internal)
+}
 
 #[Object]
 impl Incident {
@@ -82,9 +108,38 @@ impl Incident {
     async fn status(&self) -> IncidentStatus {
         IncidentStatus::parse(&self.0.status)
     }
-    /// The service the alerts are about (pseudonymised), if any.
+    /// The service the alerts are about — along the topology, the root cause (the lowest
+    /// alerting dependency), recomputed as alerts join — pseudonymised, if any.
     async fn service(&self) -> Option<&str> {
         self.0.service.as_deref()
+    }
+    /// Status MERGED: the incident that absorbed this one.
+    async fn merged_into(&self) -> Option<ID> {
+        self.0.merged_into.map(Into::into)
+    }
+    /// Incidents merged into this one (their alerts moved here; their approvals are listed
+    /// here too).
+    async fn merged_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ID>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(merged_into(db, self.0.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+    /// Alerts it absorbed, repeats included (the sum of its alerts' counts).
+    async fn alert_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        use sea_orm::QuerySelect;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let total: Option<Option<i64>> = alert::Entity::find()
+            .select_only()
+            .column_as(alert::Column::Count.sum(), "total")
+            .filter(alert::Column::IncidentId.eq(self.0.id))
+            .into_tuple()
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(total.flatten().unwrap_or(0))
     }
     async fn created_at(&self) -> DateTime<Utc> {
         self.0.created_at
@@ -124,12 +179,13 @@ impl Incident {
         let db = ctx.data::<DatabaseConnection>()?;
         super::knowledge::similar_to(db, &self.0, first).await
     }
-    /// Actions proposed for it, newest first.
+    /// Actions proposed for it (and for incidents merged into it), newest first.
     async fn approvals(
         &self,
         ctx: &Context<'_>,
     ) -> async_graphql::Result<Vec<super::approvals::Approval>> {
-        super::approvals::approvals_of(ctx, self.0.id).await
+        let db = ctx.data::<DatabaseConnection>()?;
+        super::approvals::approvals_of(ctx, &self.family(db).await?).await
     }
     /// Its alerts, oldest first.
     async fn alerts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {

@@ -284,6 +284,32 @@ impl TestServer {
         format!("{}/graphql/ws", self.base.replacen("http", "ws", 1))
     }
 
+    /// A `graphql-transport-ws` connection as `token`, subscribed to `query` (id `u`).
+    pub async fn subscribe(&self, token: &str, query: &str) -> Ws {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest};
+        let mut request = self.ws_url().into_client_request().unwrap();
+        request.headers_mut().insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+        let send = |v: Value| Message::text(v.to_string());
+        socket
+            .send(send(
+                json!({"type": "connection_init", "payload": {"token": token}}),
+            ))
+            .await
+            .unwrap();
+        socket
+            .send(send(
+                json!({"id": "u", "type": "subscribe", "payload": {"query": query}}),
+            ))
+            .await
+            .unwrap();
+        socket
+    }
+
     /// Runs the real `awoooi` binary against this server's database.
     pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
         let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
