@@ -67,8 +67,38 @@ pub struct Group {
     pub opened_at: DateTime<Utc>,
     pub last_alert_at: DateTime<Utc>,
     pub scope: Vec<String>,
-    /// Its alerted services that are in the topology.
-    pub services: BTreeSet<String>,
+    /// Its alerted services that are in the topology ([`Correlator::add`] keeps `roots`).
+    services: BTreeSet<String>,
+    /// Its root-cause candidates, likeliest first (kept, so a storm does not recompute them
+    /// for every alert).
+    roots: Vec<String>,
+}
+
+impl Group {
+    pub fn new(
+        id: i64,
+        opened_at: DateTime<Utc>,
+        last_alert_at: DateTime<Utc>,
+        scope: Vec<String>,
+    ) -> Group {
+        Group {
+            id,
+            opened_at,
+            last_alert_at,
+            scope,
+            services: BTreeSet::new(),
+            roots: Vec::new(),
+        }
+    }
+
+    pub fn services(&self) -> &BTreeSet<String> {
+        &self.services
+    }
+
+    /// Root-cause candidates, likeliest first; the first is the incident's root cause.
+    pub fn roots(&self) -> &[String] {
+        &self.roots
+    }
 }
 
 /// Why an alert joined.
@@ -128,6 +158,19 @@ impl<'t> Correlator<'t> {
 
     pub fn rules(&self) -> &Rules {
         self.rules
+    }
+
+    /// Adds alerting services to `group` and recomputes its root-cause candidates.
+    pub fn add(&self, group: &mut Group, services: impl IntoIterator<Item = String>) {
+        let before = group.services.len();
+        group.services.extend(services);
+        if group.services.len() != before || group.roots.is_empty() {
+            group.roots = self
+                .roots(&group.services)
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+        }
     }
 
     /// The root-cause candidates of `services`: those none of whose dependencies (within the
@@ -192,11 +235,8 @@ impl<'t> Correlator<'t> {
         let victim_of = live
             .iter()
             .filter_map(|g| {
-                let root = self
-                    .roots(&g.services)
-                    .into_iter()
-                    .find(|r| below.contains(r))?;
-                Some((self.priority(root), *g, root.to_owned()))
+                let root = g.roots.iter().find(|r| below.contains(r.as_str()))?;
+                Some((self.priority(root), *g, root.clone()))
             })
             // `live` is oldest first and min_by_key keeps the first of equals.
             .min_by_key(|(priority, _, _)| *priority);
@@ -210,8 +250,7 @@ impl<'t> Correlator<'t> {
         // Only an unexplained service (a root of the incident) can be explained by this one:
         // a frontend already explained by a failing database does not pull in a failing cache.
         let mut causes = live.iter().filter_map(|g| {
-            let roots = self.roots(&g.services);
-            let dependent = above.iter().find(|a| roots.contains(*a))?;
+            let dependent = above.iter().find(|a| g.roots.iter().any(|r| r == *a))?;
             Some((
                 g.id,
                 Why::RootOf {

@@ -609,13 +609,14 @@ impl<'a> Group<'a> {
             Verdict::New => {
                 let key = settings.service_digest(service);
                 let id = self.open_incident(conn, &key, event).await?;
-                self.groups.get_or_insert_default().push(CorrelationGroup {
-                    id: i64::from(id),
-                    opened_at: self.now,
-                    last_alert_at: self.now,
-                    scope,
-                    services: Default::default(),
-                });
+                self.groups
+                    .get_or_insert_default()
+                    .push(CorrelationGroup::new(
+                        i64::from(id),
+                        self.now,
+                        self.now,
+                        scope,
+                    ));
                 id
             }
             Verdict::Join { id, why } => {
@@ -640,7 +641,7 @@ impl<'a> Group<'a> {
             .iter_mut()
             .find(|g| g.id == i64::from(id))
             .expect("the incident's group is known");
-        group.services.insert(service.to_owned());
+        correlator.add(group, [service.to_owned()]);
         group.last_alert_at = self.now;
         self.regrouped.insert(id);
         Ok(id)
@@ -657,18 +658,23 @@ impl<'a> Group<'a> {
             .filter(incident::Column::TopologyServices.ne("[]"))
             .all(conn)
             .await?;
+        let correlator = Correlator::new(&self.settings.topology, &self.settings.rules);
         Ok(rows
             .into_iter()
-            .map(|row| CorrelationGroup {
-                id: i64::from(row.id),
-                opened_at: row.created_at,
-                last_alert_at: row.last_alert_at,
-                scope: vec![row.scope.unwrap_or_default()],
-                services: serde_json::from_str::<Vec<String>>(&row.topology_services)
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|d| self.index.get(d).cloned())
-                    .collect(),
+            .map(|row| {
+                let mut group = CorrelationGroup::new(
+                    i64::from(row.id),
+                    row.created_at,
+                    row.last_alert_at,
+                    vec![row.scope.unwrap_or_default()],
+                );
+                let services =
+                    serde_json::from_str::<Vec<String>>(&row.topology_services).unwrap_or_default();
+                correlator.add(
+                    &mut group,
+                    services.iter().filter_map(|d| self.index.get(d).cloned()),
+                );
+                group
             })
             .collect())
     }
@@ -744,11 +750,12 @@ impl<'a> Group<'a> {
             let services: Vec<String> = groups
                 .iter()
                 .filter(|g| g.id == i64::from(other))
-                .flat_map(|g| g.services.iter().cloned())
+                .flat_map(|g| g.services().iter().cloned())
                 .collect();
             groups.retain(|g| g.id != i64::from(other));
             if let Some(survivor) = groups.iter_mut().find(|g| g.id == i64::from(into)) {
-                survivor.services.extend(services);
+                Correlator::new(&self.settings.topology, &self.settings.rules)
+                    .add(survivor, services);
             }
         }
         self.regrouped.remove(&other);
@@ -946,7 +953,6 @@ impl<'a> Group<'a> {
     /// cause (the incident's `service`) when that changed, saying so in its thinking stream.
     async fn flush_groups(&mut self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let settings = self.settings;
-        let correlator = Correlator::new(&settings.topology, &settings.rules);
         for id in std::mem::take(&mut self.regrouped) {
             let Some(group) = self
                 .groups
@@ -956,11 +962,11 @@ impl<'a> Group<'a> {
                 continue;
             };
             let digests: Vec<String> = group
-                .services
+                .services()
                 .iter()
                 .map(|s| settings.service_digest(s))
                 .collect();
-            let root = correlator.root_cause(&group.services).map(str::to_owned);
+            let root = group.roots().first().cloned();
             let scope = group.scope.first().cloned();
             let current = incident::Entity::find_by_id(id).one(conn).await?;
             let mut update = incident::Entity::update_many()
@@ -979,7 +985,7 @@ impl<'a> Group<'a> {
                         .topology
                         .kind_of(&root)
                         .map_or("SERVICE".to_owned(), |k| format!("{k:?}").to_uppercase());
-                    if group.services.len() > 1 {
+                    if group.services().len() > 1 {
                         self.notes.push((
                             id,
                             "correlation",

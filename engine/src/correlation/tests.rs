@@ -51,13 +51,7 @@ fn replay(alerts: &[Alert]) -> (Vec<(BTreeSet<String>, String)>, Vec<String>) {
         let now = at(*minute);
         let id = match c.decide(&groups, service, &scope, now) {
             Verdict::New => {
-                groups.push(Group {
-                    id: i as i64,
-                    opened_at: now,
-                    last_alert_at: now,
-                    scope,
-                    services: BTreeSet::new(),
-                });
+                groups.push(Group::new(i as i64, now, now, scope));
                 i as i64
             }
             Verdict::Join { id, why } => {
@@ -77,22 +71,21 @@ fn replay(alerts: &[Alert]) -> (Vec<(BTreeSet<String>, String)>, Vec<String>) {
                 groups.retain(|g| !merged.contains(&g.id));
                 let survivor = groups.iter_mut().find(|g| g.id == into).unwrap();
                 for g in absorbed {
-                    survivor.services.extend(g.services);
+                    c.add(survivor, g.services().iter().cloned());
                 }
                 into
             }
         };
         let group = groups.iter_mut().find(|g| g.id == id).unwrap();
-        group.services.insert(service.to_string());
+        c.add(group, [service.to_string()]);
         group.last_alert_at = now;
     }
     let incidents = groups
         .iter()
         .map(|g| {
-            (
-                g.services.clone(),
-                c.root_cause(&g.services).unwrap().to_owned(),
-            )
+            let root = c.root_cause(g.services()).unwrap();
+            assert_eq!(g.roots()[0], root, "the kept roots are current");
+            (g.services().clone(), root.to_owned())
         })
         .collect();
     (incidents, said)
