@@ -160,17 +160,20 @@ impl<'t> Correlator<'t> {
         self.rules
     }
 
-    /// Adds alerting services to `group` and recomputes its root-cause candidates.
-    pub fn add(&self, group: &mut Group, services: impl IntoIterator<Item = String>) {
+    /// Adds alerting services to `group` and recomputes its root-cause candidates; true when
+    /// a service was new to it.
+    pub fn add(&self, group: &mut Group, services: impl IntoIterator<Item = String>) -> bool {
         let before = group.services.len();
         group.services.extend(services);
-        if group.services.len() != before || group.roots.is_empty() {
+        let grew = group.services.len() != before;
+        if grew || group.roots.is_empty() {
             group.roots = self
                 .roots(&group.services)
                 .into_iter()
                 .map(str::to_owned)
                 .collect();
         }
+        grew
     }
 
     /// The root-cause candidates of `services`: those none of whose dependencies (within the

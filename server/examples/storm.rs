@@ -37,6 +37,9 @@ struct Args {
     /// Default: a fresh SQLite file.
     #[arg(long)]
     database_url: Option<String>,
+    /// Correlate by service only, as without a topology (the comparison run).
+    #[arg(long)]
+    without_topology: bool,
 }
 
 const TREE: usize = 10;
@@ -112,16 +115,17 @@ async fn main() {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
-    let cli = server::cli::Cli::try_parse_from([
+    let mut argv = vec![
         "awoooi",
         "--database-url",
         &database_url,
         "--data-dir",
         dir.to_str().unwrap(),
-        "--topology",
-        topology_file.to_str().unwrap(),
-    ])
-    .unwrap();
+    ];
+    if !args.without_topology {
+        argv.extend(["--topology", topology_file.to_str().unwrap()]);
+    }
+    let cli = server::cli::Cli::try_parse_from(argv).unwrap();
     let config = server::config::Config::resolve(&cli, |_| None).unwrap();
     let database = config.database_kind();
     let state = server::build_state(config).await.unwrap();
@@ -265,8 +269,13 @@ async fn main() {
     let pure = incidents - mixed;
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
-        "database: {database}; topology: {} services in {trees} trees; {roots} independent roots fail; \
-         {} services alert, {} names each, {} rounds",
+        "database: {database}; correlation: {}; topology: {} services in {trees} trees; \
+         {roots} independent roots fail; {} services alert, {} names each, {} rounds",
+        if args.without_topology {
+            "by service only"
+        } else {
+            "along the topology"
+        },
         trees * TREE,
         failing.len(),
         NAMES.len(),

@@ -641,9 +641,11 @@ impl<'a> Group<'a> {
             .iter_mut()
             .find(|g| g.id == i64::from(id))
             .expect("the incident's group is known");
-        correlator.add(group, [service.to_owned()]);
+        // Stored (and the root cause recomputed) only when the incident's services changed.
+        if correlator.add(group, [service.to_owned()]) {
+            self.regrouped.insert(id);
+        }
         group.last_alert_at = self.now;
-        self.regrouped.insert(id);
         Ok(id)
     }
 
