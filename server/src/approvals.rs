@@ -464,10 +464,13 @@ impl Approvals {
             request.namespace = self.namespace_of(&request.target);
         }
         let db = &self.0.db;
-        incident::Entity::find_by_id(incident_id)
+        // A merged incident's approvals move the incident that absorbed it.
+        let status_of_incident = incident::Entity::find_by_id(incident_id)
             .one(db)
             .await?
-            .ok_or(ApprovalError::IncidentNotFound(incident_id))?;
+            .ok_or(ApprovalError::IncidentNotFound(incident_id))?
+            .merged_into
+            .unwrap_or(incident_id);
         // What a person typed may hold raw values: they get the incident's labels first, and
         // only the labelled request is stored.
         let (request, rationale) = {
@@ -542,7 +545,7 @@ impl Approvals {
                 incident::Column::Status,
                 Expr::value(incident_status::AWAITING_APPROVAL),
             )
-            .filter(incident::Column::Id.eq(incident_id))
+            .filter(incident::Column::Id.eq(status_of_incident))
             .filter(incident::Column::Status.eq(incident_status::OPEN))
             .exec(&txn)
             .await?;
@@ -578,6 +581,9 @@ impl Approvals {
         .await?;
         txn.commit().await?;
         self.0.ingest.notify(incident_id);
+        if status_of_incident != incident_id {
+            self.0.ingest.notify(status_of_incident);
+        }
         self.notify(row.id);
         if model.status == ApprovalStatus::Approved {
             self.spawn_execution(row.id);
@@ -969,7 +975,7 @@ impl Approvals {
                     Expr::value(fixed_waste.then_some(now)),
                 )
                 .col_expr(incident::Column::UpdatedAt, Expr::value(now))
-                .filter(incident::Column::Id.eq(view.row.incident_id))
+                .filter(incident::Column::Id.eq(survivor_of(&txn, view.row.incident_id).await?))
                 // ANALYZING too: an analysis still running must not put it back to
                 // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
                 .filter(incident::Column::Status.is_in([
@@ -1169,4 +1175,14 @@ fn validate(request: &ActionRequest) -> Result<(), ApprovalError> {
         ));
     }
     Ok(())
+}
+
+/// The incident whose status an approval of `incident_id` moves: the one that absorbed it, if
+/// it was merged.
+async fn survivor_of(txn: &DatabaseTransaction, incident_id: i32) -> Result<i32, DbErr> {
+    Ok(incident::Entity::find_by_id(incident_id)
+        .one(txn)
+        .await?
+        .and_then(|i| i.merged_into)
+        .unwrap_or(incident_id))
 }

@@ -298,8 +298,6 @@ struct IncidentChange {
     check_resolved: bool,
     /// Opened by this group (told once it is written).
     opened: bool,
-    /// A resolved alert of it fired again within the window: open again.
-    reopen: bool,
 }
 
 struct Group<'a> {
@@ -437,7 +435,6 @@ impl<'a> Group<'a> {
                 severity_changed: false,
                 check_resolved: false,
                 opened: false,
-                reopen: false,
             });
         }
         Ok(self.incidents.get_mut(&id).expect("inserted above"))
@@ -469,8 +466,8 @@ impl<'a> Group<'a> {
                 change.resolved_at = None;
                 change.repeats += 1;
                 self.firing.insert(event.fingerprint.clone(), again);
+                self.reopen(conn, again.incident_id).await?;
                 let incident = self.incident(conn, again.incident_id).await?;
-                incident.reopen = true;
                 incident.check_resolved = false;
                 if event.severity > incident.severity {
                     incident.severity = event.severity;
@@ -649,6 +646,37 @@ impl<'a> Group<'a> {
         Ok(id)
     }
 
+    /// Opens a RESOLVED incident again at once, so the rest of this group sees it open (an
+    /// alert on its service joins it instead of opening a twin).
+    async fn reopen(&mut self, conn: &impl ConnectionTrait, id: i32) -> Result<(), DbErr> {
+        let reopened = incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(status::OPEN))
+            .col_expr(
+                incident::Column::ResolvedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .filter(incident::Column::Id.eq(id))
+            .filter(incident::Column::Status.eq(status::RESOLVED))
+            .exec(conn)
+            .await?
+            .rows_affected;
+        if reopened == 0 {
+            return Ok(());
+        }
+        if let Some(row) = incident::Entity::find_by_id(id).one(conn).await? {
+            self.open.insert(row.correlation_key.clone(), id);
+            let topological = row.topology_services != "[]";
+            if let Some(groups) = &mut self.groups
+                && topological
+                && !groups.iter().any(|g| g.id == i64::from(id))
+            {
+                let correlator = Correlator::new(&self.settings.topology, &self.settings.rules);
+                groups.push(group_of(&correlator, self.index, row));
+            }
+        }
+        Ok(())
+    }
+
     /// Open incidents correlated along the topology whose last alert is within the window.
     async fn load_groups(
         &self,
@@ -663,21 +691,7 @@ impl<'a> Group<'a> {
         let correlator = Correlator::new(&self.settings.topology, &self.settings.rules);
         Ok(rows
             .into_iter()
-            .map(|row| {
-                let mut group = CorrelationGroup::new(
-                    i64::from(row.id),
-                    row.created_at,
-                    row.last_alert_at,
-                    vec![row.scope.unwrap_or_default()],
-                );
-                let services =
-                    serde_json::from_str::<Vec<String>>(&row.topology_services).unwrap_or_default();
-                correlator.add(
-                    &mut group,
-                    services.iter().filter_map(|d| self.index.get(d).cloned()),
-                );
-                group
-            })
+            .map(|row| group_of(&correlator, self.index, row))
             .collect())
     }
 
@@ -823,7 +837,6 @@ impl<'a> Group<'a> {
                 severity_changed: false,
                 check_resolved: false,
                 opened: true,
-                reopen: false,
             },
         );
         Ok(id)
@@ -889,18 +902,6 @@ impl<'a> Group<'a> {
                     .col_expr(incident::Column::ResolvedAt, Expr::value(now));
             }
             update.exec(conn).await?;
-            if change.reopen && !resolved {
-                incident::Entity::update_many()
-                    .col_expr(incident::Column::Status, Expr::value(status::OPEN))
-                    .col_expr(
-                        incident::Column::ResolvedAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    )
-                    .filter(incident::Column::Id.eq(*id))
-                    .filter(incident::Column::Status.eq(status::RESOLVED))
-                    .exec(conn)
-                    .await?;
-            }
             // Told in the same transaction: the event exists exactly when the change does.
             if change.opened {
                 crate::notify::enqueue_in(
@@ -1002,6 +1003,26 @@ impl<'a> Group<'a> {
         }
         Ok(())
     }
+}
+
+/// An incident as correlation sees it: its stored digests mapped back to topology names.
+fn group_of(
+    correlator: &Correlator<'_>,
+    index: &HashMap<String, String>,
+    row: incident::Model,
+) -> CorrelationGroup {
+    let mut group = CorrelationGroup::new(
+        i64::from(row.id),
+        row.created_at,
+        row.last_alert_at,
+        vec![row.scope.unwrap_or_default()],
+    );
+    let services = serde_json::from_str::<Vec<String>>(&row.topology_services).unwrap_or_default();
+    correlator.add(
+        &mut group,
+        services.iter().filter_map(|d| index.get(d).cloned()),
+    );
+    group
 }
 
 /// Open label maps of the incidents a transaction touches; sealed back before commit.

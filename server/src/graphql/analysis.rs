@@ -255,8 +255,14 @@ impl AnalysisSubscription {
                     continue;
                 }
                 match s.live.recv().await {
-                    Ok(row) if row.incident_id == s.incident_id && row.seq > s.last => {
+                    Ok(row) if row.incident_id == s.incident_id && row.seq == s.last + 1 => {
                         s.pending.push_back(row);
+                    }
+                    // Two writers (the Brain, correlation notes) may publish out of order; a
+                    // number is only taken once the ones below it are stored, so storage has
+                    // the gap's rows: read them back.
+                    Ok(row) if row.incident_id == s.incident_id && row.seq > s.last => {
+                        s.pending = thinking_of(&s.db, s.incident_id, s.last).await.ok()?.into();
                     }
                     Ok(_) => {}
                     // Missed some: read them back from storage.
