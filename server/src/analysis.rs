@@ -225,11 +225,23 @@ impl Analyst {
     }
 
     /// Turns the proposal's actions into approvals requested by AWOOOI itself (so every
-    /// person may sign them), skipping any already open for this incident.
+    /// person may sign them), skipping any already open for this incident or one merged
+    /// into it.
     async fn propose_actions(&self, incident_id: i32, proposal: &Proposal) {
         use engine::policy::ApprovalStatus as S;
+        let mut family = vec![incident_id];
+        family.extend(
+            incident::Entity::find()
+                .select_only()
+                .column(incident::Column::Id)
+                .filter(incident::Column::MergedInto.eq(incident_id))
+                .into_tuple::<i32>()
+                .all(&self.0.db)
+                .await
+                .unwrap_or_default(),
+        );
         let open = entity::approval::Entity::find()
-            .filter(entity::approval::Column::IncidentId.eq(incident_id))
+            .filter(entity::approval::Column::IncidentId.is_in(family))
             .filter(
                 entity::approval::Column::Status
                     .is_in([S::Pending, S::Approved, S::Executing].map(S::as_str)),

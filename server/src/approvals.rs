@@ -960,6 +960,7 @@ impl Approvals {
         // Diagnostics read; they do not mitigate. A FinOps fix that ran is the whole of its
         // incident: nothing is firing, so it resolves.
         let fixed_waste = succeeded && view.row.finops.is_some();
+        let survivor = survivor_of(&txn, view.row.incident_id).await?;
         if succeeded && request.kind != "run_diagnostics" {
             incident::Entity::update_many()
                 .col_expr(
@@ -975,7 +976,7 @@ impl Approvals {
                     Expr::value(fixed_waste.then_some(now)),
                 )
                 .col_expr(incident::Column::UpdatedAt, Expr::value(now))
-                .filter(incident::Column::Id.eq(survivor_of(&txn, view.row.incident_id).await?))
+                .filter(incident::Column::Id.eq(survivor))
                 // ANALYZING too: an analysis still running must not put it back to
                 // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
                 .filter(incident::Column::Status.is_in([
@@ -1016,6 +1017,9 @@ impl Approvals {
         .await?;
         txn.commit().await?;
         self.0.ingest.notify(view.row.incident_id);
+        if survivor != view.row.incident_id {
+            self.0.ingest.notify(survivor);
+        }
         self.notify(id);
         self.learn(&view, succeeded, &output).await;
         self.load(id).await
