@@ -239,12 +239,18 @@ impl std::fmt::Display for Unverified {
     }
 }
 
-/// `v0=<hex>` of `v0:<timestamp>:<body>`.
-pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+/// The HMAC over Slack's base string `v0:<timestamp>:<body>`.
+fn base_mac(secret: &str, timestamp: &str, body: &[u8]) -> Hmac<Sha256> {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(format!("v0:{timestamp}:").as_bytes());
     mac.update(body);
-    format!("v0={}", hex::encode(mac.finalize().into_bytes()))
+    mac
+}
+
+/// `v0=<hex>` of `v0:<timestamp>:<body>`.
+pub fn signature(secret: &str, timestamp: &str, body: &[u8]) -> String {
+    let digest = base_mac(secret, timestamp, body).finalize().into_bytes();
+    format!("v0={}", hex::encode(digest))
 }
 
 /// Slack's request verification; `now` in Unix seconds.
@@ -270,11 +276,9 @@ pub fn verify(
         .strip_prefix("v0=")
         .and_then(|h| hex::decode(h).ok())
         .ok_or(Unverified::BadSignature)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.0.as_bytes()).expect("HMAC takes any key");
-    mac.update(format!("v0:{timestamp}:").as_bytes());
-    mac.update(body);
     // verify_slice compares in constant time.
-    mac.verify_slice(&given)
+    base_mac(&secret.0, timestamp, body)
+        .verify_slice(&given)
         .map_err(|_| Unverified::BadSignature)
 }
 
