@@ -14,6 +14,9 @@ step() { printf '\n\033[1;35m==> [%4ss] %s\033[0m\n' "$SECONDS" "$*" >&2; }
 step "setup"
 scripts/setup.sh --e2e
 
+step "deployment lint (Dockerfile, Helm chart, Alertmanager, Grafana)"
+scripts/lint-deploy.sh
+
 step "cargo fmt --check"
 cargo fmt --all -- --check
 
