@@ -21,6 +21,8 @@ use sea_orm::{
 };
 use tokio::sync::{broadcast, mpsc};
 
+use crate::bus::Event;
+
 use crate::brains::{AnyBrain, BrainConfig};
 use crate::ingest::{Ingest, status};
 
@@ -40,7 +42,7 @@ pub async fn firing_services(
 }
 
 /// A persisted thinking event, as subscribers receive it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ThinkingRow {
     pub incident_id: i32,
     pub seq: i32,
@@ -76,7 +78,6 @@ struct Inner {
     topology: Arc<Topology>,
     ingest: Ingest,
     approvals: crate::approvals::Approvals,
-    thinking: broadcast::Sender<ThinkingRow>,
     brain: AnyBrain,
     config: BrainConfig,
 }
@@ -94,13 +95,11 @@ impl Analyst {
         approvals: crate::approvals::Approvals,
         config: BrainConfig,
     ) -> anyhow::Result<Analyst> {
-        let (thinking, _) = broadcast::channel(1024);
         let analyst = Analyst(Arc::new(Inner {
             db,
             topology,
             ingest: ingest.clone(),
             approvals,
-            thinking,
             brain: AnyBrain::from_config(&config)?,
             config,
         }));
@@ -160,12 +159,15 @@ impl Analyst {
     pub async fn say(&self, incident_id: i32, kind: &str, text: String) -> Result<(), DbErr> {
         let next = last_seq(&self.0.db, incident_id).await? + 1;
         let row = append_thinking(&self.0.db, incident_id, next, kind, text).await?;
-        let _ = self.0.thinking.send(row.into());
+        self.0
+            .ingest
+            .bus()
+            .publish(Event::Thinking { row: row.into() });
         Ok(())
     }
 
     pub fn subscribe_thinking(&self) -> broadcast::Receiver<ThinkingRow> {
-        self.0.thinking.subscribe()
+        self.0.ingest.bus().thinking()
     }
 
     pub fn db(&self) -> &DatabaseConnection {
@@ -289,13 +291,15 @@ impl Analyst {
         let (steps, mut received) = mpsc::unbounded_channel::<ThinkingStep>();
         let writer = {
             let db = db.clone();
-            let thinking = self.0.thinking.clone();
+            let bus = self.0.ingest.bus().clone();
             tokio::spawn(async move {
                 let mut seq = first_seq;
                 while let Some(step) = received.recv().await {
                     let row = append_thinking(&db, incident_id, seq, step.kind.as_str(), step.text)
                         .await?;
-                    let _ = thinking.send(row.clone().into());
+                    bus.publish(Event::Thinking {
+                        row: row.clone().into(),
+                    });
                     seq = row.seq + 1;
                 }
                 Ok::<(), DbErr>(())

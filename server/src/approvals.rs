@@ -278,7 +278,6 @@ struct Inner {
     executors: Executors,
     ingest: Ingest,
     knowledge: KmWriter,
-    updates: broadcast::Sender<i32>,
 }
 
 /// The approvals service; cheap to clone.
@@ -314,7 +313,6 @@ impl Approvals {
             }
             ClusterBackend::Kubernetes(kube) => (Arc::new(kube), None),
         };
-        let (updates, _) = broadcast::channel(1024);
         Approvals(Arc::new(Inner {
             db,
             config,
@@ -326,7 +324,6 @@ impl Approvals {
             executors,
             ingest,
             knowledge,
-            updates,
         }))
     }
 
@@ -336,11 +333,14 @@ impl Approvals {
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<i32> {
-        self.0.updates.subscribe()
+        self.0.ingest.bus().approvals()
     }
 
     fn notify(&self, id: i32) {
-        let _ = self.0.updates.send(id);
+        self.0
+            .ingest
+            .bus()
+            .publish(crate::bus::Event::Approval { id });
     }
 
     pub async fn load(&self, id: i32) -> Result<ApprovalView, ApprovalError> {

@@ -52,6 +52,11 @@ pub enum AuthError {
     Db(#[from] DbErr),
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// Too many failed sign-ins for this name; minutes until it may try again.
+    #[error("too many failed sign-ins for this user; try again in {0} minute(s)")]
+    Locked(u64),
+    #[error("no user `{0}`")]
+    NoSuchUser(String),
 }
 
 /// A fresh login.
@@ -197,10 +202,14 @@ async fn find_user(db: &DatabaseConnection, username: &str) -> Result<Option<use
 /// Checks the password and opens a session.
 pub async fn login(
     db: &DatabaseConnection,
+    lockout: &crate::limits::Lockout,
     username: &str,
     password: &str,
     ttl: Duration,
 ) -> Result<NewSession, AuthError> {
+    if let Err(wait) = lockout.check(username) {
+        return Err(AuthError::Locked(crate::limits::minutes(wait)));
+    }
     let found = find_user(db, username).await?;
     let hash = found
         .as_ref()
@@ -209,8 +218,12 @@ pub async fn login(
     let verified = verify_password(hash, password.to_owned()).await;
     let user = match (found, verified) {
         (Some(user), true) => user,
-        _ => return Err(AuthError::InvalidCredentials),
+        _ => {
+            lockout.failed(username);
+            return Err(AuthError::InvalidCredentials);
+        }
     };
+    lockout.succeeded(username);
     let token = new_token(SESSION_PREFIX);
     let now = Utc::now();
     let expires_at = now + ttl;
@@ -250,6 +263,18 @@ pub async fn logout(db: &DatabaseConnection, token: &str) -> Result<(), DbErr> {
         .exec(db)
         .await?;
     Ok(())
+}
+
+/// Ends every session of `username` (API tokens are revoked one by one); returns how many.
+pub async fn revoke_sessions(db: &DatabaseConnection, username: &str) -> Result<u64, AuthError> {
+    let user = find_user(db, username)
+        .await?
+        .ok_or_else(|| AuthError::NoSuchUser(username.to_owned()))?;
+    let ended = session::Entity::delete_many()
+        .filter(session::Column::UserId.eq(user.id))
+        .exec(db)
+        .await?;
+    Ok(ended.rows_affected)
 }
 
 /// Who a bearer token or session cookie belongs to, if anyone.

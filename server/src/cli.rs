@@ -169,6 +169,11 @@ pub enum UserCommand {
         #[arg(long)]
         role: engine::Role,
     },
+    /// End every session of a user (they must sign in again).
+    RevokeSessions {
+        /// Login name.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

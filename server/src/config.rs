@@ -45,6 +45,45 @@ pub struct FileConfig {
     pub finops: crate::finops::FinopsConfig,
     #[serde(default)]
     pub notifications: crate::notify::NotifyConfig,
+    #[serde(default)]
+    pub bus: BusConfig,
+    #[serde(default)]
+    pub graphql: crate::limits::GraphqlLimits,
+    #[serde(default)]
+    pub http: crate::limits::HttpLimits,
+}
+
+/// `[bus]`: how replicas hear of each other's changes.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// `memory` (one replica, the default) or `redis` (pub/sub on `redis_url`).
+    #[serde(default)]
+    pub backend: BusKind,
+    /// The Redis pub/sub channel; replicas sharing a database must share it.
+    #[serde(default = "default_bus_channel")]
+    pub channel: String,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            backend: BusKind::default(),
+            channel: default_bus_channel(),
+        }
+    }
+}
+
+fn default_bus_channel() -> String {
+    crate::bus::DEFAULT_CHANNEL.to_owned()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    #[default]
+    Memory,
+    Redis,
 }
 
 /// `[cluster]`: where actions on the cluster go.
@@ -135,6 +174,8 @@ pub struct ShieldConfig {
 pub struct FileAuthConfig {
     pub session_ttl_minutes: Option<u32>,
     pub cookie_secure: Option<bool>,
+    pub max_failed_logins: Option<u32>,
+    pub lockout_minutes: Option<u32>,
 }
 
 /// The settings in force.
@@ -160,6 +201,9 @@ pub struct Config {
     pub knowledge: crate::knowledge::KmConfig,
     pub finops: crate::finops::FinopsConfig,
     pub notifications: crate::notify::NotifyConfig,
+    pub bus: BusConfig,
+    pub graphql: crate::limits::GraphqlLimits,
+    pub http: crate::limits::HttpLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -207,6 +251,10 @@ pub struct AuthConfig {
     pub session_ttl_minutes: u32,
     /// Mark the session cookie `Secure` (set when served over HTTPS).
     pub cookie_secure: bool,
+    /// Failed sign-ins of one user name before it is locked (0: never locked).
+    pub max_failed_logins: u32,
+    /// How long the failures are counted and the lock lasts.
+    pub lockout_minutes: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -261,6 +309,18 @@ impl Config {
                 message: "needs a Redis URL (--redis-url, REDIS_URL or redis_url)".into(),
             });
         }
+        if file.bus.backend == BusKind::Redis && redis_url.is_none() {
+            return Err(ConfigError::Invalid {
+                key: "bus.backend",
+                message: "`redis` needs a Redis URL (--redis-url, REDIS_URL or redis_url)".into(),
+            });
+        }
+        if file.bus.channel.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                key: "bus.channel",
+                message: "must not be empty".into(),
+            });
+        }
         let session_ttl_minutes = positive(
             "auth.session_ttl_minutes",
             file.auth.session_ttl_minutes.unwrap_or(12 * 60),
@@ -288,6 +348,11 @@ impl Config {
             auth: AuthConfig {
                 session_ttl_minutes,
                 cookie_secure: file.auth.cookie_secure.unwrap_or(false),
+                max_failed_logins: file.auth.max_failed_logins.unwrap_or(5),
+                lockout_minutes: positive(
+                    "auth.lockout_minutes",
+                    file.auth.lockout_minutes.unwrap_or(15),
+                )?,
             },
             shield: file.shield,
             streams: file.streams,
@@ -364,6 +429,25 @@ impl Config {
                         message,
                     })?;
                 notifications
+            },
+            bus: file.bus,
+            graphql: {
+                file.graphql
+                    .validate()
+                    .map_err(|message| ConfigError::Invalid {
+                        key: "graphql",
+                        message,
+                    })?;
+                file.graphql
+            },
+            http: {
+                file.http
+                    .validate()
+                    .map_err(|message| ConfigError::Invalid {
+                        key: "http",
+                        message,
+                    })?;
+                file.http
             },
             ingest: IngestConfig {
                 correlation_window_minutes: positive(
@@ -538,5 +622,23 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("cannot read config file"), "{err}");
+
+        let file = write_config("[bus]\nbackend = \"redis\"\n");
+        let path = file.to_str().unwrap();
+        let err = resolve(&["awoooi", "--config", path], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("bus.backend") && err.contains("Redis URL"),
+            "{err}"
+        );
+        let scaled = resolve(
+            &["awoooi", "--config", path],
+            &[("REDIS_URL", "redis://127.0.0.1:6379")],
+        )
+        .unwrap();
+        assert_eq!(scaled.bus.backend, BusKind::Redis);
+        assert_eq!(scaled.bus.channel, crate::bus::DEFAULT_CHANNEL);
+        std::fs::remove_file(file).unwrap();
     }
 }

@@ -5,12 +5,34 @@ use std::time::Duration;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbErr};
 
-/// Connects and applies pending migrations.
+/// Connects and applies pending migrations. On PostgreSQL, replicas starting together take
+/// turns: a session advisory lock on a connection of its own is held while migrating, so the
+/// second finds the work done.
 pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = connect(url).await?;
-    Migrator::up(&db, None).await?;
+    if db.get_database_backend() != sea_orm::DatabaseBackend::Postgres {
+        Migrator::up(&db, None).await?;
+        return Ok(db);
+    }
+    let mut options = ConnectOptions::new(url.to_owned());
+    options
+        .max_connections(1)
+        .min_connections(1)
+        .sqlx_logging(false);
+    let lock = Database::connect(options).await?;
+    lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await?;
+    let migrated = Migrator::up(&db, None).await;
+    let _ = lock
+        .execute_unprepared(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await;
+    let _ = lock.close().await;
+    migrated?;
     Ok(db)
 }
+
+/// The advisory lock key replicas migrate under (the audit chain uses 7343657).
+const MIGRATION_LOCK: i64 = 7343658;
 
 /// Connects without migrating. SQLite files (and their directory) are created when missing.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {

@@ -12,14 +12,17 @@ use engine::finops::{Finding, FindingKind, Inventory, Money, Pricing, Report, Th
 use engine::policy::ActionRequest;
 use entity::{approval, finops_report, incident};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
 };
 use serde::{Deserialize, Serialize};
 
 use crate::approvals::{ApprovalError, ApprovalView, Approvals, Proposal};
 use crate::ingest::status as incident_status;
 use prometheus::{PrometheusConfig, PrometheusSource};
+
+/// The advisory lock key scheduled scans are claimed under.
+const SCAN_LOCK: i64 = 7343659;
 
 /// `[finops]`.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -187,6 +190,51 @@ impl Finops {
             trigger: trigger.to_owned(),
             at,
         })
+    }
+
+    /// Runs the scheduled scan unless one ran within (90% of) `every`. Replicas claim the slot
+    /// in the database: on PostgreSQL the check and the scan hold a transaction-scoped
+    /// advisory lock, and a replica that cannot take it at once skips this round. Returns
+    /// whether this call scanned.
+    pub async fn scheduled_scan(&self, every: chrono::Duration) -> Result<bool, FinopsError> {
+        let db = &self.0.db;
+        // SQLite is one replica's own file: no claim needed, and no transaction held open.
+        let postgres = db.get_database_backend() == sea_orm::DatabaseBackend::Postgres;
+        let txn = if postgres {
+            Some(db.begin().await?)
+        } else {
+            None
+        };
+        if let Some(txn) = &txn {
+            let row = txn
+                .query_one_raw(sea_orm::Statement::from_string(
+                    sea_orm::DatabaseBackend::Postgres,
+                    format!("SELECT pg_try_advisory_xact_lock({SCAN_LOCK}) AS taken"),
+                ))
+                .await?;
+            let taken = row
+                .map(|r| r.try_get::<bool>("", "taken"))
+                .transpose()?
+                .unwrap_or(false);
+            if !taken {
+                return Ok(false);
+            }
+        }
+        let recent = finops_report::Entity::find()
+            .filter(finops_report::Column::Trigger.eq("SCHEDULE"))
+            .filter(finops_report::Column::CreatedAt.gt(Utc::now() - every * 9 / 10));
+        let recent = match &txn {
+            Some(txn) => recent.count(txn).await?,
+            None => recent.count(db).await?,
+        };
+        if recent > 0 {
+            return Ok(false);
+        }
+        self.scan("SCHEDULE").await?;
+        if let Some(txn) = txn {
+            txn.commit().await?;
+        }
+        Ok(true)
     }
 
     /// The latest stored report, if any scan ran.
@@ -375,9 +423,12 @@ impl Finops {
         }
         let finops = self.clone();
         tokio::spawn(async move {
+            let every = chrono::Duration::minutes(minutes as i64);
             loop {
-                if let Err(e) = finops.scan("SCHEDULE").await {
-                    tracing::warn!(error = %e, "scheduled FinOps scan failed");
+                match finops.scheduled_scan(every).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!("scheduled FinOps scan already done by a replica"),
+                    Err(e) => tracing::warn!(error = %e, "scheduled FinOps scan failed"),
                 }
                 tokio::time::sleep(Duration::from_secs(minutes * 60)).await;
             }

@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use async_graphql::BatchRequest;
 use async_graphql::Data;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State, WebSocketUpgrade};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
@@ -18,7 +19,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sea_orm::DatabaseConnection;
 use serde::Deserialize;
 use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::{self, SESSION_COOKIE};
@@ -37,6 +41,10 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub metrics: PrometheusHandle,
+    /// Requests per caller on `/graphql` and `/mcp`.
+    pub rate: crate::limits::CallerRate,
+    /// Failed sign-ins per user name.
+    pub lockout: Arc<crate::limits::Lockout>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -70,29 +78,164 @@ pub fn router(state: AppState) -> Router {
             post(crate::notify::slack::interactions),
         )
         .layer(DefaultBodyLimit::max(state.config.ingest.max_body_bytes));
-    Router::new()
-        .merge(alerts)
+    let http = &state.config.http;
+    let api = Router::new()
         .route("/graphql", get(graphiql).post(graphql_http))
         .route("/graphql/ws", get(graphql_ws))
-        .route("/graphql/schema.graphql", get(schema_sdl))
-        .route("/auth/login", post(form_login))
-        .route("/auth/logout", post(form_logout))
         .nest_service(
             "/mcp",
             tower::ServiceBuilder::new()
                 .layer(middleware::from_fn(require_bearer))
                 .service(crate::mcp::http_service(state.schema.clone())),
         )
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .route("/auth/login", post(form_login))
+        .route("/auth/logout", post(form_logout))
+        // The GraphQL extractor streams the body itself, so the limit wraps the body.
+        .layer(RequestBodyLimitLayer::new(http.max_body_bytes));
+    let timeout = std::time::Duration::from_secs(http.request_timeout_seconds);
+    Router::new()
+        .merge(alerts)
+        .merge(api)
+        .route("/graphql/schema.graphql", get(schema_sdl))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(pages)
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .fallback(not_found)
+        .layer(middleware::from_fn(refuse_cross_site))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(telemetry::track_http))
+        .layer(middleware::from_fn_with_state(
+            state.config.auth.cookie_secure,
+            security_headers,
+        ))
+        .layer(cors(&http.cors_origins))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
+}
+
+/// CORS for the configured origins: bearer tokens only (no credentials mode, so browsers never
+/// send the session cookie cross-origin). No origins configured: no CORS headers at all.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if allowed.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// The console's Content-Security-Policy: scripts, styles and connections from this origin
+/// only (the hydration bootstrap is inline; the WASM bundle needs `wasm-unsafe-eval`), no
+/// framing, forms post only here.
+const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response; the CSP on HTML pages (GraphiQL, which loads its
+/// scripts from a CDN, gets framing protection only); HSTS when cookies are `Secure`, i.e.
+/// the console is served over HTTPS.
+async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
+    let graphiql = request.uri().path() == "/graphql";
+    let mut response = next.run(request).await;
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if html && !graphiql {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// CSRF protection: a state-changing request that carries the session cookie (or signs in)
+/// must come from this origin. Browsers always send `Origin` on cross-site POSTs; clients
+/// without one (curl, integrations) use bearer tokens and are not affected.
+async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let cookie = request.extensions().get::<CredentialSource>() == Some(&CredentialSource::Cookie);
+    let signs_in = request.uri().path() == "/auth/login";
+    if changes && (cookie || signs_in) && !same_origin(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "cross-site request refused: the session cookie is accepted only from this origin"})),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// The rate-limit key of a request: its credential (hashed), else its client address.
+fn caller_key(request: &Request) -> String {
+    if let Some(token) = bearer_token(request.headers()).or_else(|| cookie_token(request.headers()))
+    {
+        return format!("t:{}", &auth::token_hash(&token)[..16]);
+    }
+    match request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        Some(info) => format!("ip:{}", info.0.ip()),
+        None => "anonymous".to_owned(),
+    }
+}
+
+/// Per-caller request rate on the API routes: over it, `429` with `Retry-After`.
+async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let key = caller_key(&request);
+    match state.rate.check(&key) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let seconds = wait.as_secs() + 1;
+            metrics::counter!("awoooi_rate_limited_total").increment(1);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, seconds.to_string())],
+                Json(json!({"errors": [{
+                    "message": format!("rate limit exceeded: retry in {seconds} s"),
+                    "extensions": {"code": "RATE_LIMITED"},
+                }]})),
+            )
+                .into_response()
+        }
+    }
 }
 
 fn bearer_token(headers: &HeaderMap) -> Option<String> {
@@ -184,11 +327,28 @@ async fn require_page_session(request: Request, next: Next) -> Response {
 async fn graphql_http(
     State(state): State<AppState>,
     Extension(auth): Extension<RequestAuth>,
-    request: GraphQLRequest,
-) -> GraphQLResponse {
-    let request = request.into_inner();
-    count_graphql_operation(request.operation_name.as_deref(), "http");
-    state.schema.execute(request.data(auth)).await.into()
+    request: GraphQLBatchRequest,
+) -> Response {
+    let batch = request.into_inner();
+    let max = state.config.graphql.max_batch;
+    let requests: Vec<&async_graphql::Request> = match &batch {
+        BatchRequest::Single(one) => vec![one],
+        BatchRequest::Batch(many) => many.iter().collect(),
+    };
+    if requests.len() > max || requests.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errors": [{
+                "message": format!("a batch holds 1 to {max} operations; this one has {}", requests.len()),
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }]})),
+        )
+            .into_response();
+    }
+    for request in requests {
+        count_graphql_operation(request.operation_name.as_deref(), "http");
+    }
+    GraphQLResponse::from(state.schema.execute_batch(batch.data(auth)).await).into_response()
 }
 
 async fn graphiql(request: Request) -> Response {
@@ -307,7 +467,15 @@ struct LoginForm {
 /// Sign-in for browsers without JavaScript (the hydrated page uses the `login` mutation).
 async fn form_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
     let ttl = chrono::Duration::minutes(i64::from(state.config.auth.session_ttl_minutes));
-    match auth::login(&state.db, form.username.trim(), &form.password, ttl).await {
+    match auth::login(
+        &state.db,
+        &state.lockout,
+        form.username.trim(),
+        &form.password,
+        ttl,
+    )
+    .await
+    {
         Ok(session) => {
             tracing::info!(user = %session.user.username, "signed in");
             crate::audit::record_or_log(
@@ -328,6 +496,7 @@ async fn form_login(State(state): State<AppState>, Form(form): Form<LoginForm>) 
         Err(auth::AuthError::InvalidCredentials | auth::AuthError::InvalidInput(_)) => {
             Redirect::to("/login?error=1").into_response()
         }
+        Err(auth::AuthError::Locked(_)) => Redirect::to("/login?error=locked").into_response(),
         Err(error) => {
             tracing::error!(%error, "sign-in failed");
             (

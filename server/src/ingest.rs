@@ -22,6 +22,8 @@ use sea_orm::{
 };
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use crate::bus::{Bus, Event};
+
 use crate::notify::EventKind;
 use engine::correlation::{Correlator, Group as CorrelationGroup, Rules, Verdict, Why};
 use engine::topology::Topology;
@@ -95,7 +97,7 @@ fn digest_index(settings: &IngestSettings) -> HashMap<String, String> {
 #[derive(Clone)]
 pub struct Ingest {
     jobs: mpsc::Sender<Job>,
-    updates: broadcast::Sender<i32>,
+    bus: Bus,
     notes: broadcast::Sender<Note>,
 }
 
@@ -110,16 +112,11 @@ pub struct Note {
 
 impl Ingest {
     /// Starts the writer task.
-    pub fn start(db: DatabaseConnection, settings: IngestSettings) -> Ingest {
+    pub fn start(db: DatabaseConnection, settings: IngestSettings, bus: Bus) -> Ingest {
         let (jobs, rx) = mpsc::channel(1024);
-        let (updates, _) = broadcast::channel(1024);
         let (notes, _) = broadcast::channel(4096);
-        tokio::spawn(writer(db, settings, rx, updates.clone(), notes.clone()));
-        Ingest {
-            jobs,
-            updates,
-            notes,
-        }
+        tokio::spawn(writer(db, settings, rx, bus.clone(), notes.clone()));
+        Ingest { jobs, bus, notes }
     }
 
     /// Stores `events`; returns once they are committed (or failed, storing nothing).
@@ -143,7 +140,12 @@ impl Ingest {
 
     /// Ids of incidents as they change (after commit).
     pub fn subscribe(&self) -> broadcast::Receiver<i32> {
-        self.updates.subscribe()
+        self.bus.incidents()
+    }
+
+    /// The event bus this pipeline (and every component holding it) publishes on.
+    pub fn bus(&self) -> &Bus {
+        &self.bus
     }
 
     /// Correlation's lines for the thinking streams, as their groups commit.
@@ -153,7 +155,7 @@ impl Ingest {
 
     /// Tells subscribers that `incident_id` changed outside the pipeline (e.g. analysed).
     pub fn notify(&self, incident_id: i32) {
-        let _ = self.updates.send(incident_id);
+        self.bus.publish(Event::Incident { id: incident_id });
     }
 }
 
@@ -161,13 +163,13 @@ async fn writer(
     db: DatabaseConnection,
     settings: IngestSettings,
     mut rx: mpsc::Receiver<Job>,
-    updates: broadcast::Sender<i32>,
+    bus: Bus,
     notes: broadcast::Sender<Note>,
 ) {
     let index = digest_index(&settings);
     let publish = |receipt: &Receipt, said: Vec<Note>| {
         for id in &receipt.incidents {
-            let _ = updates.send(*id);
+            bus.publish(Event::Incident { id: *id });
         }
         for note in said {
             let _ = notes.send(note);

@@ -6,6 +6,7 @@ pub mod approvals;
 pub mod audit;
 pub mod auth;
 pub mod brains;
+pub mod bus;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -17,6 +18,7 @@ pub mod ingest;
 pub mod keys;
 pub mod knowledge;
 pub mod kube;
+pub mod limits;
 pub mod mcp;
 pub mod mcp_client;
 pub mod notify;
@@ -61,6 +63,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             eprintln!("user {} ({}) added", user.username, user.role);
+            Ok(())
+        }
+        Some(Command::User(UserCommand::RevokeSessions { name })) => {
+            let db = open_db(&config).await?;
+            let ended = auth::revoke_sessions(&db, name.trim()).await?;
+            audit::record(
+                &db,
+                "cli",
+                "user.sessions_revoked",
+                &format!("user:{}", name.trim()),
+                serde_json::json!({"ended": ended}),
+            )
+            .await?;
+            eprintln!("{ended} session(s) of {} ended", name.trim());
             Ok(())
         }
         Some(Command::Token(command)) => token_command(&config, command).await,
@@ -329,6 +345,16 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let topology = Arc::new(load_topology(&config)?);
     let correlation_window =
         chrono::Duration::minutes(i64::from(config.ingest.correlation_window_minutes));
+    let bus = match config.bus.backend {
+        config::BusKind::Memory => bus::InProcess::bus(),
+        config::BusKind::Redis => {
+            let url = config
+                .redis_url
+                .as_deref()
+                .context("bus.backend = \"redis\" needs a Redis URL")?;
+            bus::RedisBus::connect(url, &config.bus.channel).await?
+        }
+    };
     let ingest = ingest::Ingest::start(
         db.clone(),
         ingest::IngestSettings {
@@ -342,6 +368,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
                 match_labels: config.ingest.correlation_labels.clone(),
             },
         },
+        bus,
     );
     let backend = load_cluster(&config, &topology).await?;
     let knowledge = knowledge::KmWriter::new(
@@ -380,6 +407,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     notifier.start_worker();
     let finops = finops::Finops::new(db.clone(), approvals.clone(), config.finops.clone());
     finops.start_schedule();
+    let lockout = Arc::new(limits::Lockout::new(
+        config.auth.max_failed_logins,
+        std::time::Duration::from_secs(u64::from(config.auth.lockout_minutes) * 60),
+    ));
     let schema = graphql::build_schema(
         db.clone(),
         meta,
@@ -390,6 +421,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         approvals.clone(),
         finops,
         notifier.clone(),
+        &config.graphql,
+        lockout.clone(),
     );
     let leptos = LeptosOptions::builder()
         .output_name("awoooi")
@@ -404,9 +437,11 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         topology,
         approvals,
         notifier,
+        rate: limits::CallerRate::new(&config.graphql),
         config: Arc::new(config),
         leptos,
         metrics: telemetry::prometheus(),
+        lockout,
     })
 }
 
@@ -446,9 +481,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         database = %redact_url(&state.config.database_url),
         "AWOOOI listening"
     );
-    axum::serve(listener, http::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(
+        listener,
+        http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
     tracing::info!("stopped");
     Ok(())
 }

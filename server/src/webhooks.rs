@@ -92,6 +92,13 @@ pub async fn grafana(
     with_bearer(&state, &auth, &body, input::parse_grafana).await
 }
 
+/// The `X-Awoooi-Signature` value for `body` under `secret` (for senders and tests).
+pub fn signature(secret: &str, body: &[u8]) -> String {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("any length");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// `sha256=<hex>` of the body under `secret`, compared in constant time.
 pub fn signature_valid(secret: &str, body: &[u8], header: Option<&str>) -> bool {
     let Some(hex_sig) = header.and_then(|h| h.trim().strip_prefix("sha256=")) else {

@@ -52,10 +52,7 @@ async fn incident_count(server: &TestServer, token: &str) -> i64 {
 }
 
 fn hmac_hex(secret: &str, body: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body.as_bytes());
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    server::webhooks::signature(secret, body.as_bytes())
 }
 
 async fn alertmanager_opens_dedups_and_resolves(backend: Backend) {

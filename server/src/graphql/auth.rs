@@ -93,7 +93,8 @@ impl AuthMutation {
         let db = ctx.data::<DatabaseConnection>()?;
         let config = ctx.data::<AuthConfig>()?;
         let ttl = chrono::Duration::minutes(i64::from(config.session_ttl_minutes));
-        let session = match auth::login(db, username.trim(), &password, ttl).await {
+        let lockout = ctx.data::<std::sync::Arc<crate::limits::Lockout>>()?;
+        let session = match auth::login(db, lockout, username.trim(), &password, ttl).await {
             Ok(session) => session,
             Err(error) => {
                 if matches!(error, auth::AuthError::InvalidCredentials) {
@@ -160,6 +161,30 @@ impl AuthMutation {
             .await;
         }
         Ok(true)
+    }
+
+    /// Ends every session of a user, e.g. after a lost laptop (ADMIN only). Returns how many
+    /// were ended; their holders must sign in again.
+    async fn revoke_sessions(
+        &self,
+        ctx: &Context<'_>,
+        username: String,
+    ) -> async_graphql::Result<i32> {
+        let who = require_role(ctx, &[Role::Admin])?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let ended = auth::revoke_sessions(db, username.trim())
+            .await
+            .map_err(ApiError::from)?;
+        tracing::info!(by = %who.name, user = %username.trim(), ended, "sessions revoked");
+        crate::audit::record_or_log(
+            db,
+            &who.name,
+            "user.sessions_revoked",
+            &format!("user:{}", username.trim()),
+            serde_json::json!({"ended": ended}),
+        )
+        .await;
+        Ok(i32::try_from(ended).unwrap_or(i32::MAX))
     }
 
     /// Creates an API token for an integration (ADMIN only). The token is shown once.

@@ -14,6 +14,8 @@ pub enum ApiError {
     BadUserInput(String),
     NotFound(String),
     Conflict(String),
+    /// Too many requests or sign-ins; the message says when to retry.
+    RateLimited(String),
     /// Detail is logged, never sent.
     Internal,
 }
@@ -28,7 +30,8 @@ impl ApiError {
             ApiError::Forbidden(m)
             | ApiError::BadUserInput(m)
             | ApiError::NotFound(m)
-            | ApiError::Conflict(m) => m.clone(),
+            | ApiError::Conflict(m)
+            | ApiError::RateLimited(m) => m.clone(),
             ApiError::Internal => "internal error".to_owned(),
         }
     }
@@ -40,6 +43,7 @@ impl ApiError {
             ApiError::BadUserInput(_) => "BAD_USER_INPUT",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::Conflict(_) => "CONFLICT",
+            ApiError::RateLimited(_) => "RATE_LIMITED",
             ApiError::Internal => "INTERNAL_SERVER_ERROR",
         }
     }
@@ -68,6 +72,8 @@ impl From<crate::auth::AuthError> for ApiError {
                 ApiError::Conflict(format!("user `{name}` already exists"))
             }
             AuthError::NoSuchToken(id) => ApiError::NotFound(format!("no API token with id {id}")),
+            locked @ AuthError::Locked(_) => ApiError::RateLimited(locked.to_string()),
+            AuthError::NoSuchUser(name) => ApiError::NotFound(format!("no user `{name}`")),
             other @ (AuthError::Db(_) | AuthError::Hash(_)) => ApiError::internal(other),
         }
     }

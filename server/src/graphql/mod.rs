@@ -91,22 +91,32 @@ pub fn build_schema(
     approvals: crate::approvals::Approvals,
     finops: crate::finops::Finops,
     notifier: crate::notify::Notifier,
+    limits: &crate::limits::GraphqlLimits,
+    lockout: std::sync::Arc<crate::limits::Lockout>,
 ) -> AppSchema {
-    Schema::build(
+    let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
         Subscription::default(),
     )
-    .data(db)
-    .data(meta)
-    .data(auth)
-    .data(ingest)
-    .data(topology)
-    .data(analyst)
-    .data(approvals)
-    .data(finops)
-    .data(notifier)
-    .finish()
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .extension(crate::limits::AliasLimit(limits.max_aliases));
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    builder
+        .data(db)
+        .data(meta)
+        .data(auth)
+        .data(ingest)
+        .data(topology)
+        .data(analyst)
+        .data(approvals)
+        .data(finops)
+        .data(notifier)
+        .data(lockout)
+        .finish()
 }
 
 /// The SDL, as committed in `schema.graphql`.

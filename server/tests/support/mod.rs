@@ -148,11 +148,11 @@ pub struct CliOutput {
 }
 
 pub struct TestServer {
-    pub base: String,
+    /// Its HTTP API (`server.graphql(…)`, `server.base`, … through `Deref`).
+    pub api: Api,
     /// The running server's state (its ingest pipeline, database, …).
     pub state: server::http::AppState,
     pub database_url: String,
-    client: reqwest::Client,
     task: tokio::task::JoinHandle<()>,
     scratch: Scratch,
 }
@@ -266,18 +266,121 @@ impl TestServer {
                 .await
                 .unwrap();
         });
+        TestServer {
+            api: Api::new(base),
+            state: app_state,
+            database_url,
+            task,
+            scratch,
+        }
+    }
+
+    /// Runs the real `awoooi` binary against this server's database.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
+        cli(&self.database_url, args, stdin)
+    }
+
+    pub fn add_user(&self, name: &str, role: &str, password: &str) {
+        let out = self.cli(&["user", "add", name, "--role", role], Some(password));
+        assert!(out.status.success(), "user add failed: {}", out.stderr);
+    }
+
+    /// Adds a user with the test password and signs them in; returns the session token.
+    pub async fn signed_in(&self, name: &str, role: &str) -> String {
+        self.add_user(name, role, PASSWORD);
+        self.login(name, PASSWORD).await
+    }
+
+    /// Every text-like column of every application table, as one string (for leak checks).
+    pub async fn dump_text_columns(&self) -> String {
+        use sea_orm::{ConnectionTrait, Statement};
+        let db = Database::connect(&self.database_url).await.unwrap();
+        let backend = db.get_database_backend();
+        let mut out = String::new();
+        for table in [
+            "incidents",
+            "alerts",
+            "incident_vaults",
+            "users",
+            "sessions",
+            "api_tokens",
+            "analyses",
+            "thinking_events",
+            "approvals",
+            "approval_signatures",
+            "executions",
+            "trust_scores",
+            "audit_events",
+        ] {
+            let sql = match backend {
+                sea_orm::DatabaseBackend::Postgres => {
+                    format!("SELECT row_to_json(t)::text AS j FROM {table} t")
+                }
+                _ => format!("SELECT * FROM {table}"),
+            };
+            let rows = db
+                .query_all_raw(Statement::from_string(backend, sql))
+                .await
+                .unwrap();
+            for row in rows {
+                for column in row.column_names() {
+                    if let Ok(Some(text)) = row.try_get::<Option<String>>("", &column) {
+                        out.push_str(&text);
+                        out.push('\n');
+                    } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>>("", &column) {
+                        out.push_str(&String::from_utf8_lossy(&bytes));
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The SQLite database file and its WAL, as bytes.
+    pub fn sqlite_bytes(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for name in ["awoooi.db", "awoooi.db-wal"] {
+            if let Ok(mut b) = std::fs::read(self.scratch.dir.join(name)) {
+                bytes.append(&mut b);
+            }
+        }
+        assert!(!bytes.is_empty(), "no SQLite file found");
+        bytes
+    }
+
+    /// Drops this test's PostgreSQL database while the server still runs.
+    pub async fn drop_database_now(&self) {
+        let name = self
+            .scratch
+            .pg_database
+            .as_deref()
+            .expect("a PostgreSQL test");
+        drop_pg_database(name).await;
+    }
+}
+
+/// A running server's HTTP API: GraphQL, WebSocket subscriptions, forms and raw requests.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    client: reqwest::Client,
+}
+
+impl std::ops::Deref for TestServer {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    pub fn new(base: String) -> Api {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        TestServer {
-            base,
-            state: app_state,
-            database_url,
-            client,
-            task,
-            scratch,
-        }
+        Api { base, client }
     }
 
     pub fn ws_url(&self) -> String {
@@ -308,40 +411,6 @@ impl TestServer {
             .await
             .unwrap();
         socket
-    }
-
-    /// Runs the real `awoooi` binary against this server's database.
-    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> CliOutput {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
-            .args(args)
-            .env("AWOOOI_DATABASE_URL", &self.database_url)
-            .env("RUST_LOG", "warn")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        if let Some(input) = stdin {
-            writeln!(child.stdin.as_mut().unwrap(), "{input}").unwrap();
-        }
-        drop(child.stdin.take());
-        let output = child.wait_with_output().unwrap();
-        CliOutput {
-            status: output.status,
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    pub fn add_user(&self, name: &str, role: &str, password: &str) {
-        let out = self.cli(&["user", "add", name, "--role", role], Some(password));
-        assert!(out.status.success(), "user add failed: {}", out.stderr);
-    }
-
-    /// Adds a user with the test password and signs them in; returns the session token.
-    pub async fn signed_in(&self, name: &str, role: &str) -> String {
-        self.add_user(name, role, PASSWORD);
-        self.login(name, PASSWORD).await
     }
 
     pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
@@ -447,72 +516,126 @@ impl TestServer {
         );
         self.post_form("/auth/login", &body, None).await
     }
+}
 
-    /// Every text-like column of every application table, as one string (for leak checks).
-    pub async fn dump_text_columns(&self) -> String {
-        use sea_orm::{ConnectionTrait, Statement};
-        let db = Database::connect(&self.database_url).await.unwrap();
-        let backend = db.get_database_backend();
-        let mut out = String::new();
-        for table in [
-            "incidents",
-            "alerts",
-            "incident_vaults",
-            "users",
-            "sessions",
-            "api_tokens",
-            "analyses",
-            "thinking_events",
-            "approvals",
-            "approval_signatures",
-            "executions",
-            "trust_scores",
-            "audit_events",
-        ] {
-            let sql = match backend {
-                sea_orm::DatabaseBackend::Postgres => {
-                    format!("SELECT row_to_json(t)::text AS j FROM {table} t")
-                }
-                _ => format!("SELECT * FROM {table}"),
-            };
-            let rows = db
-                .query_all_raw(Statement::from_string(backend, sql))
-                .await
-                .unwrap();
-            for row in rows {
-                for column in row.column_names() {
-                    if let Ok(Some(text)) = row.try_get::<Option<String>>("", &column) {
-                        out.push_str(&text);
-                        out.push('\n');
-                    } else if let Ok(Some(bytes)) = row.try_get::<Option<Vec<u8>>>("", &column) {
-                        out.push_str(&String::from_utf8_lossy(&bytes));
-                        out.push('\n');
-                    }
-                }
-            }
-        }
-        out
+/// Runs the real `awoooi` binary against `database_url`.
+pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
+        .args(args)
+        .env("AWOOOI_DATABASE_URL", database_url)
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        writeln!(child.stdin.as_mut().unwrap(), "{input}").unwrap();
+    }
+    drop(child.stdin.take());
+    let output = child.wait_with_output().unwrap();
+    CliOutput {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// A real `awoooi serve` process on a loopback port, killed (SIGKILL) when dropped.
+pub struct Process {
+    pub api: Api,
+    pub child: std::process::Child,
+    pub log: PathBuf,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+impl std::ops::Deref for Process {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Process {
+    /// Starts `awoooi serve ARGS --bind 127.0.0.1:<free port>` with `envs`, its output
+    /// appended to `log`; returns once `/healthz` answers.
+    pub async fn spawn(args: &[&str], envs: &[(&str, &str)], log: PathBuf) -> Process {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend(["--bind".to_owned(), format!("127.0.0.1:{port}")]);
+        let envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let child = Process::start(&args, &envs, &log);
+        let mut process = Process {
+            api: Api::new(format!("http://127.0.0.1:{port}")),
+            child,
+            log,
+            args,
+            envs,
+        };
+        process.wait_healthy().await;
+        process
     }
 
-    /// The SQLite database file and its WAL, as bytes.
-    pub fn sqlite_bytes(&self) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for name in ["awoooi.db", "awoooi.db-wal"] {
-            if let Ok(mut b) = std::fs::read(self.scratch.dir.join(name)) {
-                bytes.append(&mut b);
-            }
-        }
-        assert!(!bytes.is_empty(), "no SQLite file found");
-        bytes
+    fn start(args: &[String], envs: &[(String, String)], log: &PathBuf) -> std::process::Child {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
+        Command::new(env!("CARGO_BIN_EXE_awoooi"))
+            .arg("serve")
+            .args(args)
+            .envs(envs.iter().map(|(k, v)| (k, v)))
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .unwrap()
     }
 
-    /// Drops this test's PostgreSQL database while the server still runs.
-    pub async fn drop_database_now(&self) {
-        let name = self
-            .scratch
-            .pg_database
-            .as_deref()
-            .expect("a PostgreSQL test");
-        drop_pg_database(name).await;
+    /// Kills the process with SIGKILL (no shutdown of any kind) and waits for it.
+    pub fn kill9(&mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    /// Starts the same command again on the same port, after [`Process::kill9`].
+    pub async fn restart(&mut self) {
+        self.child = Process::start(&self.args, &self.envs, &self.log);
+        self.wait_healthy().await;
+    }
+
+    async fn wait_healthy(&mut self) {
+        for _ in 0..600 {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!(
+                    "awoooi exited ({status}) before answering:\n{}",
+                    std::fs::read_to_string(&self.log).unwrap_or_default()
+                );
+            }
+            if let Ok(response) = reqwest::get(format!("{}/healthz", self.base)).await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("awoooi did not answer /healthz within 60 s");
     }
 }

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Scale benchmarks (BENCHMARKS.md) against one release server pinned to CPU 0, load from CPU 1:
+#   1. GraphQL read throughput: `incidents(first: 20)` against a bare `{ __typename }` (wrk);
+#   2. SSR: the incidents page with 1,000 incidents, renders per second on the one core,
+#      against GET /healthz on the same server;
+#   3. subscription fan-out: N graphql-ws subscribers, memory per idle connection and the
+#      delivery latency of one event to all, against one subscriber (server/examples/fanout.rs).
+#   scripts/bench-scale.sh [--clients 10000] [--seconds 15] [--database-url postgres://…]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+clients=10000
+seconds=15
+database_url=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --clients) clients=$2; shift 2 ;;
+    --seconds) seconds=$2; shift 2 ;;
+    --database-url) database_url=$2; shift 2 ;;
+    *) echo "unknown flag $1" >&2; exit 2 ;;
+  esac
+done
+command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
+
+ulimit -n "$(ulimit -Hn)"   # server and fan-out client each hold one fd per subscriber
+TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+cargo build -q --release -p server --bin awoooi --example fanout
+bin="$TARGET_DIR/release/awoooi"
+
+work=$(mktemp -d)
+port=$((20000 + RANDOM % 20000))
+base="http://127.0.0.1:$port"
+cat > "$work/awoooi.toml" <<EOF
+[graphql]
+rate_per_minute = 0   # the benchmark is the only caller; measure the server, not the limiter
+EOF
+args=(serve --demo --bind "127.0.0.1:$port" --data-dir "$work" --site-root "$TARGET_DIR/site"
+      --config "$work/awoooi.toml")
+[ -n "$database_url" ] && args+=(--database-url "$database_url")
+AWOOOI_DEMO_PASSWORD=bench-password RUST_LOG=warn taskset -c 0 "$bin" "${args[@]}" \
+  > "$work/server.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null; rm -rf "$work"' EXIT
+for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
+
+gql() { # gql TOKEN QUERY → JSON
+  curl -fs "$base/graphql" -H 'content-type: application/json' -H "authorization: Bearer $1" \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"query": sys.argv[1]}))' "$2")"
+}
+token=$(curl -fs "$base/graphql" -H 'content-type: application/json' \
+  -d '{"query":"mutation { login(username: \"admin\", password: \"bench-password\") { token } }"}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["token"])')
+
+echo "== seeding 1,000 incidents (one alert per service, 10 Alertmanager batches of 100)"
+for batch in $(seq 0 9); do
+  python3 - "$batch" > "$work/batch.json" <<'EOF'
+import json, sys
+b = int(sys.argv[1])
+alerts = [{"status": "firing", "labels": {"alertname": "LatencyHigh", "service": f"bench-{b * 100 + i:04d}",
+           "severity": "warning", "namespace": "bench"}, "annotations": {"summary": "p99 latency high"},
+           "startsAt": "2026-12-01T03:00:00Z"} for i in range(100)]
+print(json.dumps({"version": "4", "status": "firing", "receiver": "awoooi", "groupKey": f"bench-{b}", "alerts": alerts}))
+EOF
+  curl -fs "$base/api/v1/alerts/alertmanager" -H "authorization: Bearer $token" \
+    -H 'content-type: application/json' --data-binary "@$work/batch.json" >/dev/null
+done
+for _ in $(seq 300); do
+  busy=$(gql "$token" '{ incidents(status: ANALYZING, first: 1) { totalCount } }' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["incidents"]["totalCount"])')
+  [ "$busy" = 0 ] && break; sleep 0.5
+done
+total=$(gql "$token" '{ incidents(first: 1) { totalCount } }' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["incidents"]["totalCount"])')
+echo "incidents stored: $total"
+
+cat > "$work/post.lua" <<'EOF'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+wrk.body = os.getenv("BODY")
+EOF
+rps() { awk '/Requests\/sec/ { print $2 }'; }
+run_wrk() { # run_wrk LABEL [wrk args…] → prints the wrk summary, returns req/s in $last
+  local label=$1; shift
+  echo "-- $label"
+  out=$(taskset -c 1 wrk -t1 -c16 -d"${seconds}s" --latency "$@")
+  echo "$out" | grep -E 'Requests/sec|Latency|99%|Non-2xx' || true
+  last=$(echo "$out" | rps)
+}
+
+echo
+echo "== 1. GraphQL read throughput (server on 1 core, wrk -t1 -c16, ${seconds}s each)"
+TOKEN=$token BODY='{"query":"{ __typename }"}' run_wrk '{ __typename }' -s "$work/post.lua" "$base/graphql"
+bare=$last
+TOKEN=$token BODY='{"query":"{ incidents(first: 20) { totalCount edges { node { id title severity status service createdAt alertCount } } } }"}' \
+  run_wrk 'incidents(first: 20)' -s "$work/post.lua" "$base/graphql"
+list=$last
+python3 -c "print(f'incidents(first: 20) = {float($list)/float($bare)*100:.0f}% of {{ __typename }} ({float($list):.0f} vs {float($bare):.0f} req/s)')"
+
+echo
+echo "== 2. SSR: /incidents with $total incidents (server on 1 core)"
+cookie=$(curl -fs -o /dev/null -D - "$base/auth/login" -d 'username=admin&password=bench-password' \
+  | awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }')
+run_wrk 'GET /healthz (baseline)' "$base/healthz"
+health=$last
+run_wrk 'GET /incidents (SSR)' -H "Cookie: $cookie" "$base/incidents"
+ssr=$last
+python3 -c "print(f'SSR renders/s on one core: {float($ssr):.0f} ({float($ssr)/float($health)*100:.1f}% of /healthz at {float($health):.0f} req/s)')"
+
+echo
+echo "== 3. subscription fan-out: $clients graphql-ws subscribers"
+taskset -c 1 "$TARGET_DIR/release/examples/fanout" --url "$base" --token "$token" --pid "$server" \
+  --clients "$clients"

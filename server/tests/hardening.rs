@@ -1,0 +1,347 @@
+//! Abuse and security limits over real HTTP: security headers, CSRF for cookie sessions, CORS,
+//! body limits, GraphQL depth / alias / batch limits, introspection off, per-credential rate
+//! limits, the failed sign-in lockout, and session revocation.
+
+mod support;
+
+use serde_json::{Value, json};
+use support::{Backend, PASSWORD, TestServer};
+
+on_both_backends!(
+    browsers_get_security_headers_and_cross_site_cookies_are_refused,
+    graphql_documents_and_batches_are_bounded,
+    callers_over_their_rate_get_429_and_others_do_not,
+    five_wrong_passwords_lock_the_name_and_sessions_can_be_revoked,
+);
+
+async fn browsers_get_security_headers_and_cross_site_cookies_are_refused(backend: Backend) {
+    let server = TestServer::start_configured(
+        backend,
+        &[],
+        "[http]\ncors_origins = [\"https://console.example.com\"]\n",
+    )
+    .await;
+    // Headers on an HTML page and on the API.
+    let page = server.get("/login", None).await;
+    let headers = page.headers();
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert_eq!(headers["x-frame-options"], "DENY");
+    assert_eq!(headers["referrer-policy"], "same-origin");
+    let csp = headers["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'self'"));
+    let health = server.get("/healthz", None).await;
+    assert_eq!(health.headers()["x-content-type-options"], "nosniff");
+    assert!(health.headers().get("content-security-policy").is_none());
+    assert!(
+        health.headers().get("strict-transport-security").is_none(),
+        "HSTS only when cookies are Secure (HTTPS)"
+    );
+
+    // A session cookie from a form login: HttpOnly, SameSite.
+    server.add_user("carol", "cto", PASSWORD);
+    let login = server.form_login("carol", PASSWORD).await;
+    let set_cookie = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Lax"));
+    let cookie = set_cookie.split(';').next().unwrap().to_owned();
+
+    let client = reqwest::Client::new();
+    let me = |origin: Option<&'static str>| {
+        let mut request = client
+            .post(format!("{}/graphql", server.base))
+            .header("content-type", "application/json")
+            .header("cookie", &cookie)
+            .body(json!({"query": "{ me { username } }"}).to_string());
+        if let Some(origin) = origin {
+            request = request.header("origin", origin);
+        }
+        request.send()
+    };
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let same: &'static str = Box::leak(format!("http://{host}").into_boxed_str());
+    let allowed = me(Some(same)).await.unwrap();
+    assert_eq!(allowed.status(), 200);
+    let allowed: Value = allowed.json().await.unwrap();
+    assert_eq!(allowed["data"]["me"]["username"], "carol", "{allowed}");
+    assert_eq!(
+        me(None).await.unwrap().status(),
+        200,
+        "non-browser clients send no Origin"
+    );
+    let refused = me(Some("https://evil.example")).await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("cross-site"));
+    let sign_out = client
+        .post(format!("{}/auth/logout", server.base))
+        .header("cookie", &cookie)
+        .header("origin", "null")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        sign_out.status(),
+        403,
+        "a cross-site sign-out is refused too"
+    );
+    let cross_login = client
+        .post(format!("{}/auth/login", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("origin", "https://evil.example")
+        .body("username=carol&password=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_login.status(), 403, "login CSRF");
+
+    // Bearer tokens are not ambient: another origin may use one, and CORS names only the
+    // configured origin.
+    let token = server.login("carol", PASSWORD).await;
+    let bearer = client
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth(&token)
+        .header("origin", "https://console.example.com")
+        .json(&json!({"query": "{ me { username } }"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bearer.status(), 200);
+    assert_eq!(
+        bearer.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    let preflight = |origin: &'static str| {
+        client
+            .request(reqwest::Method::OPTIONS, format!("{}/graphql", server.base))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight("https://console.example.com").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://console.example.com"
+    );
+    assert!(
+        allowed
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none(),
+        "never credentials mode"
+    );
+    let other = preflight("https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+
+    // Bodies over the limit are refused before they are read.
+    let big = format!(
+        "{{\"query\": \"{{ me {{ name }} }}\", \"x\": \"{}\"}}",
+        "a".repeat(2 << 20)
+    );
+    let response = server.post_json("/graphql", Some(&token), &[], big).await;
+    assert_eq!(response.status(), 413);
+}
+
+async fn graphql_documents_and_batches_are_bounded(backend: Backend) {
+    let server = TestServer::start_configured(
+        backend,
+        &[],
+        "[graphql]\nmax_depth = 5\nmax_aliases = 3\nmax_batch = 2\nintrospection = false\n",
+    )
+    .await;
+    let token = server.signed_in("sam", "sre").await;
+    let error = |answer: &Value| {
+        answer["errors"][0]["message"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    };
+
+    let shallow = server
+        .graphql(
+            Some(&token),
+            "{ incidents { edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(shallow["errors"], Value::Null, "{shallow}");
+    let deep = server
+        .graphql(
+            Some(&token),
+            "{ incidents { edges { node { approvals { signatures { signer } action { kind } } } } } }",
+            json!({}),
+        )
+        .await;
+    assert!(error(&deep).contains("nested too deep"), "{deep}");
+
+    let aliases = server
+        .graphql(
+            Some(&token),
+            "{ a: serverInfo { version } b: serverInfo { version } c: serverInfo { version } d: serverInfo { version } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        error(&aliases).contains("4 aliases; at most 3"),
+        "{aliases}"
+    );
+    assert_eq!(aliases["data"], Value::Null, "nothing ran");
+
+    let introspection = server
+        .graphql(Some(&token), "{ __schema { types { name } } }", json!({}))
+        .await;
+    assert!(
+        introspection["data"]["__schema"].is_null(),
+        "introspection off: the schema is not served ({introspection})"
+    );
+
+    let batch = |n: usize| {
+        let ops: Vec<Value> = (0..n)
+            .map(|_| json!({"query": "{ me { username } }"}))
+            .collect();
+        Value::Array(ops).to_string()
+    };
+    let two = server
+        .post_json("/graphql", Some(&token), &[], batch(2))
+        .await;
+    assert_eq!(two.status(), 200);
+    let answers: Value = two.json().await.unwrap();
+    assert_eq!(answers.as_array().unwrap().len(), 2);
+    assert_eq!(answers[1]["data"]["me"]["username"], "sam");
+    let three = server
+        .post_json("/graphql", Some(&token), &[], batch(3))
+        .await;
+    assert_eq!(three.status(), 400);
+    let refused: Value = three.json().await.unwrap();
+    assert!(
+        error(&refused).contains("1 to 2 operations; this one has 3"),
+        "{refused}"
+    );
+}
+
+async fn callers_over_their_rate_get_429_and_others_do_not(backend: Backend) {
+    let server = TestServer::start_configured(
+        backend,
+        &[],
+        "[graphql]\nrate_per_minute = 60\nrate_burst = 5\n",
+    )
+    .await;
+    let busy = server.signed_in("busy", "sre").await;
+    let calm = server.signed_in("calm", "sre").await;
+    let query = json!({"query": "{ me { username } }"}).to_string();
+    for _ in 0..5 {
+        let ok = server
+            .post_json("/graphql", Some(&busy), &[], query.clone())
+            .await;
+        assert_eq!(ok.status(), 200);
+    }
+    let limited = server
+        .post_json("/graphql", Some(&busy), &[], query.clone())
+        .await;
+    assert_eq!(limited.status(), 429);
+    let retry: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=2).contains(&retry),
+        "one request per second refills: {retry}"
+    );
+    let body: Value = limited.json().await.unwrap();
+    assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    let other = server.post_json("/graphql", Some(&calm), &[], query).await;
+    assert_eq!(other.status(), 200, "each credential has its own bucket");
+    // Ingest is not behind the per-caller limit (an alert storm must get in).
+    for n in 0..10 {
+        let alert = json!({"name": format!("a{n}"), "service": "svc", "severity": "warning"});
+        let response = server
+            .post_json(
+                "/api/v1/alerts/webhook",
+                Some(&busy),
+                &[],
+                alert.to_string(),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+    }
+}
+
+async fn five_wrong_passwords_lock_the_name_and_sessions_can_be_revoked(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    server.add_user("dana", "devops", PASSWORD);
+    server.add_user("root", "admin", PASSWORD);
+    let login =
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }";
+    let try_login = |user: &'static str, password: &'static str| {
+        server.graphql(None, login, json!({"u": user, "p": password}))
+    };
+    for _ in 0..5 {
+        let wrong = try_login("dana", "not her password").await;
+        assert_eq!(wrong["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+    let locked = try_login("dana", PASSWORD).await;
+    assert_eq!(
+        locked["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+        "{locked}"
+    );
+    assert!(
+        locked["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("try again in 15 minute")
+    );
+    let form = server.form_login("dana", PASSWORD).await;
+    assert_eq!(form.headers()["location"], "/login?error=locked");
+    // Other names are not affected; unknown names lock the same way (no enumeration).
+    let root = server.login("root", PASSWORD).await;
+    for _ in 0..5 {
+        try_login("nobody", "x").await;
+    }
+    let unknown = try_login("nobody", "x").await;
+    assert_eq!(unknown["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+
+    // Revocation: every session of a user ends at once.
+    server.add_user("eve", "viewer", PASSWORD);
+    let first = server.login("eve", PASSWORD).await;
+    let second = server.login("eve", PASSWORD).await;
+    for token in [&first, &second] {
+        let me = server
+            .graphql(Some(token), "{ me { username } }", json!({}))
+            .await;
+        assert_eq!(me["data"]["me"]["username"], "eve", "{me}");
+    }
+    let revoke = "mutation($u: String!) { revokeSessions(username: $u) }";
+    let by_viewer = server
+        .graphql(Some(&first), revoke, json!({"u": "eve"}))
+        .await;
+    assert_eq!(by_viewer["errors"][0]["extensions"]["code"], "FORBIDDEN");
+    let revoked = server
+        .graphql(Some(&root), revoke, json!({"u": "eve"}))
+        .await;
+    assert_eq!(revoked["data"]["revokeSessions"], 2, "{revoked}");
+    for token in [&first, &second] {
+        let me = server
+            .graphql(Some(token), "{ me { username } }", json!({}))
+            .await;
+        assert_eq!(me["data"]["me"], Value::Null, "{me}");
+    }
+    let missing = server
+        .graphql(Some(&root), revoke, json!({"u": "ghost"}))
+        .await;
+    assert_eq!(missing["errors"][0]["extensions"]["code"], "NOT_FOUND");
+    // The CLI does the same.
+    let again = server.login("eve", PASSWORD).await;
+    let out = server.cli(&["user", "revoke-sessions", "eve"], None);
+    assert!(out.status.success(), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("1 session(s) of eve ended"),
+        "{}",
+        out.stderr
+    );
+    let me = server
+        .graphql(Some(&again), "{ me { username } }", json!({}))
+        .await;
+    assert_eq!(me["data"]["me"], Value::Null);
+}
