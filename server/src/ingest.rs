@@ -232,6 +232,9 @@ const LOOKUP_CHUNK: usize = 500;
 /// The group is planned in memory — repeats, severities and touches accumulate per alert and
 /// per incident — and written once per row at the end, so a busy group costs a handful of
 /// statements per distinct alert rather than several per event.
+/// The advisory lock key ingest flushes take on PostgreSQL (the audit chain has 7343657).
+const INGEST_LOCK: i64 = 7343660;
+
 async fn apply(
     db: &DatabaseConnection,
     settings: &IngestSettings,
@@ -239,6 +242,13 @@ async fn apply(
     batches: &[Batch<'_>],
 ) -> Result<(Vec<Receipt>, Vec<Note>), DbErr> {
     let txn = crate::db::begin_write(db).await?;
+    if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        // Replicas take turns: each flush decides correlation (join, open, merge) on what the
+        // others committed, so one service never gets two open incidents. SQLite's write lock
+        // (taken by `begin_write`) already serialises its one replica.
+        txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({INGEST_LOCK})"))
+            .await?;
+    }
     let mut group = Group::load(&txn, settings, index, batches).await?;
     let mut receipts = Vec::with_capacity(batches.len());
     for (key, events) in batches {

@@ -259,15 +259,62 @@ impl Proxy {
     }
 }
 
+/// How the database goes away and comes back.
+enum Outage {
+    /// The proxy drops connections and refuses new ones (safe beside other tests).
+    Proxy(Proxy),
+    /// The machine's real PostgreSQL cluster is stopped and started (`pg_ctlcluster`); run
+    /// alone, by hand: `cargo nextest run -p server --test faults --run-ignored only`.
+    Cluster(String),
+}
+
+impl Outage {
+    fn down(&self) {
+        match self {
+            Outage::Proxy(proxy) => proxy.down(),
+            Outage::Cluster(cluster) => pg_ctl(cluster, "stop"),
+        }
+    }
+    fn up(&self) {
+        match self {
+            Outage::Proxy(proxy) => proxy.up(),
+            Outage::Cluster(cluster) => pg_ctl(cluster, "start"),
+        }
+    }
+}
+
+fn pg_ctl(cluster: &str, action: &str) {
+    let (version, name) = cluster.split_once('/').unwrap();
+    let mut command = std::process::Command::new("pg_ctlcluster");
+    command.args([version, name, action]);
+    if action == "stop" {
+        command.args(["-m", "fast"]);
+    }
+    let status = command
+        .status()
+        .expect("pg_ctlcluster (Debian's postgresql-common)");
+    assert!(status.success(), "pg_ctlcluster {cluster} {action}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_going_away_gets_503_then_recovers_without_a_restart() {
+    database_outage_mid_load(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "stops the machine's PostgreSQL: run alone (TESTING.md)"]
+async fn postgres_really_restarted_mid_load_gets_503_then_recovers() {
+    database_outage_mid_load(true).await;
+}
+
+async fn database_outage_mid_load(real_restart: bool) {
     let scratch = ScratchDb::new(Backend::Postgres).await;
     let (host_port, database) = {
         let rest = scratch.url.split_once('@').unwrap().1;
         let (host_port, database) = rest.split_once('/').unwrap();
         (host_port.to_owned(), database.to_owned())
     };
-    let proxy = Proxy::start(host_port).await;
+    let proxy = Proxy::start(host_port.clone()).await;
     let user = scratch
         .url
         .strip_prefix("postgres://")
@@ -276,21 +323,27 @@ async fn postgres_going_away_gets_503_then_recovers_without_a_restart() {
         .unwrap()
         .0
         .to_owned();
-    let through_proxy = format!("postgres://{user}@127.0.0.1:{}/{database}", proxy.port);
-    let server = server(&scratch, &through_proxy).await;
+    let (url, outage) = if real_restart {
+        let cluster = std::env::var("AWOOOI_TEST_PG_CLUSTER").unwrap_or_else(|_| "15/main".into());
+        (scratch.url.clone(), Outage::Cluster(cluster))
+    } else {
+        let through = format!("postgres://{user}@127.0.0.1:{}/{database}", proxy.port);
+        (through, Outage::Proxy(proxy))
+    };
+    let server = server(&scratch, &url).await;
     let tally = Tally::default();
     let stop = Arc::new(AtomicBool::new(false));
     let writers = tally.load(&server.api, &stop);
     tokio::time::sleep(Duration::from_millis(800)).await;
     let before_down = tally.statuses.lock().unwrap().len();
-    proxy.down();
+    outage.down();
     tokio::time::sleep(Duration::from_secs(8)).await;
     let during: Vec<u16> = tally.statuses.lock().unwrap()[before_down..].to_vec();
     let ready = reqwest::get(format!("{}/readyz", server.base))
         .await
         .unwrap();
     assert_eq!(ready.status(), 503, "readyz while the database is away");
-    proxy.up();
+    outage.up();
     // Back without restarting AWOOOI: 202s again within a few seconds.
     let mut recovered = false;
     for _ in 0..150 {
@@ -337,7 +390,12 @@ async fn postgres_going_away_gets_503_then_recovers_without_a_restart() {
     let lost = missing(&db, &acked).await;
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
     println!(
-        "PostgreSQL away 8 s: {} requests, {} answered 503 while away, {} acknowledged, 0 lost",
+        "PostgreSQL away 8 s ({}): {} requests, {} answered 503 while away, {} acknowledged, 0 lost",
+        if real_restart {
+            "cluster stopped and started"
+        } else {
+            "proxy dropped"
+        },
         tally.statuses.lock().unwrap().len(),
         refused,
         acked.len()

@@ -321,3 +321,50 @@ async fn replicas_claim_the_scheduled_finops_scan_once_per_interval() {
     assert_eq!(scanned.iter().filter(|s| **s).count(), 1, "{scanned:?}");
     assert_eq!(count().await, 1);
 }
+
+/// Two replicas taking alerts for the same services at the same moment: each service still
+/// has one open incident (ingest flushes take turns on PostgreSQL).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_ingesting_one_service_at_once_open_one_incident() {
+    use entity::incident;
+    let a = support::TestServer::start(Backend::Postgres).await;
+    let b = server::build_state((*a.state.config).clone())
+        .await
+        .unwrap();
+    let replicas = [a.state.ingest.clone(), b.ingest.clone()];
+    let mut calls = Vec::new();
+    for round in 0..10 {
+        for service in 0..8 {
+            let ingest = replicas[(round + service) % 2].clone();
+            let labels = [
+                ("alertname".to_owned(), format!("Errors {round}")),
+                ("service".to_owned(), format!("race-{service}")),
+            ]
+            .into_iter()
+            .collect();
+            let event = engine::alert::AlertEvent::from_labels(
+                engine::alert::AlertSource::Webhook,
+                engine::alert::AlertStatus::Firing,
+                labels,
+                Default::default(),
+                None,
+            );
+            calls.push(async move { ingest.submit(vec![event]).await.unwrap() });
+        }
+    }
+    futures_util::future::join_all(calls).await;
+    let open = incident::Entity::find()
+        .filter(incident::Column::Status.ne("RESOLVED"))
+        .all(&a.state.db)
+        .await
+        .unwrap();
+    let mut per_service = std::collections::BTreeMap::<String, usize>::new();
+    for row in &open {
+        *per_service.entry(row.correlation_key.clone()).or_default() += 1;
+    }
+    assert_eq!(per_service.len(), 8, "{per_service:?}");
+    assert!(
+        per_service.values().all(|n| *n == 1),
+        "one open incident per service: {per_service:?}"
+    );
+}
