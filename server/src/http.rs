@@ -430,6 +430,10 @@ async fn graphql_ws(
     let db = state.db.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default;
+        // frames larger than this are still read, in more steps.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
         .on_upgrade(move |stream| {
             GraphQLWebSocket::new(stream, schema, protocol)
                 .on_connection_init(move |payload| async move {

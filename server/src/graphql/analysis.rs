@@ -204,7 +204,7 @@ impl AnalysisMutation {
             .one(ctx.data::<DatabaseConnection>()?)
             .await
             .map_err(ApiError::internal)?
-            .map(Incident)
+            .map(Incident::from)
             .ok_or_else(|| ApiError::NotFound(format!("no incident {id}")).into())
     }
 }

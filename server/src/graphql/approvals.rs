@@ -167,7 +167,7 @@ impl Approval {
             .one(db)
             .await
             .map_err(ApiError::internal)?
-            .map(Incident))
+            .map(Incident::from))
     }
     async fn incident_id(&self) -> ID {
         self.0.row.incident_id.into()

@@ -68,8 +68,37 @@ pub enum AlertStatus {
     Resolved,
 }
 
-/// Alerts correlated by service and along the topology: one incident per root cause.
-pub struct Incident(pub incident::Model);
+/// Alerts correlated by service and along the topology: one incident per root cause. The
+/// second field is its alert count when a list fetched the page's counts in one query.
+pub struct Incident(pub incident::Model, pub Option<i64>);
+
+impl From<incident::Model> for Incident {
+    fn from(model: incident::Model) -> Incident {
+        Incident(model, None)
+    }
+}
+
+/// Alert counts (repeats included) of `ids`, in one query.
+async fn alert_counts(
+    db: &DatabaseConnection,
+    ids: &[i32],
+) -> Result<std::collections::HashMap<i32, i64>, ApiError> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(i32, Option<i64>)> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::IncidentId)
+        .column_as(alert::Column::Count.sum(), "total")
+        .filter(alert::Column::IncidentId.is_in(ids.iter().copied()))
+        .group_by(alert::Column::IncidentId)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, total)| (id, total.unwrap_or(0)))
+        .collect())
+}
 
 impl Incident {
     /// This incident and those merged into it.
@@ -130,6 +159,9 @@ impl Incident {
     /// Alerts it absorbed, repeats included (the sum of its alerts' counts).
     async fn alert_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
         use sea_orm::QuerySelect;
+        if let Some(count) = self.1 {
+            return Ok(count);
+        }
         let db = ctx.data::<DatabaseConnection>()?;
         let total: Option<Option<i64>> = alert::Entity::find()
             .select_only()
@@ -309,7 +341,28 @@ impl IncidentQuery {
             .all(db)
             .await
             .map_err(ApiError::internal)?;
-        Ok(page.connection(rows, total_count, |m| i64::from(m.id), Incident))
+        // A list that shows alert counts gets them in one query, not one per incident.
+        let counts = if ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("alertCount")
+            .exists()
+        {
+            let ids: Vec<i32> = rows.iter().map(|m| m.id).collect();
+            Some(alert_counts(db, &ids).await?)
+        } else {
+            None
+        };
+        Ok(page.connection(
+            rows,
+            total_count,
+            |m| i64::from(m.id),
+            |m| {
+                let count = counts.as_ref().map(|c| c.get(&m.id).copied().unwrap_or(0));
+                Incident(m, count)
+            },
+        ))
     }
 
     /// One incident, or null.
@@ -323,7 +376,7 @@ impl IncidentQuery {
             .one(db)
             .await
             .map_err(ApiError::internal)?
-            .map(Incident))
+            .map(Incident::from))
     }
 }
 
@@ -388,7 +441,7 @@ impl IncidentMutation {
                 .await
                 .map_err(ApiError::internal)?
             {
-                incidents.push(Incident(found));
+                incidents.push(Incident::from(found));
             }
         }
         Ok(incidents)
@@ -440,8 +493,45 @@ impl IncidentMutation {
             .one(db)
             .await
             .map_err(ApiError::internal)?
-            .map(Incident)
+            .map(Incident::from)
             .ok_or_else(|| ApiError::internal("incident vanished after commit").into())
+    }
+}
+
+/// Changed incidents, each read from storage once per process and shared by every
+/// `incidentUpdates` subscriber (10,000 subscribers cost one query per event, not 10,000).
+#[derive(Clone)]
+pub struct IncidentFeed(tokio::sync::broadcast::Sender<std::sync::Arc<incident::Model>>);
+
+impl IncidentFeed {
+    pub fn start(db: DatabaseConnection, ingest: &Ingest) -> IncidentFeed {
+        use tokio::sync::broadcast::error::RecvError;
+        let (feed, _) = tokio::sync::broadcast::channel(1024);
+        let sender: tokio::sync::broadcast::Sender<std::sync::Arc<incident::Model>> = feed.clone();
+        let mut updates = ingest.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match updates.recv().await {
+                    Ok(id) => {
+                        if sender.receiver_count() == 0 {
+                            continue;
+                        }
+                        match incident::Entity::find_by_id(id).one(&db).await {
+                            Ok(Some(row)) => drop(sender.send(std::sync::Arc::new(row))),
+                            Ok(None) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, incident_id = id, "incident update not read")
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "incident feed lagged; subscribers miss updates")
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        IncidentFeed(feed)
     }
 }
 
@@ -456,20 +546,11 @@ impl IncidentSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = Incident> + use<>> {
         principal(ctx)?;
-        let db = ctx.data::<DatabaseConnection>()?.clone();
-        let updates = ctx.data::<Ingest>()?.subscribe();
+        let updates = ctx.data::<IncidentFeed>()?.0.subscribe();
         Ok(
-            tokio_stream::wrappers::BroadcastStream::new(updates).filter_map(move |id| {
-                let db = db.clone();
-                async move {
-                    let id = id.ok()?; // a lagging subscriber skips, it does not fail
-                    incident::Entity::find_by_id(id)
-                        .one(&db)
-                        .await
-                        .ok()
-                        .flatten()
-                        .map(Incident)
-                }
+            tokio_stream::wrappers::BroadcastStream::new(updates).filter_map(|row| async move {
+                // A lagging subscriber skips, it does not fail.
+                row.ok().map(|row| Incident::from((*row).clone()))
             }),
         )
     }

@@ -105,7 +105,9 @@ pub fn build_schema(
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
+    let feed = incidents::IncidentFeed::start(db.clone(), &ingest);
     builder
+        .data(feed)
         .data(db)
         .data(meta)
         .data(auth)
