@@ -22,7 +22,7 @@ echo "|---|---|"
 timed "cold \`cargo build -p server\` (debug)" cargo build -p server --bin awoooi
 touch app/src/routes/dashboard.rs
 timed "incremental server rebuild after touching one \`app\` file" cargo build -p server --bin awoooi
-touch server/src/http.rs
+touch server/src/edge/http.rs
 timed "incremental server rebuild after touching one \`server\` file" cargo build -p server --bin awoooi
 timed "cold WASM build (debug, \`cargo build -p frontend --target wasm32-unknown-unknown\`)" \
   cargo build -p frontend --target wasm32-unknown-unknown

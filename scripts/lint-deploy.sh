@@ -169,7 +169,7 @@ alertmanager_route() {
   "$PYTHON" - <<'PY'
 import pathlib, re, sys, urllib.parse
 text = pathlib.Path("deploy/alertmanager/alertmanager.yml").read_text()
-routes = set(re.findall(r'"(/[^"]*)"', pathlib.Path("server/src/http.rs").read_text()))
+routes = set(re.findall(r'"(/[^"]*)"', pathlib.Path("server/src/edge/http.rs").read_text()))
 ok = True
 urls = re.findall(r"url:\s*(\S+)", text)
 if not urls:
@@ -460,8 +460,8 @@ def fail(msg):
 
 code = {p: p.read_text() for p in pathlib.Path("server/src").rglob("*.rs")}
 known_env = set(re.findall(r'"(AWOOOI_[A-Z_]+)"', "\n".join(code.values())))
-routes = set(re.findall(r'\.route\(\s*"(/[^"]*)"', code[pathlib.Path("server/src/http.rs")]))
-config_rs = code[pathlib.Path("server/src/config.rs")]
+routes = set(re.findall(r'\.route\(\s*"(/[^"]*)"', code[pathlib.Path("server/src/edge/http.rs")]))
+config_rs = code[pathlib.Path("server/src/edge/config.rs")]
 
 def struct_fields(name):
     m = re.search(r"pub struct " + name + r"\s*\{(.*?)\n\}", config_rs, re.S)

@@ -291,6 +291,15 @@ impl Inventory {
     }
 }
 
+/// What a FinOps fix saves, kept on its approval for the approval card.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saving {
+    pub kind: FindingKind,
+    pub recommendation: String,
+    pub monthly: Money,
+    pub currency: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum FindingKind {

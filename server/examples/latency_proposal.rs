@@ -34,7 +34,7 @@ async fn main() {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
-    let cli = server::cli::Cli::try_parse_from([
+    let cli = server::edge::cli::Cli::try_parse_from([
         "awoooi",
         "--demo",
         "--database-url",
@@ -43,17 +43,18 @@ async fn main() {
         dir.to_str().unwrap(),
     ])
     .unwrap();
-    let config = server::config::Config::resolve(&cli, |_| None).unwrap();
-    let state = server::build_state(config).await.unwrap();
-    let (token, _) = server::auth::create_api_token(&state.db, "latency", engine::Role::Sre)
-        .await
-        .unwrap();
+    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
+    let state = server::edge::state::build_state(config).await.unwrap();
+    let (token, _) =
+        server::services::auth::create_api_token(&state.db, "latency", engine::Role::Sre)
+            .await
+            .unwrap();
     let db = state.db.clone();
     let mut updates = state.ingest.subscribe();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, server::http::router(state))
+        axum::serve(listener, server::edge::http::router(state))
             .await
             .unwrap();
     });

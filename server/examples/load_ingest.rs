@@ -90,7 +90,7 @@ async fn main() {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
-    let cli = server::cli::Cli::try_parse_from([
+    let cli = server::edge::cli::Cli::try_parse_from([
         "awoooi",
         "--database-url",
         &database_url,
@@ -100,16 +100,16 @@ async fn main() {
         "text",
     ])
     .unwrap();
-    let config = server::config::Config::resolve(&cli, |_| None).unwrap();
+    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
     let database = config.database_kind();
-    let state = server::build_state(config).await.unwrap();
-    let (token, _) = server::auth::create_api_token(&state.db, "load", engine::Role::Sre)
+    let state = server::edge::state::build_state(config).await.unwrap();
+    let (token, _) = server::services::auth::create_api_token(&state.db, "load", engine::Role::Sre)
         .await
         .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, server::http::router(state))
+        axum::serve(listener, server::edge::http::router(state))
             .await
             .unwrap();
     });

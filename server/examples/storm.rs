@@ -125,18 +125,19 @@ async fn main() {
     if !args.without_topology {
         argv.extend(["--topology", topology_file.to_str().unwrap()]);
     }
-    let cli = server::cli::Cli::try_parse_from(argv).unwrap();
-    let config = server::config::Config::resolve(&cli, |_| None).unwrap();
+    let cli = server::edge::cli::Cli::try_parse_from(argv).unwrap();
+    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
     let database = config.database_kind();
-    let state = server::build_state(config).await.unwrap();
+    let state = server::edge::state::build_state(config).await.unwrap();
     let db = state.db.clone();
-    let (token, _) = server::auth::create_api_token(&state.db, "storm", engine::Role::Sre)
-        .await
-        .unwrap();
+    let (token, _) =
+        server::services::auth::create_api_token(&state.db, "storm", engine::Role::Sre)
+            .await
+            .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
-        axum::serve(listener, server::http::router(state))
+        axum::serve(listener, server::edge::http::router(state))
             .await
             .unwrap();
     });

@@ -4,8 +4,8 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = server::cli::Cli::parse();
-    match server::run(cli).await {
+    let cli = server::edge::cli::Cli::parse();
+    match server::edge::commands::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

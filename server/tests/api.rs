@@ -479,7 +479,7 @@ async fn postgres_over_tls() {
     let admin = std::env::var("AWOOOI_TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned());
     let separator = if admin.contains('?') { '&' } else { '?' };
-    let db = server::db::connect(&format!("{admin}{separator}sslmode=require"))
+    let db = server::base::db::connect(&format!("{admin}{separator}sslmode=require"))
         .await
         .expect("TLS connection to PostgreSQL");
     use sea_orm::ConnectionTrait;

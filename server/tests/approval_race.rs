@@ -13,7 +13,7 @@ use engine::policy::{ActionRequest, Decision};
 use entity::{approval, approval_signature, execution};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use server::approvals::{ApprovalError, Approvals, Proposal};
+use server::services::approvals::{ApprovalError, Approvals, Proposal};
 use support::{Backend, TestServer};
 use tokio::task::JoinSet;
 
@@ -37,7 +37,7 @@ async fn two_replicas_execute_each_approval_exactly_once() {
     std::fs::write(&path, topology_yaml()).unwrap();
     let a =
         TestServer::start_with(Backend::Postgres, &["--topology", path.to_str().unwrap()]).await;
-    let b = server::build_state((*a.state.config).clone())
+    let b = server::edge::state::build_state((*a.state.config).clone())
         .await
         .unwrap();
     std::fs::remove_file(&path).unwrap();
@@ -168,7 +168,7 @@ async fn two_replicas_execute_each_approval_exactly_once() {
         );
     }
     assert_eq!(applied.values().sum::<usize>(), APPROVALS);
-    let verified = server::audit::verify_all(db).await.unwrap();
+    let verified = server::base::audit::verify_all(db).await.unwrap();
     assert!(verified.valid, "{verified:?}");
     let executed = entity::audit_event::Entity::find()
         .filter(entity::audit_event::Column::Action.eq("approval.executed"))

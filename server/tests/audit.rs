@@ -98,7 +98,7 @@ async fn policy_changes_between_restarts_are_recorded(backend: Backend) {
     let config = (*server.state.config).clone();
     // The same policy again (a restart) is not a change.
     assert!(
-        !server::audit::record_policy(db, &config.approvals)
+        !server::base::audit::record_policy(db, config.approvals.audit_details())
             .await
             .unwrap()
     );
@@ -107,7 +107,11 @@ async fn policy_changes_between_restarts_are_recorded(backend: Backend) {
         .policy
         .risks
         .insert("restart_deployment".into(), engine::policy::RiskLevel::High);
-    assert!(server::audit::record_policy(db, &changed).await.unwrap());
+    assert!(
+        server::base::audit::record_policy(db, changed.audit_details())
+            .await
+            .unwrap()
+    );
     let token = server.signed_in("alice", "devops").await;
     let trail = server
         .graphql(

@@ -26,7 +26,7 @@ async fn post_alert(api: &Api, n: usize) -> (u16, Option<Vec<String>>) {
     let body =
         json!({"name": format!("Load {n}"), "service": format!("svc-{n}"), "severity": "warning"})
             .to_string();
-    let signature = server::webhooks::signature(WEBHOOK_SECRET, body.as_bytes());
+    let signature = server::edge::webhooks::signature(WEBHOOK_SECRET, body.as_bytes());
     let response = reqwest::Client::new()
         .post(format!("{}/api/v1/alerts/webhook", api.base))
         .header("content-type", "application/json")

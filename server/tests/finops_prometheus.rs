@@ -15,7 +15,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use engine::finops::{Inventory, Pricing, Thresholds, scan};
 use engine::simcluster::{Resources, SimCluster};
 use serde_json::{Value, json};
-use server::finops::prometheus::{PrometheusConfig, PrometheusSource};
+use server::services::finops::prometheus::{PrometheusConfig, PrometheusSource};
 use support::{Backend, TestServer};
 
 const HOUR: i64 = 3_600;

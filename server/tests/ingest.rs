@@ -52,7 +52,7 @@ async fn incident_count(server: &TestServer, token: &str) -> i64 {
 }
 
 fn hmac_hex(secret: &str, body: &str) -> String {
-    server::webhooks::signature(secret, body.as_bytes())
+    server::edge::webhooks::signature(secret, body.as_bytes())
 }
 
 async fn alertmanager_opens_dedups_and_resolves(backend: Backend) {

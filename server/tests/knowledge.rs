@@ -14,7 +14,7 @@ use sea_orm::{
     QueryFilter,
 };
 use serde_json::{Value, json};
-use server::knowledge::{Entry, KmConfig, KmWriter, PathType, Written};
+use server::services::knowledge::{Entry, KmConfig, KmWriter, PathType, Written};
 use support::{Backend, TestServer};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Mutex;
@@ -222,7 +222,7 @@ async fn nothing_is_lost_when_the_database_then_redis_go_away(backend: Backend) 
         writer.write(entry(3, PathType::BManual)).await.unwrap(),
         Written::DeadLettered
     );
-    let file = dir.join(server::knowledge::DLQ_FILE);
+    let file = dir.join(server::services::knowledge::DLQ_FILE);
     let text = std::fs::read_to_string(&file).unwrap();
     assert_eq!(text.lines().count(), 1, "{text}");
     assert!(text.contains("\"incident_id\":3"), "{text}");
@@ -436,9 +436,9 @@ async fn similar_past_incidents_are_found_recall_at_3(backend: Backend) {
                 root_cause: Some(text("root_cause")),
                 action: Some(text("action")),
                 outcome: Some(if past["outcome"] == "WORKED" {
-                    server::knowledge::FixOutcome::Worked
+                    server::services::knowledge::FixOutcome::Worked
                 } else {
-                    server::knowledge::FixOutcome::Failed
+                    server::services::knowledge::FixOutcome::Failed
                 }),
             })
             .await
@@ -463,7 +463,7 @@ async fn similar_past_incidents_are_found_recall_at_3(backend: Backend) {
             names.join(" "),
             query["title"].as_str().unwrap()
         );
-        let found = server::knowledge::similar(&server.state.db, 999_999, &text, 3)
+        let found = server::services::knowledge::similar(&server.state.db, 999_999, &text, 3)
             .await
             .unwrap();
         let ids: Vec<i64> = found.iter().map(|p| i64::from(p.incident_id)).collect();

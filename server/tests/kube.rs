@@ -12,8 +12,8 @@ use engine::dryrun::{CheckName, DryRunReport};
 use engine::policy::ActionRequest;
 use kube_api::FakeKube;
 use serde_json::{Value, json};
-use server::approvals::Cluster;
-use server::kube::{KubeCluster, KubeConfig};
+use server::executors::kube::{KubeCluster, KubeConfig};
+use server::services::approvals::Executor;
 use support::{Backend, TestServer};
 
 const WEB: &str = "/apis/apps/v1/namespaces/prod/deployments/web";
@@ -66,7 +66,7 @@ async fn a_restart_is_dry_run_on_the_api_server_then_applied() {
     let fake = FakeKube::from_fixture();
     let kube = cluster(&fake).await;
     let restart = request("restart_deployment", "web", json!({}));
-    let report = kube.dry_run(restart.clone(), 1, 10).await;
+    let report = kube.dry_run(&restart.clone(), 1, 10).await;
     assert!(report.passed, "{report:?}");
     let (_, syntax) = check(&report, CheckName::Syntax);
     assert!(
@@ -101,7 +101,7 @@ async fn a_restart_is_dry_run_on_the_api_server_then_applied() {
                "resource": "deployments", "name": "web"})
     );
 
-    let said = kube.execute(1, restart).await.unwrap();
+    let said = kube.execute(1, &restart).await.unwrap();
     assert!(
         said.starts_with("deployments/web restarted (rollout restart at 20"),
         "{said}"
@@ -121,7 +121,7 @@ async fn rbac_denied_by_the_access_review_fails_the_check_and_nothing_is_deleted
     fake.deny("delete", "persistentvolumeclaims");
     let kube = cluster(&fake).await;
     let report = kube
-        .dry_run(request("delete_pvc", "data-old-backup", json!({})), 0, 10)
+        .dry_run(&request("delete_pvc", "data-old-backup", json!({})), 0, 10)
         .await;
     assert!(!report.passed);
     assert_eq!(
@@ -142,9 +142,9 @@ async fn rbac_denied_by_the_access_review_fails_the_check_and_nothing_is_deleted
     let fake = FakeKube::from_fixture();
     let kube = cluster(&fake).await;
     let delete = request("delete_pvc", "data-old-backup", json!({}));
-    assert!(kube.dry_run(delete.clone(), 0, 10).await.passed);
+    assert!(kube.dry_run(&delete.clone(), 0, 10).await.passed);
     assert_eq!(
-        kube.execute(2, delete).await.unwrap(),
+        kube.execute(2, &delete).await.unwrap(),
         "persistentvolumeclaims/data-old-backup deleted"
     );
     assert!(
@@ -160,7 +160,7 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
 
     // node-b runs the only db pod, whose budget allows no disruption.
     let report = kube
-        .dry_run(request("drain_node", "node-b", json!({})), 0, 10)
+        .dry_run(&request("drain_node", "node-b", json!({})), 0, 10)
         .await;
     assert_eq!(
         check(&report, CheckName::Pdb),
@@ -173,14 +173,14 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
 
     // node-a: one web pod (its budget allows one) and a DaemonSet pod, which drains skip.
     let drain_a = request("drain_node", "node-a", json!({}));
-    let report = kube.dry_run(drain_a.clone(), 0, 10).await;
+    let report = kube.dry_run(&drain_a.clone(), 0, 10).await;
     assert!(report.passed, "{report:?}");
     assert!(
         check(&report, CheckName::Syntax)
             .1
             .contains("nodes/node-a cordoned")
     );
-    let said = kube.execute(3, drain_a).await.unwrap();
+    let said = kube.execute(3, &drain_a).await.unwrap();
     assert_eq!(
         said,
         "nodes/node-a cordoned and drained through the Eviction API: 1 pod(s) evicted (pods/web-6d4cf56db6-a1b2c)"
@@ -216,11 +216,11 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
     // The budget is spent now: the dry-run of node-c says so, and an execution that goes
     // ahead anyway (approved before) is refused by the Eviction API, retried, and stops.
     let drain_c = request("drain_node", "node-c", json!({}));
-    let report = kube.dry_run(drain_c.clone(), 0, 10).await;
+    let report = kube.dry_run(&drain_c.clone(), 0, 10).await;
     assert!(!check(&report, CheckName::Pdb).0, "{report:?}");
-    let refused = kube.execute(4, drain_c).await.unwrap_err();
+    let refused = kube.execute(4, &drain_c).await.unwrap_err();
     assert!(
-        refused.starts_with(
+        refused.to_string().starts_with(
             "nodes/node-c cordoned; eviction of pods/web-6d4cf56db6-g5h6i in prod refused by its disruption budget for 1 s: Cannot evict pod as it would violate the pod's disruption budget."
         ),
         "{refused}"
@@ -247,7 +247,7 @@ async fn an_admission_refusal_of_the_dry_run_fails_the_syntax_check() {
     let kube = cluster(&fake).await;
     let report = kube
         .dry_run(
-            request("scale_deployment", "web", json!({"replicas": 5})),
+            &request("scale_deployment", "web", json!({"replicas": 5})),
             0,
             10,
         )
@@ -268,14 +268,14 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     let kube = cluster(&fake).await;
     // web: 3 ready behind a budget needing 2.
     let shrink_one = request("scale_deployment", "web", json!({"replicas_delta": -1}));
-    let report = kube.dry_run(shrink_one.clone(), 0, 10).await;
+    let report = kube.dry_run(&shrink_one.clone(), 0, 10).await;
     assert_eq!(
         check(&report, CheckName::Pdb),
         (true, "leaves 2 ready; the budget needs 2".to_owned())
     );
     let report = kube
         .dry_run(
-            request("scale_deployment", "web", json!({"replicas": 1})),
+            &request("scale_deployment", "web", json!({"replicas": 1})),
             0,
             10,
         )
@@ -288,7 +288,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
         )
     );
     assert_eq!(
-        kube.execute(5, shrink_one).await.unwrap(),
+        kube.execute(5, &shrink_one).await.unwrap(),
         "deployments/web scaled from 3 to 2 replicas"
     );
     assert_eq!(fake.object(WEB).unwrap()["spec"]["replicas"], 2);
@@ -300,7 +300,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
 
     // Rollback: the template of the ReplicaSet one revision back, without its hash label.
     let said = kube
-        .execute(6, request("rollback_deployment", "web", json!({})))
+        .execute(6, &request("rollback_deployment", "web", json!({})))
         .await
         .unwrap();
     assert_eq!(
@@ -315,7 +315,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     assert_eq!(template["metadata"]["labels"], json!({"app": "web"}));
     // db has a single revision: nothing to roll back to, said by the dry-run.
     let report = kube
-        .dry_run(request("rollback_deployment", "db", json!({})), 0, 10)
+        .dry_run(&request("rollback_deployment", "db", json!({})), 0, 10)
         .await;
     assert_eq!(
         check(&report, CheckName::Syntax),
@@ -328,7 +328,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     // A pod whose budget allows no disruption.
     let report = kube
         .dry_run(
-            request("delete_pod", "db-7c9d8f6b5-xk2lm", json!({})),
+            &request("delete_pod", "db-7c9d8f6b5-xk2lm", json!({})),
             0,
             10,
         )
@@ -341,7 +341,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
         )
     );
     let said = kube
-        .execute(7, request("run_diagnostics", "web", json!({})))
+        .execute(7, &request("run_diagnostics", "web", json!({})))
         .await
         .unwrap();
     assert!(said.starts_with("web: 3 pod(s)\n"), "{said}");
@@ -356,20 +356,20 @@ async fn a_change_on_the_cluster_changes_the_fingerprint_and_a_missing_one_is_na
     let fake = FakeKube::from_fixture();
     let kube = cluster(&fake).await;
     let scale = request("scale_deployment", "web", json!({"replicas": 4}));
-    let before = kube.dry_run(scale.clone(), 0, 10).await;
+    let before = kube.dry_run(&scale.clone(), 0, 10).await;
     assert_eq!(
         before.state_fingerprint,
-        kube.dry_run(scale.clone(), 0, 10).await.state_fingerprint,
+        kube.dry_run(&scale.clone(), 0, 10).await.state_fingerprint,
         "the same cluster gives the same fingerprint"
     );
     fake.edit(WEB, json!({"spec": {"replicas": 5}}));
-    let after = kube.dry_run(scale, 0, 10).await;
+    let after = kube.dry_run(&scale, 0, 10).await;
     assert_ne!(before.state_fingerprint, after.state_fingerprint);
     assert!(engine::dryrun::recheck(&before, &after).is_err());
 
     let report = kube
         .dry_run(
-            request("restart_deployment", "no-such-app", json!({})),
+            &request("restart_deployment", "no-such-app", json!({})),
             0,
             10,
         )
@@ -388,7 +388,7 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
     };
     let kube = connect(&format!("http://127.0.0.1:{port}"), 1).await;
     let report = kube
-        .dry_run(request("restart_deployment", "web", json!({})), 0, 10)
+        .dry_run(&request("restart_deployment", "web", json!({})), 0, 10)
         .await;
     assert!(!report.passed);
     let (passed, detail) = check(&report, CheckName::Rbac);
@@ -399,11 +399,13 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
     );
     assert!(!check(&report, CheckName::ResourceExists).0);
     let failed = kube
-        .execute(8, request("restart_deployment", "web", json!({})))
+        .execute(8, &request("restart_deployment", "web", json!({})))
         .await
         .unwrap_err();
     assert!(
-        failed.starts_with("cannot reach the API server"),
+        failed
+            .to_string()
+            .starts_with("cannot reach the API server"),
         "{failed}"
     );
 }

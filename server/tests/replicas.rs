@@ -256,7 +256,7 @@ async fn two_processes_share_events_and_execute_each_approval_once() {
             .unwrap();
         assert_eq!(executed, 1, "approval {id} audited executions");
     }
-    let verified = server::audit::verify_all(&db).await.unwrap();
+    let verified = server::base::audit::verify_all(&db).await.unwrap();
     assert!(verified.valid, "{verified:?}");
 }
 
@@ -278,11 +278,15 @@ async fn replicas_claim_the_scheduled_finops_scan_once_per_interval() {
     use entity::finops_report;
     use sea_orm::ModelTrait;
     let a = support::TestServer::start(Backend::Postgres).await;
-    let b = server::build_state((*a.state.config).clone())
+    let b = server::edge::state::build_state((*a.state.config).clone())
         .await
         .unwrap();
     let finops = [&a.state, &b].map(|s| {
-        server::finops::Finops::new(s.db.clone(), s.approvals.clone(), s.config.finops.clone())
+        server::services::finops::Finops::new(
+            s.db.clone(),
+            s.approvals.clone(),
+            s.config.finops.clone(),
+        )
     });
     let db = &a.state.db;
     let every = chrono::Duration::minutes(60);
@@ -328,7 +332,7 @@ async fn replicas_claim_the_scheduled_finops_scan_once_per_interval() {
 async fn replicas_ingesting_one_service_at_once_open_one_incident() {
     use entity::incident;
     let a = support::TestServer::start(Backend::Postgres).await;
-    let b = server::build_state((*a.state.config).clone())
+    let b = server::edge::state::build_state((*a.state.config).clone())
         .await
         .unwrap();
     let replicas = [a.state.ingest.clone(), b.ingest.clone()];

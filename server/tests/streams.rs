@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use serde_json::{Value, json};
-use server::streams::{AlertStream, RedisAlertStream, RedisStreamConfig};
+use server::services::ingest::streams::{AlertStream, RedisAlertStream, RedisStreamConfig};
 use support::{Backend, TestServer};
 
 on_both_backends!(

@@ -12,7 +12,7 @@ on_both_backends!(
 
 async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backend) {
     let server = TestServer::start_with(backend, &["--demo"]).await;
-    server::demo::seed(&server.state.db, PASSWORD)
+    server::edge::demo::seed(&server.state.db, PASSWORD)
         .await
         .unwrap();
 

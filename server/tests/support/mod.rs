@@ -151,7 +151,7 @@ pub struct TestServer {
     /// Its HTTP API (`server.graphql(…)`, `server.base`, … through `Deref`).
     pub api: Api,
     /// The running server's state (its ingest pipeline, database, …).
-    pub state: server::http::AppState,
+    pub state: server::edge::http::AppState,
     pub database_url: String,
     task: tokio::task::JoinHandle<()>,
     scratch: Scratch,
@@ -255,14 +255,14 @@ impl TestServer {
             config_file.to_str().unwrap().into(),
         ];
         argv.extend(extra.iter().map(|a| a.to_string()));
-        let cli = server::cli::Cli::try_parse_from(argv).unwrap();
-        let config = server::config::Config::resolve(&cli, |_| None).unwrap();
-        let state = server::build_state(config).await.unwrap();
+        let cli = server::edge::cli::Cli::try_parse_from(argv).unwrap();
+        let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
+        let state = server::edge::state::build_state(config).await.unwrap();
         let app_state = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            axum::serve(listener, server::http::router(state))
+            axum::serve(listener, server::edge::http::router(state))
                 .await
                 .unwrap();
         });

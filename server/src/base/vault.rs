@@ -1,0 +1,55 @@
+//! The vault of pseudonym maps: each incident's label map, sealed with the vault key (the
+//! incident id as associated data), loaded and stored only here.
+
+use chrono::{DateTime, Utc};
+use engine::shield::{Pseudonyms, VaultKey};
+use entity::incident_vault;
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, Set};
+
+/// An incident's label map, if it has one. With `lock`, the row stays locked until the
+/// transaction ends (PostgreSQL; SQLite write transactions are serialised anyway), so two
+/// writers cannot both add labels and lose one's.
+pub async fn load_names(
+    conn: &impl ConnectionTrait,
+    key: &VaultKey,
+    incident_id: i32,
+    lock: bool,
+) -> Result<Option<Pseudonyms>, DbErr> {
+    use sea_orm::QuerySelect;
+    let mut query = incident_vault::Entity::find_by_id(incident_id);
+    if lock && conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
+        query = query.lock_exclusive();
+    }
+    match query.one(conn).await? {
+        Some(row) => Pseudonyms::open(&row.sealed, key, &vault_context(incident_id))
+            .map(Some)
+            .map_err(|e| DbErr::Custom(format!("incident {incident_id}: {e}"))),
+        None => Ok(None),
+    }
+}
+
+/// Seals and stores an incident's label map (`existed`: update, else insert).
+pub async fn store_names(
+    conn: &impl ConnectionTrait,
+    key: &VaultKey,
+    incident_id: i32,
+    names: &Pseudonyms,
+    existed: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let row = incident_vault::ActiveModel {
+        incident_id: Set(incident_id),
+        sealed: Set(names.seal(key, &vault_context(incident_id))),
+        updated_at: Set(now),
+    };
+    if existed {
+        row.update(conn).await?;
+    } else {
+        row.insert(conn).await?;
+    }
+    Ok(())
+}
+
+fn vault_context(incident_id: i32) -> Vec<u8> {
+    format!("awoooi-incident-{incident_id}").into_bytes()
+}

@@ -1,0 +1,233 @@
+//! The `awoooi` command line. Every flag has an `AWOOOI_*` environment twin.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::base::telemetry::LogFormat;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "awoooi",
+    version,
+    about = "AWOOOI — alerts in, root cause, dry-run fix and approval card out.",
+    long_about = "AWOOOI — alerts in, root cause, dry-run fix and approval card out.\n\n\
+                  Without a subcommand, `awoooi` serves the UI and the API (like `awoooi serve`).\n\
+                  Settings come from defaults < the TOML file (--config) < AWOOOI_* environment < flags."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Options every subcommand understands (connection and logging).
+#[derive(Debug, Clone, Default, Args)]
+pub struct GlobalArgs {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "AWOOOI_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for the embedded database and other local state.
+    #[arg(long, global = true, env = "AWOOOI_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// `sqlite://…` or `postgres://…`; defaults to a SQLite file in --data-dir
+    /// (`DATABASE_URL` is read too).
+    #[arg(long, global = true, env = "AWOOOI_DATABASE_URL", value_name = "URL")]
+    pub database_url: Option<String>,
+    /// Redis, for the cross-replica event bus and queues (`REDIS_URL` is read too).
+    #[arg(long, global = true, env = "AWOOOI_REDIS_URL", value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// Log lines as text (default) or JSON.
+    #[arg(long, global = true, env = "AWOOOI_LOG_FORMAT", value_name = "FORMAT")]
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the UI, GraphQL and webhooks (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Manage API tokens for integrations.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// The audit trail.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// The knowledge base.
+    #[command(subcommand)]
+    Km(KmCommand),
+    /// Pseudonymise standard input to standard output, line by line, with the Privacy Shield
+    /// (labels consistent within one run; detectors from the config file's `[[shield.detectors]]`).
+    Redact,
+    /// Break something in a running server's simulated cluster, for demos and tests (needs an
+    /// ADMIN token in AWOOOI_TOKEN).
+    Chaos(ChaosArgs),
+    /// Serve MCP on stdin/stdout, acting through a running server's API with AWOOOI_TOKEN
+    /// (its user is the requester of what it proposes).
+    Mcp(RemoteArgs),
+    /// Drive a running demo server through the five steps of the incident loop (webhook,
+    /// GraphQL, MCP); exit 0 only if all pass.
+    TracerBullet(TracerArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TracerArgs {
+    /// The running server.
+    #[arg(long, env = "AWOOOI_URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// AWOOOI's MCP endpoint (default: <url>/mcp).
+    #[arg(long)]
+    pub mcp_url: Option<String>,
+    /// The demo users' password.
+    #[arg(long, env = "AWOOOI_DEMO_PASSWORD", hide_env_values = true)]
+    pub password: String,
+    /// Seconds a step may wait for the system (analysis, execution).
+    #[arg(long, default_value_t = 30)]
+    pub patience: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ChaosKind {
+    /// TARGET is a pod: it crash-loops.
+    CrashPod,
+    /// TARGET is a deployment: it runs out of connections.
+    ExhaustDatabase,
+    /// TARGET is a deployment: its replica count becomes --replicas.
+    SetReplicas,
+}
+
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    pub kind: ChaosKind,
+    /// A pod (crash-pod) or a deployment.
+    pub target: String,
+    /// Defaults to the namespace the topology gives the service.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// For set-replicas.
+    #[arg(long)]
+    pub replicas: Option<u32>,
+    #[command(flatten)]
+    pub remote: RemoteArgs,
+}
+
+/// A running server and the token to act with.
+#[derive(Debug, Clone, Args)]
+pub struct RemoteArgs {
+    /// The running server.
+    #[arg(long, env = "AWOOOI_URL", default_value = "http://127.0.0.1:3000")]
+    pub url: String,
+    /// An API or session token (its user is the one acting).
+    #[arg(long, env = "AWOOOI_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+/// Options of `serve`; accepted before or after the (optional) `serve` subcommand.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, global = true, env = "AWOOOI_BIND", value_name = "ADDR")]
+    pub bind: Option<SocketAddr>,
+    /// Seed demo users (and later demo data); refuses a non-loopback bind unless
+    /// --demo-allow-remote is given too.
+    #[arg(long, global = true, env = "AWOOOI_DEMO")]
+    pub demo: bool,
+    /// Allow --demo on a non-loopback address (its password is shared knowledge).
+    #[arg(long, global = true, env = "AWOOOI_DEMO_ALLOW_REMOTE")]
+    pub demo_allow_remote: bool,
+    /// Topology YAML file replacing the demo topology.
+    #[arg(long, global = true, env = "AWOOOI_TOPOLOGY", value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+    /// Simulated cluster fixture (YAML) replacing the demo's or the generated one.
+    #[arg(long, global = true, env = "AWOOOI_CLUSTER", value_name = "FILE")]
+    pub cluster: Option<PathBuf>,
+    /// Directory holding the built UI assets (`pkg/awoooi.js`, `pkg/awoooi_bg.wasm`, …).
+    #[arg(long, global = true, env = "AWOOOI_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; the password is read from standard input.
+    Add {
+        /// Login name.
+        name: String,
+        /// admin, devops, sre, cto, ciso or viewer.
+        #[arg(long)]
+        role: engine::Role,
+    },
+    /// End every session of a user (they must sign in again).
+    RevokeSessions {
+        /// Login name.
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KmCommand {
+    /// Re-drive the knowledge dead-letter queue (Redis `km:dlq`, then the local file) once.
+    ReplayDlq,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Verify the hash chain; exits 1 at the first broken link.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create an API token and print it once.
+    Create {
+        /// What the token is for, e.g. `alertmanager-prod`.
+        name: String,
+        /// The role the token acts with.
+        #[arg(long)]
+        role: engine::Role,
+    },
+    /// List API tokens (never their secrets).
+    List,
+    /// Revoke an API token by id.
+    Revoke {
+        /// The id shown by `awoooi token list`.
+        id: i32,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn serve_flags_work_with_and_without_the_subcommand() {
+        for argv in [
+            &["awoooi", "--bind", "127.0.0.1:4000", "--demo"][..],
+            &["awoooi", "serve", "--bind", "127.0.0.1:4000", "--demo"][..],
+        ] {
+            let cli = Cli::try_parse_from(argv).unwrap();
+            assert_eq!(cli.serve.bind, Some("127.0.0.1:4000".parse().unwrap()));
+            assert!(cli.serve.demo);
+        }
+    }
+
+    #[test]
+    fn bad_role_is_a_clear_error() {
+        let err = Cli::try_parse_from(["awoooi", "user", "add", "zed", "--role", "root"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown role `root`"), "{err}");
+    }
+}

@@ -1,0 +1,259 @@
+//! The CLI commands that do not serve: users, tokens, audit, knowledge replay, chaos, redact,
+//! the tracer bullet; `run` dispatches to them or to `serve`.
+
+use std::io::{BufRead, IsTerminal, Write};
+
+use anyhow::Context;
+
+use crate::base::{audit, db::redact_url, telemetry};
+use crate::edge::cli::{self, Cli, Command, TokenCommand, UserCommand};
+use crate::edge::config::Config;
+use crate::edge::state::{open_db, serve};
+use crate::edge::{mcp, tracer};
+use crate::services::{auth, knowledge};
+
+/// Runs what the command line asks for.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::resolve(&cli, |key| std::env::var(key).ok())?;
+    telemetry::init_tracing(config.log_format);
+    match cli.command {
+        None | Some(Command::Serve) => serve(config).await,
+        Some(Command::Migrate) => {
+            open_db(&config).await?;
+            eprintln!("migrations applied to {}", redact_url(&config.database_url));
+            Ok(())
+        }
+        Some(Command::User(UserCommand::Add { name, role })) => {
+            let password = read_password()?;
+            let db = open_db(&config).await?;
+            let user = auth::add_user(&db, &name, role, &password).await?;
+            audit::record(
+                &db,
+                "cli",
+                "user.added",
+                &format!("user:{}", user.username),
+                serde_json::json!({"role": user.role}),
+            )
+            .await?;
+            eprintln!("user {} ({}) added", user.username, user.role);
+            Ok(())
+        }
+        Some(Command::User(UserCommand::RevokeSessions { name })) => {
+            let db = open_db(&config).await?;
+            let ended = auth::revoke_sessions(&db, name.trim()).await?;
+            audit::record(
+                &db,
+                "cli",
+                "user.sessions_revoked",
+                &format!("user:{}", name.trim()),
+                serde_json::json!({"ended": ended}),
+            )
+            .await?;
+            eprintln!("{ended} session(s) of {} ended", name.trim());
+            Ok(())
+        }
+        Some(Command::Token(command)) => token_command(&config, command).await,
+        Some(Command::Audit(cli::AuditCommand::Verify)) => {
+            let db = open_db(&config).await?;
+            let result = audit::verify_all(&db).await?;
+            match result.first_broken_id {
+                None => {
+                    println!("audit trail intact: {} event(s) checked", result.checked);
+                    Ok(())
+                }
+                Some(id) => anyhow::bail!(
+                    "audit trail broken at event {id} ({} event(s) checked): it was edited, removed or reordered",
+                    result.checked
+                ),
+            }
+        }
+        Some(Command::Km(cli::KmCommand::ReplayDlq)) => {
+            let db = open_db(&config).await?;
+            let writer = knowledge::KmWriter::new(
+                db,
+                config.redis_url.as_deref(),
+                &config.data_dir,
+                config.knowledge.clone(),
+            )?;
+            let done = writer.replay().await?;
+            println!(
+                "knowledge dead letters: {} written, {} already there, {} still waiting",
+                done.written, done.duplicates, done.left
+            );
+            if done.left > 0 {
+                anyhow::bail!("{} dead letter(s) could not be written yet", done.left);
+            }
+            Ok(())
+        }
+        Some(Command::Chaos(args)) => chaos_command(args).await,
+        Some(Command::Mcp(remote)) => mcp::serve_stdio(remote.url, remote.token).await,
+        Some(Command::TracerBullet(args)) => {
+            let url = args.url.trim_end_matches('/').to_owned();
+            let tracer = tracer::Tracer {
+                mcp_url: args.mcp_url.unwrap_or_else(|| format!("{url}/mcp")),
+                url,
+                password: args.password,
+                patience: std::time::Duration::from_secs(args.patience),
+            };
+            let passed = tracer.run(&mut std::io::stdout()).await?;
+            anyhow::ensure!(passed, "the tracer bullet failed (see the table above)");
+            Ok(())
+        }
+        Some(Command::Redact) => {
+            let shield = engine::shield::Shield::new(&config.shield.detectors)?;
+            let stdin = std::io::stdin();
+            let stdout = std::io::stdout();
+            redact_stream(
+                &shield,
+                stdin.lock(),
+                std::io::BufWriter::new(stdout.lock()),
+            )
+        }
+    }
+}
+
+/// `awoooi chaos`: one `clusterChaos` call to a running server.
+async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
+    let kind = match args.kind {
+        cli::ChaosKind::CrashPod => "CRASH_POD",
+        cli::ChaosKind::ExhaustDatabase => "EXHAUST_DATABASE",
+        cli::ChaosKind::SetReplicas => "SET_REPLICAS",
+    };
+    let body = serde_json::json!({
+        "query": "mutation($k: ChaosKind!, $t: String!, $n: String, $r: Int) \
+                  { clusterChaos(kind: $k, target: $t, namespace: $n, replicas: $r) }",
+        "variables": {"k": kind, "t": args.target, "n": args.namespace, "r": args.replicas},
+    });
+    let url = format!("{}/graphql", args.remote.url.trim_end_matches('/'));
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(&url)
+        .bearer_auth(&args.remote.token)
+        .json(&body)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?
+        .json()
+        .await
+        .with_context(|| format!("{url} did not answer with GraphQL"))?;
+    if let Some(error) = answer["errors"].get(0) {
+        anyhow::bail!(
+            "{} ({})",
+            error["message"].as_str().unwrap_or("error"),
+            error["extensions"]["code"].as_str().unwrap_or("no code")
+        );
+    }
+    println!(
+        "{}",
+        answer["data"]["clusterChaos"].as_str().unwrap_or_default()
+    );
+    Ok(())
+}
+
+/// Pseudonymises `input` line by line into `output`; one label map for the whole stream.
+/// Line endings are kept; invalid UTF-8 is replaced rather than refused.
+pub fn redact_stream(
+    shield: &engine::shield::Shield,
+    mut input: impl BufRead,
+    mut output: impl Write,
+) -> anyhow::Result<()> {
+    let mut names = engine::shield::Pseudonyms::new();
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        if input.read_until(b'\n', &mut line)? == 0 {
+            break;
+        }
+        let text = String::from_utf8_lossy(&line);
+        output.write_all(shield.redact(&text, &mut names).as_bytes())?;
+    }
+    output.flush()?;
+    Ok(())
+}
+
+async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
+    let db = open_db(config).await?;
+    match command {
+        TokenCommand::Create { name, role } => {
+            let (token, model) = auth::create_api_token(&db, &name, role).await?;
+            audit::record(
+                &db,
+                "cli",
+                "token.created",
+                &format!("token:{}", model.id),
+                serde_json::json!({"name": model.name, "role": model.role}),
+            )
+            .await?;
+            eprintln!(
+                "API token {} `{}` ({}) created; it is shown only once:",
+                model.id, model.name, model.role
+            );
+            println!("{token}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:>4}  {:<8}  {:<25}  {:<8}  NAME",
+                "ID", "ROLE", "CREATED", "STATE"
+            );
+            for t in auth::list_api_tokens(&db).await? {
+                let state = if t.revoked_at.is_some() {
+                    "revoked"
+                } else {
+                    "active"
+                };
+                println!(
+                    "{:>4}  {:<8}  {:<25}  {:<8}  {}",
+                    t.id,
+                    t.role,
+                    t.created_at.to_rfc3339(),
+                    state,
+                    t.name
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            auth::revoke_api_token(&db, id).await?;
+            audit::record(
+                &db,
+                "cli",
+                "token.revoked",
+                &format!("token:{id}"),
+                serde_json::json!({}),
+            )
+            .await?;
+            eprintln!("API token {id} revoked");
+        }
+    }
+    Ok(())
+}
+
+/// One line from standard input (a prompt is shown only on a terminal).
+fn read_password() -> anyhow::Result<String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Password: ");
+        std::io::stderr().flush()?;
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the password from standard input")?;
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    Ok(password)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_stream_keeps_lines_and_labels_consistent() {
+        let shield = engine::shield::Shield::builtin();
+        let input = "a 10.0.0.1\r\nb bob@x.io 10.0.0.1\n\nno newline 10.0.0.2";
+        let mut out = Vec::new();
+        super::redact_stream(&shield, input.as_bytes(), &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "a [IP_1]\r\nb [EMAIL_1] [IP_1]\n\nno newline [IP_2]"
+        );
+    }
+}

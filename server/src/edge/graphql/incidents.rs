@@ -1,0 +1,557 @@
+//! Incidents and their alerts: list (Relay connection), one, ingest, live updates.
+//! Every text here is the pseudonymised form; raw values never reach the API.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, Enum, ID, InputObject, Json, Object, SimpleObject, Subscription};
+use chrono::{DateTime, Utc};
+use engine::alert::AlertSource;
+use engine::input::GenericAlert;
+use entity::{alert, incident};
+use futures_util::{Stream, StreamExt};
+use sea_orm::{
+    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
+
+use super::{ApiError, principal, require_role};
+use crate::services::ingest::Ingest;
+
+/// Where an incident is in its life.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum IncidentStatus {
+    Open,
+    Analyzing,
+    AwaitingApproval,
+    Mitigating,
+    Resolved,
+    /// Absorbed by the incident in `mergedInto` (they share a root cause).
+    Merged,
+}
+
+impl IncidentStatus {
+    fn as_str(self) -> &'static str {
+        match self {
+            IncidentStatus::Open => "OPEN",
+            IncidentStatus::Analyzing => "ANALYZING",
+            IncidentStatus::AwaitingApproval => "AWAITING_APPROVAL",
+            IncidentStatus::Mitigating => "MITIGATING",
+            IncidentStatus::Resolved => "RESOLVED",
+            IncidentStatus::Merged => "MERGED",
+        }
+    }
+
+    fn parse(text: &str) -> IncidentStatus {
+        match text {
+            "ANALYZING" => IncidentStatus::Analyzing,
+            "AWAITING_APPROVAL" => IncidentStatus::AwaitingApproval,
+            "MITIGATING" => IncidentStatus::Mitigating,
+            "RESOLVED" => IncidentStatus::Resolved,
+            "MERGED" => IncidentStatus::Merged,
+            _ => IncidentStatus::Open,
+        }
+    }
+}
+
+/// How bad it is.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "engine::alert::Severity")]
+pub enum Severity {
+    Info,
+    Warning,
+    Critical,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "engine::alert::AlertStatus")]
+pub enum AlertStatus {
+    Firing,
+    Resolved,
+}
+
+/// Alerts correlated by service and along the topology: one incident per root cause. The
+/// second field is its alert count when a list fetched the page's counts in one query.
+pub struct Incident(pub incident::Model, pub Option<i64>);
+
+impl From<incident::Model> for Incident {
+    fn from(model: incident::Model) -> Incident {
+        Incident(model, None)
+    }
+}
+
+/// Alert counts (repeats included) of `ids`, in one query.
+async fn alert_counts(
+    db: &DatabaseConnection,
+    ids: &[i32],
+) -> Result<std::collections::HashMap<i32, i64>, ApiError> {
+    use sea_orm::QuerySelect;
+    let rows: Vec<(i32, Option<i64>)> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::IncidentId)
+        .column_as(alert::Column::Count.sum(), "total")
+        .filter(alert::Column::IncidentId.is_in(ids.iter().copied()))
+        .group_by(alert::Column::IncidentId)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, total)| (id, total.unwrap_or(0)))
+        .collect())
+}
+
+impl Incident {
+    /// This incident and those merged into it.
+    async fn family(&self, db: &DatabaseConnection) -> Result<Vec<i32>, ApiError> {
+        let mut ids = vec![self.0.id];
+        ids.extend(merged_into(db, self.0.id).await?);
+        Ok(ids)
+    }
+}
+
+async fn merged_into(db: &DatabaseConnection, id: i32) -> Result<Vec<i32>, ApiError> {
+    use sea_orm::QuerySelect;
+    incident::Entity::find()
+        .select_only()
+        .column(incident::Column::Id)
+        .filter(incident::Column::MergedInto.eq(id))
+        .order_by_asc(incident::Column::Id)
+        .into_tuple()
+        .all(db)
+        .await
+        .map_err(ApiError::internal)
+}
+
+#[Object]
+impl Incident {
+    async fn id(&self) -> ID {
+        self.0.id.into()
+    }
+    /// Pseudonymised.
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn severity(&self) -> Severity {
+        crate::services::ingest::parse_severity(&self.0.severity).into()
+    }
+    async fn status(&self) -> IncidentStatus {
+        IncidentStatus::parse(&self.0.status)
+    }
+    /// The service the alerts are about — along the topology, the root cause (the lowest
+    /// alerting dependency), recomputed as alerts join — pseudonymised, if any.
+    async fn service(&self) -> Option<&str> {
+        self.0.service.as_deref()
+    }
+    /// Status MERGED: the incident that absorbed this one.
+    async fn merged_into(&self) -> Option<ID> {
+        self.0.merged_into.map(Into::into)
+    }
+    /// Incidents merged into this one (their alerts moved here; their approvals are listed
+    /// here too).
+    async fn merged_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ID>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(merged_into(db, self.0.id)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+    /// Alerts it absorbed, repeats included (the sum of its alerts' counts).
+    async fn alert_count(&self, ctx: &Context<'_>) -> async_graphql::Result<i64> {
+        use sea_orm::QuerySelect;
+        if let Some(count) = self.1 {
+            return Ok(count);
+        }
+        let db = ctx.data::<DatabaseConnection>()?;
+        let total: Option<Option<i64>> = alert::Entity::find()
+            .select_only()
+            .column_as(alert::Column::Count.sum(), "total")
+            .filter(alert::Column::IncidentId.eq(self.0.id))
+            .into_tuple()
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(total.flatten().unwrap_or(0))
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+    /// What the Brain concluded, once it has.
+    async fn analysis(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::analysis::Analysis>> {
+        super::analysis::analysis_of(ctx, self.0.id).await
+    }
+    /// The investigation so far, in order.
+    async fn thinking(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::analysis::ThinkingEvent>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(super::analysis::thinking_of(db, self.0.id, 0)
+            .await?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+    /// Past incidents most like this one (service, alerts, root cause, title), with the fix
+    /// tried on each: what the Brain learns from.
+    async fn similar_incidents(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 3)] first: i32,
+    ) -> async_graphql::Result<Vec<super::knowledge::SimilarIncident>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        super::knowledge::similar_to(db, &self.0, first).await
+    }
+    /// Actions proposed for it (and for incidents merged into it), newest first.
+    async fn approvals(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::approvals::Approval>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        super::approvals::approvals_of(ctx, &self.family(db).await?).await
+    }
+    /// Its alerts, oldest first.
+    async fn alerts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(alert::Entity::find()
+            .filter(alert::Column::IncidentId.eq(self.0.id))
+            .order_by_asc(alert::Column::Id)
+            .all(db)
+            .await
+            .map_err(ApiError::internal)?
+            .into_iter()
+            .map(Alert)
+            .collect())
+    }
+}
+
+/// One alert; repeats of it raise `count`.
+pub struct Alert(pub alert::Model);
+
+fn json_map(text: &str) -> Json<serde_json::Value> {
+    Json(serde_json::from_str(text).unwrap_or_else(|_| serde_json::json!({})))
+}
+
+#[Object]
+impl Alert {
+    async fn id(&self) -> ID {
+        self.0.id.into()
+    }
+    async fn fingerprint(&self) -> &str {
+        &self.0.fingerprint
+    }
+    async fn status(&self) -> AlertStatus {
+        if self.0.status == "RESOLVED" {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        }
+    }
+    /// Pseudonymised.
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn service(&self) -> Option<&str> {
+        self.0.service.as_deref()
+    }
+    async fn severity(&self) -> Severity {
+        crate::services::ingest::parse_severity(&self.0.severity).into()
+    }
+    /// `ALERTMANAGER`, `GRAFANA`, `WEBHOOK`, `GRAPHQL` or `STREAM`.
+    async fn source(&self) -> &str {
+        &self.0.source
+    }
+    /// Pseudonymised labels.
+    async fn labels(&self) -> Json<serde_json::Value> {
+        json_map(&self.0.labels)
+    }
+    /// Pseudonymised annotations.
+    async fn annotations(&self) -> Json<serde_json::Value> {
+        json_map(&self.0.annotations)
+    }
+    async fn starts_at(&self) -> Option<DateTime<Utc>> {
+        self.0.starts_at
+    }
+    async fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ends_at
+    }
+    async fn generator_url(&self) -> Option<&str> {
+        self.0.generator_url.as_deref()
+    }
+    /// How many times it was received while firing.
+    async fn count(&self) -> i32 {
+        self.0.count
+    }
+    async fn first_seen(&self) -> DateTime<Utc> {
+        self.0.first_seen
+    }
+    async fn last_seen(&self) -> DateTime<Utc> {
+        self.0.last_seen
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct CountFields {
+    /// All matches, not just this page.
+    total_count: u64,
+}
+
+impl CountFields {
+    pub fn new(total_count: u64) -> Self {
+        CountFields { total_count }
+    }
+}
+
+#[derive(Default)]
+pub struct IncidentQuery;
+
+#[Object]
+impl IncidentQuery {
+    /// Incidents, newest first.
+    async fn incidents(
+        &self,
+        ctx: &Context<'_>,
+        status: Option<IncidentStatus>,
+        #[graphql(default = 20)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, Incident, CountFields>> {
+        principal(ctx)?;
+        let page = super::Page::new(first, 100, after.as_deref())?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let mut query = incident::Entity::find();
+        if let Some(status) = status {
+            query = query.filter(incident::Column::Status.eq(status.as_str()));
+        }
+        let total_count = query.clone().count(db).await.map_err(ApiError::internal)?;
+        if let Some(after_id) = page.after {
+            query = query.filter(incident::Column::Id.lt(after_id));
+        }
+        let rows = query
+            .order_by_desc(incident::Column::Id)
+            .limit(page.limit())
+            .all(db)
+            .await
+            .map_err(ApiError::internal)?;
+        // A list that shows alert counts gets them in one query, not one per incident.
+        let counts = if ctx
+            .look_ahead()
+            .field("edges")
+            .field("node")
+            .field("alertCount")
+            .exists()
+        {
+            let ids: Vec<i32> = rows.iter().map(|m| m.id).collect();
+            Some(alert_counts(db, &ids).await?)
+        } else {
+            None
+        };
+        Ok(page.connection(
+            rows,
+            total_count,
+            |m| i64::from(m.id),
+            |m| {
+                let count = counts.as_ref().map(|c| c.get(&m.id).copied().unwrap_or(0));
+                Incident(m, count)
+            },
+        ))
+    }
+
+    /// One incident, or null.
+    async fn incident(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Option<Incident>> {
+        principal(ctx)?;
+        let Ok(id) = id.parse::<i32>() else {
+            return Ok(None);
+        };
+        let db = ctx.data::<DatabaseConnection>()?;
+        Ok(incident::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Incident::from))
+    }
+}
+
+/// An alert sent through GraphQL; same fields as the generic webhook.
+#[derive(InputObject)]
+pub struct AlertInput {
+    name: String,
+    status: Option<AlertStatus>,
+    /// `critical`, `warning`, `info` (and common synonyms).
+    severity: Option<String>,
+    service: Option<String>,
+    description: Option<String>,
+    labels: Option<Json<std::collections::BTreeMap<String, String>>>,
+    annotations: Option<Json<std::collections::BTreeMap<String, String>>>,
+    fingerprint: Option<String>,
+    starts_at: Option<DateTime<Utc>>,
+    ends_at: Option<DateTime<Utc>>,
+    generator_url: Option<String>,
+}
+
+#[derive(Default)]
+pub struct IncidentMutation;
+
+#[Object]
+impl IncidentMutation {
+    /// `--demo` only: fires the seed's 3 AM scenario (postgres-db runs out of connections, the
+    /// frontend's error rate climbs) through the ordinary ingest path; returns the incidents.
+    async fn fire_demo_scenario(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Incident>> {
+        use engine::Role::*;
+        require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        if !ctx.data::<super::ServerMeta>()?.demo {
+            return Err(ApiError::Forbidden(
+                "the 3 AM scenario is only available on a server started with --demo".into(),
+            )
+            .into());
+        }
+        let mut events = Vec::new();
+        for (name, service, description) in crate::edge::demo::SCENARIO {
+            let alert = GenericAlert {
+                name: name.to_owned(),
+                severity: Some("critical".into()),
+                service: Some(service.to_owned()),
+                description: Some(description.to_owned()),
+                ..Default::default()
+            };
+            events.push(
+                alert
+                    .into_event(AlertSource::Graphql, "scenario")
+                    .map_err(|e| ApiError::BadUserInput(e.to_string()))?,
+            );
+        }
+        let receipt = ctx
+            .data::<Ingest>()?
+            .submit(events)
+            .await
+            .map_err(ApiError::internal)?;
+        let db = ctx.data::<DatabaseConnection>()?;
+        let mut incidents = Vec::new();
+        for id in receipt.incidents {
+            if let Some(found) = incident::Entity::find_by_id(id)
+                .one(db)
+                .await
+                .map_err(ApiError::internal)?
+            {
+                incidents.push(Incident::from(found));
+            }
+        }
+        Ok(incidents)
+    }
+
+    /// Ingests one alert and returns the incident it joined (everyone but VIEWER).
+    async fn ingest_alert(
+        &self,
+        ctx: &Context<'_>,
+        input: AlertInput,
+    ) -> async_graphql::Result<Incident> {
+        use engine::Role::*;
+        require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let alert = GenericAlert {
+            name: input.name,
+            status: input.status.map(|s| {
+                match s {
+                    AlertStatus::Firing => "firing",
+                    AlertStatus::Resolved => "resolved",
+                }
+                .to_owned()
+            }),
+            severity: input.severity,
+            service: input.service,
+            description: input.description,
+            labels: input.labels.map(|j| j.0).unwrap_or_default(),
+            annotations: input.annotations.map(|j| j.0).unwrap_or_default(),
+            fingerprint: input.fingerprint,
+            starts_at: input.starts_at,
+            ends_at: input.ends_at,
+            generator_url: input.generator_url,
+        };
+        let event = alert
+            .into_event(AlertSource::Graphql, "input")
+            .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+        let ingest = ctx.data::<Ingest>()?;
+        let receipt = ingest
+            .submit(vec![event])
+            .await
+            .map_err(ApiError::internal)?;
+        let Some(id) = receipt.incidents.first() else {
+            return Err(ApiError::NotFound(
+                "resolved alert matches no firing alert; nothing changed".into(),
+            )
+            .into());
+        };
+        let db = ctx.data::<DatabaseConnection>()?;
+        incident::Entity::find_by_id(*id)
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?
+            .map(Incident::from)
+            .ok_or_else(|| ApiError::internal("incident vanished after commit").into())
+    }
+}
+
+/// Changed incidents, each read from storage once per process and shared by every
+/// `incidentUpdates` subscriber (10,000 subscribers cost one query per event, not 10,000).
+#[derive(Clone)]
+pub struct IncidentFeed(tokio::sync::broadcast::Sender<std::sync::Arc<incident::Model>>);
+
+impl IncidentFeed {
+    pub fn start(db: DatabaseConnection, ingest: &Ingest) -> IncidentFeed {
+        use tokio::sync::broadcast::error::RecvError;
+        let (feed, _) = tokio::sync::broadcast::channel(1024);
+        let sender: tokio::sync::broadcast::Sender<std::sync::Arc<incident::Model>> = feed.clone();
+        let mut updates = ingest.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match updates.recv().await {
+                    Ok(id) => {
+                        if sender.receiver_count() == 0 {
+                            continue;
+                        }
+                        match incident::Entity::find_by_id(id).one(&db).await {
+                            Ok(Some(row)) => drop(sender.send(std::sync::Arc::new(row))),
+                            Ok(None) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, incident_id = id, "incident update not read")
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "incident feed lagged; subscribers miss updates")
+                    }
+                    Err(RecvError::Closed) => return,
+                }
+            }
+        });
+        IncidentFeed(feed)
+    }
+}
+
+#[derive(Default)]
+pub struct IncidentSubscription;
+
+#[Subscription]
+impl IncidentSubscription {
+    /// Every incident as it is opened or changes (after the change is committed).
+    async fn incident_updates(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<impl Stream<Item = Incident> + use<>> {
+        principal(ctx)?;
+        let updates = ctx.data::<IncidentFeed>()?.0.subscribe();
+        Ok(
+            tokio_stream::wrappers::BroadcastStream::new(updates).filter_map(|row| async move {
+                // A lagging subscriber skips, it does not fail.
+                row.ok().map(|row| Incident::from((*row).clone()))
+            }),
+        )
+    }
+}

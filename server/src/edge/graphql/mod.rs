@@ -1,0 +1,226 @@
+//! The GraphQL schema: one `<Domain>Query` / `Mutation` / `Subscription` per domain, merged.
+//!
+//! Resolvers reach state through schema data (`ServerMeta`, the database) and the caller
+//! through request data ([`RequestAuth`]), attached by the HTTP and WebSocket handlers.
+
+mod analysis;
+mod approvals;
+mod audit;
+mod auth;
+mod cluster;
+mod error;
+mod finops;
+mod incidents;
+mod knowledge;
+mod notifications;
+mod system;
+pub mod topology;
+
+use std::time::Instant;
+
+use async_graphql::{Context, MergedObject, MergedSubscription, Schema};
+use sea_orm::DatabaseConnection;
+
+pub use error::ApiError;
+
+use crate::edge::config::AuthConfig;
+use crate::services::auth::Principal;
+use crate::services::ingest::Ingest;
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+#[derive(MergedObject, Default)]
+pub struct Query(
+    system::SystemQuery,
+    auth::AuthQuery,
+    incidents::IncidentQuery,
+    topology::TopologyQuery,
+    approvals::ApprovalQuery,
+    cluster::ClusterQuery,
+    audit::AuditQuery,
+    knowledge::KnowledgeQuery,
+    finops::FinopsQuery,
+    notifications::NotificationQuery,
+);
+
+#[derive(MergedObject, Default)]
+pub struct Mutation(
+    auth::AuthMutation,
+    incidents::IncidentMutation,
+    analysis::AnalysisMutation,
+    approvals::ApprovalMutation,
+    cluster::ClusterMutation,
+    finops::FinopsMutation,
+    notifications::NotificationMutation,
+);
+
+#[derive(MergedSubscription, Default)]
+pub struct Subscription(
+    system::SystemSubscription,
+    incidents::IncidentSubscription,
+    analysis::AnalysisSubscription,
+    approvals::ApprovalSubscription,
+);
+
+/// Facts about this server process, for `serverInfo`.
+#[derive(Debug, Clone)]
+pub struct ServerMeta {
+    pub version: &'static str,
+    pub database: &'static str,
+    pub started: Instant,
+    /// Running with `--demo`.
+    pub demo: bool,
+}
+
+/// Who is calling (if anyone) and with which token, attached to every request.
+#[derive(Debug, Clone, Default)]
+pub struct RequestAuth {
+    pub principal: Option<Principal>,
+    /// The raw session token, so `logout` can end exactly this session.
+    pub token: Option<String>,
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build_schema(
+    db: DatabaseConnection,
+    meta: ServerMeta,
+    auth: AuthConfig,
+    ingest: Ingest,
+    topology: std::sync::Arc<engine::topology::Topology>,
+    analyst: crate::services::analysis::Analyst,
+    approvals: crate::services::approvals::Approvals,
+    finops: crate::services::finops::Finops,
+    notifier: crate::services::notify::Notifier,
+    limits: &crate::edge::limits::GraphqlLimits,
+    lockout: std::sync::Arc<crate::services::auth::lockout::Lockout>,
+) -> AppSchema {
+    let mut builder = Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity)
+    .extension(crate::edge::limits::AliasLimit(limits.max_aliases));
+    if !limits.introspection {
+        builder = builder.disable_introspection();
+    }
+    let feed = incidents::IncidentFeed::start(db.clone(), &ingest);
+    builder
+        .data(feed)
+        .data(db)
+        .data(meta)
+        .data(auth)
+        .data(ingest)
+        .data(topology)
+        .data(analyst)
+        .data(approvals)
+        .data(finops)
+        .data(notifier)
+        .data(lockout)
+        .finish()
+}
+
+/// The SDL, as committed in `schema.graphql`.
+pub fn sdl() -> String {
+    Schema::build(
+        Query::default(),
+        Mutation::default(),
+        Subscription::default(),
+    )
+    .finish()
+    .sdl()
+}
+
+/// A newest-first page over rows with integer ids (`first`, `after` validated).
+pub struct Page {
+    pub first: usize,
+    pub after: Option<i64>,
+    resumed: bool,
+}
+
+impl Page {
+    pub fn new(first: i32, max: i32, after: Option<&str>) -> Result<Page, ApiError> {
+        if !(1..=max).contains(&first) {
+            return Err(ApiError::BadUserInput(format!(
+                "first must be 1-{max}, got {first}"
+            )));
+        }
+        let after_id = after
+            .map(str::parse::<i64>)
+            .transpose()
+            .map_err(|_| ApiError::BadUserInput("after: not a cursor from this list".into()))?;
+        Ok(Page {
+            first: first as usize,
+            after: after_id,
+            resumed: after.is_some(),
+        })
+    }
+
+    /// How many rows to fetch: one more than the page, to know whether another follows.
+    pub fn limit(&self) -> u64 {
+        self.first as u64 + 1
+    }
+
+    /// The connection for `rows` (fetched with [`Page::limit`], newest first).
+    pub fn connection<M, N: async_graphql::OutputType>(
+        &self,
+        mut rows: Vec<M>,
+        total_count: u64,
+        id: impl Fn(&M) -> i64,
+        node: impl Fn(M) -> N,
+    ) -> async_graphql::connection::Connection<String, N, incidents::CountFields> {
+        let has_next = rows.len() > self.first;
+        rows.truncate(self.first);
+        let mut connection = async_graphql::connection::Connection::with_additional_fields(
+            self.resumed,
+            has_next,
+            incidents::CountFields::new(total_count),
+        );
+        connection.edges.extend(
+            rows.into_iter()
+                .map(|row| async_graphql::connection::Edge::new(id(&row).to_string(), node(row))),
+        );
+        connection
+    }
+}
+
+/// The signed-in caller, or `UNAUTHENTICATED`.
+pub fn principal<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Principal> {
+    ctx.data_opt::<RequestAuth>()
+        .and_then(|auth| auth.principal.as_ref())
+        .ok_or_else(|| ApiError::Unauthenticated.into())
+}
+
+/// The caller, if their role is one of `roles`; else `UNAUTHENTICATED` / `FORBIDDEN`.
+pub fn require_role<'a>(
+    ctx: &'a Context<'_>,
+    roles: &[engine::Role],
+) -> async_graphql::Result<&'a Principal> {
+    let who = principal(ctx)?;
+    if roles.contains(&who.role) {
+        Ok(who)
+    } else {
+        Err(ApiError::Forbidden(format!("role {} may not do this", who.role)).into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `schema.graphql` is what clients (and the UI's typed operations) compile against.
+    /// Regenerate with `AWOOOI_UPDATE_SCHEMA=1 cargo test -p server schema_file`.
+    #[test]
+    fn schema_file_is_up_to_date() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../schema.graphql");
+        let current = super::sdl();
+        if std::env::var_os("AWOOOI_UPDATE_SCHEMA").is_some() {
+            std::fs::write(path, &current).unwrap();
+        }
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            committed == current,
+            "schema.graphql is stale: run `AWOOOI_UPDATE_SCHEMA=1 cargo test -p server schema_file` \
+             and commit the result"
+        );
+    }
+}

@@ -1,0 +1,655 @@
+//! The HTTP surface: GraphQL (+ WebSocket subscriptions), health, metrics, sign-in forms,
+//! static UI assets, and the SSR pages behind a session guard.
+
+use std::sync::Arc;
+
+use async_graphql::BatchRequest;
+use async_graphql::Data;
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::extract::{DefaultBodyLimit, FromRef, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Form, Json, Router};
+use leptos::config::LeptosOptions;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use metrics_exporter_prometheus::PrometheusHandle;
+use sea_orm::DatabaseConnection;
+use serde::Deserialize;
+use serde_json::json;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::services::ServeDir;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::base::telemetry::{self, count_graphql_operation};
+use crate::edge::config::Config;
+use crate::edge::graphql::{AppSchema, RequestAuth};
+use crate::services::auth::{self, SESSION_COOKIE};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: DatabaseConnection,
+    pub schema: AppSchema,
+    pub ingest: crate::services::ingest::Ingest,
+    pub topology: Arc<engine::topology::Topology>,
+    pub approvals: crate::services::approvals::Approvals,
+    pub notifier: crate::services::notify::Notifier,
+    pub config: Arc<Config>,
+    pub leptos: LeptosOptions,
+    pub metrics: PrometheusHandle,
+    /// Requests per caller on `/graphql` and `/mcp`.
+    pub rate: crate::edge::limits::CallerRate,
+    /// Failed sign-ins per user name.
+    pub lockout: Arc<crate::services::auth::lockout::Lockout>,
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// How the caller presented their credentials.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CredentialSource {
+    None,
+    Bearer,
+    Cookie,
+}
+
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .leptos_routes_with_handler(
+            generate_route_list(app::App),
+            get(crate::edge::ssr::render_page),
+        )
+        .route_layer(middleware::from_fn(require_page_session));
+    let pkg_dir = state.config.site_root.join("pkg");
+    let alerts = Router::new()
+        .route(
+            "/api/v1/alerts/alertmanager",
+            post(crate::edge::webhooks::alertmanager),
+        )
+        .route(
+            "/api/v1/alerts/grafana",
+            post(crate::edge::webhooks::grafana),
+        )
+        .route(
+            "/api/v1/alerts/webhook",
+            post(crate::edge::webhooks::generic),
+        )
+        .route(
+            "/api/v1/slack/interactions",
+            post(crate::edge::slack::interactions),
+        )
+        .layer(DefaultBodyLimit::max(state.config.ingest.max_body_bytes));
+    let http = &state.config.http;
+    let api = Router::new()
+        .route("/graphql", get(graphiql).post(graphql_http))
+        .route("/graphql/ws", get(graphql_ws))
+        .nest_service(
+            "/mcp",
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn(require_bearer))
+                .service(crate::edge::mcp::http_service(state.schema.clone())),
+        )
+        .route_layer(middleware::from_fn_with_state(state.clone(), rate_limit))
+        .route("/auth/login", post(form_login))
+        .route("/auth/logout", post(form_logout))
+        // The GraphQL extractor streams the body itself, so the limit wraps the body.
+        .layer(RequestBodyLimitLayer::new(http.max_body_bytes));
+    let timeout = std::time::Duration::from_secs(http.request_timeout_seconds);
+    Router::new()
+        .merge(alerts)
+        .merge(api)
+        .route("/graphql/schema.graphql", get(schema_sdl))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(pages)
+        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .fallback(not_found)
+        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        .layer(middleware::from_fn(telemetry::track_http))
+        .layer(middleware::from_fn_with_state(
+            state.config.auth.cookie_secure,
+            security_headers,
+        ))
+        .layer(cors(&http.cors_origins))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// CORS for the configured origins: bearer tokens only (no credentials mode, so browsers never
+/// send the session cookie cross-origin). No origins configured: no CORS headers at all.
+fn cors(origins: &[String]) -> CorsLayer {
+    let allowed: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    if allowed.is_empty() {
+        return CorsLayer::new();
+    }
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::list(allowed))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(std::time::Duration::from_secs(600))
+}
+
+/// The console's Content-Security-Policy: scripts, styles and connections from this origin
+/// only (the hydration bootstrap is inline; the WASM bundle needs `wasm-unsafe-eval`), no
+/// framing, forms post only here.
+const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
+    object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'";
+
+/// Security headers on every response; the CSP on HTML pages (GraphiQL, which loads its
+/// scripts from a CDN, gets framing protection only); HSTS when cookies are `Secure`, i.e.
+/// the console is served over HTTPS.
+async fn security_headers(State(https): State<bool>, request: Request, next: Next) -> Response {
+    let graphiql = request.uri().path() == "/graphql";
+    let mut response = next.run(request).await;
+    let html = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "same-origin"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    if html && !graphiql {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CSP),
+        );
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    response
+}
+
+/// CSRF protection: a state-changing request that carries the session cookie (or signs in)
+/// must come from this origin. Browsers always send `Origin` on cross-site POSTs; clients
+/// without one (curl, integrations) use bearer tokens and are not affected.
+async fn refuse_cross_site(request: Request, next: Next) -> Response {
+    let changes = !matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    );
+    let cookie = request.extensions().get::<CredentialSource>() == Some(&CredentialSource::Cookie);
+    let signs_in = request.uri().path() == "/auth/login";
+    if changes && (cookie || signs_in) && !same_origin(request.headers()) {
+        return (
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "cross-site request refused: the session cookie is accepted only from this origin"})),
+        )
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// The rate-limit key of a request: its credential (hashed), else its client address.
+fn caller_key(request: &Request) -> String {
+    if let Some(token) = bearer_token(request.headers()).or_else(|| cookie_token(request.headers()))
+    {
+        return format!("t:{}", &auth::token_hash(&token)[..16]);
+    }
+    match request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        Some(info) => format!("ip:{}", info.0.ip()),
+        None => "anonymous".to_owned(),
+    }
+}
+
+/// Per-caller request rate on the API routes: over it, `429` with `Retry-After`.
+async fn rate_limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let key = caller_key(&request);
+    match state.rate.check(&key) {
+        Ok(()) => next.run(request).await,
+        Err(wait) => {
+            let seconds = wait.as_secs() + 1;
+            metrics::counter!("awoooi_rate_limited_total").increment(1);
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [(header::RETRY_AFTER, seconds.to_string())],
+                Json(json!({"errors": [{
+                    "message": format!("rate limit exceeded: retry in {seconds} s"),
+                    "extensions": {"code": "RATE_LIMITED"},
+                }]})),
+            )
+                .into_response()
+        }
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+        .filter(|t| !t.is_empty())
+}
+
+fn cookie_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Resolves the caller once per request into a `RequestAuth` extension. Health and metrics
+/// endpoints skip it so that they answer while the database is down.
+async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/metrics") || path.starts_with("/pkg/") {
+        return next.run(request).await;
+    }
+    let (token, source) = match bearer_token(request.headers()) {
+        Some(token) => (Some(token), CredentialSource::Bearer),
+        None => match cookie_token(request.headers()) {
+            Some(token) => (Some(token), CredentialSource::Cookie),
+            None => (None, CredentialSource::None),
+        },
+    };
+    let principal = match &token {
+        Some(token) => match auth::resolve(&state.db, token).await {
+            Ok(principal) => principal,
+            Err(error) => {
+                tracing::error!(%error, "cannot resolve credentials: database unavailable");
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Json(json!({"error": "storage unavailable, try again"})),
+                )
+                    .into_response();
+            }
+        },
+        None => None,
+    };
+    request.extensions_mut().insert(source);
+    request
+        .extensions_mut()
+        .insert(RequestAuth { principal, token });
+    next.run(request).await
+}
+
+/// `/mcp` takes bearer tokens only (API or session tokens; never the cookie).
+async fn require_bearer(request: Request, next: Next) -> Response {
+    let bearer = request.extensions().get::<CredentialSource>() == Some(&CredentialSource::Bearer);
+    if bearer && signed_in(&request) {
+        next.run(request).await
+    } else {
+        (
+            StatusCode::UNAUTHORIZED,
+            [(header::WWW_AUTHENTICATE, "Bearer")],
+            Json(json!({"error": "send Authorization: Bearer <token> (an API or session token)"})),
+        )
+            .into_response()
+    }
+}
+
+fn signed_in(request: &Request) -> bool {
+    request
+        .extensions()
+        .get::<RequestAuth>()
+        .is_some_and(|auth| auth.principal.is_some())
+}
+
+/// UI pages other than the login page need a session; otherwise go sign in.
+async fn require_page_session(request: Request, next: Next) -> Response {
+    if request.uri().path() == "/login" || signed_in(&request) {
+        next.run(request).await
+    } else {
+        Redirect::to("/login").into_response()
+    }
+}
+
+async fn graphql_http(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    request: GraphQLBatchRequest,
+) -> Response {
+    let batch = request.into_inner();
+    let max = state.config.graphql.max_batch;
+    let requests: Vec<&async_graphql::Request> = match &batch {
+        BatchRequest::Single(one) => vec![one],
+        BatchRequest::Batch(many) => many.iter().collect(),
+    };
+    if requests.len() > max || requests.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"errors": [{
+                "message": format!("a batch holds 1 to {max} operations; this one has {}", requests.len()),
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }]})),
+        )
+            .into_response();
+    }
+    for request in requests {
+        count_graphql_operation(request.operation_name.as_deref(), "http");
+    }
+    GraphQLResponse::from(state.schema.execute_batch(batch.data(auth)).await).into_response()
+}
+
+async fn graphiql(request: Request) -> Response {
+    if !signed_in(&request) {
+        return Redirect::to("/login").into_response();
+    }
+    Html(
+        GraphiQLSource::build()
+            .endpoint("/graphql")
+            .subscription_endpoint("/graphql/ws")
+            .title("AWOOOI GraphQL")
+            .finish(),
+    )
+    .into_response()
+}
+
+async fn schema_sdl(State(state): State<AppState>, request: Request) -> Response {
+    if !signed_in(&request) {
+        return unauthorized();
+    }
+    (
+        [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+        state.schema.sdl(),
+    )
+        .into_response()
+}
+
+fn unauthorized() -> Response {
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, "Bearer")],
+        Json(json!({"error": "sign in first: this needs a session or an API token"})),
+    )
+        .into_response()
+}
+
+/// Browsers send cookies on cross-site WebSocket upgrades; only our own origin may use them.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
+    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+}
+
+/// The token a WebSocket client put in `connection_init`:
+/// `{"Authorization": "Bearer …"}` or `{"token": "…"}`.
+fn init_payload_token(payload: &serde_json::Value) -> Option<String> {
+    let from_header = payload
+        .get("Authorization")
+        .or_else(|| payload.get("authorization"))
+        .and_then(|v| v.as_str())
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim().to_owned());
+    from_header
+        .or_else(|| {
+            payload
+                .get("token")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        })
+        .filter(|t| !t.is_empty())
+}
+
+async fn graphql_ws(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+    Extension(source): Extension<CredentialSource>,
+    headers: HeaderMap,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    if source == CredentialSource::Cookie && !same_origin(&headers) {
+        return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
+    }
+    let schema = state.schema.clone();
+    let db = state.db.clone();
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default;
+        // frames larger than this are still read, in more steps.
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(0)
+        .on_upgrade(move |stream| {
+            GraphQLWebSocket::new(stream, schema, protocol)
+                .on_connection_init(move |payload| async move {
+                    let auth = match init_payload_token(&payload) {
+                        None => auth,
+                        Some(token) => match auth::resolve(&db, &token).await {
+                            Ok(Some(principal)) => RequestAuth {
+                                principal: Some(principal),
+                                token: None,
+                            },
+                            Ok(None) => {
+                                return Err(async_graphql::Error::new("invalid or expired token"));
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "cannot resolve WebSocket token");
+                                return Err(async_graphql::Error::new("storage unavailable"));
+                            }
+                        },
+                    };
+                    count_graphql_operation(None, "ws");
+                    let mut data = Data::default();
+                    data.insert(auth);
+                    Ok(data)
+                })
+                .serve()
+        })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    username: String,
+    password: String,
+}
+
+/// Sign-in for browsers without JavaScript (the hydrated page uses the `login` mutation).
+async fn form_login(State(state): State<AppState>, Form(form): Form<LoginForm>) -> Response {
+    let ttl = chrono::Duration::minutes(i64::from(state.config.auth.session_ttl_minutes));
+    match auth::login(
+        &state.db,
+        &state.lockout,
+        form.username.trim(),
+        &form.password,
+        ttl,
+    )
+    .await
+    {
+        Ok(session) => {
+            tracing::info!(user = %session.user.username, "signed in");
+            crate::base::audit::record_or_log(
+                &state.db,
+                &session.user.username,
+                "user.login",
+                &format!("user:{}", session.user.username),
+                json!({"via": "form"}),
+            )
+            .await;
+            let cookie = auth::session_cookie(
+                &session.token,
+                ttl.num_seconds(),
+                state.config.auth.cookie_secure,
+            );
+            redirect_with_cookie("/", &cookie)
+        }
+        Err(auth::AuthError::InvalidCredentials | auth::AuthError::InvalidInput(_)) => {
+            Redirect::to("/login?error=1").into_response()
+        }
+        Err(auth::AuthError::Locked(_)) => Redirect::to("/login?error=locked").into_response(),
+        Err(error) => {
+            tracing::error!(%error, "sign-in failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage unavailable, try again",
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn form_logout(
+    State(state): State<AppState>,
+    Extension(auth): Extension<RequestAuth>,
+) -> Response {
+    if let Some(token) = auth.token
+        && let Err(error) = auth::logout(&state.db, &token).await
+    {
+        tracing::error!(%error, "sign-out failed");
+    }
+    redirect_with_cookie(
+        "/login",
+        &auth::clear_session_cookie(state.config.auth.cookie_secure),
+    )
+}
+
+fn redirect_with_cookie(to: &str, cookie: &str) -> Response {
+    let mut response = Redirect::to(to).into_response();
+    if let Ok(value) = HeaderValue::from_str(cookie) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// Ready when the database answers and every migration is applied.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let database = state.db.ping().await;
+    let migrations = match &database {
+        Ok(()) => crate::base::db::migrations_applied(&state.db).await,
+        Err(_) => Ok(false),
+    };
+    let ready = database.is_ok() && matches!(migrations, Ok(true));
+    if let Err(error) = &database {
+        tracing::warn!(%error, "not ready: database unreachable");
+    }
+    let body = json!({
+        "status": if ready { "ready" } else { "not ready" },
+        "database": if database.is_ok() { "ok" } else { "unreachable" },
+        "migrations": match migrations { Ok(true) => "applied", Ok(false) => "pending", Err(_) => "unknown" },
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.append(*name, HeaderValue::from_str(value).unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn credentials_are_read_from_bearer_or_cookie() {
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer abc")])).as_deref(),
+            Some("abc")
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Basic abc")])),
+            None
+        );
+        assert_eq!(
+            bearer_token(&headers(&[("authorization", "Bearer ")])),
+            None
+        );
+        assert_eq!(
+            cookie_token(&headers(&[("cookie", "a=1; awoooi_session=tok; b=2")])).as_deref(),
+            Some("tok")
+        );
+        assert_eq!(
+            cookie_token(&headers(&[("cookie", "awoooi_session=")])),
+            None
+        );
+    }
+
+    #[test]
+    fn websocket_init_payload_carries_a_token_two_ways() {
+        assert_eq!(
+            init_payload_token(&json!({"Authorization": "Bearer t1"})).as_deref(),
+            Some("t1")
+        );
+        assert_eq!(
+            init_payload_token(&json!({"token": "t2"})).as_deref(),
+            Some("t2")
+        );
+        assert_eq!(init_payload_token(&json!({})), None);
+        assert_eq!(
+            init_payload_token(&json!({"Authorization": "Basic x"})),
+            None
+        );
+    }
+
+    #[test]
+    fn cross_origin_upgrades_are_detected() {
+        assert!(same_origin(&headers(&[])));
+        assert!(same_origin(&headers(&[
+            ("origin", "http://127.0.0.1:3000"),
+            ("host", "127.0.0.1:3000")
+        ])));
+        assert!(!same_origin(&headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:3000")
+        ])));
+    }
+}

@@ -1,0 +1,59 @@
+//! Server-side rendering: Leptos pages rendered with an in-process GraphQL transport, so SSR
+//! sees exactly what the requesting user may see, without an HTTP hop to itself.
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use leptos::prelude::provide_context;
+
+use app::graphql::{ApiError, GraphqlTransport, Transport, TransportFuture};
+
+use crate::base::telemetry::count_graphql_operation;
+use crate::edge::graphql::{AppSchema, RequestAuth};
+use crate::edge::http::AppState;
+
+/// Executes UI operations directly against the schema as the request's caller.
+struct InProcessTransport {
+    schema: AppSchema,
+    auth: RequestAuth,
+}
+
+impl GraphqlTransport for InProcessTransport {
+    fn execute(&self, body: serde_json::Value) -> TransportFuture {
+        let schema = self.schema.clone();
+        let auth = self.auth.clone();
+        Box::pin(async move {
+            let request: async_graphql::Request =
+                serde_json::from_value(body).map_err(|e| ApiError {
+                    message: format!("bad request: {e}"),
+                    code: Some("BAD_USER_INPUT".into()),
+                })?;
+            count_graphql_operation(request.operation_name.as_deref(), "ssr");
+            let response = schema.execute(request.data(auth)).await;
+            serde_json::to_value(&response).map_err(|e| ApiError {
+                message: format!("cannot encode response: {e}"),
+                code: None,
+            })
+        })
+    }
+}
+
+/// Renders any UI route (auth was checked by the page guard).
+pub async fn render_page(State(state): State<AppState>, request: Request) -> Response {
+    let auth = request
+        .extensions()
+        .get::<RequestAuth>()
+        .cloned()
+        .unwrap_or_default();
+    let schema = state.schema.clone();
+    let options = state.leptos.clone();
+    let handler = leptos_axum::render_app_to_stream_in_order_with_context(
+        move || {
+            provide_context(Transport::new(InProcessTransport {
+                schema: schema.clone(),
+                auth: auth.clone(),
+            }))
+        },
+        move || app::shell(options.clone()),
+    );
+    handler(request).await.into_response()
+}

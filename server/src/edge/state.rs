@@ -1,0 +1,237 @@
+//! The state builder: everything a running server holds, built from configuration, and
+//! `serve`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use leptos::config::LeptosOptions;
+
+use crate::base::{audit, bus, db, db::redact_url, keys, telemetry};
+use crate::edge::config::{self, Config};
+use crate::edge::{demo, graphql, http, limits};
+use crate::executors::{self, ClusterBackend, kube};
+use crate::services::ingest::streams;
+use crate::services::{analysis, approvals, finops, ingest, knowledge, notify};
+
+pub(crate) async fn open_db(config: &Config) -> anyhow::Result<sea_orm::DatabaseConnection> {
+    db::connect_and_migrate(&config.database_url)
+        .await
+        .with_context(|| format!("cannot open database {}", redact_url(&config.database_url)))
+}
+
+/// `--topology FILE`, else the demo topology with `--demo`, else an empty one.
+pub fn load_topology(config: &Config) -> anyhow::Result<engine::topology::Topology> {
+    use engine::topology::Topology;
+    match &config.topology {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read topology {}", path.display()))?;
+            Topology::from_yaml(&text).with_context(|| format!("topology {}", path.display()))
+        }
+        None if config.demo => Ok(Topology::demo()),
+        None => Ok(Topology::default()),
+    }
+}
+
+/// The cluster actions go to: Kubernetes when configured; else the simulated one from
+/// `--cluster FILE`, the demo fixture with `--demo` (and the demo topology), or one generated
+/// from the topology.
+pub async fn load_cluster(
+    config: &Config,
+    topology: &engine::topology::Topology,
+) -> anyhow::Result<ClusterBackend> {
+    use engine::simcluster::SimCluster;
+    if config.cluster.backend == config::ClusterKind::Kubernetes {
+        let cluster = kube::KubeCluster::connect(&config.cluster.kubernetes).await?;
+        return Ok(ClusterBackend::Kubernetes(cluster));
+    }
+    Ok(ClusterBackend::Simulated(match &config.cluster.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read cluster fixture {}", path.display()))?;
+            SimCluster::from_yaml(&text).with_context(|| format!("{}", path.display()))?
+        }
+        None if config.demo && config.topology.is_none() => SimCluster::demo(),
+        None => SimCluster::from_topology(topology),
+    }))
+}
+
+/// Everything a running server holds, built from configuration.
+pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
+    let db = open_db(&config).await?;
+    if audit::record_policy(&db, config.approvals.audit_details()).await? {
+        tracing::info!("approval policy recorded in the audit trail (new or changed)");
+    }
+    let meta = graphql::ServerMeta {
+        version: env!("CARGO_PKG_VERSION"),
+        database: config.database_kind(),
+        started: Instant::now(),
+        demo: config.demo,
+    };
+    let shield = Arc::new(engine::shield::Shield::new(&config.shield.detectors)?);
+    let key = keys::load_or_create(&config.data_dir, std::env::var("AWOOOI_VAULT_KEY").ok())?;
+    let topology = Arc::new(load_topology(&config)?);
+    let correlation_window =
+        chrono::Duration::minutes(i64::from(config.ingest.correlation_window_minutes));
+    let bus = match config.bus.backend {
+        config::BusKind::Memory => bus::InProcess::bus(),
+        config::BusKind::Redis => {
+            let url = config
+                .redis_url
+                .as_deref()
+                .context("bus.backend = \"redis\" needs a Redis URL")?;
+            bus::RedisBus::connect(url, &config.bus.channel).await?
+        }
+    };
+    let ingest = ingest::Ingest::start(
+        db.clone(),
+        ingest::IngestSettings {
+            correlation_window,
+            shield: shield.clone(),
+            key: key.clone(),
+            topology: topology.clone(),
+            rules: engine::correlation::Rules {
+                max_depth: config.ingest.correlation_depth,
+                window: correlation_window,
+                match_labels: config.ingest.correlation_labels.clone(),
+            },
+        },
+        bus,
+    );
+    let backend = load_cluster(&config, &topology).await?;
+    let knowledge = knowledge::KmWriter::new(
+        db.clone(),
+        config.redis_url.as_deref(),
+        &config.data_dir,
+        config.knowledge.clone(),
+    )?;
+    knowledge.start_worker();
+    knowledge.watch_resolutions(ingest.bus());
+    let approvals = approvals::Approvals::new(
+        db.clone(),
+        config.approvals.clone(),
+        topology.clone(),
+        executors::registry(&config.actions, backend),
+        shield,
+        key,
+        ingest.bus().clone(),
+        knowledge.clone(),
+    );
+    approvals.start_worker(std::time::Duration::from_secs(15));
+    let analyst = analysis::Analyst::start(
+        db.clone(),
+        topology.clone(),
+        ingest.clone(),
+        approvals.clone(),
+        config.brain.clone(),
+    )?;
+    let notifier = notify::Notifier::new(db.clone(), config.notifications.clone(), config.bind)
+        .map_err(|e| anyhow::anyhow!("notifications: {e}"))?;
+    notifier.start_worker();
+    let finops = finops::Finops::new(db.clone(), approvals.clone(), config.finops.clone());
+    finops.start_schedule();
+    let lockout = Arc::new(crate::services::auth::lockout::Lockout::new(
+        config.auth.max_failed_logins,
+        std::time::Duration::from_secs(u64::from(config.auth.lockout_minutes) * 60),
+    ));
+    let schema = graphql::build_schema(
+        db.clone(),
+        meta,
+        config.auth.clone(),
+        ingest.clone(),
+        topology.clone(),
+        analyst,
+        approvals.clone(),
+        finops,
+        notifier.clone(),
+        &config.graphql,
+        lockout.clone(),
+    );
+    let leptos = LeptosOptions::builder()
+        .output_name("awoooi")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .build();
+    Ok(http::AppState {
+        db,
+        schema,
+        ingest,
+        topology,
+        approvals,
+        notifier,
+        rate: limits::CallerRate::new(&config.graphql),
+        config: Arc::new(config),
+        leptos,
+        metrics: telemetry::prometheus(),
+        lockout,
+    })
+}
+
+pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
+    let demo = if config.demo {
+        demo::check_bind(config.bind, config.demo_allow_remote)?;
+        Some(demo::demo_password(
+            std::env::var("AWOOOI_DEMO_PASSWORD").ok(),
+        ))
+    } else {
+        None
+    };
+    if !config.site_root.join("pkg").join("awoooi.js").exists() {
+        tracing::warn!(
+            site_root = %config.site_root.display(),
+            "UI assets not found: pages render without interactivity (build them with scripts/build-ui.sh)"
+        );
+    }
+    let bind = config.bind;
+    let state = build_state(config).await?;
+    if let (Some(stream), Some(url)) = (&state.config.streams.redis, &state.config.redis_url) {
+        let consumer =
+            streams::RedisAlertStream::connect(url, stream.clone(), state.ingest.clone())
+                .await
+                .with_context(|| format!("cannot consume Redis stream {}", stream.stream))?;
+        tokio::spawn(consumer.run());
+    }
+    if let Some((password, generated)) = &demo {
+        demo::seed(&state.db, password).await?;
+        eprintln!("{}", demo::banner(bind, password, *generated));
+    }
+    let listener = tokio::net::TcpListener::bind(bind)
+        .await
+        .with_context(|| format!("cannot listen on {bind}"))?;
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        database = %redact_url(&state.config.database_url),
+        "AWOOOI listening"
+    );
+    axum::serve(
+        listener,
+        http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,37 @@
+//! The simulated cluster as an executor: the engine's dry-run over its state, and actions
+//! applied to it in memory.
+
+use engine::dryrun::DryRunReport;
+use engine::policy::ActionRequest;
+use engine::simcluster::EXECUTOR;
+
+use crate::base::cluster::SimulatedCluster;
+use crate::services::approvals::{ExecError, Executor};
+
+#[async_trait::async_trait]
+impl Executor for SimulatedCluster {
+    fn name(&self) -> &'static str {
+        "simulated"
+    }
+
+    /// Every kind the executors before it leave.
+    fn handles(&self, _kind: &str) -> bool {
+        true
+    }
+
+    async fn dry_run(
+        &self,
+        request: &ActionRequest,
+        blast_radius: usize,
+        blast_limit: usize,
+    ) -> DryRunReport {
+        self.with(|cluster| {
+            engine::dryrun::dry_run(request, cluster, EXECUTOR, blast_radius, blast_limit)
+        })
+    }
+
+    async fn execute(&self, approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
+        self.with(|cluster| cluster.apply(approval, request))
+            .map_err(ExecError::Failed)
+    }
+}

@@ -1,0 +1,497 @@
+//! The analysis worker: when an incident opens (or on demand), build the pseudonymised
+//! investigation, run the Brain, persist its thinking events with gap-free sequence numbers as
+//! they come, and store the proposal.
+//!
+//! Claiming is a conditional update (`OPEN → ANALYZING`), so however many replicas see the
+//! incident open, one analyses it.
+
+pub mod brains;
+
+pub use crate::base::bus::ThinkingRow;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use engine::alert::AlertStatus;
+use engine::brain::{
+    AlertFacts, Brain, GraphFact, Investigation, Proposal, RulesBrain, ThinkingStep,
+};
+use engine::topology::Topology;
+use entity::{alert, analysis, incident, thinking_event};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Set,
+};
+use tokio::sync::{broadcast, mpsc};
+
+use crate::base::bus::Event;
+
+use crate::services::analysis::brains::{AnyBrain, BrainConfig};
+use crate::services::ingest::{Ingest, status};
+
+/// Services named by a firing alert right now: the unhealthy ones.
+pub async fn firing_services(
+    db: &DatabaseConnection,
+) -> Result<std::collections::HashSet<String>, DbErr> {
+    let services: Vec<Option<String>> = alert::Entity::find()
+        .select_only()
+        .column(alert::Column::Service)
+        .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+        .distinct()
+        .into_tuple()
+        .all(db)
+        .await?;
+    Ok(services.into_iter().flatten().collect())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AnalysisError {
+    #[error("no incident {0}")]
+    NotFound(i32),
+    #[error("incident {0} is being analysed or is resolved")]
+    Busy(i32),
+    #[error("storage: {0}")]
+    Storage(#[from] DbErr),
+}
+
+struct Inner {
+    db: DatabaseConnection,
+    topology: Arc<Topology>,
+    ingest: Ingest,
+    approvals: crate::services::approvals::Approvals,
+    brain: AnyBrain,
+    config: BrainConfig,
+}
+
+/// Handle to the analysis worker; cheap to clone.
+#[derive(Clone)]
+pub struct Analyst(Arc<Inner>);
+
+impl Analyst {
+    /// Starts watching for newly opened incidents.
+    pub fn start(
+        db: DatabaseConnection,
+        topology: Arc<Topology>,
+        ingest: Ingest,
+        approvals: crate::services::approvals::Approvals,
+        config: BrainConfig,
+    ) -> anyhow::Result<Analyst> {
+        let analyst = Analyst(Arc::new(Inner {
+            db,
+            topology,
+            ingest: ingest.clone(),
+            approvals,
+            brain: AnyBrain::from_config(&config)?,
+            config,
+        }));
+        // Correlation's lines (why an alert joined, merges, new root causes) join the streams.
+        let speaker = analyst.clone();
+        let mut notes = ingest.subscribe_notes();
+        tokio::spawn(async move {
+            loop {
+                match notes.recv().await {
+                    Ok(note) => {
+                        if let Err(error) =
+                            speaker.say(note.incident_id, note.kind, note.text).await
+                        {
+                            tracing::warn!(%error, incident_id = note.incident_id, "correlation note not stored");
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "correlation notes dropped: the thinking writer fell behind"
+                        );
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        let watcher = analyst.clone();
+        let mut updates = ingest.subscribe();
+        tokio::spawn(async move {
+            loop {
+                match updates.recv().await {
+                    Ok(id) => {
+                        let analyst = watcher.clone();
+                        tokio::spawn(async move {
+                            match analyst.analyze(id, false).await {
+                                Ok(_) | Err(AnalysisError::Busy(_)) => {}
+                                Err(error) => {
+                                    tracing::warn!(%error, incident_id = id, "analysis failed")
+                                }
+                            }
+                        });
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(
+                            missed,
+                            "analysis watcher lagged; incidents opened meanwhile wait for analyzeIncident"
+                        );
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                }
+            }
+        });
+        Ok(analyst)
+    }
+
+    /// Adds a line to an incident's thinking stream (stored, then live).
+    pub async fn say(&self, incident_id: i32, kind: &str, text: String) -> Result<(), DbErr> {
+        let next = last_seq(&self.0.db, incident_id).await? + 1;
+        let row = append_thinking(&self.0.db, incident_id, next, kind, text).await?;
+        self.0
+            .ingest
+            .bus()
+            .publish(Event::Thinking { row: row.into() });
+        Ok(())
+    }
+
+    pub fn subscribe_thinking(&self) -> broadcast::Receiver<ThinkingRow> {
+        self.0.ingest.bus().thinking()
+    }
+
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.0.db
+    }
+
+    /// Analyses `incident_id`. Automatic runs take only OPEN incidents never analysed; manual
+    /// runs (`analyzeIncident`) also re-analyse AWAITING_APPROVAL ones.
+    pub async fn analyze(&self, incident_id: i32, manual: bool) -> Result<Proposal, AnalysisError> {
+        let db = &self.0.db;
+        if !manual
+            && analysis::Entity::find_by_id(incident_id)
+                .one(db)
+                .await?
+                .is_some()
+        {
+            return Err(AnalysisError::Busy(incident_id));
+        }
+        let claimable: &[&str] = if manual {
+            &[status::OPEN, status::AWAITING_APPROVAL]
+        } else {
+            &[status::OPEN]
+        };
+        let claimed = incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(status::ANALYZING))
+            .filter(incident::Column::Id.eq(incident_id))
+            .filter(incident::Column::Status.is_in(claimable.iter().copied()))
+            .exec(db)
+            .await?;
+        if claimed.rows_affected == 0 {
+            return Err(
+                match incident::Entity::find_by_id(incident_id).one(db).await? {
+                    None => AnalysisError::NotFound(incident_id),
+                    Some(_) => AnalysisError::Busy(incident_id),
+                },
+            );
+        }
+        self.0.ingest.notify(incident_id);
+        let result = self.run(incident_id).await;
+        let next = match &result {
+            Ok(proposal) if !proposal.actions.is_empty() => status::AWAITING_APPROVAL,
+            _ => status::OPEN,
+        };
+        // Only if nothing else (e.g. resolution) moved it meanwhile.
+        incident::Entity::update_many()
+            .col_expr(incident::Column::Status, Expr::value(next))
+            .col_expr(incident::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(incident::Column::Id.eq(incident_id))
+            .filter(incident::Column::Status.eq(status::ANALYZING))
+            .exec(db)
+            .await?;
+        self.0.ingest.notify(incident_id);
+        if let Ok(proposal) = &result {
+            self.propose_actions(incident_id, proposal).await;
+        }
+        result
+    }
+
+    /// Turns the proposal's actions into approvals requested by AWOOOI itself (so every
+    /// person may sign them), skipping any already open for this incident or one merged
+    /// into it.
+    async fn propose_actions(&self, incident_id: i32, proposal: &Proposal) {
+        use engine::policy::ApprovalStatus as S;
+        let mut family = vec![incident_id];
+        family.extend(
+            incident::Entity::find()
+                .select_only()
+                .column(incident::Column::Id)
+                .filter(incident::Column::MergedInto.eq(incident_id))
+                .into_tuple::<i32>()
+                .all(&self.0.db)
+                .await
+                .unwrap_or_default(),
+        );
+        let open = entity::approval::Entity::find()
+            .filter(entity::approval::Column::IncidentId.is_in(family))
+            .filter(
+                entity::approval::Column::Status
+                    .is_in([S::Pending, S::Approved, S::Executing].map(S::as_str)),
+            )
+            .all(&self.0.db)
+            .await
+            .unwrap_or_default();
+        for action in &proposal.actions {
+            if open
+                .iter()
+                .any(|a| a.kind == action.kind && a.target == action.target)
+            {
+                continue;
+            }
+            let request = engine::policy::ActionRequest {
+                kind: action.kind.clone(),
+                target: action.target.clone(),
+                namespace: action.namespace.clone(),
+                params: action.params.clone(),
+                labels: Default::default(),
+                requested_by: crate::services::approvals::SYSTEM_REQUESTER.to_owned(),
+            };
+            let proposed = self
+                .0
+                .approvals
+                .propose(crate::services::approvals::Proposal {
+                    incident_id,
+                    request,
+                    rationale: action.rationale.clone(),
+                    finops: None,
+                })
+                .await;
+            if let Err(error) = proposed {
+                tracing::warn!(incident = incident_id, %error, "could not propose an action");
+            }
+        }
+    }
+
+    async fn run(&self, incident_id: i32) -> Result<Proposal, AnalysisError> {
+        let db = &self.0.db;
+        let investigation = self.investigation(incident_id).await?;
+        let first_seq = last_seq(db, incident_id).await? + 1;
+
+        // Steps are persisted and published as the brain produces them.
+        let (steps, mut received) = mpsc::unbounded_channel::<ThinkingStep>();
+        let writer = {
+            let db = db.clone();
+            let bus = self.0.ingest.bus().clone();
+            tokio::spawn(async move {
+                let mut seq = first_seq;
+                while let Some(step) = received.recv().await {
+                    let row = append_thinking(&db, incident_id, seq, step.kind.as_str(), step.text)
+                        .await?;
+                    bus.publish(Event::Thinking {
+                        row: row.clone().into(),
+                    });
+                    seq = row.seq + 1;
+                }
+                Ok::<(), DbErr>(())
+            })
+        };
+        let mut emit = move |step: ThinkingStep| {
+            let _ = steps.send(step);
+        };
+        let outcome = self.0.brain.investigate(&investigation, &mut emit).await;
+        drop(emit);
+        writer
+            .await
+            .map_err(|e| DbErr::Custom(format!("thinking writer: {e}")))??;
+        let (proposal, usage, brain) = match outcome {
+            Ok(done) if done.proposal.validate().is_ok() => (done.proposal, done.usage, done.brain),
+            // Every brain validates; this is the last line of defence.
+            _ => (
+                RulesBrain.reason(&investigation).1,
+                Default::default(),
+                "rules".to_owned(),
+            ),
+        };
+        let row = analysis::ActiveModel {
+            incident_id: Set(incident_id),
+            brain: Set(brain),
+            input_tokens: Set(usage.input_tokens as i64),
+            output_tokens: Set(usage.output_tokens as i64),
+            cost_usd: Set(self.0.config.cost(usage)),
+            summary: Set(proposal.summary.clone()),
+            root_cause: Set(proposal.root_cause.clone()),
+            confidence: Set(proposal.confidence),
+            proposal: Set(serde_json::to_string(&proposal).expect("proposal serialises")),
+            root_causes: Set(serde_json::to_string(&investigation.root_causes).expect("facts")),
+            blast_radius: Set(serde_json::to_string(&investigation.blast_radius).expect("facts")),
+            created_at: Set(Utc::now()),
+        };
+        analysis::Entity::delete_by_id(incident_id).exec(db).await?;
+        let stored = row.insert(db).await?;
+        crate::base::audit::record_or_log(
+            db,
+            "system",
+            "incident.analysed",
+            &format!("incident:{incident_id}"),
+            serde_json::json!({
+                "brain": stored.brain,
+                "actions": proposal.actions.iter().map(|a| format!("{} {}", a.kind, a.target)).collect::<Vec<_>>(),
+            }),
+        )
+        .await;
+        Ok(proposal)
+    }
+
+    /// The pseudonymised incident and what the topology says about its service.
+    async fn investigation(&self, incident_id: i32) -> Result<Investigation, AnalysisError> {
+        let db = &self.0.db;
+        let found = incident::Entity::find_by_id(incident_id)
+            .one(db)
+            .await?
+            .ok_or(AnalysisError::NotFound(incident_id))?;
+        let alerts = alert::Entity::find()
+            .filter(alert::Column::IncidentId.eq(incident_id))
+            .order_by_asc(alert::Column::Id)
+            .all(db)
+            .await?;
+        let firing = firing_services(db).await?;
+        let topology = &self.0.topology;
+        let service = found.service.clone();
+        let (root_causes, blast_radius, service_kind) = match service.as_deref() {
+            Some(name) if topology.contains(name) => {
+                let unhealthy = topology.unhealthy(firing.iter().map(String::as_str));
+                // The unhealthy dependencies of every alerting service of the incident (its
+                // alerts may span a cascade), each once at its nearest, ranked as
+                // `rootCauses` ranks them.
+                let mut subjects: Vec<&str> = vec![name];
+                subjects.extend(
+                    alerts
+                        .iter()
+                        .filter_map(|a| a.service.as_deref())
+                        .filter(|s| topology.contains(s)),
+                );
+                subjects.sort_unstable();
+                subjects.dedup();
+                let mut nearest: std::collections::BTreeMap<String, GraphFact> = Default::default();
+                for subject in subjects {
+                    for c in topology
+                        .root_causes(subject, 3, &unhealthy)
+                        .unwrap_or_default()
+                    {
+                        let fact = GraphFact {
+                            service: c.service.to_owned(),
+                            kind: c.kind,
+                            depth: c.depth,
+                        };
+                        nearest
+                            .entry(fact.service.clone())
+                            .and_modify(|f| f.depth = f.depth.min(fact.depth))
+                            .or_insert(fact);
+                    }
+                }
+                let mut causes: Vec<GraphFact> = nearest.into_values().collect();
+                causes.sort_by(|a, b| {
+                    (a.kind.root_cause_priority(), a.depth, &a.service).cmp(&(
+                        b.kind.root_cause_priority(),
+                        b.depth,
+                        &b.service,
+                    ))
+                });
+                let radius = topology
+                    .blast_radius(name, 3)
+                    .map(|r| {
+                        r.affected
+                            .into_iter()
+                            .map(|a| GraphFact {
+                                service: a.service.to_owned(),
+                                kind: a.kind,
+                                depth: a.depth,
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let kind = topology.services().find(|s| s.name == name).map(|s| s.kind);
+                (causes, radius, kind)
+            }
+            _ => (Vec::new(), Vec::new(), None),
+        };
+        let names: Vec<&str> = alerts.iter().map(|a| a.name.as_str()).collect();
+        let likeliest = root_causes.first().map(|c: &GraphFact| c.service.as_str());
+        let history = crate::services::knowledge::similar(
+            db,
+            incident_id,
+            &[service.as_deref().unwrap_or_default(), likeliest.unwrap_or_default(), &names.join(" "), &found.title].join(" "),
+            3,
+        )
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(incident = incident_id, error = %e, "similar past incidents unavailable");
+            Vec::new()
+        });
+        Ok(Investigation {
+            incident_title: found.title,
+            service,
+            service_kind,
+            alerts: alerts
+                .into_iter()
+                .map(|a| {
+                    let annotations: std::collections::BTreeMap<String, String> =
+                        serde_json::from_str(&a.annotations).unwrap_or_default();
+                    AlertFacts {
+                        description: engine::input::description_of(&annotations).map(str::to_owned),
+                        name: a.name,
+                        severity: a.severity,
+                        service: a.service,
+                        count: a.count,
+                    }
+                })
+                .collect(),
+            root_causes,
+            blast_radius,
+            history,
+        })
+    }
+}
+
+/// The incident's highest thinking sequence number (0 before the first).
+async fn last_seq(db: &DatabaseConnection, incident_id: i32) -> Result<i32, DbErr> {
+    Ok(thinking_event::Entity::find()
+        .filter(thinking_event::Column::IncidentId.eq(incident_id))
+        .select_only()
+        .column_as(thinking_event::Column::Seq.max(), "max")
+        .into_tuple::<Option<i32>>()
+        .one(db)
+        .await?
+        .flatten()
+        .unwrap_or(0))
+}
+
+/// Stores a thinking event with the next free sequence number (at least `from`): two writers
+/// of one incident (the Brain's run, correlation notes) take turns through the unique
+/// `(incident_id, seq)` index, so the numbers stay gap-free and none is used twice.
+async fn append_thinking(
+    db: &DatabaseConnection,
+    incident_id: i32,
+    from: i32,
+    kind: &str,
+    text: String,
+) -> Result<thinking_event::Model, DbErr> {
+    let mut seq = from;
+    for _ in 0..50 {
+        let row = thinking_event::ActiveModel {
+            incident_id: Set(incident_id),
+            seq: Set(seq),
+            kind: Set(kind.to_owned()),
+            text: Set(text.clone()),
+            at: Set(Utc::now()),
+            ..Default::default()
+        };
+        match row.insert(db).await {
+            Ok(stored) => return Ok(stored),
+            Err(e)
+                if matches!(
+                    e.sql_err(),
+                    Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+                ) =>
+            {
+                seq = last_seq(db, incident_id).await?.max(seq) + 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(DbErr::Custom(format!(
+        "incident {incident_id}: no free thinking sequence number after 50 tries"
+    )))
+}

@@ -1,0 +1,359 @@
+//! Execution: the TOCTOU re-check, one claim, the executor, the outcome and what is learnt;
+//! and the worker that expires, closes interrupted executions and runs what waits.
+
+use chrono::Utc;
+use engine::dryrun::recheck;
+use engine::policy::ApprovalStatus;
+use entity::{approval, execution, incident};
+use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
+use serde_json::json;
+
+use super::{
+    ApprovalError, ApprovalView, Approvals, ExecError, STALE_EXECUTION, request_of, status_of,
+    survivor_of,
+};
+use crate::base::incident::status as incident_status;
+use crate::services::notify::{self, EventKind};
+
+impl Approvals {
+    pub(super) fn spawn_execution(&self, id: i32) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            match this.execute(id).await {
+                Ok(_) | Err(ApprovalError::Conflict(_)) => {}
+                Err(error) => tracing::error!(approval = id, %error, "execution failed"),
+            }
+        });
+    }
+
+    /// Runs an APPROVED approval once: the dry-run again (TOCTOU), then either VOIDED (both
+    /// reports kept, never run) or claimed as EXECUTING and carried out. Any number of
+    /// callers on any number of replicas may race here; one claim wins.
+    pub async fn execute(&self, id: i32) -> Result<ApprovalView, ApprovalError> {
+        let view = self.load(id).await?;
+        let status = status_of(&view.row.status);
+        if status != ApprovalStatus::Approved {
+            return Err(ApprovalError::Conflict(format!(
+                "approval {id} is {}; only an APPROVED approval runs",
+                status.as_str()
+            )));
+        }
+        let incident_id = view.row.incident_id;
+        let request = request_of(&view.row);
+        let real = self.real_request(incident_id, &request).await?;
+        let raw_report = self.raw_dry_run(&real).await;
+        let verdict = recheck(&view.dry_run(), &raw_report);
+        let next = match verdict {
+            Ok(()) => ApprovalStatus::Executing,
+            Err(_) => ApprovalStatus::Voided,
+        };
+        let now = Utc::now();
+        let txn = crate::base::db::begin_write(&self.0.db).await?;
+        let (now_report, verdict) = self
+            .pseudonymise_in(&txn, incident_id, |b, shield| {
+                let verdict = verdict.map_err(|reason| b.pseudonymise(shield, &reason.to_string()));
+                (b.pseudonymise_report(shield, raw_report), verdict)
+            })
+            .await?;
+        let claimed = approval::Entity::update_many()
+            .col_expr(approval::Column::Status, Expr::value(next.as_str()))
+            .col_expr(
+                approval::Column::Version,
+                Expr::col(approval::Column::Version).add(1),
+            )
+            .col_expr(
+                approval::Column::Recheck,
+                Expr::value(serde_json::to_string(&now_report).expect("report serialises")),
+            )
+            .col_expr(
+                approval::Column::VoidReason,
+                Expr::value(verdict.as_ref().err().cloned()),
+            )
+            .col_expr(approval::Column::UpdatedAt, Expr::value(now))
+            .filter(approval::Column::Id.eq(id))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Approved.as_str()))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        if claimed == 0 {
+            txn.rollback().await?;
+            return Err(ApprovalError::Conflict(format!(
+                "approval {id} was taken by another executor"
+            )));
+        }
+        if let Err(reason) = &verdict {
+            self.notice_in(&txn, EventKind::ApprovalVoided, id, "system")
+                .await?;
+            crate::base::audit::append_in(
+                &txn,
+                "system",
+                "approval.voided",
+                &format!("approval:{id}"),
+                json!({
+                    "reason": reason,
+                    "approved_fingerprint": view.dry_run().state_fingerprint,
+                    "current_fingerprint": now_report.state_fingerprint,
+                }),
+            )
+            .await?;
+            txn.commit().await?;
+            tracing::warn!(approval = id, %reason, "approval voided before execution");
+            self.notify(id);
+            return self.load(id).await;
+        }
+        execution::ActiveModel {
+            approval_id: Set(id),
+            executor: Set(self.executor_name(&request.kind).to_owned()),
+            status: Set("RUNNING".into()),
+            output: Set(String::new()),
+            started_at: Set(now),
+            finished_at: Set(None),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await?;
+        crate::base::audit::append_in(
+            &txn,
+            "system",
+            "approval.executing",
+            &format!("approval:{id}"),
+            json!({"executor": self.executor_name(&request.kind), "action": format!("{} {}", request.kind, request.target)}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.notify(id);
+
+        // The only place real values leave: the executor gets them, its output is labelled
+        // again before anything stores or logs it.
+        let outcome = match self.0.executors.route(&real.kind) {
+            Some(executor) => executor.execute(i64::from(id), &real).await,
+            None => Err(ExecError::Refused(format!(
+                "no executor handles the action kind `{}`",
+                real.kind
+            ))),
+        };
+        let (succeeded, raw_output) = match outcome {
+            Ok(output) => (true, output),
+            Err(error) => (false, error.to_string()),
+        };
+        let finished = if succeeded {
+            ApprovalStatus::Executed
+        } else {
+            ApprovalStatus::Failed
+        };
+        let now = Utc::now();
+        let txn = crate::base::db::begin_write(&self.0.db).await?;
+        let output = self
+            .pseudonymise_in(&txn, incident_id, |b, shield| {
+                b.pseudonymise(shield, &raw_output)
+            })
+            .await?;
+        drop(raw_output);
+        approval::Entity::update_many()
+            .col_expr(approval::Column::Status, Expr::value(finished.as_str()))
+            .col_expr(
+                approval::Column::Version,
+                Expr::col(approval::Column::Version).add(1),
+            )
+            .col_expr(approval::Column::UpdatedAt, Expr::value(now))
+            .filter(approval::Column::Id.eq(id))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+            .exec(&txn)
+            .await?;
+        execution::Entity::update_many()
+            .col_expr(
+                execution::Column::Status,
+                Expr::value(if succeeded { "SUCCEEDED" } else { "FAILED" }),
+            )
+            .col_expr(execution::Column::Output, Expr::value(output.clone()))
+            .col_expr(execution::Column::FinishedAt, Expr::value(now))
+            .filter(execution::Column::ApprovalId.eq(id))
+            .exec(&txn)
+            .await?;
+        // Diagnostics read; they do not mitigate. A FinOps fix that ran is the whole of its
+        // incident: nothing is firing, so it resolves.
+        let fixed_waste = succeeded && view.row.finops.is_some();
+        let survivor = survivor_of(&txn, view.row.incident_id).await?;
+        if succeeded && request.kind != "run_diagnostics" {
+            incident::Entity::update_many()
+                .col_expr(
+                    incident::Column::Status,
+                    Expr::value(if fixed_waste {
+                        incident_status::RESOLVED
+                    } else {
+                        "MITIGATING"
+                    }),
+                )
+                .col_expr(
+                    incident::Column::ResolvedAt,
+                    Expr::value(fixed_waste.then_some(now)),
+                )
+                .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+                .filter(incident::Column::Id.eq(survivor))
+                // ANALYZING too: an analysis still running must not put it back to
+                // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
+                .filter(incident::Column::Status.is_in([
+                    incident_status::OPEN,
+                    incident_status::ANALYZING,
+                    incident_status::AWAITING_APPROVAL,
+                ]))
+                .exec(&txn)
+                .await?;
+        }
+        let event = if succeeded {
+            EventKind::ApprovalExecuted
+        } else {
+            EventKind::ApprovalFailed
+        };
+        self.notice_in(&txn, event, id, "system").await?;
+        if fixed_waste {
+            notify::enqueue_in(
+                &txn,
+                EventKind::IncidentResolved,
+                Some(view.row.incident_id),
+                None,
+                "system",
+            )
+            .await?;
+        }
+        crate::base::audit::append_in(
+            &txn,
+            "system",
+            if succeeded {
+                "approval.executed"
+            } else {
+                "approval.failed"
+            },
+            &format!("approval:{id}"),
+            json!({"output": output}),
+        )
+        .await?;
+        txn.commit().await?;
+        self.incident_changed(view.row.incident_id);
+        if survivor != view.row.incident_id {
+            self.incident_changed(survivor);
+        }
+        self.notify(id);
+        self.learn(&view, succeeded, &output).await;
+        self.load(id).await
+    }
+
+    /// The execution's knowledge entry (B_MANUAL, B_AUTO_*, PLAYBOOK). The execution stands
+    /// whatever happens here; a failure is logged (and the writer has dead-lettered it if it
+    /// could).
+    async fn learn(&self, view: &ApprovalView, succeeded: bool, output: &str) {
+        let signed = !view.signatures.is_empty();
+        let entry = crate::services::knowledge::execution_entry(
+            &self.0.db, &view.row, signed, succeeded, output,
+        )
+        .await;
+        let outcome = match entry {
+            Ok(Some(entry)) => self.0.knowledge.write(entry).await.map(|_| ()),
+            Ok(None) => Ok(()),
+            Err(e) => Err(crate::services::knowledge::KmError::Lost(format!(
+                "cannot read the incident: {e}"
+            ))),
+        };
+        if let Err(e) = outcome {
+            tracing::error!(approval = view.row.id, error = %e, "execution knowledge entry not written");
+        }
+    }
+
+    /// Executions left EXECUTING for longer than `stale` (the process running them stopped
+    /// mid-way) end FAILED: whether the action took effect is unknown, so it is never run
+    /// again by itself; a person checks the target and proposes it anew. Returns how many.
+    pub async fn fail_interrupted(&self, stale: chrono::Duration) -> Result<usize, DbErr> {
+        let cutoff = Utc::now() - stale;
+        let stranded = approval::Entity::find()
+            .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+            .filter(approval::Column::UpdatedAt.lt(cutoff))
+            .all(&self.0.db)
+            .await?;
+        let mut closed = 0;
+        for row in stranded {
+            let now = Utc::now();
+            let why = "interrupted: the server running it stopped before it finished; \
+                       check the target before proposing it again";
+            let txn = crate::base::db::begin_write(&self.0.db).await?;
+            let changed = approval::Entity::update_many()
+                .col_expr(
+                    approval::Column::Status,
+                    Expr::value(ApprovalStatus::Failed.as_str()),
+                )
+                .col_expr(
+                    approval::Column::Version,
+                    Expr::col(approval::Column::Version).add(1),
+                )
+                .col_expr(approval::Column::UpdatedAt, Expr::value(now))
+                .filter(approval::Column::Id.eq(row.id))
+                .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+                .filter(approval::Column::UpdatedAt.lt(cutoff))
+                .exec(&txn)
+                .await?
+                .rows_affected;
+            if changed == 0 {
+                txn.rollback().await?;
+                continue;
+            }
+            execution::Entity::update_many()
+                .col_expr(execution::Column::Status, Expr::value("FAILED"))
+                .col_expr(execution::Column::Output, Expr::value(why))
+                .col_expr(execution::Column::FinishedAt, Expr::value(now))
+                .filter(execution::Column::ApprovalId.eq(row.id))
+                .filter(execution::Column::Status.eq("RUNNING"))
+                .exec(&txn)
+                .await?;
+            self.notice_in(&txn, EventKind::ApprovalFailed, row.id, "system")
+                .await?;
+            crate::base::audit::append_in(
+                &txn,
+                "system",
+                "approval.failed",
+                &format!("approval:{}", row.id),
+                json!({"output": why}),
+            )
+            .await?;
+            txn.commit().await?;
+            tracing::warn!(approval = row.id, "execution interrupted; marked FAILED");
+            self.notify(row.id);
+            closed += 1;
+        }
+        Ok(closed)
+    }
+
+    /// Background duties: expire what is due, and run approvals left APPROVED (e.g. by a
+    /// restart between the last signature and execution).
+    pub fn start_worker(&self, every: std::time::Duration) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tick.tick().await;
+                if let Err(error) = this.expire_due().await {
+                    tracing::warn!(%error, "expiring approvals failed");
+                }
+                if let Err(error) = this.fail_interrupted(STALE_EXECUTION).await {
+                    tracing::warn!(%error, "closing interrupted executions failed");
+                }
+                let waiting = approval::Entity::find()
+                    .filter(approval::Column::Status.eq(ApprovalStatus::Approved.as_str()))
+                    .all(&this.0.db)
+                    .await;
+                match waiting {
+                    Ok(rows) => {
+                        for row in rows {
+                            match this.execute(row.id).await {
+                                Ok(_) | Err(ApprovalError::Conflict(_)) => {}
+                                Err(error) => {
+                                    tracing::error!(approval = row.id, %error, "execution failed")
+                                }
+                            }
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "reading approved approvals failed"),
+                }
+            }
+        });
+    }
+}
