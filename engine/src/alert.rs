@@ -47,6 +47,8 @@ impl AlertStatus {
     }
 }
 
+crate::stored_as_text!(AlertStatus, [AlertStatus::Firing, AlertStatus::Resolved]);
+
 /// How bad an alert is; an incident is as bad as its worst alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -78,6 +80,11 @@ impl Severity {
         }
     }
 }
+
+crate::stored_as_text!(
+    Severity,
+    [Severity::Info, Severity::Warning, Severity::Critical]
+);
 
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -9,11 +9,13 @@ pub mod brain;
 pub mod correlation;
 pub mod dryrun;
 pub mod finops;
+pub mod incident;
 pub mod input;
 pub mod policy;
 pub mod role;
 pub mod shield;
 pub mod simcluster;
+pub mod stored;
 pub mod topology;
 
 pub use role::{Role, UnknownRole};

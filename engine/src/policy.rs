@@ -39,6 +39,16 @@ impl RiskLevel {
     }
 }
 
+crate::stored_as_text!(
+    RiskLevel,
+    [
+        RiskLevel::Low,
+        RiskLevel::Medium,
+        RiskLevel::High,
+        RiskLevel::Critical
+    ]
+);
+
 impl fmt::Display for RiskLevel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -229,11 +239,36 @@ impl ApprovalStatus {
     }
 }
 
+crate::stored_as_text!(
+    ApprovalStatus,
+    [
+        ApprovalStatus::Pending,
+        ApprovalStatus::Approved,
+        ApprovalStatus::Executing,
+        ApprovalStatus::Executed,
+        ApprovalStatus::Failed,
+        ApprovalStatus::Rejected,
+        ApprovalStatus::Voided,
+        ApprovalStatus::Expired
+    ]
+);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Decision {
     Approve,
     Reject,
 }
+
+impl Decision {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Decision::Approve => "APPROVE",
+            Decision::Reject => "REJECT",
+        }
+    }
+}
+
+crate::stored_as_text!(Decision, [Decision::Approve, Decision::Reject]);
 
 /// One person's decision on an approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

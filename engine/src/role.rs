@@ -40,6 +40,18 @@ impl Role {
     }
 }
 
+crate::stored_as_text!(
+    Role,
+    [
+        Role::Admin,
+        Role::Devops,
+        Role::Sre,
+        Role::Cto,
+        Role::Ciso,
+        Role::Viewer
+    ]
+);
+
 impl fmt::Display for Role {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -1,5 +1,6 @@
 //! One alert (deduplicated by fingerprint) of an incident. Texts are pseudonymised.
 
+use engine::alert::{AlertStatus, Severity};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -10,10 +11,10 @@ pub struct Model {
     pub incident_id: i32,
     pub fingerprint: String,
     pub source: String,
-    pub status: String,
+    pub status: AlertStatus,
     #[sea_orm(column_type = "Text")]
     pub name: String,
-    pub severity: String,
+    pub severity: Severity,
     #[sea_orm(column_type = "Text", nullable)]
     pub service: Option<String>,
     /// JSON object of pseudonymised labels.

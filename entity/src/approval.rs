@@ -1,6 +1,7 @@
 //! An approval: one proposed action, its risk, its dry-run and where it stands.
 //! `version` grows with every change; updates are conditional on it.
 
+use engine::policy::{ApprovalStatus, RiskLevel};
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -22,11 +23,11 @@ pub struct Model {
     pub rationale: String,
     pub requested_by: String,
     pub pattern: String,
-    pub base_risk: String,
-    pub effective_risk: String,
+    pub base_risk: RiskLevel,
+    pub effective_risk: RiskLevel,
     /// The pattern's trust when the approval was made.
     pub trust: i32,
-    pub status: String,
+    pub status: ApprovalStatus,
     pub version: i32,
     /// engine::dryrun::DryRunReport as JSON, from when it was proposed.
     #[sea_orm(column_type = "Text")]
@@ -40,7 +41,7 @@ pub struct Model {
     pub expires_at: DateTimeUtc,
     pub decided_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
-    /// For a FinOps fix: what it saves (JSON, `server::finops::Saving`).
+    /// For a FinOps fix: what it saves (JSON, `engine::finops::Saving`).
     #[sea_orm(column_type = "Text", nullable)]
     pub finops: Option<String>,
 }

@@ -1,5 +1,7 @@
 //! One person's decision on an approval; unique per (approval, signer).
 
+use engine::Role;
+use engine::policy::Decision;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -9,9 +11,8 @@ pub struct Model {
     pub id: i32,
     pub approval_id: i32,
     pub signer: String,
-    pub role: String,
-    /// APPROVE or REJECT.
-    pub decision: String,
+    pub role: Role,
+    pub decision: Decision,
     #[sea_orm(column_type = "Text", nullable)]
     pub comment: Option<String>,
     pub at: DateTimeUtc,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::ExecutionStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "executions")]
 pub struct Model {
@@ -9,8 +11,7 @@ pub struct Model {
     pub id: i32,
     pub approval_id: i32,
     pub executor: String,
-    /// RUNNING, SUCCEEDED or FAILED.
-    pub status: String,
+    pub status: ExecutionStatus,
     #[sea_orm(column_type = "Text")]
     pub output: String,
     pub started_at: DateTimeUtc,

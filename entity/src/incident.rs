@@ -1,6 +1,8 @@
 //! An incident: alerts correlated by service and topology within a window. Texts are
 //! pseudonymised.
 
+use engine::alert::Severity;
+use engine::incident::IncidentStatus;
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -14,8 +16,8 @@ pub struct Model {
     pub service: Option<String>,
     /// Keyed digest of the raw service (or alert name): correlation without the raw value.
     pub correlation_key: String,
-    pub severity: String,
-    pub status: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub last_alert_at: DateTimeUtc,

@@ -17,6 +17,7 @@ pub mod knowledge_entry;
 pub mod notification_delivery;
 pub mod notification_event;
 pub mod session;
+pub mod states;
 pub mod thinking_event;
 pub mod trust_score;
 pub mod user;

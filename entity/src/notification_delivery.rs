@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::DeliveryStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "notification_deliveries")]
 pub struct Model {
@@ -11,8 +13,7 @@ pub struct Model {
     pub channel: String,
     #[sea_orm(unique)]
     pub idempotency_key: String,
-    /// `PENDING`, `DELIVERED` or `DEAD`.
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: DateTimeUtc,
     pub locked_until: Option<DateTimeUtc>,

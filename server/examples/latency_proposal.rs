@@ -6,6 +6,8 @@
 //!
 //!   cargo run --release -p server --example latency_proposal -- [--alerts 1000]
 
+mod bench;
+
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -28,36 +30,15 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let dir = std::env::temp_dir().join(format!("awoooi-latency-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
-    let cli = server::edge::cli::Cli::try_parse_from([
-        "awoooi",
-        "--demo",
-        "--database-url",
-        &url,
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ])
-    .unwrap();
-    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
-    let state = server::edge::state::build_state(config).await.unwrap();
-    let (token, _) =
-        server::services::auth::create_api_token(&state.db, "latency", engine::Role::Sre)
-            .await
-            .unwrap();
-    let db = state.db.clone();
-    let mut updates = state.ingest.subscribe();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, server::edge::http::router(state))
-            .await
-            .unwrap();
-    });
+    let dir = bench::scratch("latency");
+    let bench::Bench {
+        base,
+        token,
+        db,
+        ingest,
+        database,
+    } = bench::serve(&dir, args.database_url.clone(), &["--demo"]).await;
+    let mut updates = ingest.subscribe();
     let client = reqwest::Client::new();
     let post = |body: serde_json::Value| {
         client
@@ -98,7 +79,7 @@ async fn main() {
                 .await
                 .unwrap()
                 .unwrap();
-            if row.status == "AWAITING_APPROVAL" {
+            if row.status == engine::incident::IncidentStatus::AwaitingApproval {
                 break;
             }
         }
@@ -111,12 +92,7 @@ async fn main() {
     proposed.sort();
     println!(
         "alerts: {}, brain: rules, database: {}",
-        args.alerts,
-        if url.starts_with("postgres") {
-            "postgres"
-        } else {
-            "sqlite"
-        }
+        args.alerts, database
     );
     println!(
         "baseline alert accepted (202): p50 {:.2} ms, p99 {:.2} ms",

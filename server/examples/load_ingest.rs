@@ -7,6 +7,8 @@
 //!   cargo run --release -p server --example load_ingest -- [--seconds 20] [--clients 16]
 //!       [--batch 50] [--database-url URL]
 
+mod bench;
+
 use std::time::{Duration, Instant};
 
 use clap::Parser;
@@ -84,35 +86,13 @@ where
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
-    let dir = std::env::temp_dir().join(format!("awoooi-load-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let database_url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
-    let cli = server::edge::cli::Cli::try_parse_from([
-        "awoooi",
-        "--database-url",
-        &database_url,
-        "--data-dir",
-        dir.to_str().unwrap(),
-        "--log-format",
-        "text",
-    ])
-    .unwrap();
-    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
-    let database = config.database_kind();
-    let state = server::edge::state::build_state(config).await.unwrap();
-    let (token, _) = server::services::auth::create_api_token(&state.db, "load", engine::Role::Sre)
-        .await
-        .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, server::edge::http::router(state))
-            .await
-            .unwrap();
-    });
+    let dir = bench::scratch("load");
+    let bench::Bench {
+        base,
+        token,
+        database,
+        ..
+    } = bench::serve(&dir, args.database_url.clone(), &["--log-format", "text"]).await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()

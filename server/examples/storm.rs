@@ -12,6 +12,8 @@
 //! The topology: trees of 10 services (a DATABASE; 3 services on it; 2 services on each of
 //! those), so a root's blast radius at depth 3 is its own tree, and `--services` / 10 trees.
 
+mod bench;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
@@ -106,41 +108,23 @@ async fn main() {
     let args = Args::parse();
     let trees = (args.services / TREE).max(1);
     let roots = args.roots.min(trees);
-    let dir = std::env::temp_dir().join(format!("awoooi-storm-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = bench::scratch("storm");
     let (yaml, members) = topology(trees);
     let topology_file = dir.join("topology.yaml");
     std::fs::write(&topology_file, yaml).unwrap();
-    let database_url = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
-    let mut argv = vec![
-        "awoooi",
-        "--database-url",
-        &database_url,
-        "--data-dir",
-        dir.to_str().unwrap(),
-    ];
-    if !args.without_topology {
-        argv.extend(["--topology", topology_file.to_str().unwrap()]);
-    }
-    let cli = server::edge::cli::Cli::try_parse_from(argv).unwrap();
-    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
-    let database = config.database_kind();
-    let state = server::edge::state::build_state(config).await.unwrap();
-    let db = state.db.clone();
-    let (token, _) =
-        server::services::auth::create_api_token(&state.db, "storm", engine::Role::Sre)
-            .await
-            .unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move {
-        axum::serve(listener, server::edge::http::router(state))
-            .await
-            .unwrap();
-    });
+    let topology_flag = ["--topology", topology_file.to_str().unwrap()];
+    let extra: &[&str] = if args.without_topology {
+        &[]
+    } else {
+        &topology_flag
+    };
+    let bench::Bench {
+        base,
+        token,
+        db,
+        database,
+        ..
+    } = bench::serve(&dir, args.database_url.clone(), extra).await;
     let client = reqwest::Client::new();
 
     // Every alert of the storm, round by round, each round in its own random order.

@@ -37,9 +37,7 @@ async fn two_replicas_execute_each_approval_exactly_once() {
     std::fs::write(&path, topology_yaml()).unwrap();
     let a =
         TestServer::start_with(Backend::Postgres, &["--topology", path.to_str().unwrap()]).await;
-    let b = server::edge::state::build_state((*a.state.config).clone())
-        .await
-        .unwrap();
+    let b = a.second_replica().await;
     std::fs::remove_file(&path).unwrap();
     let replicas: [Approvals; 2] = [a.state.approvals.clone(), b.approvals.clone()];
 
@@ -78,8 +76,8 @@ async fn two_replicas_execute_each_approval_exactly_once() {
             })
             .await
             .unwrap();
-        assert_eq!(proposed.row.effective_risk, "HIGH");
-        assert_eq!(proposed.row.status, "PENDING");
+        assert_eq!(proposed.row.effective_risk, engine::policy::RiskLevel::High);
+        assert_eq!(proposed.row.status, engine::policy::ApprovalStatus::Pending);
         ids.push(proposed.row.id);
     }
 
@@ -148,7 +146,11 @@ async fn two_replicas_execute_each_approval_exactly_once() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, "EXECUTED", "approval {id}: {row:?}");
+        assert_eq!(
+            row.status,
+            engine::policy::ApprovalStatus::Executed,
+            "approval {id}: {row:?}"
+        );
         let signatures = approval_signature::Entity::find()
             .filter(approval_signature::Column::ApprovalId.eq(id))
             .count(db)

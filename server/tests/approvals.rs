@@ -6,7 +6,7 @@ mod support;
 
 use std::time::Duration;
 
-use sea_orm::{ConnectionTrait, DatabaseBackend, Statement};
+use sea_orm::{ConnectionTrait, DatabaseBackend, EntityTrait, Statement};
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
 
@@ -20,6 +20,7 @@ on_both_backends!(
     bad_requests_are_named_and_change_nothing,
     an_approved_restart_really_replaces_the_pods,
     chaos_through_the_api_voids_a_waiting_approval,
+    unknown_states_in_rows_fail_the_read_and_name_the_value,
 );
 
 const APPROVAL: &str = "id status baseRisk effectiveRisk trust pattern requiredSignatures
@@ -771,5 +772,71 @@ async fn interrupted_executions_end_failed_and_never_rerun(backend: Backend) {
     assert_eq!(
         audit_actions(&server, &sam, &format!("approval:{}", ids[0])).await,
         ["approval.proposed", "approval.failed"]
+    );
+}
+
+/// A state written outside AWOOOI that is none of its values is never read as a default: the
+/// read fails with an error naming the type, the value and the row.
+async fn unknown_states_in_rows_fail_the_read_and_name_the_value(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let incident_id = incident(&server, &token).await;
+    let proposed = propose(
+        &server,
+        &token,
+        &incident_id,
+        json!({"kind": "scale_deployment", "target": "checkout", "params": {"replicas": 2}}),
+    )
+    .await;
+    let approval_id: i32 = proposed["data"]["proposeAction"]["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("{proposed}"));
+    let db = &server.state.db;
+    db.execute_unprepared(&format!(
+        "UPDATE approvals SET status = 'LIMBO' WHERE id = {approval_id}"
+    ))
+    .await
+    .unwrap();
+    let error = server
+        .state
+        .approvals
+        .load(approval_id)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unknown ApprovalStatus `LIMBO` in column `status`")
+            && error.contains(&format!("of row {approval_id}")),
+        "{error}"
+    );
+    let answer = server
+        .graphql(
+            Some(&token),
+            "query($id: ID!) { approval(id: $id) { status } }",
+            json!({"id": approval_id.to_string()}),
+        )
+        .await;
+    assert_eq!(answer["data"], Value::Null, "{answer}");
+    assert_eq!(
+        answer["errors"][0]["extensions"]["code"], "INTERNAL_SERVER_ERROR",
+        "{answer}"
+    );
+
+    let incident_id: i32 = incident_id.parse().unwrap();
+    db.execute_unprepared(&format!(
+        "UPDATE incidents SET status = 'PAUSED' WHERE id = {incident_id}"
+    ))
+    .await
+    .unwrap();
+    let error = entity::incident::Entity::find_by_id(incident_id)
+        .one(db)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unknown IncidentStatus `PAUSED` in column `status`")
+            && error.contains(&format!("of row {incident_id}")),
+        "{error}"
     );
 }

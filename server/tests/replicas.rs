@@ -241,7 +241,11 @@ async fn two_processes_share_events_and_execute_each_approval_once() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(row.status, "EXECUTED", "approval {id}");
+        assert_eq!(
+            row.status,
+            engine::policy::ApprovalStatus::Executed,
+            "approval {id}"
+        );
         let executions = execution::Entity::find()
             .filter(execution::Column::ApprovalId.eq(id))
             .count(&db)
@@ -278,9 +282,7 @@ async fn replicas_claim_the_scheduled_finops_scan_once_per_interval() {
     use entity::finops_report;
     use sea_orm::ModelTrait;
     let a = support::TestServer::start(Backend::Postgres).await;
-    let b = server::edge::state::build_state((*a.state.config).clone())
-        .await
-        .unwrap();
+    let b = a.second_replica().await;
     let finops = [&a.state, &b].map(|s| {
         server::services::finops::Finops::new(
             s.db.clone(),
@@ -332,9 +334,7 @@ async fn replicas_claim_the_scheduled_finops_scan_once_per_interval() {
 async fn replicas_ingesting_one_service_at_once_open_one_incident() {
     use entity::incident;
     let a = support::TestServer::start(Backend::Postgres).await;
-    let b = server::edge::state::build_state((*a.state.config).clone())
-        .await
-        .unwrap();
+    let b = a.second_replica().await;
     let replicas = [a.state.ingest.clone(), b.ingest.clone()];
     let mut calls = Vec::new();
     for round in 0..10 {

@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::components::status::Pill;
-use crate::graphql;
+use crate::graphql::{self, ApprovalStatus, Decision, ExecutionStatus, RiskLevel};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CardIncident {
@@ -26,7 +26,7 @@ pub struct CardAction {
 pub struct CardSignature {
     pub signer: String,
     pub role: String,
-    pub decision: String,
+    pub decision: Decision,
     pub comment: Option<String>,
 }
 
@@ -55,7 +55,7 @@ pub struct CardRecheck {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CardExecution {
-    pub status: String,
+    pub status: ExecutionStatus,
     pub output: String,
 }
 
@@ -92,9 +92,9 @@ pub struct CardPermission {
 #[serde(rename_all = "camelCase")]
 pub struct Card {
     pub id: String,
-    pub status: String,
-    pub base_risk: String,
-    pub effective_risk: String,
+    pub status: ApprovalStatus,
+    pub base_risk: RiskLevel,
+    pub effective_risk: RiskLevel,
     pub trust: i64,
     pub pattern: String,
     pub required_signatures: i64,
@@ -131,7 +131,7 @@ impl Card {
     fn approvals(&self) -> usize {
         self.signatures
             .iter()
-            .filter(|s| s.decision == "APPROVE")
+            .filter(|s| s.decision == Decision::Approve)
             .count()
     }
 
@@ -234,7 +234,7 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
     };
     let reject = move |_| decide(false);
 
-    let pending = card.status == "PENDING";
+    let pending = card.status == ApprovalStatus::Pending;
     let can_approve = card.viewer_can_sign.clone();
     let can_reject = card.viewer_can_reject.clone();
     let blocked = (!can_approve.allowed).then(|| can_approve.reason.clone().unwrap_or_default());
@@ -264,12 +264,12 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
             class="panel approval-card"
             data-testid="approval-card"
             data-approval=card.id.clone()
-            data-status=card.status.clone()
+            data-status=card.status.as_str()
         >
             <header class="card-head">
                 <span class="mono muted">{format!("#{}", card.id)}</span>
                 <h3 class="mono">{format!("{} {}{namespace}", card.action.kind, card.action.target)}</h3>
-                <span data-testid="approval-status"><Pill value=card.status.clone() prefix="ap"/></span>
+                <span data-testid="approval-status"><Pill value=card.status.as_str() prefix="ap"/></span>
             </header>
             <p class="muted">
                 {incident.map(|i| view! {
@@ -282,9 +282,9 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
             })}
             {(!card.action.rationale.is_empty()).then(|| view! { <p>{card.action.rationale.clone()}</p> })}
             <p class="risk-line" data-testid="risk">
-                <span class=format!("pill risk-{}", card.base_risk.to_ascii_lowercase())>{card.base_risk.clone()}</span>
+                <span class=format!("pill risk-{}", card.base_risk.as_str().to_ascii_lowercase())>{card.base_risk.as_str()}</span>
                 {(card.base_risk != card.effective_risk).then(|| view! {
-                    " → "<span class=format!("pill risk-{}", card.effective_risk.to_ascii_lowercase())>{card.effective_risk.clone()}</span>
+                    " → "<span class=format!("pill risk-{}", card.effective_risk.as_str().to_ascii_lowercase())>{card.effective_risk.as_str()}</span>
                 })}
                 <span class="muted">{format!(" {}", card.trust_note())}</span>
             </p>
@@ -292,7 +292,7 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
             {(!card.signatures.is_empty()).then(|| view! {
                 <ul class="signatures" data-testid="signatures">
                     {card.signatures.iter().map(|s| {
-                        let mark = if s.decision == "APPROVE" { "✔" } else { "✘" };
+                        let mark = if s.decision == Decision::Approve { "✔" } else { "✘" };
                         let comment = s.comment.clone().map(|c| format!(" — {c}")).unwrap_or_default();
                         view! { <li>{format!("{mark} {} ({}){comment}", s.signer, s.role)}</li> }
                     }).collect_view()}
@@ -325,7 +325,7 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
             })}
             {card.execution.clone().map(|e| view! {
                 <div data-testid="execution">
-                    <p class="small">{format!("Execution {}", e.status)}</p>
+                    <p class="small">{format!("Execution {}", e.status.as_str())}</p>
                     <pre class="output">{e.output}</pre>
                 </div>
             })}
@@ -366,12 +366,12 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
 mod tests {
     use super::*;
 
-    fn card(id: &str, status: &str) -> Card {
+    fn card(id: &str, status: ApprovalStatus) -> Card {
         Card {
             id: id.into(),
-            status: status.into(),
-            base_risk: "HIGH".into(),
-            effective_risk: "MEDIUM".into(),
+            status,
+            base_risk: RiskLevel::High,
+            effective_risk: RiskLevel::Medium,
             trust: 10,
             pattern: "restart_deployment:web".into(),
             required_signatures: 1,
@@ -410,22 +410,26 @@ mod tests {
 
     #[test]
     fn live_updates_replace_cards_in_place_newest_first() {
-        let mut cards = vec![card("2", "PENDING"), card("1", "PENDING")];
-        upsert(&mut cards, card("10", "PENDING"));
-        upsert(&mut cards, card("2", "EXECUTED"));
-        let seen: Vec<_> = cards
-            .iter()
-            .map(|c| (c.id.as_str(), c.status.as_str()))
-            .collect();
+        let mut cards = vec![
+            card("2", ApprovalStatus::Pending),
+            card("1", ApprovalStatus::Pending),
+        ];
+        upsert(&mut cards, card("10", ApprovalStatus::Pending));
+        upsert(&mut cards, card("2", ApprovalStatus::Executed));
+        let seen: Vec<_> = cards.iter().map(|c| (c.id.as_str(), c.status)).collect();
         assert_eq!(
             seen,
-            [("10", "PENDING"), ("2", "EXECUTED"), ("1", "PENDING")]
+            [
+                ("10", ApprovalStatus::Pending),
+                ("2", ApprovalStatus::Executed),
+                ("1", ApprovalStatus::Pending)
+            ]
         );
     }
 
     #[test]
     fn the_card_says_who_must_sign_and_what_trust_did() {
-        let mut c = card("1", "PENDING");
+        let mut c = card("1", ApprovalStatus::Pending);
         assert_eq!(c.quorum(), "0 of 1 signatures · from ADMIN, DEVOPS, SRE");
         assert_eq!(
             c.trust_note(),
@@ -436,7 +440,7 @@ mod tests {
         c.signatures.push(CardSignature {
             signer: "carol".into(),
             role: "CTO".into(),
-            decision: "APPROVE".into(),
+            decision: Decision::Approve,
             comment: None,
         });
         assert_eq!(

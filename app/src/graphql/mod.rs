@@ -12,6 +12,10 @@ use std::sync::Arc;
 use graphql_client::GraphQLQuery;
 use serde::{Deserialize, Serialize};
 
+mod states;
+
+pub use states::{ApprovalStatus, Decision, ExecutionStatus, RiskLevel};
+
 #[cfg(feature = "hydrate")]
 mod browser;
 #[cfg(feature = "hydrate")]
@@ -26,7 +30,8 @@ pub type JSON = serde_json::Value;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/server_info.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct ServerInfo;
 
@@ -34,7 +39,8 @@ pub struct ServerInfo;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/me.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Me;
 
@@ -42,7 +48,8 @@ pub struct Me;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/login.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Login;
 
@@ -50,7 +57,8 @@ pub struct Login;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/heartbeat.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Heartbeat;
 
@@ -58,7 +66,8 @@ pub struct Heartbeat;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/incidents.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Incidents;
 
@@ -66,7 +75,8 @@ pub struct Incidents;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/incident.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Incident;
 
@@ -74,7 +84,8 @@ pub struct Incident;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/incident_updates.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct IncidentUpdates;
 
@@ -82,7 +93,8 @@ pub struct IncidentUpdates;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/thinking.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Thinking;
 
@@ -90,7 +102,8 @@ pub struct Thinking;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/topology.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct TopologyPage;
 
@@ -98,7 +111,8 @@ pub struct TopologyPage;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/blast_radius.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct BlastRadiusOf;
 
@@ -106,7 +120,8 @@ pub struct BlastRadiusOf;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct ApprovalList;
 
@@ -114,7 +129,8 @@ pub struct ApprovalList;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct ApprovalOne;
 
@@ -122,7 +138,8 @@ pub struct ApprovalOne;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct ApprovalLive;
 
@@ -130,7 +147,8 @@ pub struct ApprovalLive;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct ApproveCard;
 
@@ -138,7 +156,8 @@ pub struct ApproveCard;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct RejectCard;
 
@@ -146,7 +165,8 @@ pub struct RejectCard;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/audit.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct AuditTrail;
 
@@ -154,7 +174,8 @@ pub struct AuditTrail;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/audit.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct AuditCheck;
 
@@ -162,7 +183,8 @@ pub struct AuditCheck;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/audit.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct TrustList;
 
@@ -170,7 +192,8 @@ pub struct TrustList;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/knowledge.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct Knowledge;
 
@@ -178,7 +201,8 @@ pub struct Knowledge;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct FinopsPanel;
 
@@ -186,7 +210,8 @@ pub struct FinopsPanel;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/dashboard.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct DashboardTiles;
 
@@ -194,7 +219,8 @@ pub struct DashboardTiles;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/dashboard.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct DashboardWaste;
 
@@ -202,7 +228,8 @@ pub struct DashboardWaste;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct RunFinopsScan;
 
@@ -210,7 +237,8 @@ pub struct RunFinopsScan;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct ProposeFinopsFix;
 
@@ -218,7 +246,8 @@ pub struct ProposeFinopsFix;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/fire_demo_scenario.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct FireDemoScenario;
 
@@ -226,7 +255,8 @@ pub struct FireDemoScenario;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/settings.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct NotificationSettings;
 
@@ -234,7 +264,8 @@ pub struct NotificationSettings;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/settings.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct SendTestNotification;
 
@@ -242,7 +273,8 @@ pub struct SendTestNotification;
 #[graphql(
     schema_path = "../schema.graphql",
     query_path = "src/graphql/settings.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize"
+    response_derives = "Debug, Clone, PartialEq, Serialize",
+    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
 )]
 pub struct RedriveNotification;
 

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::status::short_time;
-use crate::graphql::{self, ApiError};
+use crate::graphql::{self, ApiError, RiskLevel};
 
 #[component]
 pub fn AuditPage() -> impl IntoView {
@@ -100,14 +100,14 @@ pub fn AuditPage() -> impl IntoView {
 }
 
 /// How many more approvals until trust lowers the risk one level, if it can.
-pub fn next_step(base_risk: &str, score: i64) -> String {
+pub fn next_step(base_risk: RiskLevel, score: i64) -> String {
     let threshold = match base_risk {
-        "HIGH" => Some((10, "MEDIUM")),
-        "MEDIUM" => Some((5, "LOW")),
+        RiskLevel::High => Some((10, "MEDIUM")),
+        RiskLevel::Medium => Some((5, "LOW")),
         _ => None,
     };
     match threshold {
-        None if base_risk == "CRITICAL" => "CRITICAL never moves".into(),
+        None if base_risk == RiskLevel::Critical => "CRITICAL never moves".into(),
         None => "already LOW".into(),
         Some((at, _)) if score >= at => format!("lowered one level (from {at})"),
         Some((at, to)) => format!("{} more approval(s) to count as {to}", at - score),
@@ -144,15 +144,14 @@ pub fn TrustPage() -> impl IntoView {
                                 <thead><tr><th>"Pattern"</th><th>"Score"</th><th>"Risk"</th><th>"Next"</th></tr></thead>
                                 <tbody>
                                     {rows.into_iter().map(|t| {
-                                        let base = format!("{:?}", t.base_risk);
-                                        let effective = format!("{:?}", t.effective_risk);
-                                        let risk = if base == effective { base.clone() } else { format!("{base} → {effective}") };
+                                        let (base, effective) = (t.base_risk.as_str(), t.effective_risk.as_str());
+                                        let risk = if base == effective { base.to_owned() } else { format!("{base} → {effective}") };
                                         view! {
                                             <tr data-testid="trust-row">
                                                 <td class="mono">{t.pattern}</td>
                                                 <td class="mono">{t.score}</td>
                                                 <td>{risk}</td>
-                                                <td class="muted">{next_step(&base, t.score)}</td>
+                                                <td class="muted">{next_step(t.base_risk, t.score)}</td>
                                             </tr>
                                         }
                                     }).collect_view()}
@@ -170,16 +169,23 @@ pub fn TrustPage() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::next_step;
+    use crate::graphql::RiskLevel;
 
     #[test]
     fn the_next_trust_step_is_spelled_out() {
         assert_eq!(
-            next_step("HIGH", 9),
+            next_step(RiskLevel::High, 9),
             "1 more approval(s) to count as MEDIUM"
         );
-        assert_eq!(next_step("HIGH", 10), "lowered one level (from 10)");
-        assert_eq!(next_step("MEDIUM", 4), "1 more approval(s) to count as LOW");
-        assert_eq!(next_step("CRITICAL", 50), "CRITICAL never moves");
-        assert_eq!(next_step("LOW", 0), "already LOW");
+        assert_eq!(
+            next_step(RiskLevel::High, 10),
+            "lowered one level (from 10)"
+        );
+        assert_eq!(
+            next_step(RiskLevel::Medium, 4),
+            "1 more approval(s) to count as LOW"
+        );
+        assert_eq!(next_step(RiskLevel::Critical, 50), "CRITICAL never moves");
+        assert_eq!(next_step(RiskLevel::Low, 0), "already LOW");
     }
 }

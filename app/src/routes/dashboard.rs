@@ -7,7 +7,7 @@ use leptos_meta::Title;
 
 use crate::components::approval::quorum;
 use crate::components::status::short_time;
-use crate::graphql::{self, dashboard_tiles, server_info};
+use crate::graphql::{self, Decision, ExecutionStatus, dashboard_tiles, server_info};
 
 type TileApproval = dashboard_tiles::TileApproval;
 
@@ -23,7 +23,7 @@ fn waits_for(a: &TileApproval) -> String {
     let approved = a
         .signatures
         .iter()
-        .filter(|s| s.decision == "APPROVE")
+        .filter(|s| s.decision == Decision::Approve)
         .count();
     quorum(
         approved,
@@ -115,12 +115,12 @@ fn HeadlineTiles() -> impl IntoView {
                                             <ul class="tile-list">
                                                 {executions.iter().map(|a| {
                                                     let (status, at) = a.execution.as_ref()
-                                                        .map(|e| (e.status.clone(), e.finished_at.as_deref().map(short_time).unwrap_or_default()))
+                                                        .map(|e| (Some(e.status), e.finished_at.as_deref().map(short_time).unwrap_or_default()))
                                                         .unwrap_or_default();
                                                     view! {
                                                         <li data-testid="latest-execution">
                                                             <a href=format!("/approvals/{}", a.id) class="mono">{format!("#{} {}", a.id, action_of(a))}</a>
-                                                            <span class=format!("pill {}", if status == "SUCCEEDED" { "pill-ok" } else { "pill-failed" })>{status.clone()}</span>
+                                                            <span class=format!("pill {}", if status == Some(ExecutionStatus::Succeeded) { "pill-ok" } else { "pill-failed" })>{status.map(ExecutionStatus::as_str)}</span>
                                                             <span class="muted small">{format!(" {at}")}</span>
                                                         </li>
                                                     }

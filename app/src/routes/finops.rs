@@ -7,7 +7,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 use crate::components::status::short_time;
-use crate::graphql;
+use crate::graphql::{self, ApprovalStatus};
 
 /// Cents of a two-place decimal string (`"523.60"`), for sums and bars.
 fn cents(amount: &str) -> i64 {
@@ -54,8 +54,14 @@ fn bars(rows: BTreeMap<String, i64>, testid: &'static str) -> impl IntoView {
 }
 
 /// Approvals that went nowhere: the fix may be proposed again.
-fn settled_without_fix(status: &str) -> bool {
-    matches!(status, "REJECTED" | "VOIDED" | "EXPIRED" | "FAILED")
+fn settled_without_fix(status: ApprovalStatus) -> bool {
+    matches!(
+        status,
+        ApprovalStatus::Rejected
+            | ApprovalStatus::Voided
+            | ApprovalStatus::Expired
+            | ApprovalStatus::Failed
+    )
 }
 
 /// The recommendation's approval (linked) and, for those who may, a button proposing it.
@@ -65,7 +71,7 @@ fn ProposeFix(
     kind: String,
     resource: String,
     namespace: String,
-    approval: Option<(String, String)>,
+    approval: Option<(String, ApprovalStatus)>,
     may_propose: bool,
 ) -> impl IntoView {
     let transport = graphql::use_transport().ok();
@@ -94,7 +100,7 @@ fn ProposeFix(
                 Ok(data) => {
                     error.set(None);
                     let a = data.propose_finops_fix;
-                    proposed.set(Some((a.id, format!("{:?}", a.status))));
+                    proposed.set(Some((a.id, a.status)));
                 }
                 Err(e) => error.set(Some(e.message)),
             }
@@ -102,10 +108,10 @@ fn ProposeFix(
     };
     view! {
         {move || proposed.get().map(|(id, status)| view! {
-            <a href=format!("/approvals/{id}") data-testid="fix-approval">{format!("Approval #{id} {status}")}</a>
+            <a href=format!("/approvals/{id}") data-testid="fix-approval">{format!("Approval #{id} {}", status.as_str())}</a>
         })}
         {move || {
-            let open = proposed.get().is_some_and(|(_, s)| !settled_without_fix(&s));
+            let open = proposed.get().is_some_and(|(_, s)| !settled_without_fix(s));
             (may_propose && !open).then(|| view! {
                 <button class="btn btn-small" data-testid=testid.clone() on:click=propose.clone() disabled=move || busy.get()>
                     "Propose fix"
@@ -191,17 +197,17 @@ pub fn FinopsPage() -> impl IntoView {
                                     <thead><tr><th>"Recommendation"</th><th>"Saving"</th><th>"Risk"</th><th>"Why"</th><th>"Fix"</th></tr></thead>
                                     <tbody>
                                         {r.findings.iter().map(|f| {
-                                            let risk = format!("{:?}", f.risk);
+                                            let risk = f.risk.as_str();
                                             let kind = serde_json::to_value(&f.kind)
                                                 .ok()
                                                 .and_then(|v| v.as_str().map(str::to_owned))
                                                 .unwrap_or_default();
-                                            let approval = f.approval.as_ref().map(|a| (a.id.clone(), format!("{:?}", a.status)));
+                                            let approval = f.approval.as_ref().map(|a| (a.id.clone(), a.status));
                                             view! {
                                                 <tr data-testid="recommendation">
                                                     <td>{f.recommendation.clone()}</td>
                                                     <td class="mono">{format!("-${}", f.monthly_cost)}</td>
-                                                    <td><span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk.clone()}</span></td>
+                                                    <td><span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span></td>
                                                     <td class="muted">{f.detail.clone()}</td>
                                                     <td>
                                                         <ProposeFix
@@ -248,11 +254,12 @@ mod tests {
 
     #[test]
     fn only_approvals_that_went_nowhere_may_be_proposed_again() {
-        for s in ["REJECTED", "VOIDED", "EXPIRED", "FAILED"] {
-            assert!(settled_without_fix(s), "{s}");
+        use ApprovalStatus::*;
+        for s in [Rejected, Voided, Expired, Failed] {
+            assert!(settled_without_fix(s), "{s:?}");
         }
-        for s in ["PENDING", "APPROVED", "EXECUTING", "EXECUTED"] {
-            assert!(!settled_without_fix(s), "{s}");
+        for s in [Pending, Approved, Executing, Executed] {
+            assert!(!settled_without_fix(s), "{s:?}");
         }
     }
 }

@@ -170,12 +170,12 @@ fn IncidentDetail(
             .approvals
             .iter()
             .map(|a| {
-                let risk = format!("{:?}", a.effective_risk);
+                let risk = a.effective_risk.as_str();
                 view! {
                     <li data-testid="incident-approval">
                         <a class="mono" href=format!("/approvals/{}", a.id)>{format!("#{} {} {}", a.id, a.action.kind, a.action.target)}</a>
-                        " "<span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk.clone()}</span>
-                        " "<Pill value=format!("{:?}", a.status) prefix="ap"/>
+                        " "<span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span>
+                        " "<Pill value=a.status.as_str() prefix="ap"/>
                     </li>
                 }
             })

@@ -1,11 +1,4 @@
-//! The incident: its status and every change of its row.
+//! The incident: its status type (`engine::incident::IncidentStatus`, stored as text and read
+//! back strictly).
 
-/// Incident lifecycle states (API.md).
-pub mod status {
-    pub const OPEN: &str = "OPEN";
-    pub const ANALYZING: &str = "ANALYZING";
-    pub const AWAITING_APPROVAL: &str = "AWAITING_APPROVAL";
-    pub const RESOLVED: &str = "RESOLVED";
-    /// Absorbed by another incident (`merged_into`) that shares its root cause.
-    pub const MERGED: &str = "MERGED";
-}
+pub use engine::incident::IncidentStatus;

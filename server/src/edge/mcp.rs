@@ -6,6 +6,8 @@
 use std::sync::Arc;
 
 use axum::http::request::Parts;
+use engine::incident::IncidentStatus;
+use engine::stored::Stored;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
@@ -41,7 +43,7 @@ const TOOLS: &[Spec] = &[
         description: "Incidents, newest first (pseudonymised).",
         schema: || {
             json!({"type": "object", "properties": {
-                "status": {"type": "string", "enum": ["OPEN", "ANALYZING", "AWAITING_APPROVAL", "MITIGATING", "RESOLVED"]},
+                "status": {"type": "string", "enum": IncidentStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>()},
                 "first": {"type": "integer", "minimum": 1, "maximum": 100}}})
         },
     },

@@ -82,7 +82,11 @@ pub async fn interactions(
     let (ok, text) = match &outcome {
         Ok(view) => (
             true,
-            format!("approval {} is now {}", view.row.id, view.row.status),
+            format!(
+                "approval {} is now {}",
+                view.row.id,
+                view.row.status.as_str()
+            ),
         ),
         Err(reason) => (false, reason.clone()),
     };

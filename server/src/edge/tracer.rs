@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use engine::policy::ApprovalStatus;
+use engine::stored::Stored;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ContentBlock};
 use serde_json::{Value, json};
@@ -217,7 +219,7 @@ impl Tracer {
                 approval["dryRun"]["checks"]
             ));
         }
-        if approval["status"] != "PENDING" {
+        if status_of(&approval) != Some(ApprovalStatus::Pending) {
             return Err(format!("expected PENDING, got {}", approval["status"]));
         }
         ctx.approval = approval["id"].as_str().unwrap_or_default().to_owned();
@@ -243,8 +245,8 @@ impl Tracer {
                 .await
                 .map_err(|e| format!("{user} could not sign: {e}"))?;
             signed.push(user);
-            let status = data["approve"]["status"].as_str().unwrap_or_default();
-            if status != "PENDING" {
+            if status_of(&data["approve"]) != Some(ApprovalStatus::Pending) {
+                let status = data["approve"]["status"].as_str().unwrap_or_default();
                 return Ok(format!("signed by {}; now {status}", signed.join(" and ")));
             }
         }
@@ -264,20 +266,20 @@ impl Tracer {
                     json!({"approval_id": ctx.approval}),
                 )
                 .await?;
-            match approval["status"].as_str().unwrap_or_default() {
-                "EXECUTED" => {
+            match status_of(&approval) {
+                Some(ApprovalStatus::Executed) => {
                     return Ok(format!(
                         "EXECUTED: {}",
                         approval["execution"]["output"].as_str().unwrap_or_default()
                     ));
                 }
-                "VOIDED" => {
+                Some(ApprovalStatus::Voided) => {
                     return Err(format!(
                         "VOIDED: {}",
                         approval["voidReason"].as_str().unwrap_or_default()
                     ));
                 }
-                "FAILED" => {
+                Some(ApprovalStatus::Failed) => {
                     return Err(format!(
                         "FAILED: {}",
                         approval["execution"]["output"].as_str().unwrap_or_default()
@@ -377,4 +379,9 @@ impl Tracer {
         )?;
         Ok(all)
     }
+}
+
+/// The `status` of an approval in an API answer, if it is one.
+fn status_of(approval: &Value) -> Option<ApprovalStatus> {
+    ApprovalStatus::from_stored(approval["status"].as_str()?).ok()
 }

@@ -27,8 +27,9 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::base::bus::Event;
 
+use crate::base::incident::IncidentStatus;
 use crate::services::analysis::brains::{AnyBrain, BrainConfig};
-use crate::services::ingest::{Ingest, status};
+use crate::services::ingest::Ingest;
 
 /// Services named by a firing alert right now: the unhealthy ones.
 pub async fn firing_services(
@@ -168,13 +169,16 @@ impl Analyst {
         {
             return Err(AnalysisError::Busy(incident_id));
         }
-        let claimable: &[&str] = if manual {
-            &[status::OPEN, status::AWAITING_APPROVAL]
+        let claimable: &[IncidentStatus] = if manual {
+            &[IncidentStatus::Open, IncidentStatus::AwaitingApproval]
         } else {
-            &[status::OPEN]
+            &[IncidentStatus::Open]
         };
         let claimed = incident::Entity::update_many()
-            .col_expr(incident::Column::Status, Expr::value(status::ANALYZING))
+            .col_expr(
+                incident::Column::Status,
+                Expr::value(IncidentStatus::Analyzing),
+            )
             .filter(incident::Column::Id.eq(incident_id))
             .filter(incident::Column::Status.is_in(claimable.iter().copied()))
             .exec(db)
@@ -190,15 +194,15 @@ impl Analyst {
         self.0.ingest.notify(incident_id);
         let result = self.run(incident_id).await;
         let next = match &result {
-            Ok(proposal) if !proposal.actions.is_empty() => status::AWAITING_APPROVAL,
-            _ => status::OPEN,
+            Ok(proposal) if !proposal.actions.is_empty() => IncidentStatus::AwaitingApproval,
+            _ => IncidentStatus::Open,
         };
         // Only if nothing else (e.g. resolution) moved it meanwhile.
         incident::Entity::update_many()
             .col_expr(incident::Column::Status, Expr::value(next))
             .col_expr(incident::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(incident::Column::Id.eq(incident_id))
-            .filter(incident::Column::Status.eq(status::ANALYZING))
+            .filter(incident::Column::Status.eq(IncidentStatus::Analyzing))
             .exec(db)
             .await?;
         self.0.ingest.notify(incident_id);
@@ -432,7 +436,7 @@ impl Analyst {
                     AlertFacts {
                         description: engine::input::description_of(&annotations).map(str::to_owned),
                         name: a.name,
-                        severity: a.severity,
+                        severity: a.severity.as_str().to_owned(),
                         service: a.service,
                         count: a.count,
                     }

@@ -14,8 +14,8 @@ mod sign;
 mod view;
 
 pub use executor::{ExecError, Executor, Registry};
+pub use view::ApprovalView;
 use view::request_of;
-pub use view::{ApprovalView, risk_of, status_of};
 
 use std::sync::Arc;
 
@@ -36,7 +36,7 @@ use tokio::sync::broadcast;
 
 use crate::base::bus::{Bus, Event};
 use crate::base::cluster::SimulatedCluster;
-use crate::base::incident::status as incident_status;
+use crate::base::incident::IncidentStatus;
 use crate::base::vault::{load_names, store_names};
 use crate::services::knowledge::KmWriter;
 use crate::services::notify::{self, EventKind};
@@ -335,10 +335,10 @@ impl Approvals {
             rationale: Set(rationale),
             requested_by: Set(request.requested_by.clone()),
             pattern: Set(model.pattern.clone()),
-            base_risk: Set(model.base_risk.as_str().to_owned()),
-            effective_risk: Set(model.effective_risk.as_str().to_owned()),
+            base_risk: Set(model.base_risk),
+            effective_risk: Set(model.effective_risk),
             trust: Set(i32::try_from(trust).unwrap_or(i32::MAX)),
-            status: Set(model.status.as_str().to_owned()),
+            status: Set(model.status),
             version: Set(1),
             dry_run: Set(serde_json::to_string(&dry_run).expect("report serialises")),
             recheck: Set(None),
@@ -357,10 +357,10 @@ impl Approvals {
         incident::Entity::update_many()
             .col_expr(
                 incident::Column::Status,
-                Expr::value(incident_status::AWAITING_APPROVAL),
+                Expr::value(IncidentStatus::AwaitingApproval),
             )
             .filter(incident::Column::Id.eq(status_of_incident))
-            .filter(incident::Column::Status.eq(incident_status::OPEN))
+            .filter(incident::Column::Status.eq(IncidentStatus::Open))
             .exec(&txn)
             .await?;
         self.notice_in(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use engine::finops::{Finding, FindingKind, Inventory, Pricing, Report, Saving, Thresholds};
-use engine::policy::ActionRequest;
+use engine::policy::{ActionRequest, ApprovalStatus};
 use entity::{approval, finops_report, incident};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
@@ -17,7 +17,7 @@ use sea_orm::{
 };
 use serde::Deserialize;
 
-use crate::base::incident::status as incident_status;
+use crate::base::incident::IncidentStatus;
 use crate::services::approvals::{ApprovalError, ApprovalView, Approvals, Proposal};
 use prometheus::{PrometheusConfig, PrometheusSource};
 
@@ -97,7 +97,11 @@ pub fn incident_key(kind: FindingKind, namespace: &str, resource: &str) -> Strin
 }
 
 /// Approvals that are still going somewhere.
-const OPEN_APPROVALS: [&str; 3] = ["PENDING", "APPROVED", "EXECUTING"];
+const OPEN_APPROVALS: [ApprovalStatus; 3] = [
+    ApprovalStatus::Pending,
+    ApprovalStatus::Approved,
+    ApprovalStatus::Executing,
+];
 
 /// A stored report.
 #[derive(Debug, Clone)]
@@ -255,7 +259,7 @@ impl Finops {
     async fn open_incident(&self, key: &str) -> Result<Option<incident::Model>, DbErr> {
         incident::Entity::find()
             .filter(incident::Column::CorrelationKey.eq(key))
-            .filter(incident::Column::Status.ne(incident_status::RESOLVED))
+            .filter(incident::Column::Status.ne(IncidentStatus::Resolved))
             .order_by_desc(incident::Column::Id)
             .one(&self.0.db)
             .await
@@ -320,11 +324,13 @@ impl Finops {
         requester: &str,
     ) -> Result<ApprovalView, FinopsError> {
         if let Some(existing) = self.approval_of(finding).await?
-            && OPEN_APPROVALS.contains(&existing.row.status.as_str())
+            && OPEN_APPROVALS.contains(&existing.row.status)
         {
             return Err(FinopsError::AlreadyProposed(format!(
                 "`{}` is already proposed: approval {} is {}",
-                finding.recommendation, existing.row.id, existing.row.status
+                finding.recommendation,
+                existing.row.id,
+                existing.row.status.as_str()
             )));
         }
         let key = incident_key(finding.kind, &finding.namespace, &finding.resource);
@@ -341,8 +347,8 @@ impl Finops {
                     )),
                     service: Set(None),
                     correlation_key: Set(key),
-                    severity: Set(engine::alert::Severity::Info.as_str().to_owned()),
-                    status: Set(incident_status::AWAITING_APPROVAL.to_owned()),
+                    severity: Set(engine::alert::Severity::Info),
+                    status: Set(IncidentStatus::AwaitingApproval),
                     created_at: Set(now),
                     updated_at: Set(now),
                     last_alert_at: Set(now),

@@ -9,7 +9,6 @@
 
 pub mod streams;
 
-pub use crate::base::incident::status;
 pub use crate::base::vault::{load_names, store_names};
 
 use std::collections::HashMap;
@@ -28,6 +27,7 @@ use sea_orm::{
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use crate::base::bus::{Bus, Event};
+use crate::base::incident::IncidentStatus;
 
 use crate::services::notify::EventKind;
 use engine::correlation::{Correlator, Group as CorrelationGroup, Rules, Verdict, Why};
@@ -435,7 +435,7 @@ impl<'a> Group<'a> {
             let severity = incident::Entity::find_by_id(id)
                 .one(conn)
                 .await?
-                .map(|i| parse_severity(&i.severity))
+                .map(|i| i.severity)
                 .unwrap_or(Severity::Info);
             slot.insert(IncidentChange {
                 severity,
@@ -532,9 +532,9 @@ impl<'a> Group<'a> {
             incident_id: Set(incident_id),
             fingerprint: Set(event.fingerprint.clone()),
             source: Set(event.source.as_str().to_owned()),
-            status: Set(AlertStatus::Firing.as_str().to_owned()),
+            status: Set(AlertStatus::Firing),
             name: Set(shield.redact(&event.name, names)),
-            severity: Set(event.severity.as_str().to_owned()),
+            severity: Set(event.severity),
             service: Set(event.service.as_deref().map(|s| shield.redact(s, names))),
             labels: Set(redact_map(shield, names, &event.labels)),
             annotations: Set(redact_map(shield, names, &event.annotations)),
@@ -573,7 +573,10 @@ impl<'a> Group<'a> {
         }
         let found = incident::Entity::find()
             .filter(incident::Column::CorrelationKey.eq(&key))
-            .filter(incident::Column::Status.is_not_in([status::RESOLVED, status::MERGED]))
+            .filter(
+                incident::Column::Status
+                    .is_not_in([IncidentStatus::Resolved, IncidentStatus::Merged]),
+            )
             .filter(incident::Column::LastAlertAt.gte(self.now - self.settings.correlation_window))
             .order_by_desc(incident::Column::Id)
             .one(conn)
@@ -657,13 +660,13 @@ impl<'a> Group<'a> {
     /// alert on its service joins it instead of opening a twin).
     async fn reopen(&mut self, conn: &impl ConnectionTrait, id: i32) -> Result<(), DbErr> {
         let reopened = incident::Entity::update_many()
-            .col_expr(incident::Column::Status, Expr::value(status::OPEN))
+            .col_expr(incident::Column::Status, Expr::value(IncidentStatus::Open))
             .col_expr(
                 incident::Column::ResolvedAt,
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .filter(incident::Column::Id.eq(id))
-            .filter(incident::Column::Status.eq(status::RESOLVED))
+            .filter(incident::Column::Status.eq(IncidentStatus::Resolved))
             .exec(conn)
             .await?
             .rows_affected;
@@ -690,7 +693,10 @@ impl<'a> Group<'a> {
         conn: &impl ConnectionTrait,
     ) -> Result<Vec<CorrelationGroup>, DbErr> {
         let rows = incident::Entity::find()
-            .filter(incident::Column::Status.is_not_in([status::RESOLVED, status::MERGED]))
+            .filter(
+                incident::Column::Status
+                    .is_not_in([IncidentStatus::Resolved, IncidentStatus::Merged]),
+            )
             .filter(incident::Column::LastAlertAt.gte(self.now - self.settings.correlation_window))
             .filter(incident::Column::TopologyServices.ne("[]"))
             .all(conn)
@@ -733,7 +739,10 @@ impl<'a> Group<'a> {
         }
         let now = self.now;
         incident::Entity::update_many()
-            .col_expr(incident::Column::Status, Expr::value(status::MERGED))
+            .col_expr(
+                incident::Column::Status,
+                Expr::value(IncidentStatus::Merged),
+            )
             .col_expr(incident::Column::MergedInto, Expr::value(into))
             .col_expr(incident::Column::UpdatedAt, Expr::value(now))
             .filter(incident::Column::Id.eq(other))
@@ -762,7 +771,7 @@ impl<'a> Group<'a> {
             None => incident::Entity::find_by_id(other)
                 .one(conn)
                 .await?
-                .map_or(Severity::Info, |i| parse_severity(&i.severity)),
+                .map_or(Severity::Info, |i| i.severity),
         };
         let change = self.incident(conn, into).await?;
         if other_severity > change.severity {
@@ -811,8 +820,8 @@ impl<'a> Group<'a> {
             title: Set(String::new()),
             service: Set(None),
             correlation_key: Set(key.to_owned()),
-            severity: Set(event.severity.as_str().to_owned()),
-            status: Set(status::OPEN.to_owned()),
+            severity: Set(event.severity),
+            status: Set(IncidentStatus::Open),
             created_at: Set(now),
             updated_at: Set(now),
             last_alert_at: Set(now),
@@ -905,7 +914,10 @@ impl<'a> Group<'a> {
                     .is_none();
             if resolved {
                 update = update
-                    .col_expr(incident::Column::Status, Expr::value(status::RESOLVED))
+                    .col_expr(
+                        incident::Column::Status,
+                        Expr::value(IncidentStatus::Resolved),
+                    )
                     .col_expr(incident::Column::ResolvedAt, Expr::value(now));
             }
             update.exec(conn).await?;
@@ -1079,12 +1091,4 @@ fn redact_map(shield: &Shield, names: &mut Pseudonyms, map: &Labels) -> String {
         .map(|(k, v)| (shield.redact(k, names), shield.redact(v, names)))
         .collect();
     serde_json::to_string(&redacted).expect("string map serialises")
-}
-
-pub fn parse_severity(text: &str) -> Severity {
-    match text {
-        "CRITICAL" => Severity::Critical,
-        "INFO" => Severity::Info,
-        _ => Severity::Warning,
-    }
 }

@@ -23,7 +23,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
+use entity::execution::ExecutionStatus;
 use entity::knowledge_entry;
+
+use crate::base::incident::IncidentStatus;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
@@ -839,8 +842,8 @@ pub async fn resolution_entry(
             .filter(execution::Column::ApprovalId.eq(a.id))
             .one(db)
             .await?;
-        if let Some(ran) = ran.filter(|e| e.status != "RUNNING") {
-            let worked = ran.status == "SUCCEEDED";
+        if let Some(ran) = ran.filter(|e| e.status != ExecutionStatus::Running) {
+            let worked = ran.status == ExecutionStatus::Succeeded;
             fixes.push(format!(
                 "{} {} {}",
                 a.kind,
@@ -890,7 +893,7 @@ impl KmWriter {
     pub async fn sweep_resolved(&self) -> Result<usize, DbErr> {
         use entity::incident;
         let resolved: Vec<i32> = incident::Entity::find()
-            .filter(incident::Column::Status.eq(crate::base::incident::status::RESOLVED))
+            .filter(incident::Column::Status.eq(IncidentStatus::Resolved))
             .filter(
                 Expr::col((incident::Entity, incident::Column::Id)).not_in_subquery(
                     sea_orm::sea_query::Query::select()
@@ -948,7 +951,7 @@ impl KmWriter {
                             .await
                             .ok()
                             .flatten()
-                            .is_some_and(|i| i.status == crate::base::incident::status::RESOLVED);
+                            .is_some_and(|i| i.status == IncidentStatus::Resolved);
                         if resolved {
                             writer.learn_resolution(id).await;
                         }

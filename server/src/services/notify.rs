@@ -21,6 +21,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use engine::alert::Severity;
+use engine::policy::{ApprovalStatus, RiskLevel};
+use engine::stored::Stored;
+use entity::notification_delivery::DeliveryStatus;
+
+use crate::base::incident::IncidentStatus;
 use entity::{alert, incident, notification_delivery, notification_event};
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
@@ -119,8 +125,8 @@ pub struct Payload {
 pub struct IncidentFacts {
     pub id: i32,
     pub title: String,
-    pub severity: String,
-    pub status: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
     pub service: Option<String>,
 }
 
@@ -130,8 +136,8 @@ pub struct ApprovalFacts {
     pub kind: String,
     pub target: String,
     pub namespace: Option<String>,
-    pub status: String,
-    pub effective_risk: String,
+    pub status: ApprovalStatus,
+    pub effective_risk: RiskLevel,
     pub required_signatures: usize,
     pub eligible_roles: Vec<String>,
     pub mandatory_roles: Vec<String>,
@@ -148,8 +154,8 @@ impl Payload {
     /// One line: `Approval needed: restart_deployment order-api (HIGH)`.
     pub fn summary(&self) -> String {
         let what = match (&self.approval, &self.incident) {
-            (Some(a), _) => format!("{} {} ({})", a.kind, a.target, a.effective_risk),
-            (None, Some(i)) => format!("#{} {} ({})", i.id, i.title, i.severity),
+            (Some(a), _) => format!("{} {} ({})", a.kind, a.target, a.effective_risk.as_str()),
+            (None, Some(i)) => format!("#{} {} ({})", i.id, i.title, i.severity.as_str()),
             (None, None) => "AWOOOI can reach this channel".to_owned(),
         };
         format!("{}: {what}", self.event.headline())
@@ -160,7 +166,7 @@ impl Payload {
         let mut out = Vec::new();
         if let Some(i) = &self.incident {
             out.push(("Incident", format!("#{} {}", i.id, i.title)));
-            out.push(("Severity", i.severity.clone()));
+            out.push(("Severity", i.severity.as_str().to_owned()));
             if let Some(s) = &i.service {
                 out.push(("Service", s.clone()));
             }
@@ -171,8 +177,8 @@ impl Payload {
                 action.push_str(&format!(" in {ns}"));
             }
             out.push(("Action", action));
-            out.push(("Risk", a.effective_risk.clone()));
-            out.push(("Status", a.status.clone()));
+            out.push(("Risk", a.effective_risk.as_str().to_owned()));
+            out.push(("Status", a.status.as_str().to_owned()));
             if a.required_signatures > 0 {
                 let mut needs = format!(
                     "{} signature(s) from {}",
@@ -300,13 +306,13 @@ pub struct Route {
 impl Route {
     pub fn matches(&self, payload: &Payload) -> bool {
         let incident = payload.incident.as_ref();
-        let one_of = |list: &[String], value: Option<&String>| {
+        let one_of = |list: &[String], value: Option<&str>| {
             list.is_empty() || value.is_some_and(|v| list.iter().any(|l| l.eq_ignore_ascii_case(v)))
         };
         (self.events.is_empty() || self.events.contains(&payload.event))
-            && one_of(&self.severities, incident.map(|i| &i.severity))
-            && one_of(&self.services, incident.and_then(|i| i.service.as_ref()))
-            && one_of(&self.namespaces, payload.namespace.as_ref())
+            && one_of(&self.severities, incident.map(|i| i.severity.as_str()))
+            && one_of(&self.services, incident.and_then(|i| i.service.as_deref()))
+            && one_of(&self.namespaces, payload.namespace.as_deref())
     }
 }
 
@@ -387,9 +393,11 @@ impl NotifyConfig {
             if let Some(unknown) = r.channels.iter().find(|c| !names.contains(c.as_str())) {
                 return Err(format!("routes[{i}]: no channel is named `{unknown}`"));
             }
-            if let Some(bad) = r.severities.iter().find(|s| {
-                !["CRITICAL", "WARNING", "INFO"].contains(&s.to_ascii_uppercase().as_str())
-            }) {
+            if let Some(bad) = r
+                .severities
+                .iter()
+                .find(|s| Severity::from_stored(&s.to_ascii_uppercase()).is_err())
+            {
                 return Err(format!(
                     "routes[{i}]: severity `{bad}` is not CRITICAL, WARNING or INFO"
                 ));
@@ -486,13 +494,6 @@ pub(crate) fn shorten(text: &str, max: usize) -> String {
         end -= 1;
     }
     format!("{}…", &text[..end])
-}
-
-/// Delivery states.
-pub mod status {
-    pub const PENDING: &str = "PENDING";
-    pub const DELIVERED: &str = "DELIVERED";
-    pub const DEAD: &str = "DEAD";
 }
 
 /// Writes an event inside `conn`'s transaction (call it next to the change it tells of).
@@ -712,7 +713,7 @@ impl Notifier {
             .select_only()
             .column(notification_delivery::Column::EventId)
             .filter(notification_delivery::Column::EventId.is_in(old.clone()))
-            .filter(notification_delivery::Column::Status.ne(status::DELIVERED))
+            .filter(notification_delivery::Column::Status.ne(DeliveryStatus::Delivered))
             .into_tuple::<i32>()
             .all(&txn)
             .await?
@@ -724,7 +725,7 @@ impl Notifier {
             .collect();
         notification_delivery::Entity::delete_many()
             .filter(notification_delivery::Column::EventId.is_in(done.clone()))
-            .filter(notification_delivery::Column::Status.eq(status::DELIVERED))
+            .filter(notification_delivery::Column::Status.eq(DeliveryStatus::Delivered))
             .exec(&txn)
             .await?;
         notification_event::Entity::delete_many()
@@ -743,7 +744,7 @@ impl Notifier {
         };
         let now = Utc::now();
         let due = notification_delivery::Entity::find()
-            .filter(notification_delivery::Column::Status.eq(status::PENDING))
+            .filter(notification_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(notification_delivery::Column::NextAttemptAt.lte(now))
             .filter(
                 Condition::any()
@@ -764,8 +765,8 @@ impl Notifier {
             futures_util::future::join_all(claimed.iter().map(|row| self.send(row))).await;
         for (row, outcome) in claimed.iter().zip(outcomes) {
             match self.settle(row, outcome).await? {
-                status::DELIVERED => pass.delivered += 1,
-                status::DEAD => pass.dead += 1,
+                DeliveryStatus::Delivered => pass.delivered += 1,
+                DeliveryStatus::Dead => pass.dead += 1,
                 _ => pass.retried += 1,
             }
         }
@@ -814,7 +815,7 @@ impl Notifier {
                 Expr::value(now + lease),
             )
             .filter(notification_delivery::Column::Id.eq(row.id))
-            .filter(notification_delivery::Column::Status.eq(status::PENDING))
+            .filter(notification_delivery::Column::Status.eq(DeliveryStatus::Pending))
             .filter(
                 Condition::any()
                     .add(notification_delivery::Column::LockedUntil.is_null())
@@ -853,7 +854,7 @@ impl Notifier {
         &self,
         row: &notification_delivery::Model,
         outcome: Result<(), String>,
-    ) -> Result<&'static str, DbErr> {
+    ) -> Result<DeliveryStatus, DbErr> {
         let now = Utc::now();
         let attempts = row.attempts + 1;
         let retry = &self.0.config.retry;
@@ -867,14 +868,14 @@ impl Notifier {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .filter(notification_delivery::Column::Id.eq(row.id))
-            .filter(notification_delivery::Column::Status.eq(status::PENDING));
+            .filter(notification_delivery::Column::Status.eq(DeliveryStatus::Pending));
         let next = match outcome {
             Ok(()) => {
                 update =
                     update.col_expr(notification_delivery::Column::DeliveredAt, Expr::value(now));
                 metrics::counter!("awoooi_notifications_total", "channel" => row.channel.clone(), "outcome" => "delivered").increment(1);
                 tracing::info!(delivery = row.id, channel = %row.channel, key = %row.idempotency_key, attempts, "notification delivered");
-                status::DELIVERED
+                DeliveryStatus::Delivered
             }
             Err(error) => {
                 let dead = attempts >= retry.attempts as i32;
@@ -893,7 +894,11 @@ impl Notifier {
                 let outcome = if dead { "dead" } else { "retry" };
                 metrics::counter!("awoooi_notifications_total", "channel" => row.channel.clone(), "outcome" => outcome).increment(1);
                 tracing::warn!(delivery = row.id, channel = %row.channel, attempts, %error, dead, "notification not delivered");
-                if dead { status::DEAD } else { status::PENDING }
+                if dead {
+                    DeliveryStatus::Dead
+                } else {
+                    DeliveryStatus::Pending
+                }
             }
         };
         update
@@ -906,7 +911,7 @@ impl Notifier {
     /// Deliveries, newest first, optionally of one status.
     pub async fn deliveries(
         &self,
-        status: Option<&str>,
+        status: Option<DeliveryStatus>,
         first: u64,
     ) -> Result<Vec<(notification_delivery::Model, Option<Payload>)>, DbErr> {
         let mut query =
@@ -932,7 +937,7 @@ impl Notifier {
             .collect())
     }
 
-    pub async fn count(&self, status: &str) -> Result<u64, DbErr> {
+    pub async fn count(&self, status: DeliveryStatus) -> Result<u64, DbErr> {
         notification_delivery::Entity::find()
             .filter(notification_delivery::Column::Status.eq(status))
             .count(&self.0.db)
@@ -949,7 +954,7 @@ impl Notifier {
         let changed = notification_delivery::Entity::update_many()
             .col_expr(
                 notification_delivery::Column::Status,
-                Expr::value(status::PENDING),
+                Expr::value(DeliveryStatus::Pending),
             )
             .col_expr(notification_delivery::Column::Attempts, Expr::value(0))
             .col_expr(
@@ -961,7 +966,7 @@ impl Notifier {
                 Expr::value(Option::<DateTime<Utc>>::None),
             )
             .filter(notification_delivery::Column::Id.eq(id))
-            .filter(notification_delivery::Column::Status.eq(status::DEAD))
+            .filter(notification_delivery::Column::Status.eq(DeliveryStatus::Dead))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -1051,7 +1056,7 @@ async fn insert_deliveries(
             event_id: Set(event_id),
             channel: Set(c.clone()),
             idempotency_key: Set(idempotency_key(event_id, c)),
-            status: Set(status::PENDING.to_owned()),
+            status: Set(DeliveryStatus::Pending),
             attempts: Set(0),
             next_attempt_at: Set(now),
             locked_until: Set(None),
@@ -1077,7 +1082,7 @@ mod tests {
 
     fn payload(
         event: EventKind,
-        severity: &str,
+        severity: Severity,
         service: &str,
         namespace: Option<&str>,
     ) -> Payload {
@@ -1088,8 +1093,8 @@ mod tests {
             incident: Some(IncidentFacts {
                 id: 1,
                 title: "t".into(),
-                severity: severity.into(),
-                status: "OPEN".into(),
+                severity,
+                status: IncidentStatus::Open,
                 service: Some(service.into()),
             }),
             approval: None,
@@ -1133,17 +1138,17 @@ mod tests {
         assert!(config.validate().is_ok(), "{:?}", config.validate());
         let cases = [
             (
-                payload(EventKind::IncidentOpened, "CRITICAL", "x", None),
+                payload(EventKind::IncidentOpened, Severity::Critical, "x", None),
                 vec!["pager"],
             ),
             (
-                payload(EventKind::IncidentOpened, "WARNING", "x", None),
+                payload(EventKind::IncidentOpened, Severity::Warning, "x", None),
                 vec![],
             ),
             (
                 payload(
                     EventKind::ApprovalPending,
-                    "WARNING",
+                    Severity::Warning,
                     "order-api",
                     Some("prod"),
                 ),
@@ -1152,14 +1157,19 @@ mod tests {
             (
                 payload(
                     EventKind::ApprovalPending,
-                    "WARNING",
+                    Severity::Warning,
                     "order-api",
                     Some("dev"),
                 ),
                 vec![],
             ),
             (
-                payload(EventKind::ApprovalPending, "WARNING", "order-api", None),
+                payload(
+                    EventKind::ApprovalPending,
+                    Severity::Warning,
+                    "order-api",
+                    None,
+                ),
                 vec![],
             ),
         ];
@@ -1179,7 +1189,7 @@ mod tests {
             ..NotifyConfig::default()
         };
         assert_eq!(
-            open.route(&payload(EventKind::Test, "INFO", "x", None)),
+            open.route(&payload(EventKind::Test, Severity::Info, "x", None)),
             vec!["a", "b"]
         );
     }

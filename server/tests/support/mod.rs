@@ -224,6 +224,14 @@ impl TestServer {
     }
 
     /// Like [`TestServer::start`], with extra `awoooi` flags (e.g. `--topology FILE`).
+    /// Another replica of this server: its own state (workers, bus, caches) on the same
+    /// database and configuration, in this process.
+    pub async fn second_replica(&self) -> server::edge::http::AppState {
+        server::edge::state::build_state((*self.state.config).clone())
+            .await
+            .expect("the second replica starts")
+    }
+
     pub async fn start_with(backend: Backend, extra: &[&str]) -> TestServer {
         TestServer::start_configured(backend, extra, "").await
     }

@@ -27,6 +27,23 @@ pub enum RiskLevel {
     Critical,
 }
 
+/// One signer's decision.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "engine::policy::Decision", name = "Decision")]
+pub enum DecisionEnum {
+    Approve,
+    Reject,
+}
+
+/// Where an approval's one execution stands.
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::execution::ExecutionStatus")]
+pub enum ExecutionStatus {
+    Running,
+    Succeeded,
+    Failed,
+}
+
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "engine::policy::ApprovalStatus")]
 pub enum ApprovalStatus {
@@ -82,8 +99,7 @@ pub struct Action {
 pub struct SignatureRecord {
     signer: String,
     role: RoleEnum,
-    /// APPROVE or REJECT.
-    decision: String,
+    decision: DecisionEnum,
     comment: Option<String>,
     at: DateTime<Utc>,
 }
@@ -130,8 +146,7 @@ impl From<engine::dryrun::DryRunReport> for DryRunReport {
 #[derive(SimpleObject)]
 pub struct Execution {
     executor: String,
-    /// RUNNING, SUCCEEDED or FAILED.
-    status: String,
+    status: ExecutionStatus,
     /// Pseudonymised.
     output: String,
     started_at: DateTime<Utc>,
@@ -194,10 +209,10 @@ impl Approval {
         self.0.row.trust
     }
     async fn base_risk(&self) -> RiskLevel {
-        crate::services::approvals::risk_of(&self.0.row.base_risk).into()
+        self.0.row.base_risk.into()
     }
     async fn effective_risk(&self) -> RiskLevel {
-        crate::services::approvals::risk_of(&self.0.row.effective_risk).into()
+        self.0.row.effective_risk.into()
     }
     async fn required_signatures(&self) -> i32 {
         self.0.policy().requirement().signatures as i32
@@ -216,15 +231,15 @@ impl Approval {
             .iter()
             .map(|s| SignatureRecord {
                 signer: s.signer.clone(),
-                role: s.role.parse::<Role>().unwrap_or(Role::Viewer).into(),
-                decision: s.decision.clone(),
+                role: s.role.into(),
+                decision: s.decision.into(),
                 comment: s.comment.clone(),
                 at: s.at,
             })
             .collect()
     }
     async fn status(&self) -> ApprovalStatus {
-        crate::services::approvals::status_of(&self.0.row.status).into()
+        self.0.row.status.into()
     }
     /// The dry-run made when it was proposed.
     async fn dry_run(&self) -> DryRunReport {
@@ -255,7 +270,7 @@ impl Approval {
     async fn execution(&self) -> Option<Execution> {
         self.0.execution.as_ref().map(|e| Execution {
             executor: e.executor.clone(),
-            status: e.status.clone(),
+            status: e.status.into(),
             output: e.output.clone(),
             started_at: e.started_at,
             finished_at: e.finished_at,
@@ -400,7 +415,7 @@ impl ApprovalQuery {
         Ok(rows
             .into_iter()
             .map(|row| {
-                let base = crate::services::approvals::risk_of(&row.base_risk);
+                let base = row.base_risk;
                 let score = u32::try_from(row.score).unwrap_or(0);
                 TrustScore {
                     pattern: row.pattern,
@@ -494,6 +509,24 @@ async fn decide(
     Ok(Approval(view))
 }
 
+/// Changed approvals, each read once per process for every `approvalUpdates` subscriber.
+pub type ApprovalFeed = super::feed::Feed<ApprovalView>;
+
+/// The approval feed over what the approvals service changes.
+pub fn approval_feed(approvals: &Approvals) -> ApprovalFeed {
+    let service = approvals.clone();
+    ApprovalFeed::start(approvals.subscribe(), "approval", move |id| {
+        let service = service.clone();
+        async move {
+            match service.load(id).await {
+                Ok(view) => Ok(Some(view)),
+                Err(crate::services::approvals::ApprovalError::NotFound(_)) => Ok(None),
+                Err(error) => Err(error),
+            }
+        }
+    })
+}
+
 #[derive(Default)]
 pub struct ApprovalSubscription;
 
@@ -505,16 +538,7 @@ impl ApprovalSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = Approval> + use<>> {
         principal(ctx)?;
-        let approvals = ctx.data::<Approvals>()?.clone();
-        let updates = approvals.subscribe();
-        Ok(
-            tokio_stream::wrappers::BroadcastStream::new(updates).filter_map(move |id| {
-                let approvals = approvals.clone();
-                async move {
-                    let id = id.ok()?; // a lagging subscriber skips, it does not fail
-                    approvals.load(id).await.ok().map(Approval)
-                }
-            }),
-        )
+        let feed = ctx.data::<ApprovalFeed>()?;
+        Ok(feed.subscribe().map(|view| Approval((*view).clone())))
     }
 }

@@ -18,6 +18,7 @@ use crate::services::ingest::Ingest;
 
 /// Where an incident is in its life.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "engine::incident::IncidentStatus")]
 pub enum IncidentStatus {
     Open,
     Analyzing,
@@ -26,30 +27,6 @@ pub enum IncidentStatus {
     Resolved,
     /// Absorbed by the incident in `mergedInto` (they share a root cause).
     Merged,
-}
-
-impl IncidentStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            IncidentStatus::Open => "OPEN",
-            IncidentStatus::Analyzing => "ANALYZING",
-            IncidentStatus::AwaitingApproval => "AWAITING_APPROVAL",
-            IncidentStatus::Mitigating => "MITIGATING",
-            IncidentStatus::Resolved => "RESOLVED",
-            IncidentStatus::Merged => "MERGED",
-        }
-    }
-
-    fn parse(text: &str) -> IncidentStatus {
-        match text {
-            "ANALYZING" => IncidentStatus::Analyzing,
-            "AWAITING_APPROVAL" => IncidentStatus::AwaitingApproval,
-            "MITIGATING" => IncidentStatus::Mitigating,
-            "RESOLVED" => IncidentStatus::Resolved,
-            "MERGED" => IncidentStatus::Merged,
-            _ => IncidentStatus::Open,
-        }
-    }
 }
 
 /// How bad it is.
@@ -132,10 +109,10 @@ impl Incident {
         &self.0.title
     }
     async fn severity(&self) -> Severity {
-        crate::services::ingest::parse_severity(&self.0.severity).into()
+        self.0.severity.into()
     }
     async fn status(&self) -> IncidentStatus {
-        IncidentStatus::parse(&self.0.status)
+        self.0.status.into()
     }
     /// The service the alerts are about — along the topology, the root cause (the lowest
     /// alerting dependency), recomputed as alerts join — pseudonymised, if any.
@@ -250,7 +227,7 @@ impl Alert {
         &self.0.fingerprint
     }
     async fn status(&self) -> AlertStatus {
-        if self.0.status == "RESOLVED" {
+        if self.0.status == engine::alert::AlertStatus::Resolved {
             AlertStatus::Resolved
         } else {
             AlertStatus::Firing
@@ -264,7 +241,7 @@ impl Alert {
         self.0.service.as_deref()
     }
     async fn severity(&self) -> Severity {
-        crate::services::ingest::parse_severity(&self.0.severity).into()
+        self.0.severity.into()
     }
     /// `ALERTMANAGER`, `GRAFANA`, `WEBHOOK`, `GRAPHQL` or `STREAM`.
     async fn source(&self) -> &str {
@@ -329,7 +306,9 @@ impl IncidentQuery {
         let db = ctx.data::<DatabaseConnection>()?;
         let mut query = incident::Entity::find();
         if let Some(status) = status {
-            query = query.filter(incident::Column::Status.eq(status.as_str()));
+            query = query.filter(
+                incident::Column::Status.eq(engine::incident::IncidentStatus::from(status)),
+            );
         }
         let total_count = query.clone().count(db).await.map_err(ApiError::internal)?;
         if let Some(after_id) = page.after {
@@ -498,41 +477,15 @@ impl IncidentMutation {
     }
 }
 
-/// Changed incidents, each read from storage once per process and shared by every
-/// `incidentUpdates` subscriber (10,000 subscribers cost one query per event, not 10,000).
-#[derive(Clone)]
-pub struct IncidentFeed(tokio::sync::broadcast::Sender<std::sync::Arc<incident::Model>>);
+/// Changed incidents, each read once per process for every `incidentUpdates` subscriber.
+pub type IncidentFeed = super::feed::Feed<incident::Model>;
 
-impl IncidentFeed {
-    pub fn start(db: DatabaseConnection, ingest: &Ingest) -> IncidentFeed {
-        use tokio::sync::broadcast::error::RecvError;
-        let (feed, _) = tokio::sync::broadcast::channel(1024);
-        let sender: tokio::sync::broadcast::Sender<std::sync::Arc<incident::Model>> = feed.clone();
-        let mut updates = ingest.subscribe();
-        tokio::spawn(async move {
-            loop {
-                match updates.recv().await {
-                    Ok(id) => {
-                        if sender.receiver_count() == 0 {
-                            continue;
-                        }
-                        match incident::Entity::find_by_id(id).one(&db).await {
-                            Ok(Some(row)) => drop(sender.send(std::sync::Arc::new(row))),
-                            Ok(None) => {}
-                            Err(error) => {
-                                tracing::warn!(%error, incident_id = id, "incident update not read")
-                            }
-                        }
-                    }
-                    Err(RecvError::Lagged(missed)) => {
-                        tracing::warn!(missed, "incident feed lagged; subscribers miss updates")
-                    }
-                    Err(RecvError::Closed) => return,
-                }
-            }
-        });
-        IncidentFeed(feed)
-    }
+/// The incident feed over what ingest (and every service on the bus) changes.
+pub fn incident_feed(db: DatabaseConnection, ingest: &Ingest) -> IncidentFeed {
+    IncidentFeed::start(ingest.subscribe(), "incident", move |id| {
+        let db = db.clone();
+        async move { incident::Entity::find_by_id(id).one(&db).await }
+    })
 }
 
 #[derive(Default)]
@@ -546,12 +499,7 @@ impl IncidentSubscription {
         ctx: &Context<'_>,
     ) -> async_graphql::Result<impl Stream<Item = Incident> + use<>> {
         principal(ctx)?;
-        let updates = ctx.data::<IncidentFeed>()?.0.subscribe();
-        Ok(
-            tokio_stream::wrappers::BroadcastStream::new(updates).filter_map(|row| async move {
-                // A lagging subscriber skips, it does not fail.
-                row.ok().map(|row| Incident::from((*row).clone()))
-            }),
-        )
+        let feed = ctx.data::<IncidentFeed>()?;
+        Ok(feed.subscribe().map(|row| Incident::from((*row).clone())))
     }
 }

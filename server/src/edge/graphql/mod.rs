@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod cluster;
 mod error;
+mod feed;
 mod finops;
 mod incidents;
 mod knowledge;
@@ -105,9 +106,11 @@ pub fn build_schema(
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
-    let feed = incidents::IncidentFeed::start(db.clone(), &ingest);
+    let incident_feed = incidents::incident_feed(db.clone(), &ingest);
+    let approval_feed = approvals::approval_feed(&approvals);
     builder
-        .data(feed)
+        .data(incident_feed)
+        .data(approval_feed)
         .data(db)
         .data(meta)
         .data(auth)

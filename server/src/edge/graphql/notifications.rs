@@ -28,29 +28,13 @@ impl From<ChannelKind> for ChannelKindEnum {
     }
 }
 
+/// Where one delivery stands: it leaves PENDING only as DELIVERED or DEAD.
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::notification_delivery::DeliveryStatus")]
 pub enum DeliveryStatus {
     Pending,
     Delivered,
     Dead,
-}
-
-impl DeliveryStatus {
-    fn as_str(self) -> &'static str {
-        match self {
-            DeliveryStatus::Pending => notify::status::PENDING,
-            DeliveryStatus::Delivered => notify::status::DELIVERED,
-            DeliveryStatus::Dead => notify::status::DEAD,
-        }
-    }
-
-    fn of(text: &str) -> DeliveryStatus {
-        match text {
-            notify::status::DELIVERED => DeliveryStatus::Delivered,
-            notify::status::DEAD => DeliveryStatus::Dead,
-            _ => DeliveryStatus::Pending,
-        }
-    }
 }
 
 /// A configured way out (its credentials never shown).
@@ -100,7 +84,7 @@ impl NotificationDelivery {
                 .map_or("UNKNOWN", |p| p.event.as_str())
                 .to_owned(),
             summary: payload.map(|p| p.summary()).unwrap_or_default(),
-            status: DeliveryStatus::of(&row.status),
+            status: row.status.into(),
             attempts: row.attempts,
             last_error: row.last_error,
             next_attempt_at: row.next_attempt_at,
@@ -190,7 +174,7 @@ impl NotificationQuery {
         }
         let rows = ctx
             .data::<Notifier>()?
-            .deliveries(status.map(DeliveryStatus::as_str), first as u64)
+            .deliveries(status.map(Into::into), first as u64)
             .await
             .map_err(ApiError::internal)?;
         Ok(rows
@@ -207,13 +191,13 @@ impl NotificationQuery {
         let notifier = ctx.data::<Notifier>()?;
         let count = |s| notifier.count(s);
         Ok(NotificationCounts {
-            pending: count(notify::status::PENDING)
+            pending: count(entity::notification_delivery::DeliveryStatus::Pending)
                 .await
                 .map_err(ApiError::internal)?,
-            delivered: count(notify::status::DELIVERED)
+            delivered: count(entity::notification_delivery::DeliveryStatus::Delivered)
                 .await
                 .map_err(ApiError::internal)?,
-            dead: count(notify::status::DEAD)
+            dead: count(entity::notification_delivery::DeliveryStatus::Dead)
                 .await
                 .map_err(ApiError::internal)?,
         })

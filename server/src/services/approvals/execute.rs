@@ -4,16 +4,16 @@
 use chrono::Utc;
 use engine::dryrun::recheck;
 use engine::policy::ApprovalStatus;
+use entity::execution::ExecutionStatus;
 use entity::{approval, execution, incident};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
 use serde_json::json;
 
 use super::{
-    ApprovalError, ApprovalView, Approvals, ExecError, STALE_EXECUTION, request_of, status_of,
-    survivor_of,
+    ApprovalError, ApprovalView, Approvals, ExecError, STALE_EXECUTION, request_of, survivor_of,
 };
-use crate::base::incident::status as incident_status;
+use crate::base::incident::IncidentStatus;
 use crate::services::notify::{self, EventKind};
 
 impl Approvals {
@@ -32,7 +32,7 @@ impl Approvals {
     /// callers on any number of replicas may race here; one claim wins.
     pub async fn execute(&self, id: i32) -> Result<ApprovalView, ApprovalError> {
         let view = self.load(id).await?;
-        let status = status_of(&view.row.status);
+        let status = view.row.status;
         if status != ApprovalStatus::Approved {
             return Err(ApprovalError::Conflict(format!(
                 "approval {id} is {}; only an APPROVED approval runs",
@@ -105,7 +105,7 @@ impl Approvals {
         execution::ActiveModel {
             approval_id: Set(id),
             executor: Set(self.executor_name(&request.kind).to_owned()),
-            status: Set("RUNNING".into()),
+            status: Set(ExecutionStatus::Running),
             output: Set(String::new()),
             started_at: Set(now),
             finished_at: Set(None),
@@ -164,7 +164,11 @@ impl Approvals {
         execution::Entity::update_many()
             .col_expr(
                 execution::Column::Status,
-                Expr::value(if succeeded { "SUCCEEDED" } else { "FAILED" }),
+                Expr::value(if succeeded {
+                    ExecutionStatus::Succeeded
+                } else {
+                    ExecutionStatus::Failed
+                }),
             )
             .col_expr(execution::Column::Output, Expr::value(output.clone()))
             .col_expr(execution::Column::FinishedAt, Expr::value(now))
@@ -180,9 +184,9 @@ impl Approvals {
                 .col_expr(
                     incident::Column::Status,
                     Expr::value(if fixed_waste {
-                        incident_status::RESOLVED
+                        IncidentStatus::Resolved
                     } else {
-                        "MITIGATING"
+                        IncidentStatus::Mitigating
                     }),
                 )
                 .col_expr(
@@ -194,9 +198,9 @@ impl Approvals {
                 // ANALYZING too: an analysis still running must not put it back to
                 // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
                 .filter(incident::Column::Status.is_in([
-                    incident_status::OPEN,
-                    incident_status::ANALYZING,
-                    incident_status::AWAITING_APPROVAL,
+                    IncidentStatus::Open,
+                    IncidentStatus::Analyzing,
+                    IncidentStatus::AwaitingApproval,
                 ]))
                 .exec(&txn)
                 .await?;
@@ -297,11 +301,14 @@ impl Approvals {
                 continue;
             }
             execution::Entity::update_many()
-                .col_expr(execution::Column::Status, Expr::value("FAILED"))
+                .col_expr(
+                    execution::Column::Status,
+                    Expr::value(ExecutionStatus::Failed),
+                )
                 .col_expr(execution::Column::Output, Expr::value(why))
                 .col_expr(execution::Column::FinishedAt, Expr::value(now))
                 .filter(execution::Column::ApprovalId.eq(row.id))
-                .filter(execution::Column::Status.eq("RUNNING"))
+                .filter(execution::Column::Status.eq(ExecutionStatus::Running))
                 .exec(&txn)
                 .await?;
             self.notice_in(&txn, EventKind::ApprovalFailed, row.id, "system")

@@ -86,11 +86,8 @@ impl Approvals {
         let inserted = approval_signature::ActiveModel {
             approval_id: Set(id),
             signer: Set(signer.to_owned()),
-            role: Set(role.as_str().to_owned()),
-            decision: Set(match decision {
-                Decision::Approve => "APPROVE".into(),
-                Decision::Reject => "REJECT".into(),
-            }),
+            role: Set(role),
+            decision: Set(decision),
             comment: Set(comment.clone()),
             at: Set(now),
             ..Default::default()
@@ -128,7 +125,7 @@ impl Approvals {
             trust_score::Entity::insert(trust_score::ActiveModel {
                 pattern: Set(view.row.pattern.clone()),
                 score: Set(i32::from(approved)),
-                base_risk: Set(view.row.base_risk.clone()),
+                base_risk: Set(view.row.base_risk),
                 updated_at: Set(now),
             })
             .on_conflict(
@@ -136,7 +133,7 @@ impl Approvals {
                     .value(trust_score::Column::Score, score)
                     .value(
                         trust_score::Column::BaseRisk,
-                        Expr::value(view.row.base_risk.clone()),
+                        Expr::value(view.row.base_risk),
                     )
                     .value(trust_score::Column::UpdatedAt, Expr::value(now))
                     .to_owned(),

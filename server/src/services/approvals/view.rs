@@ -1,9 +1,8 @@
 //! An approval as read from storage, with its signatures and execution, and what the policy
 //! and the notifications make of it.
 
-use engine::Role;
 use engine::dryrun::DryRunReport;
-use engine::policy::{self, ActionRequest, ApprovalStatus, Decision, RiskLevel, Signature};
+use engine::policy::{self, ActionRequest, Signature};
 use entity::{approval, approval_signature, execution};
 use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 
@@ -65,18 +64,6 @@ fn report(text: &str) -> DryRunReport {
     })
 }
 
-fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(text.to_owned())).ok()
-}
-
-pub fn risk_of(text: &str) -> RiskLevel {
-    parse(text).unwrap_or(RiskLevel::Critical)
-}
-
-pub fn status_of(text: &str) -> ApprovalStatus {
-    parse(text).unwrap_or(ApprovalStatus::Failed)
-}
-
 pub(super) fn request_of(row: &approval::Model) -> ActionRequest {
     ActionRequest {
         kind: row.kind.clone(),
@@ -92,20 +79,16 @@ fn to_policy(row: &approval::Model, signatures: &[approval_signature::Model]) ->
     policy::Approval {
         request: request_of(row),
         pattern: row.pattern.clone(),
-        base_risk: risk_of(&row.base_risk),
-        effective_risk: risk_of(&row.effective_risk),
+        base_risk: row.base_risk,
+        effective_risk: row.effective_risk,
         trust: u32::try_from(row.trust).unwrap_or(0),
-        status: status_of(&row.status),
+        status: row.status,
         signatures: signatures
             .iter()
             .map(|s| Signature {
                 signer: s.signer.clone(),
-                role: s.role.parse().unwrap_or(Role::Viewer),
-                decision: if s.decision == "APPROVE" {
-                    Decision::Approve
-                } else {
-                    Decision::Reject
-                },
+                role: s.role,
+                decision: s.decision,
                 at: s.at,
             })
             .collect(),
@@ -133,15 +116,15 @@ impl ApprovalView {
             kind: view.row.kind.clone(),
             target: view.row.target.clone(),
             namespace: view.row.namespace.clone(),
-            status: view.row.status.clone(),
-            effective_risk: view.row.effective_risk.clone(),
+            status: view.row.status,
+            effective_risk: view.row.effective_risk,
             required_signatures: requirement.signatures,
             eligible_roles: names(requirement.eligible),
             mandatory_roles: names(requirement.mandatory),
             signatures: view
                 .signatures
                 .iter()
-                .map(|s| format!("{} ({}) {}", s.signer, s.role, s.decision))
+                .map(|s| format!("{} ({}) {}", s.signer, s.role, s.decision.as_str()))
                 .collect(),
             dry_run_passed: passed,
             rationale: view.row.rationale.clone(),

@@ -1,6 +1,8 @@
 //! Discord: an incoming webhook with one embed (title, link, colour by severity, fields).
 //! <https://discord.com/developers/docs/resources/webhook#execute-webhook>
 
+use engine::alert::Severity;
+
 use super::BoxFuture;
 use super::{Channel, ChannelConfig, ChannelKind, Message};
 
@@ -25,14 +27,9 @@ fn colour(message: &Message<'_>) -> u32 {
     match message.payload.event {
         IncidentResolved | ApprovalExecuted | ApprovalApproved => 0x2e_b8_72,
         ApprovalFailed | ApprovalVoided | ApprovalRejected => 0xe5_48_4d,
-        _ => match message
-            .payload
-            .incident
-            .as_ref()
-            .map(|i| i.severity.as_str())
-        {
-            Some("CRITICAL") => 0xe5_48_4d,
-            Some("INFO") => 0x4a_90_d9,
+        _ => match message.payload.incident.as_ref().map(|i| i.severity) {
+            Some(Severity::Critical) => 0xe5_48_4d,
+            Some(Severity::Info) => 0x4a_90_d9,
             _ => 0xf0_a0_20,
         },
     }

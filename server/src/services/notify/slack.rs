@@ -89,7 +89,7 @@ pub fn blocks(payload: &super::Payload, link: &str, key: &str) -> Value {
         json!({"type": "section", "text": {"type": "mrkdwn", "text": super::shorten(&facts, 2900)}}),
     ];
     if let Some(a) = &payload.approval
-        && a.status == "PENDING"
+        && a.status == engine::policy::ApprovalStatus::Pending
     {
         let id = a.id.to_string();
         blocks.push(json!({
