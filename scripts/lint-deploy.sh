@@ -461,7 +461,7 @@ def fail(msg):
 code = {p: p.read_text() for p in pathlib.Path("server/src").rglob("*.rs")}
 known_env = set(re.findall(r'"(AWOOOI_[A-Z_]+)"', "\n".join(code.values())))
 routes = set(re.findall(r'\.route\(\s*"(/[^"]*)"', code[pathlib.Path("server/src/edge/http.rs")]))
-config_rs = code[pathlib.Path("server/src/edge/config.rs")]
+config_rs = code[pathlib.Path("server/src/edge/config.rs")] + code[pathlib.Path("server/src/edge/config/file.rs")]
 
 def struct_fields(name):
     m = re.search(r"pub struct " + name + r"\s*\{(.*?)\n\}", config_rs, re.S)

@@ -1,7 +1,7 @@
 //! The Ansible executor against the real `ansible-playbook` (ansible-core from PyPI, installed
 //! into `.venv` by `scripts/setup.sh --e2e`), local connection, on SQLite and PostgreSQL.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Backend, TestServer};

@@ -4,7 +4,7 @@
 //! PostgreSQL is reached at `AWOOOI_TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`), which must allow CREATE DATABASE.
 
-mod support;
+use crate::support;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};

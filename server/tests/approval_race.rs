@@ -3,7 +3,7 @@
 //! spread over both replicas: every approval executes exactly once and keeps exactly the two
 //! signatures its risk needs.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! it (four-eyes, roles, CTO+CISO), execution on the simulated cluster, TOCTOU voiding, expiry,
 //! trust, and the audit trail of every step.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! and tampering in the database caught by `auditVerify` and `awoooi audit verify` — on SQLite
 //! and PostgreSQL.
 
-mod support;
+use crate::support;
 
 use sea_orm::{ConnectionTrait, Database};
 use serde_json::{Value, json};

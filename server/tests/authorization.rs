@@ -3,7 +3,7 @@
 //! A field the table does not list, a row for a field that is gone, or any cell that differs
 //! fails the test (all differences are reported at once).
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! wire format (Ollama NDJSON, OpenAI SSE chat completions, Anthropic SSE messages) and record
 //! every request body. Real providers are not reachable from CI; these fakes live only here.
 
-mod support;
+use crate::support;
 
 use std::collections::VecDeque;
 use std::convert::Infallible;

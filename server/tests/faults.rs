@@ -5,7 +5,7 @@
 //!   down, `202` again once it is back — without restarting AWOOOI — and nothing acknowledged
 //!   is lost.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -1,7 +1,7 @@
 //! FinOps through the API on the demo's simulated cluster, on SQLite and PostgreSQL: the seed's
 //! panel, scans on demand (by role), the report kept, and the fixes as real actions.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Backend, TestServer};

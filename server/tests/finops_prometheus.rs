@@ -4,7 +4,7 @@
 //! create-blocks-from openmetrics`, and read back through the HTTP API. The scans must find
 //! exactly what they find on the simulated cluster.
 
-mod support;
+use crate::support;
 
 use std::fmt::Write as _;
 use std::path::PathBuf;

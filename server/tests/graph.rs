@@ -1,7 +1,7 @@
 //! GraphRAG over GraphQL: the demo topology, live health from firing alerts, blast radius and
 //! ranked root causes — on SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Backend, TestServer};

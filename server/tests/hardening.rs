@@ -2,7 +2,7 @@
 //! body limits, GraphQL depth / alias / batch limits, introspection off, per-credential rate
 //! limits, the failed sign-in lockout, and session revocation.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Backend, PASSWORD, TestServer};

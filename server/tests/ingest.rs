@@ -1,7 +1,7 @@
 //! Alerts in, incidents out: webhooks, dedup, correlation, resolution, refusals, and the
 //! Privacy Shield end to end — on SQLite and on PostgreSQL.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Backend, TestServer, WEBHOOK_SECRET};

@@ -2,7 +2,7 @@
 //! SQLite file locked by another connection, the real Redis behind a proxy that goes down too —
 //! idempotency under concurrency, back-links, and both write modes, on both databases.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -3,8 +3,8 @@
 //! SelfSubjectAccessReview, budgets, drain through the Eviction API, and every action — then
 //! once end to end through approvals, on SQLite and PostgreSQL.
 
-mod kube_api;
-mod support;
+use crate::kube_api;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! `.venv` by `scripts/setup.sh --e2e`), over streamable HTTP and over stdio (`awoooi mcp`).
 //! An agent can propose; nothing it does executes.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 use std::process::Command;

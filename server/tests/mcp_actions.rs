@@ -1,7 +1,7 @@
 //! AWOOOI as an MCP client: `mcp:<server>/<tool>` actions against a real third-party MCP server
 //! (built with the official Python SDK, stdio), through policy, dry-run and signatures.
 
-mod support;
+use crate::support;
 
 use std::path::PathBuf;
 

@@ -8,7 +8,7 @@
 //! sent (no real Slack or Discord can be reached from here); the bodies are checked against
 //! the shapes their documentation gives.
 
-mod support;
+use crate::support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -3,7 +3,7 @@
 //! see, B's thinking subscription receives the lines A's Brain writes, and approvals signed on A
 //! and B at the same moment execute exactly once.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The shell executor end to end, on SQLite and PostgreSQL: only allow-listed commands, real
 //! values at the action boundary and labels everywhere else, timeouts, clear refusals.
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::{Backend, TestServer};

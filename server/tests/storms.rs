@@ -2,7 +2,7 @@
 //! cause along the topology, merges seen live by a WebSocket subscriber, flapping, the window
 //! and label boundaries.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! `redis://127.0.0.1:6379`): consumer groups, ack after commit, recovery after a crash at
 //! either side of the commit, dead letters — with no lost and no duplicated incident.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

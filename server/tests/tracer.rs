@@ -1,7 +1,7 @@
 //! `awoooi tracer-bullet` (the real binary) against a running demo server: all five steps
 //! pass from a fresh start; with its MCP server unreachable it fails and says where.
 
-mod support;
+use crate::support;
 
 use support::{Backend, PASSWORD, TestServer};
 

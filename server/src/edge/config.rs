@@ -6,164 +6,12 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-
 use crate::base::telemetry::LogFormat;
 use crate::edge::cli::Cli;
 
-/// The TOML file: every key optional, unknown keys rejected.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub bind: Option<SocketAddr>,
-    pub data_dir: Option<PathBuf>,
-    pub database_url: Option<String>,
-    pub redis_url: Option<String>,
-    pub log_format: Option<LogFormat>,
-    pub demo: Option<bool>,
-    pub demo_allow_remote: Option<bool>,
-    pub topology: Option<PathBuf>,
-    pub site_root: Option<PathBuf>,
-    #[serde(default)]
-    pub auth: FileAuthConfig,
-    #[serde(default)]
-    pub shield: ShieldConfig,
-    #[serde(default)]
-    pub ingest: FileIngestConfig,
-    #[serde(default)]
-    pub streams: StreamsConfig,
-    #[serde(default)]
-    pub brain: crate::services::analysis::brains::BrainConfig,
-    #[serde(default)]
-    pub approvals: FileApprovalsConfig,
-    #[serde(default)]
-    pub actions: crate::executors::ActionsConfig,
-    #[serde(default)]
-    pub cluster: ClusterConfig,
-    #[serde(default)]
-    pub knowledge: crate::services::knowledge::KmConfig,
-    #[serde(default)]
-    pub finops: crate::services::finops::FinopsConfig,
-    #[serde(default)]
-    pub notifications: crate::services::notify::NotifyConfig,
-    #[serde(default)]
-    pub bus: BusConfig,
-    #[serde(default)]
-    pub graphql: crate::edge::limits::GraphqlLimits,
-    #[serde(default)]
-    pub http: crate::edge::limits::HttpLimits,
-}
+mod file;
 
-/// `[bus]`: how replicas hear of each other's changes.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BusConfig {
-    /// `memory` (one replica, the default) or `redis` (pub/sub on `redis_url`).
-    #[serde(default)]
-    pub backend: BusKind,
-    /// The Redis pub/sub channel; replicas sharing a database must share it.
-    #[serde(default = "default_bus_channel")]
-    pub channel: String,
-}
-
-impl Default for BusConfig {
-    fn default() -> Self {
-        BusConfig {
-            backend: BusKind::default(),
-            channel: default_bus_channel(),
-        }
-    }
-}
-
-fn default_bus_channel() -> String {
-    crate::base::bus::DEFAULT_CHANNEL.to_owned()
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BusKind {
-    #[default]
-    Memory,
-    Redis,
-}
-
-/// `[cluster]`: where actions on the cluster go.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterConfig {
-    #[serde(default)]
-    pub backend: ClusterKind,
-    /// The simulated cluster's fixture (`--cluster FILE`).
-    pub file: Option<PathBuf>,
-    #[serde(default)]
-    pub kubernetes: crate::executors::kube::KubeConfig,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ClusterKind {
-    #[default]
-    Simulated,
-    Kubernetes,
-}
-
-/// `[approvals]`: the policy table and the limits around it.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileApprovalsConfig {
-    /// PENDING approvals expire after this many minutes (default 60).
-    pub expiry_minutes: Option<u32>,
-    /// Dry-run fails when more services than this depend on the target (default 10).
-    pub blast_limit: Option<usize>,
-    /// Risk per action kind, merged over the defaults, e.g. `restart_deployment = "HIGH"`.
-    #[serde(default)]
-    pub risks: std::collections::BTreeMap<String, engine::policy::RiskLevel>,
-    /// Risk of kinds in no table (default HIGH).
-    pub unknown_risk: Option<engine::policy::RiskLevel>,
-    /// Namespaces that raise risk one level (default `production`, `prod`).
-    pub raise_namespaces: Option<Vec<String>>,
-    /// Labels (`key = "value"`) that raise risk one level.
-    #[serde(default)]
-    pub raise_labels: std::collections::BTreeMap<String, String>,
-}
-
-/// `[streams]`: stream inputs besides HTTP.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct StreamsConfig {
-    /// `[streams.redis]`: consume a Redis Stream (needs `redis_url`).
-    pub redis: Option<crate::services::ingest::streams::RedisStreamConfig>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileIngestConfig {
-    pub correlation_window_minutes: Option<u32>,
-    /// Hops along the topology an alert may be from an incident's services (default 3).
-    pub correlation_depth: Option<u32>,
-    /// Labels whose values alerts must share to join one incident (default namespace, cluster).
-    pub correlation_labels: Option<Vec<String>>,
-    pub max_body_bytes: Option<usize>,
-    pub webhook_secret: Option<String>,
-}
-
-/// `[shield]`: extra detectors, e.g.
-/// `[[shield.detectors]]` `name = "pod"`, `pattern = '…'`, `label = "POD"`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ShieldConfig {
-    #[serde(default)]
-    pub detectors: Vec<engine::shield::CustomDetector>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileAuthConfig {
-    pub session_ttl_minutes: Option<u32>,
-    pub cookie_secure: Option<bool>,
-    pub max_failed_logins: Option<u32>,
-    pub lockout_minutes: Option<u32>,
-}
+pub use file::*;
 
 /// The settings in force.
 #[derive(Debug, Clone)]
@@ -259,8 +107,7 @@ impl Config {
             Some(path) => load_file(path)?,
             None => FileConfig::default(),
         };
-        let global = &cli.global;
-        let serve = &cli.serve;
+        let (global, serve) = (&cli.global, &cli.serve);
         let data_dir = global
             .data_dir
             .clone()
@@ -273,38 +120,25 @@ impl Config {
             .or(file.database_url)
             .unwrap_or_else(|| sqlite_url(&data_dir));
         if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres")) {
-            return Err(ConfigError::Invalid {
-                key: "database_url",
-                message: "expected a sqlite:// or postgres:// URL".into(),
-            });
+            return Err(invalid(
+                "database_url",
+                "expected a sqlite:// or postgres:// URL",
+            ));
         }
         let redis_url = global
             .redis_url
             .clone()
             .or_else(|| env("REDIS_URL"))
             .or(file.redis_url);
-        if file.streams.redis.is_some() && redis_url.is_none() {
-            return Err(ConfigError::Invalid {
-                key: "streams.redis",
-                message: "needs a Redis URL (--redis-url, REDIS_URL or redis_url)".into(),
-            });
+        check_redis_users(&file.streams, &file.bus, redis_url.is_some())?;
+        let mut cluster = file.cluster;
+        if let Some(path) = serve.cluster.clone() {
+            cluster.file = Some(path);
         }
-        if file.bus.backend == BusKind::Redis && redis_url.is_none() {
-            return Err(ConfigError::Invalid {
-                key: "bus.backend",
-                message: "`redis` needs a Redis URL (--redis-url, REDIS_URL or redis_url)".into(),
-            });
+        let mut notifications = file.notifications;
+        if let Some(secret) = env("AWOOOI_SLACK_SIGNING_SECRET") {
+            notifications.slack.signing_secret = Some(crate::services::notify::Secret(secret));
         }
-        if file.bus.channel.trim().is_empty() {
-            return Err(ConfigError::Invalid {
-                key: "bus.channel",
-                message: "must not be empty".into(),
-            });
-        }
-        let session_ttl_minutes = positive(
-            "auth.session_ttl_minutes",
-            file.auth.session_ttl_minutes.unwrap_or(12 * 60),
-        )?;
         Ok(Config {
             bind: serve
                 .bind
@@ -325,146 +159,20 @@ impl Config {
                 .clone()
                 .or(file.site_root)
                 .unwrap_or_else(|| PathBuf::from("target/site")),
-            auth: AuthConfig {
-                session_ttl_minutes,
-                cookie_secure: file.auth.cookie_secure.unwrap_or(false),
-                max_failed_logins: file.auth.max_failed_logins.unwrap_or(5),
-                lockout_minutes: positive(
-                    "auth.lockout_minutes",
-                    file.auth.lockout_minutes.unwrap_or(15),
-                )?,
-            },
+            auth: auth_config(file.auth)?,
             shield: file.shield,
             streams: file.streams,
             brain: file.brain,
             approvals: approvals_config(file.approvals)?,
-            actions: {
-                crate::executors::shell::validate(&file.actions.shell).map_err(|message| {
-                    ConfigError::Invalid {
-                        key: "actions.shell",
-                        message,
-                    }
-                })?;
-                crate::executors::mcp::validate(&file.actions.mcp).map_err(|message| {
-                    ConfigError::Invalid {
-                        key: "actions.mcp",
-                        message,
-                    }
-                })?;
-                file.actions
-            },
-            cluster: {
-                let mut cluster = file.cluster;
-                if let Some(path) = serve.cluster.clone() {
-                    cluster.file = Some(path);
-                }
-                if cluster.backend == ClusterKind::Kubernetes && cluster.file.is_some() {
-                    return Err(ConfigError::Invalid {
-                        key: "cluster.file",
-                        message: "a simulated cluster fixture cannot be used with backend = \"kubernetes\"".into(),
-                    });
-                }
-                cluster
-            },
-            knowledge: {
-                let mut knowledge = file.knowledge;
-                if let Some(value) = env("AWOOOI_KM_WRITE_AWAIT") {
-                    knowledge.write_await = match value.trim().to_ascii_lowercase().as_str() {
-                        "1" | "true" | "yes" | "on" => true,
-                        "0" | "false" | "no" | "off" => false,
-                        _ => {
-                            return Err(ConfigError::Invalid {
-                                key: "AWOOOI_KM_WRITE_AWAIT",
-                                message: format!("`{value}` is not true or false"),
-                            });
-                        }
-                    };
-                }
-                knowledge
-                    .validate()
-                    .map_err(|message| ConfigError::Invalid {
-                        key: "knowledge",
-                        message,
-                    })?;
-                knowledge
-            },
-            finops: {
-                file.finops
-                    .validate()
-                    .map_err(|message| ConfigError::Invalid {
-                        key: "finops",
-                        message,
-                    })?;
-                file.finops
-            },
-            notifications: {
-                let mut notifications = file.notifications;
-                if let Some(secret) = env("AWOOOI_SLACK_SIGNING_SECRET") {
-                    notifications.slack.signing_secret =
-                        Some(crate::services::notify::Secret(secret));
-                }
-                notifications
-                    .validate()
-                    .map_err(|message| ConfigError::Invalid {
-                        key: "notifications",
-                        message,
-                    })?;
-                notifications
-            },
+            actions: actions_config(file.actions)?,
+            cluster: cluster_config(cluster)?,
+            knowledge: knowledge_config(file.knowledge, env("AWOOOI_KM_WRITE_AWAIT"))?,
+            finops: checked("finops", file.finops, |f| f.validate())?,
+            notifications: checked("notifications", notifications, |n| n.validate())?,
             bus: file.bus,
-            graphql: {
-                file.graphql
-                    .validate()
-                    .map_err(|message| ConfigError::Invalid {
-                        key: "graphql",
-                        message,
-                    })?;
-                file.graphql
-            },
-            http: {
-                file.http
-                    .validate()
-                    .map_err(|message| ConfigError::Invalid {
-                        key: "http",
-                        message,
-                    })?;
-                file.http
-            },
-            ingest: IngestConfig {
-                correlation_window_minutes: positive(
-                    "ingest.correlation_window_minutes",
-                    file.ingest.correlation_window_minutes.unwrap_or(15),
-                )?,
-                correlation_depth: match file.ingest.correlation_depth.unwrap_or(3) {
-                    d @ 1..=10 => d,
-                    d => {
-                        return Err(ConfigError::Invalid {
-                            key: "ingest.correlation_depth",
-                            message: format!("{d} hops: between 1 and 10"),
-                        });
-                    }
-                },
-                correlation_labels: {
-                    let labels = file
-                        .ingest
-                        .correlation_labels
-                        .unwrap_or_else(|| vec!["namespace".into(), "cluster".into()]);
-                    if let Some(bad) = labels.iter().find(|l| l.trim().is_empty()) {
-                        return Err(ConfigError::Invalid {
-                            key: "ingest.correlation_labels",
-                            message: format!("`{bad}` is not a label name"),
-                        });
-                    }
-                    labels
-                },
-                max_body_bytes: positive(
-                    "ingest.max_body_bytes",
-                    file.ingest.max_body_bytes.unwrap_or(1024 * 1024),
-                )?,
-                webhook_secret: env("AWOOOI_WEBHOOK_SECRET")
-                    .or(file.ingest.webhook_secret)
-                    .filter(|s| !s.is_empty()),
-            },
+            graphql: checked("graphql", file.graphql, |g| g.validate())?,
+            http: checked("http", file.http, |h| h.validate())?,
+            ingest: ingest_config(file.ingest, env("AWOOOI_WEBHOOK_SECRET"))?,
         })
     }
 
@@ -476,6 +184,139 @@ impl Config {
             "sqlite"
         }
     }
+}
+
+fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key,
+        message: message.into(),
+    }
+}
+
+/// `value` once `validate` accepts it; its complaint is reported under `key`.
+fn checked<T>(
+    key: &'static str,
+    value: T,
+    validate: impl FnOnce(&T) -> Result<(), String>,
+) -> Result<T, ConfigError> {
+    validate(&value).map_err(|message| invalid(key, message))?;
+    Ok(value)
+}
+
+/// The stream consumer and the Redis bus need a Redis URL; the bus needs a channel name.
+fn check_redis_users(
+    streams: &StreamsConfig,
+    bus: &BusConfig,
+    has_redis: bool,
+) -> Result<(), ConfigError> {
+    if streams.redis.is_some() && !has_redis {
+        return Err(invalid(
+            "streams.redis",
+            "needs a Redis URL (--redis-url, REDIS_URL or redis_url)",
+        ));
+    }
+    if bus.backend == BusKind::Redis && !has_redis {
+        return Err(invalid(
+            "bus.backend",
+            "`redis` needs a Redis URL (--redis-url, REDIS_URL or redis_url)",
+        ));
+    }
+    if bus.channel.trim().is_empty() {
+        return Err(invalid("bus.channel", "must not be empty"));
+    }
+    Ok(())
+}
+
+fn auth_config(file: FileAuthConfig) -> Result<AuthConfig, ConfigError> {
+    Ok(AuthConfig {
+        session_ttl_minutes: positive(
+            "auth.session_ttl_minutes",
+            file.session_ttl_minutes.unwrap_or(12 * 60),
+        )?,
+        cookie_secure: file.cookie_secure.unwrap_or(false),
+        max_failed_logins: file.max_failed_logins.unwrap_or(5),
+        lockout_minutes: positive("auth.lockout_minutes", file.lockout_minutes.unwrap_or(15))?,
+    })
+}
+
+fn actions_config(
+    actions: crate::executors::ActionsConfig,
+) -> Result<crate::executors::ActionsConfig, ConfigError> {
+    crate::executors::shell::validate(&actions.shell)
+        .map_err(|message| invalid("actions.shell", message))?;
+    crate::executors::mcp::validate(&actions.mcp)
+        .map_err(|message| invalid("actions.mcp", message))?;
+    Ok(actions)
+}
+
+fn cluster_config(cluster: ClusterConfig) -> Result<ClusterConfig, ConfigError> {
+    if cluster.backend == ClusterKind::Kubernetes && cluster.file.is_some() {
+        return Err(invalid(
+            "cluster.file",
+            "a simulated cluster fixture cannot be used with backend = \"kubernetes\"",
+        ));
+    }
+    Ok(cluster)
+}
+
+/// `[knowledge]`, with `AWOOOI_KM_WRITE_AWAIT` (true/false) over `write_await`.
+fn knowledge_config(
+    mut knowledge: crate::services::knowledge::KmConfig,
+    write_await: Option<String>,
+) -> Result<crate::services::knowledge::KmConfig, ConfigError> {
+    if let Some(value) = write_await {
+        knowledge.write_await = match value.trim().to_ascii_lowercase().as_str() {
+            "1" | "true" | "yes" | "on" => true,
+            "0" | "false" | "no" | "off" => false,
+            _ => {
+                return Err(invalid(
+                    "AWOOOI_KM_WRITE_AWAIT",
+                    format!("`{value}` is not true or false"),
+                ));
+            }
+        };
+    }
+    checked("knowledge", knowledge, |k| k.validate())
+}
+
+/// `[ingest]`, with `AWOOOI_WEBHOOK_SECRET` over `webhook_secret`.
+fn ingest_config(
+    file: FileIngestConfig,
+    webhook_secret: Option<String>,
+) -> Result<IngestConfig, ConfigError> {
+    let correlation_depth = match file.correlation_depth.unwrap_or(3) {
+        d @ 1..=10 => d,
+        d => {
+            return Err(invalid(
+                "ingest.correlation_depth",
+                format!("{d} hops: between 1 and 10"),
+            ));
+        }
+    };
+    let correlation_labels = file
+        .correlation_labels
+        .unwrap_or_else(|| vec!["namespace".into(), "cluster".into()]);
+    if let Some(bad) = correlation_labels.iter().find(|l| l.trim().is_empty()) {
+        return Err(invalid(
+            "ingest.correlation_labels",
+            format!("`{bad}` is not a label name"),
+        ));
+    }
+    Ok(IngestConfig {
+        correlation_window_minutes: positive(
+            "ingest.correlation_window_minutes",
+            file.correlation_window_minutes.unwrap_or(15),
+        )?,
+        correlation_depth,
+        correlation_labels,
+        max_body_bytes: positive(
+            "ingest.max_body_bytes",
+            file.max_body_bytes.unwrap_or(1024 * 1024),
+        )?,
+        webhook_secret: webhook_secret
+            .or(file.webhook_secret)
+            .filter(|s| !s.is_empty()),
+    })
 }
 
 fn approvals_config(
@@ -505,10 +346,7 @@ fn positive<T: PartialOrd + Default>(key: &'static str, value: T) -> Result<T, C
     if value > T::default() {
         Ok(value)
     } else {
-        Err(ConfigError::Invalid {
-            key,
-            message: "must be at least 1".into(),
-        })
+        Err(invalid(key, "must be at least 1"))
     }
 }
 

@@ -1,0 +1,210 @@
+//! What the Kubernetes backend does: each action as API calls (server-side dry-run first),
+//! and drains through the Eviction API.
+
+use super::*;
+
+impl KubeCluster {
+    /// The patch a rollback applies: the earlier ReplicaSet's pod template, without the
+    /// label the ReplicaSet added.
+    pub(super) fn rollback_patch(set: &ReplicaSet) -> serde_json::Value {
+        let mut template = set
+            .spec
+            .as_ref()
+            .and_then(|s| s.template.clone())
+            .unwrap_or_default();
+        if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+            labels.remove("pod-template-hash");
+        }
+        json!({ "spec": { "template": template } })
+    }
+
+    /// Submits the action with `dryRun=All` (or for real), returning what was done.
+    pub(super) async fn submit(
+        &self,
+        request: &ActionRequest,
+        dry_run: bool,
+    ) -> Result<String, String> {
+        let ns = Self::namespace(request);
+        let name = request.target.as_str();
+        let patch_params = if dry_run {
+            PatchParams::default().dry_run()
+        } else {
+            PatchParams::default()
+        };
+        let delete_params = if dry_run {
+            DeleteParams::default().dry_run()
+        } else {
+            DeleteParams::default()
+        };
+        let err = |e: kube::Error| said(&e);
+        match request.kind.as_str() {
+            "restart_deployment" => {
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+                let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+                    "kubectl.kubernetes.io/restartedAt": at
+                }}}}});
+                api.patch(name, &patch_params, &Patch::Strategic(patch))
+                    .await
+                    .map_err(err)?;
+                Ok(format!(
+                    "deployments/{name} restarted (rollout restart at {at})"
+                ))
+            }
+            "scale_deployment" => {
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+                let current = api
+                    .get(name)
+                    .await
+                    .map_err(err)?
+                    .spec
+                    .and_then(|s| s.replicas)
+                    .unwrap_or(1);
+                let current = u32::try_from(current.max(0)).unwrap_or(0);
+                let wanted = engine::dryrun::wanted_replicas(&request.params, current)?;
+                api.patch_scale(
+                    name,
+                    &patch_params,
+                    &Patch::Merge(json!({"spec": {"replicas": wanted}})),
+                )
+                .await
+                .map_err(err)?;
+                Ok(format!(
+                    "deployments/{name} scaled from {current} to {wanted} replicas"
+                ))
+            }
+            "rollback_deployment" => {
+                let (_, previous) = self.previous_revision(ns, name).await?;
+                let revision = previous
+                    .metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("deployment.kubernetes.io/revision").cloned())
+                    .unwrap_or_default();
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+                api.patch(
+                    name,
+                    &patch_params,
+                    &Patch::Strategic(Self::rollback_patch(&previous)),
+                )
+                .await
+                .map_err(err)?;
+                Ok(format!(
+                    "deployments/{name} rolled back to revision {revision} (replicaset {})",
+                    name_of(&previous)
+                ))
+            }
+            "delete_pod" => {
+                let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+                api.delete(name, &delete_params).await.map_err(err)?;
+                Ok(format!("pods/{name} deleted"))
+            }
+            "delete_pvc" => {
+                let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
+                api.delete(name, &delete_params).await.map_err(err)?;
+                Ok(format!("persistentvolumeclaims/{name} deleted"))
+            }
+            "delete_namespace" => {
+                let api: Api<Namespace> = Api::all(self.client.clone());
+                api.delete(name, &delete_params).await.map_err(err)?;
+                Ok(format!("namespaces/{name} deleted"))
+            }
+            "cordon_node" | "drain_node" => {
+                let api: Api<Node> = Api::all(self.client.clone());
+                api.patch(
+                    name,
+                    &patch_params,
+                    &Patch::Strategic(json!({"spec": {"unschedulable": true}})),
+                )
+                .await
+                .map_err(err)?;
+                if request.kind == "drain_node" && !dry_run {
+                    return self.evict_all(name).await;
+                }
+                Ok(format!("nodes/{name} cordoned"))
+            }
+            "run_diagnostics" => {
+                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+                let deployment = api.get(name).await.map_err(err)?;
+                let selector = deployment
+                    .spec
+                    .as_ref()
+                    .map(|s| selector_query(&s.selector))
+                    .unwrap_or_default();
+                let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+                let pods = pods
+                    .list(&ListParams::default().labels(&selector))
+                    .await
+                    .map_err(err)?;
+                let lines: Vec<String> = pods
+                    .items
+                    .iter()
+                    .map(|p| {
+                        let status = p.status.as_ref();
+                        let restarts: i32 = status
+                            .and_then(|s| s.container_statuses.as_ref())
+                            .map(|c| c.iter().map(|c| c.restart_count).sum())
+                            .unwrap_or(0);
+                        format!(
+                            "pods/{} {} ready={} restarts={restarts}",
+                            name_of(p),
+                            status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+                            pod_ready(p)
+                        )
+                    })
+                    .collect();
+                Ok(format!(
+                    "{name}: {} pod(s)\n{}",
+                    lines.len(),
+                    lines.join("\n")
+                ))
+            }
+            other => Err(format!("the Kubernetes backend cannot `{other}`")),
+        }
+    }
+
+    /// Evicts every pod of a cordoned node through the Eviction API, one at a time; a pod its
+    /// budget protects (429) is retried until the drain timeout, then the drain stops there.
+    pub(super) async fn evict_all(&self, node: &str) -> Result<String, String> {
+        let mut evicted = Vec::new();
+        for pod in self.pods_on(node).await? {
+            let ns = pod
+                .metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".into());
+            let name = name_of(&pod);
+            let api: Api<Pod> = Api::namespaced(self.client.clone(), &ns);
+            let deadline = tokio::time::Instant::now() + self.drain_timeout;
+            loop {
+                match api.evict(&name, &EvictParams::default()).await {
+                    Ok(_) => break,
+                    Err(e) if not_found(&e) => break,
+                    Err(kube::Error::Api(status)) if status.code == 429 => {
+                        if tokio::time::Instant::now() + self.retry_every > deadline {
+                            return Err(format!(
+                                "nodes/{node} cordoned; eviction of pods/{name} in {ns} refused by its disruption budget for {} s: {}; evicted so far: {}",
+                                self.drain_timeout.as_secs(),
+                                status.message,
+                                if evicted.is_empty() {
+                                    "none".to_owned()
+                                } else {
+                                    evicted.join(", ")
+                                }
+                            ));
+                        }
+                        tokio::time::sleep(self.retry_every).await;
+                    }
+                    Err(e) => {
+                        return Err(format!(
+                            "nodes/{node} cordoned; eviction of pods/{name} in {ns} failed: {}",
+                            said(&e)
+                        ));
+                    }
+                }
+            }
+            evicted.push(format!("pods/{name}"));
+        }
+        Ok(engine::dryrun::drained(node, &evicted))
+    }
+}

@@ -1,0 +1,171 @@
+//! Writing a group: alerts, incidents, the sealed label maps, notifications, and the notes
+//! for the thinking streams.
+
+use super::*;
+
+impl<'a> Group<'a> {
+    /// Writes the plan: one statement per changed alert and per touched incident.
+    /// Returns the notes for the thinking streams, pseudonymised, to send after commit.
+    pub(super) async fn flush(mut self, conn: &impl ConnectionTrait) -> Result<Vec<Note>, DbErr> {
+        let now = self.now;
+        self.flush_groups(conn).await?;
+        for (id, change) in &self.alerts {
+            let mut update = alert::Entity::update_many()
+                .col_expr(alert::Column::LastSeen, Expr::value(now))
+                .filter(alert::Column::Id.eq(*id));
+            if change.repeats > 0 {
+                update = update.col_expr(
+                    alert::Column::Count,
+                    Expr::col(alert::Column::Count).add(change.repeats),
+                );
+            }
+            if let Some(ends_at) = change.resolved_at {
+                update = update
+                    .col_expr(
+                        alert::Column::Status,
+                        Expr::value(AlertStatus::Resolved.as_str()),
+                    )
+                    .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
+            } else if change.refired {
+                update = update
+                    .col_expr(
+                        alert::Column::Status,
+                        Expr::value(AlertStatus::Firing.as_str()),
+                    )
+                    .col_expr(
+                        alert::Column::EndsAt,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    );
+            }
+            update.exec(conn).await?;
+        }
+        for (id, change) in &self.incidents {
+            let mut update = incident::Entity::update_many()
+                .col_expr(incident::Column::LastAlertAt, Expr::value(now))
+                .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+                .filter(incident::Column::Id.eq(*id));
+            if change.severity_changed {
+                update = update.col_expr(
+                    incident::Column::Severity,
+                    Expr::value(change.severity.as_str()),
+                );
+            }
+            // RESOLVED once none of its alerts fires.
+            let resolved = change.check_resolved
+                && alert::Entity::find()
+                    .filter(alert::Column::IncidentId.eq(*id))
+                    .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+                    .one(conn)
+                    .await?
+                    .is_none();
+            if resolved {
+                update = update
+                    .col_expr(
+                        incident::Column::Status,
+                        Expr::value(IncidentStatus::Resolved),
+                    )
+                    .col_expr(incident::Column::ResolvedAt, Expr::value(now));
+            }
+            update.exec(conn).await?;
+            // Told in the same transaction: the event exists exactly when the change does.
+            if change.opened {
+                crate::services::notify::enqueue_in(
+                    conn,
+                    EventKind::IncidentOpened,
+                    Some(*id),
+                    None,
+                    "alerts",
+                )
+                .await?;
+            }
+            if resolved {
+                crate::services::notify::enqueue_in(
+                    conn,
+                    EventKind::IncidentResolved,
+                    Some(*id),
+                    None,
+                    "alerts",
+                )
+                .await?;
+            }
+        }
+        if !self.new_keys.is_empty() {
+            for chunk in self.new_keys.chunks(LOOKUP_CHUNK) {
+                ingest_receipt::Entity::insert_many(chunk.iter().map(|key| {
+                    ingest_receipt::ActiveModel {
+                        key: Set(key.clone()),
+                        created_at: Set(now),
+                    }
+                }))
+                .exec(conn)
+                .await?;
+            }
+        }
+        let mut said = Vec::with_capacity(self.notes.len());
+        for (incident_id, kind, text) in std::mem::take(&mut self.notes) {
+            let names = self
+                .vaults
+                .get(conn, &self.settings.key, incident_id)
+                .await?;
+            said.push(Note {
+                incident_id,
+                kind,
+                text: self.settings.shield.redact(&text, names),
+            });
+        }
+        self.vaults.save(conn, &self.settings.key, now).await?;
+        Ok(said)
+    }
+
+    /// Stores the topology services and scope of every regrouped incident, and its root
+    /// cause (the incident's `service`) when that changed, saying so in its thinking stream.
+    pub(super) async fn flush_groups(&mut self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let settings = self.settings;
+        for id in std::mem::take(&mut self.regrouped) {
+            let Some(group) = self
+                .groups
+                .as_ref()
+                .and_then(|gs| gs.iter().find(|g| g.id == i64::from(id)))
+            else {
+                continue;
+            };
+            let digests: Vec<String> = group
+                .services()
+                .iter()
+                .map(|s| settings.service_digest(s))
+                .collect();
+            let root = group.roots().first().cloned();
+            let scope = group.scope.first().cloned();
+            let current = incident::Entity::find_by_id(id).one(conn).await?;
+            let mut update = incident::Entity::update_many()
+                .col_expr(
+                    incident::Column::TopologyServices,
+                    Expr::value(serde_json::to_string(&digests).expect("digests serialise")),
+                )
+                .col_expr(incident::Column::Scope, Expr::value(scope))
+                .filter(incident::Column::Id.eq(id));
+            if let Some(root) = root {
+                let names = self.vaults.get(conn, &settings.key, id).await?;
+                let labelled = settings.shield.redact(&root, names);
+                if current.and_then(|c| c.service).as_deref() != Some(labelled.as_str()) {
+                    update = update.col_expr(incident::Column::Service, Expr::value(labelled));
+                    let kind = settings
+                        .topology
+                        .kind_of(&root)
+                        .map_or("SERVICE".to_owned(), |k| format!("{k:?}").to_uppercase());
+                    if group.services().len() > 1 {
+                        self.notes.push((
+                            id,
+                            "correlation",
+                            format!(
+                                "Root cause is now {root} ({kind}): no other alerting service of this incident is below it"
+                            ),
+                        ));
+                    }
+                }
+            }
+            update.exec(conn).await?;
+        }
+        Ok(())
+    }
+}
