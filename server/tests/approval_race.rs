@@ -13,7 +13,7 @@ use engine::policy::{ActionRequest, Decision};
 use entity::{approval, approval_signature, execution};
 use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use server::services::approvals::{ApprovalError, Approvals, Proposal};
+use server::services::approvals::{ApprovalError, Approvals, NewApproval};
 use support::{Backend, TestServer};
 use tokio::task::JoinSet;
 
@@ -61,7 +61,7 @@ async fn two_replicas_execute_each_approval_exactly_once() {
     let mut ids = Vec::new();
     for i in 0..APPROVALS {
         let proposed = replicas[i % 2]
-            .propose(Proposal {
+            .propose(NewApproval {
                 incident_id: incident,
                 request: ActionRequest {
                     kind: "rollback_deployment".into(),

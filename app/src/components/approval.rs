@@ -145,6 +145,23 @@ impl Card {
         )
     }
 
+    /// The re-check made right before execution, in one line, once there was one.
+    pub fn recheck_line(&self) -> Option<String> {
+        self.recheck.as_ref().map(|r| {
+            let same = r.state_fingerprint == self.dry_run.state_fingerprint;
+            format!(
+                "Re-checked before execution: {} · fingerprint {} ({})",
+                if r.passed {
+                    "all checks pass"
+                } else {
+                    "a check fails"
+                },
+                short_fingerprint(&r.state_fingerprint),
+                if same { "unchanged" } else { "changed" }
+            )
+        })
+    }
+
     /// How trust moved the risk, if it did.
     pub fn trust_note(&self) -> String {
         if self.base_risk == self.effective_risk {
@@ -237,7 +254,6 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
     let pending = card.status == ApprovalStatus::Pending;
     let can_approve = card.viewer_can_sign.clone();
     let can_reject = card.viewer_can_reject.clone();
-    let blocked = (!can_approve.allowed).then(|| can_approve.reason.clone().unwrap_or_default());
     let namespace = card
         .action
         .namespace
@@ -245,20 +261,6 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
         .map(|ns| format!(" in {ns}"))
         .unwrap_or_default();
     let incident = card.incident.clone();
-    let recheck = card.recheck.clone().map(|r| {
-        let same = r.state_fingerprint == card.dry_run.state_fingerprint;
-        format!(
-            "Re-checked before execution: {} · fingerprint {} ({})",
-            if r.passed {
-                "all checks pass"
-            } else {
-                "a check fails"
-            },
-            short_fingerprint(&r.state_fingerprint),
-            if same { "unchanged" } else { "changed" }
-        )
-    });
-
     view! {
         <article
             class="panel approval-card"
@@ -289,6 +291,58 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
                 <span class="muted">{format!(" {}", card.trust_note())}</span>
             </p>
             <p data-testid="quorum">{card.quorum()}</p>
+            {evidence(&card)}
+            {pending.then(|| sign_controls(reason, busy, can_approve, can_reject, approve, reject))}
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        </article>
+    }
+}
+
+/// The comment box and the Approve and Reject buttons, each enabled as the server says.
+fn sign_controls(
+    reason: RwSignal<String>,
+    busy: RwSignal<bool>,
+    can_approve: CardPermission,
+    can_reject: CardPermission,
+    approve: impl Fn(leptos::ev::MouseEvent) + 'static,
+    reject: impl Fn(leptos::ev::MouseEvent) + 'static,
+) -> impl IntoView {
+    let blocked = (!can_approve.allowed).then(|| can_approve.reason.clone().unwrap_or_default());
+    view! {
+        <div class="card-actions">
+            <input
+                type="text"
+                aria-label="Comment or reason"
+                placeholder="Comment (required to reject)"
+                data-testid="sign-reason"
+                prop:value=move || reason.get()
+                on:input=move |ev| reason.set(event_target_value(&ev))
+                disabled=!(can_approve.allowed || can_reject.allowed)
+            />
+            <button
+                class="btn btn-primary"
+                data-testid="approve"
+                title=can_approve.reason.clone().unwrap_or_default()
+                disabled=move || !can_approve.allowed || busy.get()
+                on:click=approve
+            >"Approve"</button>
+            <button
+                class="btn btn-danger"
+                data-testid="reject"
+                title=can_reject.reason.clone().unwrap_or_default()
+                disabled=move || !can_reject.allowed || busy.get()
+                on:click=reject
+            >"Reject"</button>
+        </div>
+        {blocked.clone().map(|why| view! { <p class="muted small" data-testid="sign-blocked">{why}</p> })}
+    }
+}
+
+/// What the card rests on: who signed, the dry-run checks and fingerprint, the re-check, why it
+/// was voided, and what the execution said.
+fn evidence(card: &Card) -> impl IntoView + use<> {
+    let recheck = card.recheck_line();
+    view! {
             {(!card.signatures.is_empty()).then(|| view! {
                 <ul class="signatures" data-testid="signatures">
                     {card.signatures.iter().map(|s| {
@@ -329,36 +383,6 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
                     <pre class="output">{e.output}</pre>
                 </div>
             })}
-            {pending.then(|| view! {
-                <div class="card-actions">
-                    <input
-                        type="text"
-                        aria-label="Comment or reason"
-                        placeholder="Comment (required to reject)"
-                        data-testid="sign-reason"
-                        prop:value=move || reason.get()
-                        on:input=move |ev| reason.set(event_target_value(&ev))
-                        disabled=!(can_approve.allowed || can_reject.allowed)
-                    />
-                    <button
-                        class="btn btn-primary"
-                        data-testid="approve"
-                        title=can_approve.reason.clone().unwrap_or_default()
-                        disabled=move || !can_approve.allowed || busy.get()
-                        on:click=approve
-                    >"Approve"</button>
-                    <button
-                        class="btn btn-danger"
-                        data-testid="reject"
-                        title=can_reject.reason.clone().unwrap_or_default()
-                        disabled=move || !can_reject.allowed || busy.get()
-                        on:click=reject
-                    >"Reject"</button>
-                </div>
-                {blocked.clone().map(|why| view! { <p class="muted small" data-testid="sign-blocked">{why}</p> })}
-            })}
-            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
-        </article>
     }
 }
 

@@ -106,29 +106,7 @@ fn HeadlineTiles() -> impl IntoView {
                                         }).collect_view()}
                                     </ul>
                                 </div>
-                                <div class="tile" data-testid="tile-executions">
-                                    <h3><a href="/audit">"Latest executions"</a></h3>
-                                    {if executions.is_empty() {
-                                        view! { <p class="muted">"None yet"</p> }.into_any()
-                                    } else {
-                                        view! {
-                                            <ul class="tile-list">
-                                                {executions.iter().map(|a| {
-                                                    let (status, at) = a.execution.as_ref()
-                                                        .map(|e| (Some(e.status), e.finished_at.as_deref().map(short_time).unwrap_or_default()))
-                                                        .unwrap_or_default();
-                                                    view! {
-                                                        <li data-testid="latest-execution">
-                                                            <a href=format!("/approvals/{}", a.id) class="mono">{format!("#{} {}", a.id, action_of(a))}</a>
-                                                            <span class=format!("pill {}", if status == Some(ExecutionStatus::Succeeded) { "pill-ok" } else { "pill-failed" })>{status.map(ExecutionStatus::as_str)}</span>
-                                                            <span class="muted small">{format!(" {at}")}</span>
-                                                        </li>
-                                                    }
-                                                }).collect_view()}
-                                            </ul>
-                                        }.into_any()
-                                    }}
-                                </div>
+                                {executions_tile(&executions)}
                             }.into_any()
                         }
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -153,6 +131,35 @@ fn HeadlineTiles() -> impl IntoView {
                 })}
             </Suspense>
         </div>
+    }
+}
+
+/// The latest executions, each with how it ended.
+fn executions_tile(executions: &[TileApproval]) -> impl IntoView + use<> {
+    view! {
+                <div class="tile" data-testid="tile-executions">
+                    <h3><a href="/audit">"Latest executions"</a></h3>
+                    {if executions.is_empty() {
+                        view! { <p class="muted">"None yet"</p> }.into_any()
+                    } else {
+                        view! {
+                            <ul class="tile-list">
+                                {executions.iter().map(|a| {
+                                    let (status, at) = a.execution.as_ref()
+                                        .map(|e| (Some(e.status), e.finished_at.as_deref().map(short_time).unwrap_or_default()))
+                                        .unwrap_or_default();
+                                    view! {
+                                        <li data-testid="latest-execution">
+                                            <a href=format!("/approvals/{}", a.id) class="mono">{format!("#{} {}", a.id, action_of(a))}</a>
+                                            <span class=format!("pill {}", if status == Some(ExecutionStatus::Succeeded) { "pill-ok" } else { "pill-failed" })>{status.map(ExecutionStatus::as_str)}</span>
+                                            <span class="muted small">{format!(" {at}")}</span>
+                                        </li>
+                                    }
+                                }).collect_view()}
+                            </ul>
+                        }.into_any()
+                    }}
+                </div>
     }
 }
 

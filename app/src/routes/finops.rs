@@ -191,40 +191,7 @@ pub fn FinopsPage() -> impl IntoView {
                                     <div class="tile"><h3>"Annual"</h3><p class="tile-amount" data-testid="annual">{format!("${}/yr", thousands(&r.annual_if_all_fixed))}</p><p class="muted">"if all realizable fixes are made"</p></div>
                                 </div>
                             </section>
-                            <section class="panel">
-                                <h2>"Top recommendations"</h2>
-                                <table class="table">
-                                    <thead><tr><th>"Recommendation"</th><th>"Saving"</th><th>"Risk"</th><th>"Why"</th><th>"Fix"</th></tr></thead>
-                                    <tbody>
-                                        {r.findings.iter().map(|f| {
-                                            let risk = f.risk.as_str();
-                                            let kind = serde_json::to_value(&f.kind)
-                                                .ok()
-                                                .and_then(|v| v.as_str().map(str::to_owned))
-                                                .unwrap_or_default();
-                                            let approval = f.approval.as_ref().map(|a| (a.id.clone(), a.status));
-                                            view! {
-                                                <tr data-testid="recommendation">
-                                                    <td>{f.recommendation.clone()}</td>
-                                                    <td class="mono">{format!("-${}", f.monthly_cost)}</td>
-                                                    <td><span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span></td>
-                                                    <td class="muted">{f.detail.clone()}</td>
-                                                    <td>
-                                                        <ProposeFix
-                                                            kind=kind
-                                                            resource=f.resource.clone()
-                                                            namespace=f.namespace.clone()
-                                                            approval=approval
-                                                            may_propose=may_propose
-                                                        />
-                                                    </td>
-                                                </tr>
-                                            }
-                                        }).collect_view()}
-                                    </tbody>
-                                </table>
-                                <p class="muted">"A proposed fix is an ordinary approval: the policy sets its risk and signatures, it is dry-run, and re-checked before it runs."</p>
-                            </section>
+                            {recommendations(&r.findings, may_propose)}
                             <div class="grid">
                                 <section class="panel"><h2>"Waste by kind"</h2>{bars(by_kind, "by-kind")}</section>
                                 <section class="panel"><h2>"Waste by namespace"</h2>{bars(by_namespace, "by-namespace")}</section>
@@ -235,6 +202,49 @@ pub fn FinopsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The findings, largest saving first, each with the fix that can be proposed for it.
+fn recommendations(
+    findings: &[graphql::finops_panel::FinopsPanelFinopsReportFindings],
+    may_propose: bool,
+) -> impl IntoView + use<> {
+    view! {
+        <section class="panel">
+            <h2>"Top recommendations"</h2>
+            <table class="table">
+                <thead><tr><th>"Recommendation"</th><th>"Saving"</th><th>"Risk"</th><th>"Why"</th><th>"Fix"</th></tr></thead>
+                <tbody>
+                    {findings.iter().map(|f| {
+                        let risk = f.risk.as_str();
+                        let kind = serde_json::to_value(&f.kind)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_default();
+                        let approval = f.approval.as_ref().map(|a| (a.id.clone(), a.status));
+                        view! {
+                            <tr data-testid="recommendation">
+                                <td>{f.recommendation.clone()}</td>
+                                <td class="mono">{format!("-${}", f.monthly_cost)}</td>
+                                <td><span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span></td>
+                                <td class="muted">{f.detail.clone()}</td>
+                                <td>
+                                    <ProposeFix
+                                        kind=kind
+                                        resource=f.resource.clone()
+                                        namespace=f.namespace.clone()
+                                        approval=approval
+                                        may_propose=may_propose
+                                    />
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+            <p class="muted">"A proposed fix is an ordinary approval: the policy sets its risk and signatures, it is dry-run, and re-checked before it runs."</p>
+        </section>
     }
 }
 

@@ -136,83 +136,9 @@ fn IncidentDetail(
             </section>
         }
     });
-    let analysis_view = analysis.map(|a| {
-        let actions = a
-            .proposal
-            .map(|p| p.actions)
-            .unwrap_or_default()
-            .into_iter()
-            .map(|act| {
-                view! {
-                    <li><span class="mono">{act.kind}" "{act.target}</span>" — "<span class="muted">{act.rationale}</span></li>
-                }
-            })
-            .collect_view();
-        view! {
-            <section class="panel" data-testid="analysis">
-                <h2>"Analysis"</h2>
-                <p data-testid="analysis-summary">{a.summary}</p>
-                <dl class="facts">
-                    <dt>"Root causes"</dt>
-                    <dd data-testid="root-causes">{if root_causes.is_empty() { "none found".to_owned() } else { root_causes.join(", ") }}</dd>
-                    <dt>"Blast radius"</dt>
-                    <dd>{if blast.is_empty() { "nothing else".to_owned() } else { blast.join(", ") }}</dd>
-                    <dt>"Confidence"</dt>
-                    <dd>{format!("{:.0} % ({})", a.confidence * 100.0, a.brain)}</dd>
-                </dl>
-                <h3>"Proposed"</h3>
-                <ul class="actions">{actions}</ul>
-            </section>
-        }
-    });
-    let approvals = (!incident.approvals.is_empty()).then(|| {
-        let items = incident
-            .approvals
-            .iter()
-            .map(|a| {
-                let risk = a.effective_risk.as_str();
-                view! {
-                    <li data-testid="incident-approval">
-                        <a class="mono" href=format!("/approvals/{}", a.id)>{format!("#{} {} {}", a.id, a.action.kind, a.action.target)}</a>
-                        " "<span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span>
-                        " "<Pill value=a.status.as_str() prefix="ap"/>
-                    </li>
-                }
-            })
-            .collect_view();
-        view! {
-            <section class="panel" data-testid="incident-approvals">
-                <h2>"Approvals"</h2>
-                <ul class="actions">{items}</ul>
-            </section>
-        }
-    });
-    let similar = (!incident.similar_incidents.is_empty()).then(|| {
-        let items = incident
-            .similar_incidents
-            .iter()
-            .map(|p| {
-                let href = format!("/incidents/{}", p.incident_id);
-                let fix = match (&p.action, p.worked) {
-                    (Some(a), Some(true)) => format!("{a}: worked"),
-                    (Some(a), Some(false)) => format!("{a}: failed"),
-                    _ => "no fix recorded".to_owned(),
-                };
-                view! {
-                    <li data-testid="similar-incident">
-                        <a href=href>{format!("#{} {}", p.incident_id, p.title)}</a>
-                        <span class="muted">" — "{fix}</span>
-                    </li>
-                }
-            })
-            .collect_view();
-        view! {
-            <section class="panel" data-testid="similar-incidents">
-                <h2>"Similar past incidents"</h2>
-                <ul class="actions">{items}</ul>
-            </section>
-        }
-    });
+    let analysis_view = analysis.map(|a| analysis_panel(a, &root_causes, &blast));
+    let approvals = approvals_panel(&incident.approvals);
+    let similar = similar_panel(&incident.similar_incidents);
     let incident_id = incident.id.clone();
     view! {
         <Title text=incident.title.clone()/>
@@ -246,8 +172,19 @@ fn IncidentDetail(
         </div>
         {graph}
         <h2>{format!("Alerts ({} absorbed)", incident.alert_count)}</h2>
+        {alert_groups(alerts, incident.service.as_deref(), &edges_for_paths)}
+    }
+}
+
+/// The alerts, grouped by service along their path to the root cause.
+fn alert_groups(
+    alerts: Vec<incident::IncidentIncidentAlerts>,
+    service: Option<&str>,
+    edges: &[(String, String)],
+) -> impl IntoView + use<> {
+    view! {
         <div class="alert-list">
-            {by_service(alerts, incident.service.as_deref(), &edges_for_paths)
+            {by_service(alerts, service, edges)
                 .into_iter()
                 .map(|(service, path, alerts)| view! {
                     <section class="alert-group" data-testid="alert-group">
@@ -262,6 +199,105 @@ fn IncidentDetail(
                 .collect_view()}
         </div>
     }
+}
+
+/// What the analysis found and proposed.
+fn analysis_panel(
+    a: incident::IncidentIncidentAnalysis,
+    root_causes: &[String],
+    blast: &[String],
+) -> impl IntoView + use<> {
+    let actions = a
+        .proposal
+        .map(|p| p.actions)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|act| {
+            view! {
+                <li><span class="mono">{act.kind}" "{act.target}</span>" — "<span class="muted">{act.rationale}</span></li>
+            }
+        })
+        .collect_view();
+    let causes = if root_causes.is_empty() {
+        "none found".to_owned()
+    } else {
+        root_causes.join(", ")
+    };
+    let radius = if blast.is_empty() {
+        "nothing else".to_owned()
+    } else {
+        blast.join(", ")
+    };
+    view! {
+        <section class="panel" data-testid="analysis">
+            <h2>"Analysis"</h2>
+            <p data-testid="analysis-summary">{a.summary}</p>
+            <dl class="facts">
+                <dt>"Root causes"</dt>
+                <dd data-testid="root-causes">{causes}</dd>
+                <dt>"Blast radius"</dt>
+                <dd>{radius}</dd>
+                <dt>"Confidence"</dt>
+                <dd>{format!("{:.0} % ({})", a.confidence * 100.0, a.brain)}</dd>
+            </dl>
+            <h3>"Proposed"</h3>
+            <ul class="actions">{actions}</ul>
+        </section>
+    }
+}
+
+/// The incident's approvals, each with its risk and status.
+fn approvals_panel(approvals: &[incident::IncidentIncidentApprovals]) -> impl IntoView + use<> {
+    (!approvals.is_empty()).then(|| {
+        let items = approvals
+            .iter()
+            .map(|a| {
+                let risk = a.effective_risk.as_str();
+                view! {
+                    <li data-testid="incident-approval">
+                        <a class="mono" href=format!("/approvals/{}", a.id)>{format!("#{} {} {}", a.id, a.action.kind, a.action.target)}</a>
+                        " "<span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span>
+                        " "<Pill value=a.status.as_str() prefix="ap"/>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="panel" data-testid="incident-approvals">
+                <h2>"Approvals"</h2>
+                <ul class="actions">{items}</ul>
+            </section>
+        }
+    })
+}
+
+/// Past incidents like this one, and how their fix went.
+fn similar_panel(similar: &[incident::IncidentIncidentSimilarIncidents]) -> impl IntoView + use<> {
+    (!similar.is_empty()).then(|| {
+        let items = similar
+            .iter()
+            .map(|p| {
+                let href = format!("/incidents/{}", p.incident_id);
+                let fix = match (&p.action, p.worked) {
+                    (Some(a), Some(true)) => format!("{a}: worked"),
+                    (Some(a), Some(false)) => format!("{a}: failed"),
+                    _ => "no fix recorded".to_owned(),
+                };
+                view! {
+                    <li data-testid="similar-incident">
+                        <a href=href>{format!("#{} {}", p.incident_id, p.title)}</a>
+                        <span class="muted">" — "{fix}</span>
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <section class="panel" data-testid="similar-incidents">
+                <h2>"Similar past incidents"</h2>
+                <ul class="actions">{items}</ul>
+            </section>
+        }
+    })
 }
 
 /// Alerts by service, each service with its path down the topology to the root cause:

@@ -112,6 +112,35 @@ fn delivery_table(
     }
 }
 
+/// The routing rules as configured (every event to every channel when there are none).
+fn routes_panel(routes: Vec<q::NotificationSettingsNotificationRoutes>) -> impl IntoView {
+    view! {
+        <section class="panel">
+            <h2>"Routing rules"</h2>
+            {if routes.is_empty() {
+                view! { <p class="muted" data-testid="routes">"No rules: every event goes to every channel."</p> }.into_any()
+            } else {
+                view! {
+                    <div class="table-wrap"><table class="table" data-testid="routes">
+                        <thead><tr><th>"Events"</th><th>"Severities"</th><th>"Services"</th><th>"Namespaces"</th><th>"Channels"</th></tr></thead>
+                        <tbody>
+                            {routes.into_iter().map(|r| view! {
+                                <tr>
+                                    <td class="mono small">{any_or(&r.events)}</td>
+                                    <td>{any_or(&r.severities)}</td>
+                                    <td>{any_or(&r.services)}</td>
+                                    <td>{any_or(&r.namespaces)}</td>
+                                    <td>{r.channels.join(", ")}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table></div>
+                }.into_any()
+            }}
+        </section>
+    }
+}
+
 #[component]
 pub fn SettingsPage() -> impl IntoView {
     let transport = graphql::use_transport();
@@ -184,29 +213,7 @@ pub fn SettingsPage() -> impl IntoView {
                                     }.into_any()
                                 }}
                             </section>
-                            <section class="panel">
-                                <h2>"Routing rules"</h2>
-                                {if data.notification_routes.is_empty() {
-                                    view! { <p class="muted" data-testid="routes">"No rules: every event goes to every channel."</p> }.into_any()
-                                } else {
-                                    view! {
-                                        <div class="table-wrap"><table class="table" data-testid="routes">
-                                            <thead><tr><th>"Events"</th><th>"Severities"</th><th>"Services"</th><th>"Namespaces"</th><th>"Channels"</th></tr></thead>
-                                            <tbody>
-                                                {data.notification_routes.into_iter().map(|r| view! {
-                                                    <tr>
-                                                        <td class="mono small">{any_or(&r.events)}</td>
-                                                        <td>{any_or(&r.severities)}</td>
-                                                        <td>{any_or(&r.services)}</td>
-                                                        <td>{any_or(&r.namespaces)}</td>
-                                                        <td>{r.channels.join(", ")}</td>
-                                                    </tr>
-                                                }).collect_view()}
-                                            </tbody>
-                                        </table></div>
-                                    }.into_any()
-                                }}
-                            </section>
+                            {routes_panel(data.notification_routes)}
                             <section class="panel">
                                 <h2>"Dead letters"</h2>
                                 {if data.dead.is_empty() {

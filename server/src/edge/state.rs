@@ -72,32 +72,10 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     let shield = Arc::new(engine::shield::Shield::new(&config.shield.detectors)?);
     let key = keys::load_or_create(&config.data_dir, std::env::var("AWOOOI_VAULT_KEY").ok())?;
     let topology = Arc::new(load_topology(&config)?);
-    let correlation_window =
-        chrono::Duration::minutes(i64::from(config.ingest.correlation_window_minutes));
-    let bus = match config.bus.backend {
-        config::BusKind::Memory => bus::InProcess::bus(),
-        config::BusKind::Redis => {
-            let url = config
-                .redis_url
-                .as_deref()
-                .context("bus.backend = \"redis\" needs a Redis URL")?;
-            bus::RedisBus::connect(url, &config.bus.channel).await?
-        }
-    };
     let ingest = ingest::Ingest::start(
         db.clone(),
-        ingest::IngestSettings {
-            correlation_window,
-            shield: shield.clone(),
-            key: key.clone(),
-            topology: topology.clone(),
-            rules: engine::correlation::Rules {
-                max_depth: config.ingest.correlation_depth,
-                window: correlation_window,
-                match_labels: config.ingest.correlation_labels.clone(),
-            },
-        },
-        bus,
+        ingest_settings(&config, shield.clone(), key.clone(), topology.clone()),
+        connect_bus(&config).await?,
     );
     let backend = load_cluster(&config, &topology).await?;
     let knowledge = knowledge::KmWriter::new(
@@ -148,12 +126,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         &config.graphql,
         lockout.clone(),
     );
-    let leptos = LeptosOptions::builder()
-        .output_name("awoooi")
-        .site_root(config.site_root.to_string_lossy().into_owned())
-        .site_pkg_dir("pkg")
-        .site_addr(config.bind)
-        .build();
+    let leptos = leptos_options(&config);
     Ok(http::AppState {
         db,
         schema,
@@ -167,6 +140,50 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         metrics: telemetry::prometheus(),
         lockout,
     })
+}
+
+/// The event bus configuration asks for.
+async fn connect_bus(config: &Config) -> anyhow::Result<bus::Bus> {
+    Ok(match config.bus.backend {
+        config::BusKind::Memory => bus::InProcess::bus(),
+        config::BusKind::Redis => {
+            let url = config
+                .redis_url
+                .as_deref()
+                .context("bus.backend = \"redis\" needs a Redis URL")?;
+            bus::RedisBus::connect(url, &config.bus.channel).await?
+        }
+    })
+}
+
+fn ingest_settings(
+    config: &Config,
+    shield: Arc<engine::shield::Shield>,
+    key: engine::shield::VaultKey,
+    topology: Arc<engine::topology::Topology>,
+) -> ingest::IngestSettings {
+    let correlation_window =
+        chrono::Duration::minutes(i64::from(config.ingest.correlation_window_minutes));
+    ingest::IngestSettings {
+        correlation_window,
+        shield,
+        key,
+        topology,
+        rules: engine::correlation::Rules {
+            max_depth: config.ingest.correlation_depth,
+            window: correlation_window,
+            match_labels: config.ingest.correlation_labels.clone(),
+        },
+    }
+}
+
+fn leptos_options(config: &Config) -> LeptosOptions {
+    LeptosOptions::builder()
+        .output_name("awoooi")
+        .site_root(config.site_root.to_string_lossy().into_owned())
+        .site_pkg_dir("pkg")
+        .site_addr(config.bind)
+        .build()
 }
 
 pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {

@@ -38,7 +38,7 @@ pub async fn firing_services(
     let services: Vec<Option<String>> = alert::Entity::find()
         .select_only()
         .column(alert::Column::Service)
-        .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+        .filter(alert::Column::Status.eq(AlertStatus::Firing))
         .distinct()
         .into_tuple()
         .all(db)
@@ -255,7 +255,7 @@ impl Analyst {
             let proposed = self
                 .0
                 .approvals
-                .propose(crate::services::approvals::Proposal {
+                .propose(crate::services::approvals::NewApproval {
                     incident_id,
                     request,
                     rationale: action.rationale.clone(),
@@ -355,44 +355,7 @@ impl Analyst {
         let service = found.service.clone();
         let (root_causes, blast_radius, service_kind) = match service.as_deref() {
             Some(name) if topology.contains(name) => {
-                let unhealthy = topology.unhealthy(firing.iter().map(String::as_str));
-                // The unhealthy dependencies of every alerting service of the incident (its
-                // alerts may span a cascade), each once at its nearest, ranked as
-                // `rootCauses` ranks them.
-                let mut subjects: Vec<&str> = vec![name];
-                subjects.extend(
-                    alerts
-                        .iter()
-                        .filter_map(|a| a.service.as_deref())
-                        .filter(|s| topology.contains(s)),
-                );
-                subjects.sort_unstable();
-                subjects.dedup();
-                let mut nearest: std::collections::BTreeMap<String, GraphFact> = Default::default();
-                for subject in subjects {
-                    for c in topology
-                        .root_causes(subject, 3, &unhealthy)
-                        .unwrap_or_default()
-                    {
-                        let fact = GraphFact {
-                            service: c.service.to_owned(),
-                            kind: c.kind,
-                            depth: c.depth,
-                        };
-                        nearest
-                            .entry(fact.service.clone())
-                            .and_modify(|f| f.depth = f.depth.min(fact.depth))
-                            .or_insert(fact);
-                    }
-                }
-                let mut causes: Vec<GraphFact> = nearest.into_values().collect();
-                causes.sort_by(|a, b| {
-                    (a.kind.root_cause_priority(), a.depth, &a.service).cmp(&(
-                        b.kind.root_cause_priority(),
-                        b.depth,
-                        &b.service,
-                    ))
-                });
+                let causes = ranked_root_causes(topology, name, &alerts, &firing);
                 let radius = topology
                     .blast_radius(name, 3)
                     .map(|r| {
@@ -498,4 +461,51 @@ async fn append_thinking(
     Err(DbErr::Custom(format!(
         "incident {incident_id}: no free thinking sequence number after 50 tries"
     )))
+}
+
+/// The unhealthy dependencies of every alerting service of an incident whose service is
+/// `name` (its alerts may span a cascade), each once at its nearest, ranked as `rootCauses`
+/// ranks them.
+fn ranked_root_causes(
+    topology: &Topology,
+    name: &str,
+    alerts: &[alert::Model],
+    firing: &std::collections::HashSet<String>,
+) -> Vec<GraphFact> {
+    let unhealthy = topology.unhealthy(firing.iter().map(String::as_str));
+    let mut subjects: Vec<&str> = vec![name];
+    subjects.extend(
+        alerts
+            .iter()
+            .filter_map(|a| a.service.as_deref())
+            .filter(|s| topology.contains(s)),
+    );
+    subjects.sort_unstable();
+    subjects.dedup();
+    let mut nearest: std::collections::BTreeMap<String, GraphFact> = Default::default();
+    for subject in subjects {
+        for c in topology
+            .root_causes(subject, 3, &unhealthy)
+            .unwrap_or_default()
+        {
+            let fact = GraphFact {
+                service: c.service.to_owned(),
+                kind: c.kind,
+                depth: c.depth,
+            };
+            nearest
+                .entry(fact.service.clone())
+                .and_modify(|f| f.depth = f.depth.min(fact.depth))
+                .or_insert(fact);
+        }
+    }
+    let mut causes: Vec<GraphFact> = nearest.into_values().collect();
+    causes.sort_by(|a, b| {
+        (a.kind.root_cause_priority(), a.depth, &a.service).cmp(&(
+            b.kind.root_cause_priority(),
+            b.depth,
+            &b.service,
+        ))
+    });
+    causes
 }

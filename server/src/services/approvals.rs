@@ -90,8 +90,9 @@ impl From<PolicyError> for ApprovalError {
     }
 }
 
-/// Who proposes: the requester's name (never a signer of this approval).
-pub struct Proposal {
+/// An action proposed for approval under an incident; `request.requested_by` is the requester
+/// (never a signer of it).
+pub struct NewApproval {
     pub incident_id: i32,
     pub request: ActionRequest,
     pub rationale: String,
@@ -255,6 +256,33 @@ impl Approvals {
         Ok(out)
     }
 
+    /// What a person typed may hold raw values: the request and rationale with the incident's
+    /// labels in their place (new labels stored), which is all that is ever stored.
+    async fn labelled(
+        &self,
+        incident_id: i32,
+        request: ActionRequest,
+        rationale: String,
+    ) -> Result<(ActionRequest, String), DbErr> {
+        let txn = crate::base::db::begin_write(&self.0.db).await?;
+        let labelled = self
+            .pseudonymise_in(&txn, incident_id, |b, shield| {
+                let mut labelled = request.clone();
+                labelled.target = b.pseudonymise(shield, &request.target);
+                labelled.namespace = request
+                    .namespace
+                    .as_ref()
+                    .map(|n| b.pseudonymise(shield, n));
+                labelled.params =
+                    serde_json::from_str(&b.pseudonymise(shield, &request.params.to_string()))
+                        .unwrap_or(serde_json::Value::Null);
+                (labelled, b.pseudonymise(shield, &rationale))
+            })
+            .await?;
+        txn.commit().await?;
+        Ok(labelled)
+    }
+
     /// The namespace the topology gives `service`, for proposals that name none.
     pub fn namespace_of(&self, service: &str) -> Option<String> {
         self.0
@@ -266,8 +294,8 @@ impl Approvals {
 
     /// Creates an approval: risk from the policy table and the pattern's trust, a dry-run
     /// against the cluster. LOW is approved at once and executed (still re-checked).
-    pub async fn propose(&self, proposal: Proposal) -> Result<ApprovalView, ApprovalError> {
-        let Proposal {
+    pub async fn propose(&self, proposal: NewApproval) -> Result<ApprovalView, ApprovalError> {
+        let NewApproval {
             incident_id,
             mut request,
             rationale,
@@ -285,27 +313,7 @@ impl Approvals {
             .ok_or(ApprovalError::IncidentNotFound(incident_id))?
             .merged_into
             .unwrap_or(incident_id);
-        // What a person typed may hold raw values: they get the incident's labels first, and
-        // only the labelled request is stored.
-        let (request, rationale) = {
-            let txn = crate::base::db::begin_write(db).await?;
-            let labelled = self
-                .pseudonymise_in(&txn, incident_id, |b, shield| {
-                    let mut labelled = request.clone();
-                    labelled.target = b.pseudonymise(shield, &request.target);
-                    labelled.namespace = request
-                        .namespace
-                        .as_ref()
-                        .map(|n| b.pseudonymise(shield, n));
-                    labelled.params =
-                        serde_json::from_str(&b.pseudonymise(shield, &request.params.to_string()))
-                            .unwrap_or(serde_json::Value::Null);
-                    (labelled, b.pseudonymise(shield, &rationale))
-                })
-                .await?;
-            txn.commit().await?;
-            labelled
-        };
+        let (request, rationale) = self.labelled(incident_id, request, rationale).await?;
         let pattern = policy::trust_pattern(&request.kind, &request.target);
         let trust = self.trust(&pattern).await?;
         let now = Utc::now();
@@ -325,33 +333,16 @@ impl Approvals {
                 b.pseudonymise_report(shield, raw)
             })
             .await?;
-        let row = approval::ActiveModel {
-            incident_id: Set(incident_id),
-            kind: Set(request.kind.clone()),
-            target: Set(request.target.clone()),
-            namespace: Set(request.namespace.clone()),
-            params: Set(request.params.to_string()),
-            labels: Set(serde_json::to_string(&request.labels).expect("labels serialise")),
-            rationale: Set(rationale),
-            requested_by: Set(request.requested_by.clone()),
-            pattern: Set(model.pattern.clone()),
-            base_risk: Set(model.base_risk),
-            effective_risk: Set(model.effective_risk),
-            trust: Set(i32::try_from(trust).unwrap_or(i32::MAX)),
-            status: Set(model.status),
-            version: Set(1),
-            dry_run: Set(serde_json::to_string(&dry_run).expect("report serialises")),
-            recheck: Set(None),
-            void_reason: Set(None),
-            created_at: Set(now),
-            expires_at: Set(model.expires_at),
-            decided_at: Set((model.status == ApprovalStatus::Approved).then_some(now)),
-            updated_at: Set(now),
-            finops: Set(finops
-                .as_ref()
-                .map(|f| serde_json::to_string(f).expect("savings serialise"))),
-            ..Default::default()
-        }
+        let row = new_row(
+            incident_id,
+            &request,
+            rationale,
+            &model,
+            trust,
+            &dry_run,
+            finops,
+            now,
+        )
         .insert(&txn)
         .await?;
         incident::Entity::update_many()
@@ -445,6 +436,47 @@ async fn survivor_of(txn: &DatabaseTransaction, incident_id: i32) -> Result<i32,
         .await?
         .and_then(|i| i.merged_into)
         .unwrap_or(incident_id))
+}
+
+/// The row of a new approval (labelled request, the policy's verdict, the labelled dry-run).
+#[allow(clippy::too_many_arguments)]
+fn new_row(
+    incident_id: i32,
+    request: &ActionRequest,
+    rationale: String,
+    model: &policy::Approval,
+    trust: u32,
+    dry_run: &DryRunReport,
+    finops: Option<engine::finops::Saving>,
+    now: chrono::DateTime<Utc>,
+) -> approval::ActiveModel {
+    approval::ActiveModel {
+        incident_id: Set(incident_id),
+        kind: Set(request.kind.clone()),
+        target: Set(request.target.clone()),
+        namespace: Set(request.namespace.clone()),
+        params: Set(request.params.to_string()),
+        labels: Set(serde_json::to_string(&request.labels).expect("labels serialise")),
+        rationale: Set(rationale),
+        requested_by: Set(request.requested_by.clone()),
+        pattern: Set(model.pattern.clone()),
+        base_risk: Set(model.base_risk),
+        effective_risk: Set(model.effective_risk),
+        trust: Set(i32::try_from(trust).unwrap_or(i32::MAX)),
+        status: Set(model.status),
+        version: Set(1),
+        dry_run: Set(serde_json::to_string(&dry_run).expect("report serialises")),
+        recheck: Set(None),
+        void_reason: Set(None),
+        created_at: Set(now),
+        expires_at: Set(model.expires_at),
+        decided_at: Set((model.status == ApprovalStatus::Approved).then_some(now)),
+        updated_at: Set(now),
+        finops: Set(finops
+            .as_ref()
+            .map(|f| serde_json::to_string(f).expect("savings serialise"))),
+        ..Default::default()
+    }
 }
 
 /// The report for a kind no executor handles: it fails, so the approval can only be rejected.

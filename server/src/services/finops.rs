@@ -18,7 +18,7 @@ use sea_orm::{
 use serde::Deserialize;
 
 use crate::base::incident::IncidentStatus;
-use crate::services::approvals::{ApprovalError, ApprovalView, Approvals, Proposal};
+use crate::services::approvals::{ApprovalError, ApprovalView, Approvals, NewApproval};
 use prometheus::{PrometheusConfig, PrometheusSource};
 
 /// The advisory lock key scheduled scans are claimed under.
@@ -363,7 +363,7 @@ impl Finops {
         let view = self
             .0
             .approvals
-            .propose(Proposal {
+            .propose(NewApproval {
                 incident_id,
                 request: ActionRequest {
                     kind: finding.action_kind.clone(),

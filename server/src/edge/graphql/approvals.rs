@@ -16,7 +16,7 @@ use sea_orm::{
 use super::auth::RoleEnum;
 use super::incidents::{CountFields, Incident};
 use super::{ApiError, principal, require_role};
-use crate::services::approvals::{ApprovalError, ApprovalView, Approvals, Proposal};
+use crate::services::approvals::{ApprovalError, ApprovalView, Approvals, NewApproval};
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
 #[graphql(remote = "engine::policy::RiskLevel")]
@@ -457,7 +457,7 @@ impl ApprovalMutation {
         };
         let view = ctx
             .data::<Approvals>()?
-            .propose(Proposal {
+            .propose(NewApproval {
                 incident_id,
                 request,
                 rationale: action.rationale.unwrap_or_default(),

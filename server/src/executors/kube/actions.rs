@@ -73,27 +73,7 @@ impl KubeCluster {
                     "deployments/{name} scaled from {current} to {wanted} replicas"
                 ))
             }
-            "rollback_deployment" => {
-                let (_, previous) = self.previous_revision(ns, name).await?;
-                let revision = previous
-                    .metadata
-                    .annotations
-                    .as_ref()
-                    .and_then(|a| a.get("deployment.kubernetes.io/revision").cloned())
-                    .unwrap_or_default();
-                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
-                api.patch(
-                    name,
-                    &patch_params,
-                    &Patch::Strategic(Self::rollback_patch(&previous)),
-                )
-                .await
-                .map_err(err)?;
-                Ok(format!(
-                    "deployments/{name} rolled back to revision {revision} (replicaset {})",
-                    name_of(&previous)
-                ))
-            }
+            "rollback_deployment" => self.rollback(ns, name, &patch_params).await,
             "delete_pod" => {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
                 api.delete(name, &delete_params).await.map_err(err)?;
@@ -123,44 +103,77 @@ impl KubeCluster {
                 }
                 Ok(format!("nodes/{name} cordoned"))
             }
-            "run_diagnostics" => {
-                let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
-                let deployment = api.get(name).await.map_err(err)?;
-                let selector = deployment
-                    .spec
-                    .as_ref()
-                    .map(|s| selector_query(&s.selector))
-                    .unwrap_or_default();
-                let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-                let pods = pods
-                    .list(&ListParams::default().labels(&selector))
-                    .await
-                    .map_err(err)?;
-                let lines: Vec<String> = pods
-                    .items
-                    .iter()
-                    .map(|p| {
-                        let status = p.status.as_ref();
-                        let restarts: i32 = status
-                            .and_then(|s| s.container_statuses.as_ref())
-                            .map(|c| c.iter().map(|c| c.restart_count).sum())
-                            .unwrap_or(0);
-                        format!(
-                            "pods/{} {} ready={} restarts={restarts}",
-                            name_of(p),
-                            status.and_then(|s| s.phase.clone()).unwrap_or_default(),
-                            pod_ready(p)
-                        )
-                    })
-                    .collect();
-                Ok(format!(
-                    "{name}: {} pod(s)\n{}",
-                    lines.len(),
-                    lines.join("\n")
-                ))
-            }
+            "run_diagnostics" => self.diagnostics(ns, name).await,
             other => Err(format!("the Kubernetes backend cannot `{other}`")),
         }
+    }
+
+    /// Rolls a deployment back to its previous revision's pod template.
+    async fn rollback(
+        &self,
+        ns: &str,
+        name: &str,
+        patch_params: &PatchParams,
+    ) -> Result<String, String> {
+        let err = |e: kube::Error| said(&e);
+        let (_, previous) = self.previous_revision(ns, name).await?;
+        let revision = previous
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision").cloned())
+            .unwrap_or_default();
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        api.patch(
+            name,
+            patch_params,
+            &Patch::Strategic(Self::rollback_patch(&previous)),
+        )
+        .await
+        .map_err(err)?;
+        Ok(format!(
+            "deployments/{name} rolled back to revision {revision} (replicaset {})",
+            name_of(&previous)
+        ))
+    }
+
+    /// What a deployment's pods are doing: phase, readiness, restarts. Reads only.
+    async fn diagnostics(&self, ns: &str, name: &str) -> Result<String, String> {
+        let err = |e: kube::Error| said(&e);
+        let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        let deployment = api.get(name).await.map_err(err)?;
+        let selector = deployment
+            .spec
+            .as_ref()
+            .map(|s| selector_query(&s.selector))
+            .unwrap_or_default();
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let pods = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(err)?;
+        let lines: Vec<String> = pods
+            .items
+            .iter()
+            .map(|p| {
+                let status = p.status.as_ref();
+                let restarts: i32 = status
+                    .and_then(|s| s.container_statuses.as_ref())
+                    .map(|c| c.iter().map(|c| c.restart_count).sum())
+                    .unwrap_or(0);
+                format!(
+                    "pods/{} {} ready={} restarts={restarts}",
+                    name_of(p),
+                    status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+                    pod_ready(p)
+                )
+            })
+            .collect();
+        Ok(format!(
+            "{name}: {} pod(s)\n{}",
+            lines.len(),
+            lines.join("\n")
+        ))
     }
 
     /// Evicts every pod of a cordoned node through the Eviction API, one at a time; a pod its

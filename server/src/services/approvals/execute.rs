@@ -1,13 +1,15 @@
 //! Execution: the TOCTOU re-check, one claim, the executor, the outcome and what is learnt;
 //! and the worker that expires, closes interrupted executions and runs what waits.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use engine::dryrun::recheck;
-use engine::policy::ApprovalStatus;
+use engine::policy::{ActionRequest, ApprovalStatus};
 use entity::execution::ExecutionStatus;
 use entity::{approval, execution, incident};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
+};
 use serde_json::json;
 
 use super::{
@@ -32,17 +34,42 @@ impl Approvals {
     /// callers on any number of replicas may race here; one claim wins.
     pub async fn execute(&self, id: i32) -> Result<ApprovalView, ApprovalError> {
         let view = self.load(id).await?;
-        let status = view.row.status;
-        if status != ApprovalStatus::Approved {
+        if view.row.status != ApprovalStatus::Approved {
             return Err(ApprovalError::Conflict(format!(
                 "approval {id} is {}; only an APPROVED approval runs",
-                status.as_str()
+                view.row.status.as_str()
             )));
         }
-        let incident_id = view.row.incident_id;
         let request = request_of(&view.row);
-        let real = self.real_request(incident_id, &request).await?;
-        let raw_report = self.raw_dry_run(&real).await;
+        let real = self.real_request(view.row.incident_id, &request).await?;
+        if self.claim(&view, &request, &real).await? == Claim::Voided {
+            return self.load(id).await;
+        }
+        // The only place real values leave: the executor gets them, its output is labelled
+        // again before anything stores or logs it.
+        let outcome = match self.0.executors.route(&real.kind) {
+            Some(executor) => executor.execute(i64::from(id), &real).await,
+            None => Err(ExecError::Refused(format!(
+                "no executor handles the action kind `{}`",
+                real.kind
+            ))),
+        };
+        drop(real);
+        let (succeeded, output) = self.record_outcome(&view, &request, outcome).await?;
+        self.learn(&view, succeeded, &output).await;
+        self.load(id).await
+    }
+
+    /// The re-check and the claim, in one transaction: VOIDED with both reports and the
+    /// reason, or EXECUTING with its execution row. Another executor's claim is a conflict.
+    async fn claim(
+        &self,
+        view: &ApprovalView,
+        request: &ActionRequest,
+        real: &ActionRequest,
+    ) -> Result<Claim, ApprovalError> {
+        let (id, incident_id) = (view.row.id, view.row.incident_id);
+        let raw_report = self.raw_dry_run(real).await;
         let verdict = recheck(&view.dry_run(), &raw_report);
         let next = match verdict {
             Ok(()) => ApprovalStatus::Executing,
@@ -57,7 +84,7 @@ impl Approvals {
             })
             .await?;
         let claimed = approval::Entity::update_many()
-            .col_expr(approval::Column::Status, Expr::value(next.as_str()))
+            .col_expr(approval::Column::Status, Expr::value(next))
             .col_expr(
                 approval::Column::Version,
                 Expr::col(approval::Column::Version).add(1),
@@ -72,7 +99,7 @@ impl Approvals {
             )
             .col_expr(approval::Column::UpdatedAt, Expr::value(now))
             .filter(approval::Column::Id.eq(id))
-            .filter(approval::Column::Status.eq(ApprovalStatus::Approved.as_str()))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Approved))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -82,138 +109,155 @@ impl Approvals {
                 "approval {id} was taken by another executor"
             )));
         }
-        if let Err(reason) = &verdict {
-            self.notice_in(&txn, EventKind::ApprovalVoided, id, "system")
-                .await?;
-            crate::base::audit::append_in(
-                &txn,
-                "system",
-                "approval.voided",
-                &format!("approval:{id}"),
-                json!({
+        let claim = match &verdict {
+            Err(reason) => {
+                self.notice_in(&txn, EventKind::ApprovalVoided, id, "system")
+                    .await?;
+                let details = json!({
                     "reason": reason,
                     "approved_fingerprint": view.dry_run().state_fingerprint,
                     "current_fingerprint": now_report.state_fingerprint,
-                }),
-            )
-            .await?;
-            txn.commit().await?;
-            tracing::warn!(approval = id, %reason, "approval voided before execution");
-            self.notify(id);
-            return self.load(id).await;
-        }
-        execution::ActiveModel {
-            approval_id: Set(id),
-            executor: Set(self.executor_name(&request.kind).to_owned()),
-            status: Set(ExecutionStatus::Running),
-            output: Set(String::new()),
-            started_at: Set(now),
-            finished_at: Set(None),
-            ..Default::default()
-        }
-        .insert(&txn)
-        .await?;
-        crate::base::audit::append_in(
-            &txn,
-            "system",
-            "approval.executing",
-            &format!("approval:{id}"),
-            json!({"executor": self.executor_name(&request.kind), "action": format!("{} {}", request.kind, request.target)}),
-        )
-        .await?;
+                });
+                audit_approval(&txn, "approval.voided", id, details).await?;
+                tracing::warn!(approval = id, %reason, "approval voided before execution");
+                Claim::Voided
+            }
+            Ok(()) => {
+                let executor = self.executor_name(&request.kind);
+                execution::ActiveModel {
+                    approval_id: Set(id),
+                    executor: Set(executor.to_owned()),
+                    status: Set(ExecutionStatus::Running),
+                    output: Set(String::new()),
+                    started_at: Set(now),
+                    finished_at: Set(None),
+                    ..Default::default()
+                }
+                .insert(&txn)
+                .await?;
+                let action = format!("{} {}", request.kind, request.target);
+                let details = json!({"executor": executor, "action": action});
+                audit_approval(&txn, "approval.executing", id, details).await?;
+                Claim::Running
+            }
+        };
         txn.commit().await?;
         self.notify(id);
+        Ok(claim)
+    }
 
-        // The only place real values leave: the executor gets them, its output is labelled
-        // again before anything stores or logs it.
-        let outcome = match self.0.executors.route(&real.kind) {
-            Some(executor) => executor.execute(i64::from(id), &real).await,
-            None => Err(ExecError::Refused(format!(
-                "no executor handles the action kind `{}`",
-                real.kind
-            ))),
-        };
+    /// What the executor did, in one transaction: the approval EXECUTED or FAILED, the
+    /// execution's labelled output, the incident's move, notifications and the audit event.
+    /// Returns whether it succeeded, and the labelled output.
+    async fn record_outcome(
+        &self,
+        view: &ApprovalView,
+        request: &ActionRequest,
+        outcome: Result<String, ExecError>,
+    ) -> Result<(bool, String), ApprovalError> {
+        let id = view.row.id;
         let (succeeded, raw_output) = match outcome {
             Ok(output) => (true, output),
             Err(error) => (false, error.to_string()),
         };
-        let finished = if succeeded {
-            ApprovalStatus::Executed
+        let (finished, execution_status) = if succeeded {
+            (ApprovalStatus::Executed, ExecutionStatus::Succeeded)
         } else {
-            ApprovalStatus::Failed
+            (ApprovalStatus::Failed, ExecutionStatus::Failed)
         };
         let now = Utc::now();
         let txn = crate::base::db::begin_write(&self.0.db).await?;
         let output = self
-            .pseudonymise_in(&txn, incident_id, |b, shield| {
+            .pseudonymise_in(&txn, view.row.incident_id, |b, shield| {
                 b.pseudonymise(shield, &raw_output)
             })
             .await?;
         drop(raw_output);
         approval::Entity::update_many()
-            .col_expr(approval::Column::Status, Expr::value(finished.as_str()))
+            .col_expr(approval::Column::Status, Expr::value(finished))
             .col_expr(
                 approval::Column::Version,
                 Expr::col(approval::Column::Version).add(1),
             )
             .col_expr(approval::Column::UpdatedAt, Expr::value(now))
             .filter(approval::Column::Id.eq(id))
-            .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
             .exec(&txn)
             .await?;
         execution::Entity::update_many()
-            .col_expr(
-                execution::Column::Status,
-                Expr::value(if succeeded {
-                    ExecutionStatus::Succeeded
-                } else {
-                    ExecutionStatus::Failed
-                }),
-            )
+            .col_expr(execution::Column::Status, Expr::value(execution_status))
             .col_expr(execution::Column::Output, Expr::value(output.clone()))
             .col_expr(execution::Column::FinishedAt, Expr::value(now))
             .filter(execution::Column::ApprovalId.eq(id))
             .exec(&txn)
             .await?;
-        // Diagnostics read; they do not mitigate. A FinOps fix that ran is the whole of its
-        // incident: nothing is firing, so it resolves.
-        let fixed_waste = succeeded && view.row.finops.is_some();
-        let survivor = survivor_of(&txn, view.row.incident_id).await?;
-        if succeeded && request.kind != "run_diagnostics" {
-            incident::Entity::update_many()
-                .col_expr(
-                    incident::Column::Status,
-                    Expr::value(if fixed_waste {
-                        IncidentStatus::Resolved
-                    } else {
-                        IncidentStatus::Mitigating
-                    }),
-                )
-                .col_expr(
-                    incident::Column::ResolvedAt,
-                    Expr::value(fixed_waste.then_some(now)),
-                )
-                .col_expr(incident::Column::UpdatedAt, Expr::value(now))
-                .filter(incident::Column::Id.eq(survivor))
-                // ANALYZING too: an analysis still running must not put it back to
-                // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
-                .filter(incident::Column::Status.is_in([
-                    IncidentStatus::Open,
-                    IncidentStatus::Analyzing,
-                    IncidentStatus::AwaitingApproval,
-                ]))
-                .exec(&txn)
-                .await?;
-        }
+        let survivor = self
+            .move_incident(&txn, view, request, succeeded, now)
+            .await?;
         let event = if succeeded {
             EventKind::ApprovalExecuted
         } else {
             EventKind::ApprovalFailed
         };
         self.notice_in(&txn, event, id, "system").await?;
+        let action = if succeeded {
+            "approval.executed"
+        } else {
+            "approval.failed"
+        };
+        audit_approval(&txn, action, id, json!({"output": output})).await?;
+        txn.commit().await?;
+        self.incident_changed(view.row.incident_id);
+        if survivor != view.row.incident_id {
+            self.incident_changed(survivor);
+        }
+        self.notify(id);
+        Ok((succeeded, output))
+    }
+
+    /// The incident an execution moves (the survivor of a merge): MITIGATING after a fix that
+    /// ran, RESOLVED after a FinOps fix (nothing is firing: the waste was the incident).
+    /// Diagnostics read; they do not mitigate. Returns the incident moved.
+    async fn move_incident(
+        &self,
+        txn: &DatabaseTransaction,
+        view: &ApprovalView,
+        request: &ActionRequest,
+        succeeded: bool,
+        now: DateTime<Utc>,
+    ) -> Result<i32, DbErr> {
+        let survivor = survivor_of(txn, view.row.incident_id).await?;
+        if !succeeded || request.kind == "run_diagnostics" {
+            return Ok(survivor);
+        }
+        let fixed_waste = view.row.finops.is_some();
+        incident::Entity::update_many()
+            .col_expr(
+                incident::Column::Status,
+                Expr::value(if fixed_waste {
+                    IncidentStatus::Resolved
+                } else {
+                    IncidentStatus::Mitigating
+                }),
+            )
+            .col_expr(
+                incident::Column::ResolvedAt,
+                Expr::value(fixed_waste.then_some(now)),
+            )
+            .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+            .filter(incident::Column::Id.eq(survivor))
+            // ANALYZING too: an analysis still running must not put it back to
+            // AWAITING_APPROVAL (its final update is conditional on ANALYZING).
+            .filter(incident::Column::Status.is_in([
+                IncidentStatus::Open,
+                IncidentStatus::Analyzing,
+                IncidentStatus::AwaitingApproval,
+            ]))
+            .exec(txn)
+            .await?;
         if fixed_waste {
             notify::enqueue_in(
-                &txn,
+                txn,
                 EventKind::IncidentResolved,
                 Some(view.row.incident_id),
                 None,
@@ -221,26 +265,7 @@ impl Approvals {
             )
             .await?;
         }
-        crate::base::audit::append_in(
-            &txn,
-            "system",
-            if succeeded {
-                "approval.executed"
-            } else {
-                "approval.failed"
-            },
-            &format!("approval:{id}"),
-            json!({"output": output}),
-        )
-        .await?;
-        txn.commit().await?;
-        self.incident_changed(view.row.incident_id);
-        if survivor != view.row.incident_id {
-            self.incident_changed(survivor);
-        }
-        self.notify(id);
-        self.learn(&view, succeeded, &output).await;
-        self.load(id).await
+        Ok(survivor)
     }
 
     /// The execution's knowledge entry (B_MANUAL, B_AUTO_*, PLAYBOOK). The execution stands
@@ -270,7 +295,7 @@ impl Approvals {
     pub async fn fail_interrupted(&self, stale: chrono::Duration) -> Result<usize, DbErr> {
         let cutoff = Utc::now() - stale;
         let stranded = approval::Entity::find()
-            .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
             .filter(approval::Column::UpdatedAt.lt(cutoff))
             .all(&self.0.db)
             .await?;
@@ -283,7 +308,7 @@ impl Approvals {
             let changed = approval::Entity::update_many()
                 .col_expr(
                     approval::Column::Status,
-                    Expr::value(ApprovalStatus::Failed.as_str()),
+                    Expr::value(ApprovalStatus::Failed),
                 )
                 .col_expr(
                     approval::Column::Version,
@@ -291,7 +316,7 @@ impl Approvals {
                 )
                 .col_expr(approval::Column::UpdatedAt, Expr::value(now))
                 .filter(approval::Column::Id.eq(row.id))
-                .filter(approval::Column::Status.eq(ApprovalStatus::Executing.as_str()))
+                .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
                 .filter(approval::Column::UpdatedAt.lt(cutoff))
                 .exec(&txn)
                 .await?
@@ -313,14 +338,7 @@ impl Approvals {
                 .await?;
             self.notice_in(&txn, EventKind::ApprovalFailed, row.id, "system")
                 .await?;
-            crate::base::audit::append_in(
-                &txn,
-                "system",
-                "approval.failed",
-                &format!("approval:{}", row.id),
-                json!({"output": why}),
-            )
-            .await?;
+            audit_approval(&txn, "approval.failed", row.id, json!({"output": why})).await?;
             txn.commit().await?;
             tracing::warn!(approval = row.id, "execution interrupted; marked FAILED");
             self.notify(row.id);
@@ -344,7 +362,7 @@ impl Approvals {
                     tracing::warn!(%error, "closing interrupted executions failed");
                 }
                 let waiting = approval::Entity::find()
-                    .filter(approval::Column::Status.eq(ApprovalStatus::Approved.as_str()))
+                    .filter(approval::Column::Status.eq(ApprovalStatus::Approved))
                     .all(&this.0.db)
                     .await;
                 match waiting {
@@ -363,4 +381,25 @@ impl Approvals {
             }
         });
     }
+}
+
+/// What the re-check decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Claim {
+    /// The state moved since the approval: never run.
+    Voided,
+    /// Claimed as EXECUTING: run it.
+    Running,
+}
+
+/// The audit event of an approval's step, in the step's transaction (appended last).
+async fn audit_approval(
+    txn: &DatabaseTransaction,
+    action: &str,
+    id: i32,
+    details: serde_json::Value,
+) -> Result<(), DbErr> {
+    crate::base::audit::append_in(txn, "system", action, &format!("approval:{id}"), details)
+        .await
+        .map(drop)
 }

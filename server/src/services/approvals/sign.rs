@@ -1,11 +1,14 @@
 //! Signing and expiry: each decision is one conditional update on the approval's version.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use engine::Role;
 use engine::policy::{ApprovalStatus, Decision, PolicyError};
 use entity::{approval, approval_signature, trust_score};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
-use sea_orm::{ActiveModelTrait, ColumnTrait, DbErr, EntityTrait, QueryFilter, Set, SqlErr};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
+    SqlErr,
+};
 use serde_json::json;
 
 use super::{ApprovalError, ApprovalView, Approvals};
@@ -67,19 +70,7 @@ impl Approvals {
         }
         if decision == Decision::Approve {
             model.may_sign(signer, role, now)?;
-            let dry_run = view.dry_run();
-            if !dry_run.passed {
-                let failed: Vec<String> = dry_run
-                    .checks
-                    .iter()
-                    .filter(|c| !c.passed)
-                    .map(|c| format!("{:?}: {}", c.name, c.detail))
-                    .collect();
-                return Err(ApprovalError::Conflict(format!(
-                    "the dry-run fails ({}); this approval can only be rejected",
-                    failed.join("; ")
-                )));
-            }
+            refuse_failed_dry_run(&view)?;
         }
         let status = model.sign(signer, role, decision, now)?;
         let txn = crate::base::db::begin_write(&self.0.db).await?;
@@ -103,7 +94,7 @@ impl Approvals {
         }
         let decided = status != ApprovalStatus::Pending;
         let mut update = approval::Entity::update_many()
-            .col_expr(approval::Column::Status, Expr::value(status.as_str()))
+            .col_expr(approval::Column::Status, Expr::value(status))
             .col_expr(approval::Column::Version, Expr::value(view.row.version + 1))
             .col_expr(approval::Column::UpdatedAt, Expr::value(now))
             .filter(approval::Column::Id.eq(id))
@@ -116,30 +107,7 @@ impl Approvals {
             return Ok(None);
         }
         if decided {
-            let approved = status == ApprovalStatus::Approved;
-            let score = if approved {
-                Expr::col((trust_score::Entity, trust_score::Column::Score)).add(1)
-            } else {
-                Expr::value(0)
-            };
-            trust_score::Entity::insert(trust_score::ActiveModel {
-                pattern: Set(view.row.pattern.clone()),
-                score: Set(i32::from(approved)),
-                base_risk: Set(view.row.base_risk),
-                updated_at: Set(now),
-            })
-            .on_conflict(
-                OnConflict::column(trust_score::Column::Pattern)
-                    .value(trust_score::Column::Score, score)
-                    .value(
-                        trust_score::Column::BaseRisk,
-                        Expr::value(view.row.base_risk),
-                    )
-                    .value(trust_score::Column::UpdatedAt, Expr::value(now))
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await?;
+            record_trust(&txn, &view.row, status == ApprovalStatus::Approved, now).await?;
         }
         let (action, event) = match (decision, status) {
             (Decision::Reject, _) => ("approval.rejected", EventKind::ApprovalRejected),
@@ -173,14 +141,14 @@ impl Approvals {
         let changed = approval::Entity::update_many()
             .col_expr(
                 approval::Column::Status,
-                Expr::value(ApprovalStatus::Expired.as_str()),
+                Expr::value(ApprovalStatus::Expired),
             )
             .col_expr(approval::Column::Version, Expr::value(row.version + 1))
             .col_expr(approval::Column::DecidedAt, Expr::value(now))
             .col_expr(approval::Column::UpdatedAt, Expr::value(now))
             .filter(approval::Column::Id.eq(row.id))
             .filter(approval::Column::Version.eq(row.version))
-            .filter(approval::Column::Status.eq(ApprovalStatus::Pending.as_str()))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Pending))
             .exec(&txn)
             .await?
             .rows_affected;
@@ -205,7 +173,7 @@ impl Approvals {
     /// Expires every PENDING approval past its time. Returns how many.
     pub async fn expire_due(&self) -> Result<usize, DbErr> {
         let due = approval::Entity::find()
-            .filter(approval::Column::Status.eq(ApprovalStatus::Pending.as_str()))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Pending))
             .filter(approval::Column::ExpiresAt.lte(Utc::now()))
             .all(&self.0.db)
             .await?;
@@ -214,4 +182,52 @@ impl Approvals {
         }
         Ok(due.len())
     }
+}
+
+/// Approving needs a passing dry-run; the refusal names the checks that failed.
+fn refuse_failed_dry_run(view: &ApprovalView) -> Result<(), ApprovalError> {
+    let dry_run = view.dry_run();
+    if dry_run.passed {
+        return Ok(());
+    }
+    let failed: Vec<String> = dry_run
+        .checks
+        .iter()
+        .filter(|c| !c.passed)
+        .map(|c| format!("{:?}: {}", c.name, c.detail))
+        .collect();
+    Err(ApprovalError::Conflict(format!(
+        "the dry-run fails ({}); this approval can only be rejected",
+        failed.join("; ")
+    )))
+}
+
+/// A decided approval moves its pattern's trust: +1 when approved, back to 0 when rejected.
+async fn record_trust(
+    txn: &DatabaseTransaction,
+    row: &approval::Model,
+    approved: bool,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let score = if approved {
+        Expr::col((trust_score::Entity, trust_score::Column::Score)).add(1)
+    } else {
+        Expr::value(0)
+    };
+    trust_score::Entity::insert(trust_score::ActiveModel {
+        pattern: Set(row.pattern.clone()),
+        score: Set(i32::from(approved)),
+        base_risk: Set(row.base_risk),
+        updated_at: Set(now),
+    })
+    .on_conflict(
+        OnConflict::column(trust_score::Column::Pattern)
+            .value(trust_score::Column::Score, score)
+            .value(trust_score::Column::BaseRisk, Expr::value(row.base_risk))
+            .value(trust_score::Column::UpdatedAt, Expr::value(now))
+            .to_owned(),
+    )
+    .exec(txn)
+    .await?;
+    Ok(())
 }

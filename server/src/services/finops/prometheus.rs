@@ -226,69 +226,13 @@ impl PrometheusSource {
             self.daily(MEMORY_DAILY, at, MIB),
         )?;
 
-        let mut inventory = Inventory::default();
-        let types: BTreeMap<&str, &str> = node_labels
-            .iter()
-            .filter_map(|s| {
-                let t = s
-                    .metric
-                    .get("label_node_kubernetes_io_instance_type")
-                    .or_else(|| s.metric.get("label_beta_kubernetes_io_instance_type"))?;
-                Some((s.label("node"), t.as_str()))
-            })
-            .collect();
-        let mut capacities: BTreeMap<&str, Resources> = BTreeMap::new();
-        for s in &capacity {
-            let entry = capacities.entry(s.label("node")).or_default();
-            let v = s.number().unwrap_or(0.0);
-            match s.label("resource") {
-                "cpu" => entry.cpu_millis = whole(v * 1_000.0),
-                _ => entry.memory_mib = whole(v / MIB),
-            }
-        }
-        for s in &nodes {
-            let name = s.label("node");
-            inventory.nodes.push(NodeFacts {
-                name: name.to_owned(),
-                node_type: types.get(name).map(|t| (*t).to_owned()),
-                capacity: capacities.get(name).copied().unwrap_or_default(),
-            });
-        }
+        let mut inventory = Inventory {
+            nodes: node_facts(&nodes, &node_labels, &capacity),
+            ..Inventory::default()
+        };
 
-        // A pod's owner as people name it: a ReplicaSet's Deployment, else the owner itself.
-        let deployments: BTreeMap<(&str, &str), &str> = replicasets
-            .iter()
-            .map(|s| {
-                (
-                    (s.label("namespace"), s.label("replicaset")),
-                    s.label("owner_name"),
-                )
-            })
-            .collect();
-        let owner_of: BTreeMap<(String, String), String> = owners
-            .iter()
-            .filter(|s| !matches!(s.label("owner_kind"), "" | "<none>"))
-            .map(|s| {
-                let name = s.label("owner_name");
-                let owner = match s.label("owner_kind") {
-                    "ReplicaSet" => deployments
-                        .get(&(s.label("namespace"), name))
-                        .copied()
-                        .unwrap_or(name),
-                    _ => name,
-                };
-                (s.key(), owner.to_owned())
-            })
-            .collect();
-        let mut pod_requests: BTreeMap<(String, String), Resources> = BTreeMap::new();
-        for s in &requests {
-            let entry = pod_requests.entry(s.key()).or_default();
-            let v = s.number().unwrap_or(0.0);
-            match s.label("resource") {
-                "cpu" => entry.cpu_millis = whole(v * 1_000.0),
-                _ => entry.memory_mib = whole(v / MIB),
-            }
-        }
+        let owner_of = owners_of(&owners, &replicasets);
+        let pod_requests = resources(&requests, Series::key);
         let mut volumes: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
         for s in &mounts {
             volumes
@@ -319,4 +263,72 @@ impl PrometheusSource {
         }
         Ok(inventory.normalised())
     }
+}
+
+/// CPU (cores → millicores) and memory (bytes → MiB) series summed per `key`.
+fn resources<K: Ord>(series: &[Series], key: impl Fn(&Series) -> K) -> BTreeMap<K, Resources> {
+    let mut out: BTreeMap<K, Resources> = BTreeMap::new();
+    for s in series {
+        let entry = out.entry(key(s)).or_default();
+        let v = s.number().unwrap_or(0.0);
+        match s.label("resource") {
+            "cpu" => entry.cpu_millis = whole(v * 1_000.0),
+            _ => entry.memory_mib = whole(v / MIB),
+        }
+    }
+    out
+}
+
+/// The nodes with their instance type and capacity.
+fn node_facts(nodes: &[Series], labels: &[Series], capacity: &[Series]) -> Vec<NodeFacts> {
+    let types: BTreeMap<&str, &str> = labels
+        .iter()
+        .filter_map(|s| {
+            let t = s
+                .metric
+                .get("label_node_kubernetes_io_instance_type")
+                .or_else(|| s.metric.get("label_beta_kubernetes_io_instance_type"))?;
+            Some((s.label("node"), t.as_str()))
+        })
+        .collect();
+    let capacities = resources(capacity, |s| s.label("node").to_owned());
+    nodes
+        .iter()
+        .map(|s| {
+            let name = s.label("node");
+            NodeFacts {
+                name: name.to_owned(),
+                node_type: types.get(name).map(|t| (*t).to_owned()),
+                capacity: capacities.get(name).copied().unwrap_or_default(),
+            }
+        })
+        .collect()
+}
+
+/// A pod's owner as people name it: a ReplicaSet's Deployment, else the owner itself.
+fn owners_of(owners: &[Series], replicasets: &[Series]) -> BTreeMap<(String, String), String> {
+    let deployments: BTreeMap<(&str, &str), &str> = replicasets
+        .iter()
+        .map(|s| {
+            (
+                (s.label("namespace"), s.label("replicaset")),
+                s.label("owner_name"),
+            )
+        })
+        .collect();
+    owners
+        .iter()
+        .filter(|s| !matches!(s.label("owner_kind"), "" | "<none>"))
+        .map(|s| {
+            let name = s.label("owner_name");
+            let owner = match s.label("owner_kind") {
+                "ReplicaSet" => deployments
+                    .get(&(s.label("namespace"), name))
+                    .copied()
+                    .unwrap_or(name),
+                _ => name,
+            };
+            (s.key(), owner.to_owned())
+        })
+        .collect()
 }

@@ -9,52 +9,20 @@ impl<'a> Group<'a> {
     pub(super) async fn flush(mut self, conn: &impl ConnectionTrait) -> Result<Vec<Note>, DbErr> {
         let now = self.now;
         self.flush_groups(conn).await?;
-        for (id, change) in &self.alerts {
-            let mut update = alert::Entity::update_many()
-                .col_expr(alert::Column::LastSeen, Expr::value(now))
-                .filter(alert::Column::Id.eq(*id));
-            if change.repeats > 0 {
-                update = update.col_expr(
-                    alert::Column::Count,
-                    Expr::col(alert::Column::Count).add(change.repeats),
-                );
-            }
-            if let Some(ends_at) = change.resolved_at {
-                update = update
-                    .col_expr(
-                        alert::Column::Status,
-                        Expr::value(AlertStatus::Resolved.as_str()),
-                    )
-                    .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
-            } else if change.refired {
-                update = update
-                    .col_expr(
-                        alert::Column::Status,
-                        Expr::value(AlertStatus::Firing.as_str()),
-                    )
-                    .col_expr(
-                        alert::Column::EndsAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
-                    );
-            }
-            update.exec(conn).await?;
-        }
+        self.flush_alerts(conn).await?;
         for (id, change) in &self.incidents {
             let mut update = incident::Entity::update_many()
                 .col_expr(incident::Column::LastAlertAt, Expr::value(now))
                 .col_expr(incident::Column::UpdatedAt, Expr::value(now))
                 .filter(incident::Column::Id.eq(*id));
             if change.severity_changed {
-                update = update.col_expr(
-                    incident::Column::Severity,
-                    Expr::value(change.severity.as_str()),
-                );
+                update = update.col_expr(incident::Column::Severity, Expr::value(change.severity));
             }
             // RESOLVED once none of its alerts fires.
             let resolved = change.check_resolved
                 && alert::Entity::find()
                     .filter(alert::Column::IncidentId.eq(*id))
-                    .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+                    .filter(alert::Column::Status.eq(AlertStatus::Firing))
                     .one(conn)
                     .await?
                     .is_none();
@@ -115,6 +83,36 @@ impl<'a> Group<'a> {
         }
         self.vaults.save(conn, &self.settings.key, now).await?;
         Ok(said)
+    }
+
+    /// One update per changed alert: seen again, repeated, resolved or fired anew.
+    async fn flush_alerts(&self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+        let now = self.now;
+        for (id, change) in &self.alerts {
+            let mut update = alert::Entity::update_many()
+                .col_expr(alert::Column::LastSeen, Expr::value(now))
+                .filter(alert::Column::Id.eq(*id));
+            if change.repeats > 0 {
+                update = update.col_expr(
+                    alert::Column::Count,
+                    Expr::col(alert::Column::Count).add(change.repeats),
+                );
+            }
+            if let Some(ends_at) = change.resolved_at {
+                update = update
+                    .col_expr(alert::Column::Status, Expr::value(AlertStatus::Resolved))
+                    .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
+            } else if change.refired {
+                update = update
+                    .col_expr(alert::Column::Status, Expr::value(AlertStatus::Firing))
+                    .col_expr(
+                        alert::Column::EndsAt,
+                        Expr::value(Option::<DateTime<Utc>>::None),
+                    );
+            }
+            update.exec(conn).await?;
+        }
+        Ok(())
     }
 
     /// Stores the topology services and scope of every regrouped incident, and its root

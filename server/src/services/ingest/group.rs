@@ -35,7 +35,7 @@ impl<'a> Group<'a> {
         let mut recent = HashMap::new();
         for chunk in fingerprints.chunks(LOOKUP_CHUNK) {
             let rows = alert::Entity::find()
-                .filter(alert::Column::Status.eq(AlertStatus::Resolved.as_str()))
+                .filter(alert::Column::Status.eq(AlertStatus::Resolved))
                 .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
                 .filter(alert::Column::LastSeen.gte(now - settings.correlation_window))
                 .order_by_asc(alert::Column::Id)
@@ -51,7 +51,7 @@ impl<'a> Group<'a> {
                 );
             }
             let rows = alert::Entity::find()
-                .filter(alert::Column::Status.eq(AlertStatus::Firing.as_str()))
+                .filter(alert::Column::Status.eq(AlertStatus::Firing))
                 .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
                 .order_by_asc(alert::Column::Id)
                 .all(conn)
