@@ -3,6 +3,8 @@
 
 use sea_orm::entity::prelude::*;
 
+pub use crate::states::FixOutcome;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "knowledge_entries")]
 pub struct Model {
@@ -22,8 +24,7 @@ pub struct Model {
     pub root_cause: Option<String>,
     /// `kind target` of the fix.
     pub action: Option<String>,
-    /// WORKED or FAILED.
-    pub outcome: Option<String>,
+    pub outcome: Option<FixOutcome>,
     pub created_at: DateTimeUtc,
 }
 

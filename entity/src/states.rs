@@ -58,3 +58,22 @@ engine::stored_as_text!(
         DeliveryStatus::Dead
     ]
 );
+
+/// What a fix did, as the knowledge base records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FixOutcome {
+    Worked,
+    Failed,
+}
+
+impl FixOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FixOutcome::Worked => "WORKED",
+            FixOutcome::Failed => "FAILED",
+        }
+    }
+}
+
+engine::stored_as_text!(FixOutcome, [FixOutcome::Worked, FixOutcome::Failed]);

@@ -14,7 +14,10 @@ use serde::{Deserialize, Serialize};
 
 mod states;
 
-pub use states::{ApprovalStatus, Decision, ExecutionStatus, RiskLevel};
+pub use states::{
+    AlertStatus, ApprovalStatus, Decision, ExecutionStatus, FixOutcome, IncidentStatus, RiskLevel,
+    Severity,
+};
 
 #[cfg(feature = "hydrate")]
 mod browser;
@@ -31,7 +34,16 @@ pub type JSON = serde_json::Value;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/server_info.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct ServerInfo;
 
@@ -40,7 +52,16 @@ pub struct ServerInfo;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/me.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Me;
 
@@ -49,7 +70,16 @@ pub struct Me;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/login.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Login;
 
@@ -58,7 +88,16 @@ pub struct Login;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/heartbeat.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Heartbeat;
 
@@ -67,7 +106,16 @@ pub struct Heartbeat;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/incidents.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Incidents;
 
@@ -76,7 +124,16 @@ pub struct Incidents;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/incident.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Incident;
 
@@ -85,7 +142,16 @@ pub struct Incident;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/incident_updates.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct IncidentUpdates;
 
@@ -94,7 +160,16 @@ pub struct IncidentUpdates;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/thinking.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Thinking;
 
@@ -103,7 +178,16 @@ pub struct Thinking;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/topology.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct TopologyPage;
 
@@ -112,7 +196,16 @@ pub struct TopologyPage;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/blast_radius.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct BlastRadiusOf;
 
@@ -121,7 +214,16 @@ pub struct BlastRadiusOf;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct ApprovalList;
 
@@ -130,7 +232,16 @@ pub struct ApprovalList;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct ApprovalOne;
 
@@ -139,7 +250,16 @@ pub struct ApprovalOne;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct ApprovalLive;
 
@@ -148,7 +268,16 @@ pub struct ApprovalLive;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct ApproveCard;
 
@@ -157,7 +286,16 @@ pub struct ApproveCard;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/approvals.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct RejectCard;
 
@@ -166,7 +304,16 @@ pub struct RejectCard;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/audit.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct AuditTrail;
 
@@ -175,7 +322,16 @@ pub struct AuditTrail;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/audit.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct AuditCheck;
 
@@ -184,7 +340,16 @@ pub struct AuditCheck;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/audit.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct TrustList;
 
@@ -193,7 +358,16 @@ pub struct TrustList;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/knowledge.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct Knowledge;
 
@@ -202,7 +376,16 @@ pub struct Knowledge;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct FinopsPanel;
 
@@ -211,7 +394,16 @@ pub struct FinopsPanel;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/dashboard.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct DashboardTiles;
 
@@ -220,7 +412,16 @@ pub struct DashboardTiles;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/dashboard.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct DashboardWaste;
 
@@ -229,7 +430,16 @@ pub struct DashboardWaste;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct RunFinopsScan;
 
@@ -238,7 +448,16 @@ pub struct RunFinopsScan;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/finops.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct ProposeFinopsFix;
 
@@ -247,7 +466,16 @@ pub struct ProposeFinopsFix;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/fire_demo_scenario.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct FireDemoScenario;
 
@@ -256,7 +484,16 @@ pub struct FireDemoScenario;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/settings.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct NotificationSettings;
 
@@ -265,7 +502,16 @@ pub struct NotificationSettings;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/settings.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct SendTestNotification;
 
@@ -274,7 +520,16 @@ pub struct SendTestNotification;
     schema_path = "../schema.graphql",
     query_path = "src/graphql/settings.graphql",
     response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums("ApprovalStatus", "RiskLevel", "ExecutionStatus", "Decision")
+    extern_enums(
+        "ApprovalStatus",
+        "RiskLevel",
+        "ExecutionStatus",
+        "Decision",
+        "FixOutcome",
+        "IncidentStatus",
+        "Severity",
+        "AlertStatus"
+    )
 )]
 pub struct RedriveNotification;
 

@@ -67,6 +67,43 @@ schema_enum!(
     }
 );
 
+schema_enum!(
+    /// What a fix did, as the knowledge base recorded it.
+    FixOutcome {
+        Worked => "WORKED",
+        Failed => "FAILED",
+    }
+);
+
+schema_enum!(
+    /// Where an incident is in its life.
+    IncidentStatus {
+        Open => "OPEN",
+        Analyzing => "ANALYZING",
+        AwaitingApproval => "AWAITING_APPROVAL",
+        Mitigating => "MITIGATING",
+        Resolved => "RESOLVED",
+        Merged => "MERGED",
+    }
+);
+
+schema_enum!(
+    /// How bad an alert (and its incident) is.
+    Severity {
+        Info => "INFO",
+        Warning => "WARNING",
+        Critical => "CRITICAL",
+    }
+);
+
+schema_enum!(
+    /// Whether an alert still fires.
+    AlertStatus {
+        Firing => "FIRING",
+        Resolved => "RESOLVED",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;

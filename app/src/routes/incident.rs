@@ -145,8 +145,8 @@ fn IncidentDetail(
         <p class="crumbs"><a href="/incidents">"Incidents"</a>" / #"{incident.id.clone()}</p>
         <h1 class="page-title" data-testid="incident-title">{incident.title.clone()}</h1>
         <div class="facts-row">
-            <Pill value=format!("{:?}", incident.severity) prefix="sev"/>
-            <Pill value=format!("{:?}", incident.status) prefix="st"/>
+            <Pill value=incident.severity.as_str() prefix="sev"/>
+            <Pill value=incident.status.as_str() prefix="st"/>
             <span class="mono">{incident.service.clone().unwrap_or_else(|| "no service".into())}</span>
             <span class="muted mono">"opened "{short_time(&incident.created_at)}</span>
             {incident.resolved_at.map(|t| view! { <span class="muted mono">"resolved "{short_time(&t)}</span> })}
@@ -369,9 +369,9 @@ fn alert_card(alert: incident::IncidentIncidentAlerts) -> impl IntoView {
     view! {
         <article class="panel alert-card" data-testid="alert">
             <header class="alert-head">
-                <Pill value=format!("{:?}", alert.severity) prefix="sev"/>
+                <Pill value=alert.severity.as_str() prefix="sev"/>
                 <strong>{alert.name.clone()}</strong>
-                <Pill value=format!("{:?}", alert.status) prefix="st"/>
+                <Pill value=alert.status.as_str() prefix="st"/>
                 <span class="muted">"×"{alert.count}</span>
                 <span class="muted mono">{alert.source.clone()}</span>
             </header>

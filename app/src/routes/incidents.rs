@@ -6,15 +6,15 @@ use leptos_meta::Title;
 use serde::{Deserialize, Serialize};
 
 use crate::components::status::{Pill, short_time};
-use crate::graphql::{self, incidents};
+use crate::graphql::{self, IncidentStatus, Severity, incidents};
 
 /// One line of the list, from the query or from a live update.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct IncidentRow {
     pub id: String,
     pub title: String,
-    pub severity: String,
-    pub status: String,
+    pub severity: Severity,
+    pub status: IncidentStatus,
     pub service: Option<String>,
     pub created_at: String,
     /// Alerts absorbed (repeats included).
@@ -30,8 +30,8 @@ macro_rules! row_from {
         IncidentRow {
             id: n.id,
             title: n.title,
-            severity: format!("{:?}", n.severity),
-            status: format!("{:?}", n.status),
+            severity: n.severity,
+            status: n.status,
             service: n.service,
             created_at: n.created_at,
             alert_count: n.alert_count,
@@ -137,11 +137,11 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
                             children=move |row| {
                                 view! {
                                     <tr data-testid="incident-row">
-                                        <td><Pill value=row.severity.clone() prefix="sev"/></td>
+                                        <td><Pill value=row.severity.as_str() prefix="sev"/></td>
                                         <td><a href=format!("/incidents/{}", row.id)>{row.title.clone()}</a></td>
                                         <td class="mono">{row.service.clone().unwrap_or_else(|| "—".into())}</td>
                                         <td>
-                                            <Pill value=row.status.clone() prefix="st"/>
+                                            <Pill value=row.status.as_str() prefix="st"/>
                                             {row.merged_into.clone().map(|into| view! {
                                                 " " <a href=format!("/incidents/{into}") data-testid="merged-into">{format!("into #{into}")}</a>
                                             })}
@@ -163,12 +163,12 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
 mod tests {
     use super::*;
 
-    fn row(id: &str, status: &str) -> IncidentRow {
+    fn row(id: &str, status: IncidentStatus) -> IncidentRow {
         IncidentRow {
             id: id.into(),
             title: "t".into(),
-            severity: "CRITICAL".into(),
-            status: status.into(),
+            severity: Severity::Critical,
+            status,
             service: None,
             created_at: String::new(),
             alert_count: 1,
@@ -178,13 +178,11 @@ mod tests {
 
     #[test]
     fn live_updates_insert_newest_first_and_replace_in_place() {
-        let mut rows = vec![row("2", "OPEN"), row("1", "OPEN")];
-        upsert(&mut rows, row("3", "OPEN"));
-        upsert(&mut rows, row("1", "RESOLVED"));
-        let ids: Vec<_> = rows
-            .iter()
-            .map(|r| (r.id.as_str(), r.status.as_str()))
-            .collect();
-        assert_eq!(ids, [("3", "OPEN"), ("2", "OPEN"), ("1", "RESOLVED")]);
+        use IncidentStatus::{Open, Resolved};
+        let mut rows = vec![row("2", Open), row("1", Open)];
+        upsert(&mut rows, row("3", Open));
+        upsert(&mut rows, row("1", Resolved));
+        let ids: Vec<_> = rows.iter().map(|r| (r.id.as_str(), r.status)).collect();
+        assert_eq!(ids, [("3", Open), ("2", Open), ("1", Resolved)]);
     }
 }

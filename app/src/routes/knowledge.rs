@@ -6,7 +6,7 @@ use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
 use crate::components::status::short_time;
-use crate::graphql;
+use crate::graphql::{self, FixOutcome};
 
 #[component]
 pub fn KnowledgePage() -> impl IntoView {
@@ -53,13 +53,12 @@ pub fn KnowledgePage() -> impl IntoView {
                                     {data.knowledge.into_iter().map(|e| {
                                         let incident = format!("/incidents/{}", e.incident_id);
                                         let approval = e.related_approval_id.clone().map(|a| (format!("/approvals/{a}"), format!("approval #{a}")));
-                                        let outcome = e.outcome.clone().unwrap_or_default();
-                                        let outcome_class = if outcome == "WORKED" { "pill pill-ok" } else { "pill pill-failed" };
+                                        let outcome_class = if e.outcome == Some(FixOutcome::Worked) { "pill pill-ok" } else { "pill pill-failed" };
                                         view! {
                                             <tr data-testid="knowledge-row">
                                                 <td><strong>{e.title}</strong><br/><span class="muted">{e.body}</span></td>
                                                 <td><code>{e.path_type}</code></td>
-                                                <td>{e.action.unwrap_or_default()}" "{(!outcome.is_empty()).then(|| view! { <span class=outcome_class>{outcome.clone()}</span> })}</td>
+                                                <td>{e.action.unwrap_or_default()}" "{e.outcome.map(|o| view! { <span class=outcome_class>{o.as_str()}</span> })}</td>
                                                 <td>{e.root_cause.unwrap_or_default()}</td>
                                                 <td>
                                                     <a href=incident>{format!("incident #{}", e.incident_id)}</a>

@@ -75,21 +75,7 @@ impl PathType {
 }
 
 /// What a fix did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum FixOutcome {
-    Worked,
-    Failed,
-}
-
-impl FixOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FixOutcome::Worked => "WORKED",
-            FixOutcome::Failed => "FAILED",
-        }
-    }
-}
+pub use entity::states::FixOutcome;
 
 /// One entry to write. Every text is pseudonymised already (it comes from the database).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

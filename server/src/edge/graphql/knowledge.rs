@@ -7,6 +7,14 @@ use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOr
 
 use super::{ApiError, principal};
 
+/// What a fix did.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::states::FixOutcome")]
+pub enum FixOutcome {
+    Worked,
+    Failed,
+}
+
 /// What was learned from an incident: its resolution (path `A`) or one of its executions
 /// (`B_MANUAL`, `B_AUTO_SUCCESS`, `B_AUTO_FAILURE`, `PLAYBOOK`). Texts are pseudonymised.
 #[derive(SimpleObject)]
@@ -23,8 +31,7 @@ pub struct KnowledgeEntry {
     root_cause: Option<String>,
     /// `kind target` of the fix.
     action: Option<String>,
-    /// `WORKED` or `FAILED`.
-    outcome: Option<String>,
+    outcome: Option<FixOutcome>,
     created_at: DateTime<Utc>,
 }
 
@@ -45,7 +52,7 @@ impl From<knowledge_entry::Model> for KnowledgeEntry {
                 .collect(),
             root_cause: row.root_cause,
             action: row.action,
-            outcome: row.outcome,
+            outcome: row.outcome.map(Into::into),
             created_at: row.created_at,
         }
     }

@@ -114,7 +114,7 @@ pub async fn similar(
             title,
             root_cause: entries.iter().find_map(|e| e.root_cause.clone()),
             action: verdict.and_then(|e| e.action.clone()),
-            worked: verdict.and_then(|e| e.outcome.as_deref().map(|o| o == "WORKED")),
+            worked: verdict.and_then(|e| e.outcome.map(|o| o == FixOutcome::Worked)),
         });
     }
     Ok(out)

@@ -102,7 +102,7 @@ impl KmWriter {
             alert_names: Set(entry.alert_names.join(" ")),
             root_cause: Set(entry.root_cause.clone()),
             action: Set(entry.action.clone()),
-            outcome: Set(entry.outcome.map(|o| o.as_str().to_owned())),
+            outcome: Set(entry.outcome),
             created_at: Set(Utc::now()),
             ..Default::default()
         };
