@@ -13,10 +13,14 @@ use engine::policy::ActionRequest;
 use kube_api::FakeKube;
 use serde_json::{Value, json};
 use server::executors::kube::{KubeCluster, KubeConfig};
-use server::services::approvals::Executor;
+use server::services::approvals::{Blast, Executor};
 use support::{Backend, TestServer};
 
 const WEB: &str = "/apis/apps/v1/namespaces/prod/deployments/web";
+
+fn blast(radius: usize, limit: usize) -> Blast {
+    Blast { radius, limit }
+}
 
 async fn cluster(fake: &FakeKube) -> KubeCluster {
     let url = fake.serve().await;
@@ -66,7 +70,7 @@ async fn a_restart_is_dry_run_on_the_api_server_then_applied() {
     let fake = FakeKube::from_fixture();
     let kube = cluster(&fake).await;
     let restart = request("restart_deployment", "web", json!({}));
-    let report = kube.dry_run(&restart.clone(), 1, 10).await;
+    let report = kube.dry_run(&restart.clone(), blast(1, 10)).await;
     assert!(report.passed, "{report:?}");
     let (_, syntax) = check(&report, CheckName::Syntax);
     assert!(
@@ -121,7 +125,10 @@ async fn rbac_denied_by_the_access_review_fails_the_check_and_nothing_is_deleted
     fake.deny("delete", "persistentvolumeclaims");
     let kube = cluster(&fake).await;
     let report = kube
-        .dry_run(&request("delete_pvc", "data-old-backup", json!({})), 0, 10)
+        .dry_run(
+            &request("delete_pvc", "data-old-backup", json!({})),
+            blast(0, 10),
+        )
         .await;
     assert!(!report.passed);
     assert_eq!(
@@ -142,7 +149,7 @@ async fn rbac_denied_by_the_access_review_fails_the_check_and_nothing_is_deleted
     let fake = FakeKube::from_fixture();
     let kube = cluster(&fake).await;
     let delete = request("delete_pvc", "data-old-backup", json!({}));
-    assert!(kube.dry_run(&delete.clone(), 0, 10).await.passed);
+    assert!(kube.dry_run(&delete.clone(), blast(0, 10)).await.passed);
     assert_eq!(
         kube.execute(2, &delete).await.unwrap(),
         "persistentvolumeclaims/data-old-backup deleted"
@@ -160,7 +167,7 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
 
     // node-b runs the only db pod, whose budget allows no disruption.
     let report = kube
-        .dry_run(&request("drain_node", "node-b", json!({})), 0, 10)
+        .dry_run(&request("drain_node", "node-b", json!({})), blast(0, 10))
         .await;
     assert_eq!(
         check(&report, CheckName::Pdb),
@@ -173,7 +180,7 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
 
     // node-a: one web pod (its budget allows one) and a DaemonSet pod, which drains skip.
     let drain_a = request("drain_node", "node-a", json!({}));
-    let report = kube.dry_run(&drain_a.clone(), 0, 10).await;
+    let report = kube.dry_run(&drain_a.clone(), blast(0, 10)).await;
     assert!(report.passed, "{report:?}");
     assert!(
         check(&report, CheckName::Syntax)
@@ -216,7 +223,7 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
     // The budget is spent now: the dry-run of node-c says so, and an execution that goes
     // ahead anyway (approved before) is refused by the Eviction API, retried, and stops.
     let drain_c = request("drain_node", "node-c", json!({}));
-    let report = kube.dry_run(&drain_c.clone(), 0, 10).await;
+    let report = kube.dry_run(&drain_c.clone(), blast(0, 10)).await;
     assert!(!check(&report, CheckName::Pdb).0, "{report:?}");
     let refused = kube.execute(4, &drain_c).await.unwrap_err();
     assert!(
@@ -248,8 +255,7 @@ async fn an_admission_refusal_of_the_dry_run_fails_the_syntax_check() {
     let report = kube
         .dry_run(
             &request("scale_deployment", "web", json!({"replicas": 5})),
-            0,
-            10,
+            blast(0, 10),
         )
         .await;
     assert!(!report.passed);
@@ -268,7 +274,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     let kube = cluster(&fake).await;
     // web: 3 ready behind a budget needing 2.
     let shrink_one = request("scale_deployment", "web", json!({"replicas_delta": -1}));
-    let report = kube.dry_run(&shrink_one.clone(), 0, 10).await;
+    let report = kube.dry_run(&shrink_one.clone(), blast(0, 10)).await;
     assert_eq!(
         check(&report, CheckName::Pdb),
         (true, "leaves 2 ready; the budget needs 2".to_owned())
@@ -276,8 +282,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     let report = kube
         .dry_run(
             &request("scale_deployment", "web", json!({"replicas": 1})),
-            0,
-            10,
+            blast(0, 10),
         )
         .await;
     assert_eq!(
@@ -315,7 +320,10 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     assert_eq!(template["metadata"]["labels"], json!({"app": "web"}));
     // db has a single revision: nothing to roll back to, said by the dry-run.
     let report = kube
-        .dry_run(&request("rollback_deployment", "db", json!({})), 0, 10)
+        .dry_run(
+            &request("rollback_deployment", "db", json!({})),
+            blast(0, 10),
+        )
         .await;
     assert_eq!(
         check(&report, CheckName::Syntax),
@@ -329,8 +337,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     let report = kube
         .dry_run(
             &request("delete_pod", "db-7c9d8f6b5-xk2lm", json!({})),
-            0,
-            10,
+            blast(0, 10),
         )
         .await;
     assert_eq!(
@@ -356,22 +363,23 @@ async fn a_change_on_the_cluster_changes_the_fingerprint_and_a_missing_one_is_na
     let fake = FakeKube::from_fixture();
     let kube = cluster(&fake).await;
     let scale = request("scale_deployment", "web", json!({"replicas": 4}));
-    let before = kube.dry_run(&scale.clone(), 0, 10).await;
+    let before = kube.dry_run(&scale.clone(), blast(0, 10)).await;
     assert_eq!(
         before.state_fingerprint,
-        kube.dry_run(&scale.clone(), 0, 10).await.state_fingerprint,
+        kube.dry_run(&scale.clone(), blast(0, 10))
+            .await
+            .state_fingerprint,
         "the same cluster gives the same fingerprint"
     );
     fake.edit(WEB, json!({"spec": {"replicas": 5}}));
-    let after = kube.dry_run(&scale, 0, 10).await;
+    let after = kube.dry_run(&scale, blast(0, 10)).await;
     assert_ne!(before.state_fingerprint, after.state_fingerprint);
     assert!(engine::dryrun::recheck(&before, &after).is_err());
 
     let report = kube
         .dry_run(
             &request("restart_deployment", "no-such-app", json!({})),
-            0,
-            10,
+            blast(0, 10),
         )
         .await;
     assert_eq!(
@@ -388,7 +396,10 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
     };
     let kube = connect(&format!("http://127.0.0.1:{port}"), 1).await;
     let report = kube
-        .dry_run(&request("restart_deployment", "web", json!({})), 0, 10)
+        .dry_run(
+            &request("restart_deployment", "web", json!({})),
+            blast(0, 10),
+        )
         .await;
     assert!(!report.passed);
     let (passed, detail) = check(&report, CheckName::Rbac);

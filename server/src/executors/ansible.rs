@@ -5,13 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
 use engine::policy::ActionRequest;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::executors::{run, valid_name};
-use crate::services::approvals::{ExecError, Executor};
+use crate::services::approvals::{Blast, ExecError, Executor, Handles};
 
 /// `[actions.ansible]`.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -118,22 +118,13 @@ impl AnsibleExecutor {
 
 #[async_trait::async_trait]
 impl Executor for AnsibleExecutor {
-    fn name(&self) -> &'static str {
-        "ansible"
-    }
-
-    fn handles(&self, kind: &str) -> bool {
-        kind.starts_with("ansible:")
+    fn handles(&self) -> Handles {
+        Handles::Prefix("ansible")
     }
 
     /// The five checks: the playbook is in the allowed directory and passes Ansible's
     /// syntax check with these extra vars.
-    async fn dry_run(
-        &self,
-        request: &ActionRequest,
-        blast_radius: usize,
-        blast_limit: usize,
-    ) -> DryRunReport {
+    async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport {
         let mut checks = Vec::new();
         let mut readings = vec![format!("action={}:{}", request.kind, request.target)];
         let found = self.playbook(request);
@@ -213,13 +204,7 @@ impl Executor for AnsibleExecutor {
             }
         }
         readings.push(format!("vars={}", request.params));
-        checks.push(DryRunCheck {
-            name: CheckName::Pdb,
-            passed: true,
-            detail: "a playbook run removes no ready replica by itself".into(),
-        });
-        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
-        DryRunReport::new(checks, &readings, blast_radius)
+        super::report_without_replicas(checks, readings, blast, "a playbook run")
     }
 
     /// Runs the playbook; Ok with its output when it succeeds.

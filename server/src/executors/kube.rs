@@ -27,7 +27,7 @@ use kube::{Client, Resource};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::services::approvals::{ExecError, Executor};
+use crate::services::approvals::{Blast, ExecError, Executor, Handles};
 
 /// `[cluster.kubernetes]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -251,22 +251,12 @@ impl KubeCluster {
 
 #[async_trait::async_trait]
 impl Executor for KubeCluster {
-    fn name(&self) -> &'static str {
-        "kubernetes"
+    fn handles(&self) -> Handles {
+        Handles::Rest("kubernetes")
     }
 
-    /// Every kind the executors before it leave.
-    fn handles(&self, _kind: &str) -> bool {
-        true
-    }
-
-    async fn dry_run(
-        &self,
-        request: &ActionRequest,
-        blast_radius: usize,
-        blast_limit: usize,
-    ) -> DryRunReport {
-        self.report(request.clone(), blast_radius, blast_limit)
+    async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport {
+        self.report(request.clone(), blast.radius, blast.limit)
             .await
     }
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
 use engine::policy::ActionRequest;
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, ContentBlock, JsonObject, Tool};
@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::services::approvals::{ExecError, Executor};
+use crate::services::approvals::{Blast, ExecError, Executor, Handles};
 
 /// One MCP server (`[[actions.mcp]]`): `command` (stdio) or `url` (streamable HTTP).
 #[derive(Clone, PartialEq, Eq, Deserialize)]
@@ -189,21 +189,12 @@ impl McpExecutor {
 
 #[async_trait::async_trait]
 impl Executor for McpExecutor {
-    fn name(&self) -> &'static str {
-        "mcp"
-    }
-
-    fn handles(&self, kind: &str) -> bool {
-        kind.starts_with("mcp:")
+    fn handles(&self) -> Handles {
+        Handles::Prefix("mcp")
     }
 
     /// The five checks for an MCP tool call.
-    async fn dry_run(
-        &self,
-        request: &ActionRequest,
-        blast_radius: usize,
-        blast_limit: usize,
-    ) -> DryRunReport {
+    async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport {
         let mut readings = vec![format!("action={}:{}", request.kind, request.target)];
         let mut checks = Vec::new();
         let mut push = |name, passed, detail: String| {
@@ -270,13 +261,7 @@ impl Executor for McpExecutor {
             }
         }
         readings.push(format!("arguments={}", request.params));
-        push(
-            CheckName::Pdb,
-            true,
-            "a tool call removes no ready replica by itself".into(),
-        );
-        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
-        DryRunReport::new(checks, &readings, blast_radius)
+        super::report_without_replicas(checks, readings, blast, "a tool call")
     }
 
     /// Calls the tool; Ok with its text when it succeeds, Err when it reports an error.

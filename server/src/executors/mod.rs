@@ -14,7 +14,9 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::base::cluster::SimulatedCluster;
-use crate::services::approvals::{ExecError, Executor, Registry};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
+
+use crate::services::approvals::{Blast, ExecError, Executor, Registry};
 
 /// `[actions]`: executors beyond the cluster.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -117,4 +119,21 @@ pub async fn run(
     } else {
         Err(ExecError::Failed(format!("{} ({})", text, output.status)))
     }
+}
+
+/// The report of an executor whose action touches no pod by itself (`what`: "a command"):
+/// its checks, then PDB passed and the blast radius against the limit.
+pub(crate) fn report_without_replicas(
+    mut checks: Vec<DryRunCheck>,
+    mut readings: Vec<String>,
+    blast: Blast,
+    what: &str,
+) -> DryRunReport {
+    checks.push(DryRunCheck {
+        name: CheckName::Pdb,
+        passed: true,
+        detail: format!("{what} removes no ready replica by itself"),
+    });
+    checks.push(blast_radius_check(&mut readings, blast.radius, blast.limit));
+    DryRunReport::new(checks, &readings, blast.radius)
 }

@@ -7,12 +7,12 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use engine::dryrun::{CheckName, DryRunCheck, DryRunReport, blast_radius_check};
+use engine::dryrun::{CheckName, DryRunCheck, DryRunReport};
 use engine::policy::ActionRequest;
 use serde::Deserialize;
 
 use crate::executors::{run, valid_name};
-use crate::services::approvals::{ExecError, Executor};
+use crate::services::approvals::{Blast, ExecError, Executor, Handles};
 
 /// One allow-listed command (`[[actions.shell]]`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -117,21 +117,12 @@ impl ShellExecutor {
 
 #[async_trait::async_trait]
 impl Executor for ShellExecutor {
-    fn name(&self) -> &'static str {
-        "shell"
-    }
-
-    fn handles(&self, kind: &str) -> bool {
-        kind.starts_with("shell:")
+    fn handles(&self) -> Handles {
+        Handles::Prefix("shell")
     }
 
     /// The five checks for a shell action.
-    async fn dry_run(
-        &self,
-        request: &ActionRequest,
-        blast_radius: usize,
-        blast_limit: usize,
-    ) -> DryRunReport {
+    async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport {
         let name = request.kind.trim_start_matches("shell:");
         let command = self.commands.get(name);
         let mut checks = Vec::new();
@@ -196,13 +187,7 @@ impl Executor for ShellExecutor {
             }
             None => check(CheckName::ResourceExists, false, "no program to run".into()),
         }
-        check(
-            CheckName::Pdb,
-            true,
-            "a command removes no ready replica".into(),
-        );
-        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
-        DryRunReport::new(checks, &readings, blast_radius)
+        super::report_without_replicas(checks, readings, blast, "a command")
     }
 
     /// Runs the command: no shell, an empty environment but `PATH`, stdin closed, killed at
@@ -221,6 +206,10 @@ impl Executor for ShellExecutor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn blast(radius: usize, limit: usize) -> Blast {
+        Blast { radius, limit }
+    }
 
     fn request(kind: &str, params: serde_json::Value) -> ActionRequest {
         ActionRequest {
@@ -270,8 +259,7 @@ mod tests {
                     "shell:greet",
                     serde_json::json!({"who": "a; rm -rf /", "n": 3}),
                 ),
-                0,
-                10,
+                blast(0, 10),
             )
             .await;
         assert!(ok.passed, "{ok:?}");
@@ -279,8 +267,7 @@ mod tests {
         let missing = shell
             .dry_run(
                 &request("shell:greet", serde_json::json!({"who": "x"})),
-                0,
-                10,
+                blast(0, 10),
             )
             .await;
         assert_eq!(missing.checks[0].detail, "params.n is missing");
@@ -290,8 +277,7 @@ mod tests {
                     "shell:greet",
                     serde_json::json!({"who": "x", "n": 1, "more": "y"}),
                 ),
-                0,
-                10,
+                blast(0, 10),
             )
             .await;
         assert_eq!(
@@ -299,7 +285,7 @@ mod tests {
             "params.more is not used by shell:greet"
         );
         let unknown = shell
-            .dry_run(&request("shell:rm", serde_json::json!({})), 0, 10)
+            .dry_run(&request("shell:rm", serde_json::json!({})), blast(0, 10))
             .await;
         assert!(!unknown.passed);
         assert_eq!(

@@ -6,27 +6,17 @@ use engine::policy::ActionRequest;
 use engine::simcluster::EXECUTOR;
 
 use crate::base::cluster::SimulatedCluster;
-use crate::services::approvals::{ExecError, Executor};
+use crate::services::approvals::{Blast, ExecError, Executor, Handles};
 
 #[async_trait::async_trait]
 impl Executor for SimulatedCluster {
-    fn name(&self) -> &'static str {
-        "simulated"
+    fn handles(&self) -> Handles {
+        Handles::Rest("simulated")
     }
 
-    /// Every kind the executors before it leave.
-    fn handles(&self, _kind: &str) -> bool {
-        true
-    }
-
-    async fn dry_run(
-        &self,
-        request: &ActionRequest,
-        blast_radius: usize,
-        blast_limit: usize,
-    ) -> DryRunReport {
+    async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport {
         self.with(|cluster| {
-            engine::dryrun::dry_run(request, cluster, EXECUTOR, blast_radius, blast_limit)
+            engine::dryrun::dry_run(request, cluster, EXECUTOR, blast.radius, blast.limit)
         })
     }
 

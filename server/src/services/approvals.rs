@@ -13,7 +13,7 @@ pub mod executor;
 mod sign;
 mod view;
 
-pub use executor::{ExecError, Executor, Registry};
+pub use executor::{Blast, ExecError, Executor, Handles, Registry};
 pub use view::ApprovalView;
 use view::request_of;
 
@@ -213,7 +213,13 @@ impl Approvals {
             .map_or(0, |r| r.affected.len());
         let limit = self.0.config.blast_limit;
         let mut report = match self.0.executors.route(&real.kind) {
-            Some(executor) => executor.dry_run(real, blast_radius, limit).await,
+            Some(executor) => {
+                let blast = Blast {
+                    radius: blast_radius,
+                    limit,
+                };
+                executor.dry_run(real, blast).await
+            }
             None => unrouted(&real.kind, blast_radius),
         };
         report.state_fingerprint = self.0.key.digest("dry-run", &report.state_fingerprint);
@@ -221,7 +227,10 @@ impl Approvals {
     }
 
     fn executor_name(&self, kind: &str) -> &'static str {
-        self.0.executors.route(kind).map_or("none", |e| e.name())
+        self.0
+            .executors
+            .route(kind)
+            .map_or("none", |e| e.handles().name())
     }
 
     /// The request as executors must see it: the incident's labels replaced by real values.

@@ -40,21 +40,11 @@ impl From<ThinkingRow> for ThinkingEvent {
     }
 }
 
-/// A remediation the Brain proposes (approvals and execution come with the approvals work).
-#[derive(SimpleObject)]
-pub struct ProposedAction {
-    kind: String,
-    target: String,
-    namespace: Option<String>,
-    params: Json<serde_json::Value>,
-    rationale: String,
-}
-
 #[derive(SimpleObject)]
 pub struct Proposal {
     summary: String,
     root_cause: Option<String>,
-    actions: Vec<ProposedAction>,
+    actions: Vec<super::approvals::Action>,
     confidence: f64,
 }
 
@@ -134,7 +124,7 @@ impl Analysis {
             actions: p
                 .actions
                 .into_iter()
-                .map(|a| ProposedAction {
+                .map(|a| super::approvals::Action {
                     kind: a.kind,
                     target: a.target,
                     namespace: a.namespace,

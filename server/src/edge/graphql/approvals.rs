@@ -85,14 +85,14 @@ pub struct ActionInput {
     rationale: Option<String>,
 }
 
-/// What an approval would do.
+/// An action on a target: what an approval would do, or what the Brain proposes.
 #[derive(SimpleObject)]
 pub struct Action {
-    kind: String,
-    target: String,
-    namespace: Option<String>,
-    params: Json<serde_json::Value>,
-    rationale: String,
+    pub kind: String,
+    pub target: String,
+    pub namespace: Option<String>,
+    pub params: Json<serde_json::Value>,
+    pub rationale: String,
 }
 
 #[derive(SimpleObject)]

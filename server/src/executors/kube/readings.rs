@@ -89,42 +89,18 @@ impl KubeCluster {
             }
             "delete_pvc" => {
                 let api: Api<PersistentVolumeClaim> = Api::namespaced(self.client.clone(), ns);
-                snapshot.resource =
-                    api.get_opt(name)
-                        .await
-                        .map_err(|e| said(&e))?
-                        .map(|c| ResourceState {
-                            version: version_of(&c),
-                            replicas: None,
-                            ready: None,
-                        });
+                snapshot.resource = presence(&api, name).await?;
             }
             "cordon_node" | "drain_node" => {
                 let api: Api<Node> = Api::all(self.client.clone());
-                snapshot.resource =
-                    api.get_opt(name)
-                        .await
-                        .map_err(|e| said(&e))?
-                        .map(|n| ResourceState {
-                            version: version_of(&n),
-                            replicas: None,
-                            ready: None,
-                        });
+                snapshot.resource = presence(&api, name).await?;
                 if request.kind == "drain_node" && snapshot.resource.is_some() {
                     snapshot.blockers = self.drain_blockers(name).await?;
                 }
             }
             "delete_namespace" => {
                 let api: Api<Namespace> = Api::all(self.client.clone());
-                snapshot.resource =
-                    api.get_opt(name)
-                        .await
-                        .map_err(|e| said(&e))?
-                        .map(|n| ResourceState {
-                            version: version_of(&n),
-                            replicas: None,
-                            ready: None,
-                        });
+                snapshot.resource = presence(&api, name).await?;
             }
             _ => {
                 let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
@@ -295,4 +271,20 @@ impl KubeCluster {
         }
         report
     }
+}
+
+/// The object's version when it exists: all a check needs of objects it only deletes or cordons.
+async fn presence<K>(api: &Api<K>, name: &str) -> Result<Option<ResourceState>, String>
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    Ok(api
+        .get_opt(name)
+        .await
+        .map_err(|e| said(&e))?
+        .map(|object| ResourceState {
+            version: version_of(&object),
+            replicas: None,
+            ready: None,
+        }))
 }

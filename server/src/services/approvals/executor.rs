@@ -27,21 +27,50 @@ pub enum ExecError {
     Failed(String),
 }
 
+/// Which action kinds an executor carries out, and its name on each execution.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handles {
+    /// Kinds `<name>:<what>` (`shell:restart-nginx`, `mcp:ops/flush`).
+    Prefix(&'static str),
+    /// Every kind no executor before it takes (the cluster's verbs).
+    Rest(&'static str),
+}
+
+impl Handles {
+    /// The executor's name, recorded on each execution (`shell`, `kubernetes`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Handles::Prefix(name) | Handles::Rest(name) => name,
+        }
+    }
+
+    /// Whether `kind` is one of these.
+    pub fn kind(self, kind: &str) -> bool {
+        match self {
+            Handles::Prefix(name) => kind
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(':')),
+            Handles::Rest(_) => true,
+        }
+    }
+}
+
+/// How far an action reaches: the services depending on its target (from the topology) and
+/// the most the policy allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Blast {
+    pub radius: usize,
+    pub limit: usize,
+}
+
 /// One backend that carries out actions: the simulated cluster, Kubernetes, shell commands,
 /// Ansible playbooks, MCP tools.
 #[async_trait::async_trait]
 pub trait Executor: Send + Sync + 'static {
-    /// Its name, recorded on each execution (`shell`, `kubernetes`, …).
-    fn name(&self) -> &'static str;
-    /// Whether it carries out actions of `kind`.
-    fn handles(&self, kind: &str) -> bool;
+    /// What it carries out.
+    fn handles(&self) -> Handles;
     /// The dry-run checks for the real request, taken as AWOOOI's executor identity.
-    async fn dry_run(
-        &self,
-        request: &ActionRequest,
-        blast_radius: usize,
-        blast_limit: usize,
-    ) -> DryRunReport;
+    async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport;
     /// Carries out an approved request; the output is for people (it is pseudonymised before
     /// it is stored).
     async fn execute(&self, approval: i64, request: &ActionRequest) -> Result<String, ExecError>;
@@ -71,12 +100,27 @@ impl Registry {
     pub fn route(&self, kind: &str) -> Option<&dyn Executor> {
         self.executors
             .iter()
-            .find(|e| e.handles(kind))
+            .find(|e| e.handles().kind(kind))
             .map(|e| e.as_ref())
     }
 
     /// The in-process simulated cluster, when that is the cluster actions go to.
     pub fn simulated(&self) -> Option<&Arc<SimulatedCluster>> {
         self.simulated.as_ref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Handles;
+
+    #[test]
+    fn a_prefix_takes_only_its_own_kinds() {
+        let shell = Handles::Prefix("shell");
+        assert!(shell.kind("shell:restart-nginx"));
+        assert!(!shell.kind("shellfish:x"));
+        assert!(!shell.kind("restart_deployment"));
+        assert!(Handles::Rest("simulated").kind("restart_deployment"));
+        assert_eq!(shell.name(), "shell");
     }
 }
