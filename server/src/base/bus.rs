@@ -281,3 +281,36 @@ async fn listener(
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
 }
+
+/// `[bus]`: how replicas hear of each other's changes.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BusConfig {
+    /// `memory` (one replica, the default) or `redis` (pub/sub on `redis_url`).
+    #[serde(default)]
+    pub backend: BusKind,
+    /// The Redis pub/sub channel; replicas sharing a database must share it.
+    #[serde(default = "default_bus_channel")]
+    pub channel: String,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        BusConfig {
+            backend: BusKind::default(),
+            channel: default_bus_channel(),
+        }
+    }
+}
+
+fn default_bus_channel() -> String {
+    DEFAULT_CHANNEL.to_owned()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusKind {
+    #[default]
+    Memory,
+    Redis,
+}

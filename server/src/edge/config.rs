@@ -6,8 +6,14 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use crate::base::bus::{BusConfig, BusKind};
 use crate::base::telemetry::LogFormat;
 use crate::edge::cli::Cli;
+use crate::executors::{ClusterConfig, ClusterKind};
+use crate::services::approvals::FileApprovalsConfig;
+use crate::services::auth::FileAuthConfig;
+use crate::services::ingest::FileIngestConfig;
+use crate::services::ingest::streams::StreamsConfig;
 
 mod file;
 

@@ -8,7 +8,7 @@ use anyhow::Context;
 use leptos::config::LeptosOptions;
 
 use crate::base::{audit, bus, db, db::redact_url, keys, telemetry};
-use crate::edge::config::{self, Config};
+use crate::edge::config::Config;
 use crate::edge::{demo, graphql, http, limits};
 use crate::executors::{self, ClusterBackend, kube};
 use crate::services::ingest::streams;
@@ -42,7 +42,7 @@ pub async fn load_cluster(
     topology: &engine::topology::Topology,
 ) -> anyhow::Result<ClusterBackend> {
     use engine::simcluster::SimCluster;
-    if config.cluster.backend == config::ClusterKind::Kubernetes {
+    if config.cluster.backend == crate::executors::ClusterKind::Kubernetes {
         let cluster = kube::KubeCluster::connect(&config.cluster.kubernetes).await?;
         return Ok(ClusterBackend::Kubernetes(cluster));
     }
@@ -145,8 +145,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
 /// The event bus configuration asks for.
 async fn connect_bus(config: &Config) -> anyhow::Result<bus::Bus> {
     Ok(match config.bus.backend {
-        config::BusKind::Memory => bus::InProcess::bus(),
-        config::BusKind::Redis => {
+        bus::BusKind::Memory => bus::InProcess::bus(),
+        bus::BusKind::Redis => {
             let url = config
                 .redis_url
                 .as_deref()

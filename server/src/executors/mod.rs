@@ -137,3 +137,23 @@ pub(crate) fn report_without_replicas(
     checks.push(blast_radius_check(&mut readings, blast.radius, blast.limit));
     DryRunReport::new(checks, &readings, blast.radius)
 }
+
+/// `[cluster]`: where actions on the cluster go.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default)]
+    pub backend: ClusterKind,
+    /// The simulated cluster's fixture (`--cluster FILE`).
+    pub file: Option<std::path::PathBuf>,
+    #[serde(default)]
+    pub kubernetes: kube::KubeConfig,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterKind {
+    #[default]
+    Simulated,
+    Kubernetes,
+}

@@ -497,3 +497,23 @@ fn unrouted(kind: &str, blast_radius: usize) -> DryRunReport {
     };
     DryRunReport::new(vec![check], &[format!("action={kind}")], blast_radius)
 }
+
+/// `[approvals]`: the policy table and the limits around it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileApprovalsConfig {
+    /// PENDING approvals expire after this many minutes (default 60).
+    pub expiry_minutes: Option<u32>,
+    /// Dry-run fails when more services than this depend on the target (default 10).
+    pub blast_limit: Option<usize>,
+    /// Risk per action kind, merged over the defaults, e.g. `restart_deployment = "HIGH"`.
+    #[serde(default)]
+    pub risks: std::collections::BTreeMap<String, engine::policy::RiskLevel>,
+    /// Risk of kinds in no table (default HIGH).
+    pub unknown_risk: Option<engine::policy::RiskLevel>,
+    /// Namespaces that raise risk one level (default `production`, `prod`).
+    pub raise_namespaces: Option<Vec<String>>,
+    /// Labels (`key = "value"`) that raise risk one level.
+    #[serde(default)]
+    pub raise_labels: std::collections::BTreeMap<String, String>,
+}

@@ -365,6 +365,16 @@ pub async fn revoke_api_token(db: &DatabaseConnection, id: i32) -> Result<(), Au
     Ok(())
 }
 
+/// `[auth]`, as the file gives it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileAuthConfig {
+    pub session_ttl_minutes: Option<u32>,
+    pub cookie_secure: Option<bool>,
+    pub max_failed_logins: Option<u32>,
+    pub lockout_minutes: Option<u32>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

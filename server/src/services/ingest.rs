@@ -402,3 +402,16 @@ fn redact_map(shield: &Shield, names: &mut Pseudonyms, map: &Labels) -> String {
         .collect();
     serde_json::to_string(&redacted).expect("string map serialises")
 }
+
+/// `[ingest]`, as the file gives it.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileIngestConfig {
+    pub correlation_window_minutes: Option<u32>,
+    /// Hops along the topology an alert may be from an incident's services (default 3).
+    pub correlation_depth: Option<u32>,
+    /// Labels whose values alerts must share to join one incident (default namespace, cluster).
+    pub correlation_labels: Option<Vec<String>>,
+    pub max_body_bytes: Option<usize>,
+    pub webhook_secret: Option<String>,
+}

@@ -421,3 +421,11 @@ impl AlertStream for RedisAlertStream {
         Ok(())
     }
 }
+
+/// `[streams]`: stream inputs besides HTTP.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamsConfig {
+    /// `[streams.redis]`: consume a Redis Stream (needs `redis_url`).
+    pub redis: Option<RedisStreamConfig>,
+}
