@@ -85,10 +85,17 @@ pub fn verb_and_resource(kind: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
-/// The resource kind a target names, for existence and budget lookups.
+/// Whether an action only reads (its API verb is `get`): it changes nothing, so no namespace or
+/// label raises its risk and no blast radius refuses it.
+pub fn read_only(kind: &str) -> bool {
+    verb_and_resource(kind).is_some_and(|(verb, _)| verb == "get")
+}
+
+/// The resource kind a target names, for existence and budget lookups. Diagnostics read a
+/// workload: their target is the deployment whose pods they read.
 fn target_resource(kind: &str) -> &'static str {
     match kind {
-        "delete_pod" | "run_diagnostics" => "pods",
+        "delete_pod" => "pods",
         "delete_pvc" => "persistentvolumeclaims",
         "cordon_node" | "drain_node" | "resize_node" => "nodes",
         "delete_namespace" => "namespaces",
@@ -278,7 +285,16 @@ pub fn dry_run(
         ),
     }
 
-    checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
+    if read_only(&request.kind) {
+        readings.push(format!("blast={blast_radius}"));
+        checks.push(DryRunCheck {
+            name: CheckName::BlastRadius,
+            passed: true,
+            detail: format!("{blast_radius} dependent service(s); a read changes none of them"),
+        });
+    } else {
+        checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
+    }
 
     DryRunReport::new(checks, &readings, blast_radius)
 }

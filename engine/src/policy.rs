@@ -113,14 +113,15 @@ impl Default for PolicyTable {
 }
 
 impl PolicyTable {
-    /// The table's risk, raised one level for production namespaces or raising labels.
+    /// The table's risk, raised one level for production namespaces or raising labels — never
+    /// for a read-only action, and never above CRITICAL.
     pub fn base_risk(&self, request: &ActionRequest) -> RiskLevel {
         let risk = self
             .risks
             .get(&request.kind)
             .copied()
             .unwrap_or(self.unknown);
-        if risk == RiskLevel::Critical {
+        if risk == RiskLevel::Critical || crate::dryrun::read_only(&request.kind) {
             return risk;
         }
         let production = request

@@ -543,6 +543,39 @@ impl SimCluster {
         Ok(())
     }
 
+    /// What `run_diagnostics` reads of a deployment: replicas, readiness, revision and
+    /// condition, then each pod's phase, node and restarts. Changes nothing.
+    fn diagnostics(&self, namespace: Option<&str>, target: &str) -> Result<String, String> {
+        let d = self
+            .objects
+            .get(&key("deployments", namespace, target))
+            .ok_or_else(|| format!("deployments/{target} not found"))?;
+        let mut lines = vec![format!(
+            "deployments/{target}: {}/{} ready, revision {}{}",
+            d.ready.unwrap_or(0),
+            d.replicas.unwrap_or(0),
+            d.revision,
+            d.condition
+                .as_ref()
+                .map(|c| format!(", condition {c}"))
+                .unwrap_or_default()
+        )];
+        let ns = key("pods", namespace, "").1;
+        for ((_, _, name), pod) in self
+            .objects
+            .iter()
+            .filter(|((r, n, _), o)| r == "pods" && *n == ns && o.owner.as_deref() == Some(target))
+        {
+            lines.push(format!(
+                "pods/{name} {} on {}, {} restart(s)",
+                pod.phase.as_deref().unwrap_or("Running"),
+                pod.node.as_deref().unwrap_or("no node (Pending)"),
+                pod.restarts
+            ));
+        }
+        Ok(lines.join("\n"))
+    }
+
     /// Carries out an approved action; the TOCTOU re-check has already passed.
     pub fn apply(&mut self, approval: i64, request: &ActionRequest) -> Result<String, String> {
         let namespace = request.namespace.as_deref();
@@ -644,16 +677,7 @@ impl SimCluster {
                     before.as_deref().unwrap_or("an untyped node")
                 ))
             }
-            "run_diagnostics" => {
-                let pods = self
-                    .objects
-                    .iter()
-                    .filter(|((r, _, _), o)| r == "pods" && o.owner.as_deref() == Some(target))
-                    .count();
-                Ok(format!(
-                    "{target}: {pods} pod(s) running, no restarts in the last hour"
-                ))
-            }
+            "run_diagnostics" => self.diagnostics(namespace, target),
             other => Err(format!("the simulated cluster cannot `{other}`")),
         };
         if outcome.is_ok() {
@@ -923,5 +947,52 @@ mod tests {
             1,
             "a failed action is not recorded as applied"
         );
+    }
+
+    #[test]
+    fn diagnostics_read_a_workload_and_pass_their_own_dry_run_at_any_blast_radius() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let prod = Some("prod");
+        let crashed = cluster
+            .pod_names(prod, "order-api")
+            .into_iter()
+            .next()
+            .unwrap();
+        cluster.chaos(Chaos::CrashPod, prod, &crashed).unwrap();
+        let diagnose = request("run_diagnostics", "order-api", serde_json::json!({}));
+        // Far above the blast limit: a read changes none of the dependents.
+        let report = dry_run(&diagnose, &cluster, EXECUTOR, 50, 10);
+        assert!(report.passed, "{report:?}");
+        let version = cluster
+            .object("deployments", prod, "order-api")
+            .unwrap()
+            .version;
+        let said = cluster.apply(9, &diagnose).unwrap();
+        assert!(
+            said.starts_with("deployments/order-api: 2/3 ready, revision 2"),
+            "{said}"
+        );
+        assert_eq!(
+            said.lines().count(),
+            4,
+            "the deployment and its three pods: {said}"
+        );
+        assert!(
+            said.contains(&format!("pods/{crashed} CrashLoopBackOff"))
+                && said.contains("1 restart(s)"),
+            "{said}"
+        );
+        let after = cluster.object("deployments", prod, "order-api").unwrap();
+        assert_eq!(after.version, version, "a read changes nothing");
+
+        let missing = request("run_diagnostics", "no-such-service", serde_json::json!({}));
+        let report = dry_run(&missing, &cluster, EXECUTOR, 0, 10);
+        let exists = report
+            .checks
+            .iter()
+            .find(|c| c.name == CheckName::ResourceExists)
+            .unwrap();
+        assert!(!exists.passed && exists.detail == "deployments/no-such-service not found");
+        assert!(cluster.apply(10, &missing).is_err());
     }
 }

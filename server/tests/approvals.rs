@@ -21,6 +21,7 @@ on_both_backends!(
     an_approved_restart_really_replaces_the_pods,
     chaos_through_the_api_voids_a_waiting_approval,
     unknown_states_in_rows_fail_the_read_and_name_the_value,
+    diagnostics_pass_their_dry_run_and_run_at_once_as_low_risk,
 );
 
 const APPROVAL: &str = "id status baseRisk effectiveRisk trust pattern requiredSignatures
@@ -838,5 +839,32 @@ async fn unknown_states_in_rows_fail_the_read_and_name_the_value(backend: Backen
         error.contains("unknown IncidentStatus `PAUSED` in column `status`")
             && error.contains(&format!("of row {incident_id}")),
         "{error}"
+    );
+}
+
+/// `run_diagnostics` reads a workload: its dry-run passes for an existing deployment, it stays
+/// LOW in a production namespace, so it runs at once, and its output describes the workload.
+async fn diagnostics_pass_their_dry_run_and_run_at_once_as_low_risk(backend: Backend) {
+    let server = TestServer::with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "run_diagnostics", "target": "order-api"}),
+    )
+    .await;
+    let approval = &answer["data"]["proposeAction"];
+    assert_eq!(approval["dryRun"]["passed"], true, "{answer}");
+    assert_eq!(approval["action"]["namespace"], "prod", "{answer}");
+    assert_eq!(approval["effectiveRisk"], "LOW", "{answer}");
+    let id = approval["id"].as_str().unwrap();
+    let done = settled(&server, &sam, id).await;
+    assert_eq!(done["status"], "EXECUTED", "{done}");
+    let output = done["execution"]["output"].as_str().unwrap_or_default();
+    assert!(
+        output.starts_with("deployments/order-api: 3/3 ready") && output.lines().count() == 4,
+        "{output}"
     );
 }

@@ -52,8 +52,9 @@ fn default_table_and_what_raises_it() {
         ("delete_namespace", None, Critical),
         ("drop_table", None, Critical),
         ("something_new", None, High),
-        // Production raises one level…
-        ("run_diagnostics", Some("production"), Medium),
+        // A read-only action stays LOW everywhere…
+        ("run_diagnostics", Some("production"), Low),
+        // …production raises a changing one one level…
         ("restart_deployment", Some("prod"), High),
         ("delete_pvc", Some("production"), Critical),
         // …and CRITICAL stays CRITICAL.
