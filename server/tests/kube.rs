@@ -347,6 +347,10 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
             "would leave 0 ready, below the budget's minimum of 1".to_owned()
         )
     );
+    // Diagnostics read the deployment: their dry-run passes, whatever the blast radius.
+    let diagnose = request("run_diagnostics", "web", json!({}));
+    let report = kube.dry_run(&diagnose, blast(50, 10)).await;
+    assert!(report.passed, "{report:?}");
     let said = kube
         .execute(7, &request("run_diagnostics", "web", json!({})))
         .await
@@ -354,6 +358,33 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     assert!(said.starts_with("web: 3 pod(s)\n"), "{said}");
     assert!(
         said.contains("pods/web-6d4cf56db6-d3e4f Running ready=true restarts=2"),
+        "{said}"
+    );
+    // The events about the deployment and its pods, oldest first; none about other objects.
+    let events: Vec<&str> = said.lines().filter(|l| l.starts_with("event ")).collect();
+    assert_eq!(
+        events,
+        [
+            "event Normal deployment/web: ScalingReplicaSet Scaled up replica set web-6d4cf56db6 to 3",
+            "event Warning pod/web-6d4cf56db6-d3e4f: BackOff Back-off restarting failed container main in pod web-6d4cf56db6-d3e4f",
+        ],
+        "{said}"
+    );
+    // The last 20 log lines of the pod that restarted, and of no other.
+    assert!(
+        said.contains("logs of pods/web-6d4cf56db6-d3e4f (last 20 lines):"),
+        "{said}"
+    );
+    assert!(
+        said.contains("  2026-12-05T02:57:59Z FATAL: sorry, too many clients already (postgres)")
+    );
+    assert_eq!(
+        said.lines().filter(|l| l.starts_with("  2026-")).count(),
+        20,
+        "{said}"
+    );
+    assert!(
+        !said.contains("logs of pods/web-6d4cf56db6-a1b2c"),
         "{said}"
     );
 }

@@ -47,6 +47,8 @@ struct Store {
     /// Object path → message: PATCHes of it are refused as an admission webhook would.
     refuse_patch: BTreeMap<String, String>,
     recorded: Vec<Recorded>,
+    /// `namespace/pod` → its container log (`fixtures/kube/logs.json`).
+    logs: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Default)]
@@ -61,6 +63,7 @@ fn plural(kind: &str) -> &'static str {
         "Namespace" => "namespaces",
         "PersistentVolumeClaim" => "persistentvolumeclaims",
         "PodDisruptionBudget" => "poddisruptionbudgets",
+        "Event" => "events",
         other => panic!("the fake does not serve {other}"),
     }
 }
@@ -218,6 +221,12 @@ impl FakeKube {
                 store.version = store.version.max(version);
                 store.objects.insert(key, item.clone());
             }
+            let logs = std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/fixtures/kube/logs.json"
+            ))
+            .unwrap();
+            store.logs = serde_json::from_str(&logs).unwrap();
         }
         fake
     }
@@ -407,6 +416,20 @@ async fn handle(State(fake): State<FakeKube>, method: Method, uri: Uri, body: By
     match (method.clone(), target.subresource.as_deref()) {
         (Method::GET, None) => ok(&object),
         (Method::GET, Some("scale")) => ok(&scale_of(&object)),
+        // The container log as text, its last `tailLines` lines (all without the parameter).
+        (Method::GET, Some("log")) if target.resource == "pods" => {
+            let log = store
+                .logs
+                .get(&format!("{namespace}/{name}"))
+                .cloned()
+                .unwrap_or_default();
+            let lines: Vec<&str> = log.lines().collect();
+            let tail = query_param(&query, "tailLines")
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(lines.len());
+            let text = lines[lines.len().saturating_sub(tail)..].join("\n");
+            (StatusCode::OK, [("content-type", "text/plain")], text).into_response()
+        }
         (Method::PATCH, sub @ (None | Some("scale"))) => {
             if let Some(message) = store.refuse_patch.get(&object_path) {
                 return status(

@@ -1,7 +1,15 @@
 //! What the Kubernetes backend does: each action as API calls (server-side dry-run first),
 //! and drains through the Eviction API.
 
+use k8s_openapi::api::core::v1::Event;
+use kube::api::LogParams;
+
 use super::*;
+
+/// Log lines read of each troubled pod.
+const LOG_LINES: i64 = 20;
+/// Events reported, the latest.
+const EVENTS: usize = 10;
 
 impl KubeCluster {
     /// The patch a rollback applies: the earlier ReplicaSet's pod template, without the
@@ -148,32 +156,83 @@ impl KubeCluster {
             .map(|s| selector_query(&s.selector))
             .unwrap_or_default();
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
-        let pods = pods
+        let listed = pods
             .list(&ListParams::default().labels(&selector))
             .await
             .map_err(err)?;
-        let lines: Vec<String> = pods
+        let mut lines = vec![format!("{name}: {} pod(s)", listed.items.len())];
+        let mut troubled = Vec::new();
+        for p in &listed.items {
+            let status = p.status.as_ref();
+            let restarts: i32 = status
+                .and_then(|s| s.container_statuses.as_ref())
+                .map(|c| c.iter().map(|c| c.restart_count).sum())
+                .unwrap_or(0);
+            lines.push(format!(
+                "pods/{} {} ready={} restarts={restarts}",
+                name_of(p),
+                status.and_then(|s| s.phase.clone()).unwrap_or_default(),
+                pod_ready(p)
+            ));
+            if restarts > 0 || !pod_ready(p) {
+                troubled.push(name_of(p));
+            }
+        }
+        let mut involved: Vec<String> = listed.items.iter().map(name_of).collect();
+        involved.push(name.to_owned());
+        lines.extend(self.recent_events(ns, &involved).await?);
+        for pod in troubled {
+            let params = LogParams {
+                tail_lines: Some(LOG_LINES),
+                ..LogParams::default()
+            };
+            match pods.logs(&pod, &params).await {
+                Ok(text) => {
+                    lines.push(format!("logs of pods/{pod} (last {LOG_LINES} lines):"));
+                    lines.extend(text.lines().map(|l| format!("  {l}")));
+                }
+                Err(e) => lines.push(format!("logs of pods/{pod}: {}", said(&e))),
+            }
+        }
+        Ok(lines.join("\n"))
+    }
+
+    /// The namespace's latest events about `involved` objects, oldest first.
+    async fn recent_events(&self, ns: &str, involved: &[String]) -> Result<Vec<String>, String> {
+        let api: Api<Event> = Api::namespaced(self.client.clone(), ns);
+        let mut events: Vec<Event> = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| said(&e))?
             .items
-            .iter()
-            .map(|p| {
-                let status = p.status.as_ref();
-                let restarts: i32 = status
-                    .and_then(|s| s.container_statuses.as_ref())
-                    .map(|c| c.iter().map(|c| c.restart_count).sum())
-                    .unwrap_or(0);
-                format!(
-                    "pods/{} {} ready={} restarts={restarts}",
-                    name_of(p),
-                    status.and_then(|s| s.phase.clone()).unwrap_or_default(),
-                    pod_ready(p)
-                )
+            .into_iter()
+            .filter(|e| {
+                e.involved_object
+                    .name
+                    .as_ref()
+                    .is_some_and(|n| involved.contains(n))
             })
             .collect();
-        Ok(format!(
-            "{name}: {} pod(s)\n{}",
-            lines.len(),
-            lines.join("\n")
-        ))
+        events.sort_by_key(|e| e.last_timestamp.as_ref().map(|t| t.0));
+        let skip = events.len().saturating_sub(EVENTS);
+        Ok(events
+            .iter()
+            .skip(skip)
+            .map(|e| {
+                format!(
+                    "event {} {}/{}: {} {}",
+                    e.type_.as_deref().unwrap_or("Normal"),
+                    e.involved_object
+                        .kind
+                        .as_deref()
+                        .unwrap_or_default()
+                        .to_lowercase(),
+                    e.involved_object.name.as_deref().unwrap_or_default(),
+                    e.reason.as_deref().unwrap_or_default(),
+                    e.message.as_deref().unwrap_or_default()
+                )
+            })
+            .collect())
     }
 
     /// Evicts every pod of a cordoned node through the Eviction API, one at a time; a pod its
