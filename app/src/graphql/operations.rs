@@ -9,506 +9,57 @@ use super::{
     JSON, RiskLevel, Severity,
 };
 
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/server_info.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct ServerInfo;
+/// One operation: its `.graphql` document, the derives its response types need, and the shared
+/// state enums. (`tt`, not `literal`: the derive reads the path as a bare literal token.)
+// rustfmt re-indents attributes inside this macro on every run; it is kept as written.
+#[rustfmt::skip]
+macro_rules! operation {
+    ($name:ident, $path:tt) => {
+        #[derive(GraphQLQuery)]
+        #[graphql(
+            schema_path = "../schema.graphql",
+            query_path = $path,
+            response_derives = "Debug, Clone, PartialEq, Serialize",
+            extern_enums(
+                "ApprovalStatus",
+                "RiskLevel",
+                "ExecutionStatus",
+                "Decision",
+                "FixOutcome",
+                "IncidentStatus",
+                "Severity",
+                "AlertStatus"
+            )
+        )]
+        pub struct $name;
+    };
+}
 
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/me.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Me;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/login.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Login;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/heartbeat.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Heartbeat;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/incidents.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Incidents;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/incident.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Incident;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/incident_updates.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct IncidentUpdates;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/thinking.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Thinking;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/topology.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct TopologyPage;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/blast_radius.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct BlastRadiusOf;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct ApprovalList;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct ApprovalOne;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct ApprovalLive;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct ApproveCard;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/approvals.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct RejectCard;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/audit.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct AuditTrail;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/audit.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct AuditCheck;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/audit.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct TrustList;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/knowledge.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct Knowledge;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/finops.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct FinopsPanel;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/dashboard.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct DashboardTiles;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/dashboard.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct DashboardWaste;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/finops.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct RunFinopsScan;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/finops.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct ProposeFinopsFix;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/fire_demo_scenario.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct FireDemoScenario;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/settings.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct NotificationSettings;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/settings.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct SendTestNotification;
-
-#[derive(GraphQLQuery)]
-#[graphql(
-    schema_path = "../schema.graphql",
-    query_path = "src/graphql/settings.graphql",
-    response_derives = "Debug, Clone, PartialEq, Serialize",
-    extern_enums(
-        "ApprovalStatus",
-        "RiskLevel",
-        "ExecutionStatus",
-        "Decision",
-        "FixOutcome",
-        "IncidentStatus",
-        "Severity",
-        "AlertStatus"
-    )
-)]
-pub struct RedriveNotification;
+operation!(ServerInfo, "src/graphql/server_info.graphql");
+operation!(Me, "src/graphql/me.graphql");
+operation!(Login, "src/graphql/login.graphql");
+operation!(Heartbeat, "src/graphql/heartbeat.graphql");
+operation!(Incidents, "src/graphql/incidents.graphql");
+operation!(Incident, "src/graphql/incident.graphql");
+operation!(IncidentUpdates, "src/graphql/incident_updates.graphql");
+operation!(Thinking, "src/graphql/thinking.graphql");
+operation!(TopologyPage, "src/graphql/topology.graphql");
+operation!(BlastRadiusOf, "src/graphql/blast_radius.graphql");
+operation!(ApprovalList, "src/graphql/approvals.graphql");
+operation!(ApprovalOne, "src/graphql/approvals.graphql");
+operation!(ApprovalLive, "src/graphql/approvals.graphql");
+operation!(ApproveCard, "src/graphql/approvals.graphql");
+operation!(RejectCard, "src/graphql/approvals.graphql");
+operation!(AuditTrail, "src/graphql/audit.graphql");
+operation!(AuditCheck, "src/graphql/audit.graphql");
+operation!(TrustList, "src/graphql/audit.graphql");
+operation!(Knowledge, "src/graphql/knowledge.graphql");
+operation!(FinopsPanel, "src/graphql/finops.graphql");
+operation!(DashboardTiles, "src/graphql/dashboard.graphql");
+operation!(DashboardWaste, "src/graphql/dashboard.graphql");
+operation!(RunFinopsScan, "src/graphql/finops.graphql");
+operation!(ProposeFinopsFix, "src/graphql/finops.graphql");
+operation!(FireDemoScenario, "src/graphql/fire_demo_scenario.graphql");
+operation!(NotificationSettings, "src/graphql/settings.graphql");
+operation!(SendTestNotification, "src/graphql/settings.graphql");
+operation!(RedriveNotification, "src/graphql/settings.graphql");
