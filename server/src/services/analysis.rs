@@ -7,7 +7,7 @@
 
 pub mod brains;
 
-pub use crate::base::bus::ThinkingRow;
+use crate::base::bus::ThinkingRow;
 
 use std::sync::Arc;
 

@@ -12,7 +12,7 @@ mod flush;
 mod group;
 pub mod streams;
 
-pub use crate::base::vault::{load_names, store_names};
+use crate::base::vault::{load_names, store_names};
 
 use std::collections::HashMap;
 use std::sync::Arc;

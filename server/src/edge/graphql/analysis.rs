@@ -14,7 +14,8 @@ use tokio::sync::broadcast;
 use super::incidents::Incident;
 use super::topology::{AffectedService, BlastRadius, Health, RootCause};
 use super::{ApiError, principal, require_role};
-use crate::services::analysis::{AnalysisError, Analyst, ThinkingRow};
+use crate::base::bus::ThinkingRow;
+use crate::services::analysis::{AnalysisError, Analyst};
 
 /// One step of the investigation. `seq` counts from 1 per incident, without gaps.
 #[derive(SimpleObject, Clone)]
