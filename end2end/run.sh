@@ -83,7 +83,7 @@ status=0
 if [ "$#" = 0 ]; then
   # The tracer bullet, against a freshly started demo server (webhook, GraphQL, MCP).
   start_server
-  "$AWOOOI_BIN" tracer-bullet --url "$AWOOOI_E2E_URL" || { status=$?; server_log; }
+  "$AWOOOI_BIN" tracer-bullet --url "$AWOOOI_E2E_URL" --order symptoms-first || { status=$?; server_log; }
   stop_server
 fi
 

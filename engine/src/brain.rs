@@ -69,6 +69,53 @@ pub struct Investigation {
     /// Similar past incidents from the knowledge base, most similar first.
     #[serde(default)]
     pub history: Vec<PastIncident>,
+    /// The cluster's workloads of the services involved (root causes, alerting services,
+    /// blast radius, poolers); `None` when no cluster view is available.
+    #[serde(default)]
+    pub workloads: Option<Vec<WorkloadFact>>,
+    /// What earlier `run_diagnostics` of this incident read, newest first.
+    #[serde(default)]
+    pub diagnostics: Vec<DiagnosticsFact>,
+}
+
+/// A workload (deployment) as the cluster shows it. Its name is the service's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkloadFact {
+    pub name: String,
+    pub replicas: u32,
+    pub ready: u32,
+    /// Its current revision.
+    pub revision: u32,
+    /// An earlier revision exists to roll back to.
+    pub can_roll_back: bool,
+    /// Its current revision rolled out within the last hour.
+    pub recent_rollout: bool,
+    /// Container restarts over its pods.
+    pub restarts: u32,
+    /// Some pod of it is in `CrashLoopBackOff`.
+    pub crash_looping: bool,
+}
+
+/// The output of one finished `run_diagnostics` (pseudonymised, bounded).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiagnosticsFact {
+    pub target: String,
+    pub output: String,
+}
+
+impl Investigation {
+    /// The cluster's workload `name`: `Some(None)` when the cluster has none of that name,
+    /// `None` when there is no cluster view.
+    pub fn workload(&self, name: &str) -> Option<Option<&WorkloadFact>> {
+        self.workloads
+            .as_ref()
+            .map(|all| all.iter().find(|w| w.name == name))
+    }
+
+    /// Whether `name` runs in the cluster, as far as the view tells (no view: assumed).
+    pub fn runs(&self, name: &str) -> bool {
+        !matches!(self.workload(name), Some(None))
+    }
 }
 
 /// A past incident like this one, and the fix tried on it (pseudonymised).
@@ -225,18 +272,295 @@ pub trait Brain: Send + Sync {
 #[derive(Debug, Clone, Default)]
 pub struct RulesBrain;
 
-fn mentions(alerts: &[AlertFacts], words: &[&str]) -> bool {
-    alerts.iter().any(|a| {
-        let text = format!(
-            "{} {}",
-            a.name.to_ascii_lowercase(),
-            a.description
-                .as_deref()
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-        );
-        words.iter().any(|w| text.contains(w))
+/// Whether `text` (lower case) says one of `words`: a word starting with `=` must stand
+/// alone (`=lag` is not in "flag"), the others may be part of a longer one.
+fn says(text: &str, words: &[&str]) -> bool {
+    words.iter().any(|w| match w.strip_prefix('=') {
+        Some(alone) => text
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|token| token == alone),
+        None => text.contains(w),
     })
+}
+
+/// What is known about `service` in words: its alerts' names and descriptions and what its
+/// diagnostics read (lower case). `None`: the whole incident's.
+fn evidence(input: &Investigation, service: Option<&str>) -> String {
+    let mut text = String::new();
+    for a in &input.alerts {
+        if service.is_none() || a.service.as_deref() == service {
+            text.push_str(&a.name.to_ascii_lowercase());
+            text.push(' ');
+            text.push_str(
+                &a.description
+                    .as_deref()
+                    .unwrap_or_default()
+                    .to_ascii_lowercase(),
+            );
+            text.push('\n');
+        }
+    }
+    for d in &input.diagnostics {
+        if service.is_none_or(|s| d.target == s) {
+            text.push_str(&d.output.to_ascii_lowercase());
+            text.push('\n');
+        }
+    }
+    text
+}
+
+const EXHAUSTED: &[&str] = &[
+    "too many clients",
+    "too many connections",
+    "connection pool",
+    "exhaust",
+    "remaining connection slots",
+    "max_connections",
+    "connection limit",
+    "connections in use",
+    "out of connections",
+];
+const CRASH_LOOP: &[&str] = &[
+    "crashloop",
+    "crash loop",
+    "crash-loop",
+    "back-off restarting",
+];
+const ROLLOUT: &[&str] = &[
+    "after deploy",
+    "rollout",
+    "rolled out",
+    "new revision",
+    "new version",
+];
+const MEMORY: &[&str] = &[
+    "oomkill",
+    "oom-kill",
+    "oom kill",
+    "=oom",
+    "out of memory",
+    "outofmemory",
+    "memory pressure",
+    "memory usage",
+    "memory limit",
+    "heap",
+];
+const BACKLOG: &[&str] = &[
+    "backlog",
+    "=lag",
+    "lagging",
+    "queue depth",
+    "queue size",
+    "messages ready",
+    "unacked",
+];
+/// Names that say a workload pools connections in front of a database.
+const POOLER: &[&str] = &["pooler", "bouncer", "pgpool", "proxysql", "odyssey"];
+/// Names that say a workload consumes a queue.
+const CONSUMER: &[&str] = &[
+    "consumer",
+    "worker",
+    "processor",
+    "master",
+    "listener",
+    "subscriber",
+    "handler",
+];
+
+/// A playbook's choice.
+struct Plan {
+    actions: Vec<ProposedAction>,
+    confidence: f64,
+    why: String,
+}
+
+/// The observation on the cluster's workloads: the target's state, and what is missing.
+fn describe_workloads(input: &Investigation, target: &str) -> String {
+    match input.workload(target) {
+        Some(Some(w)) => format!(
+            "{}: {}/{} ready, revision {}{}{}, {} restart(s){}.",
+            w.name,
+            w.ready,
+            w.replicas,
+            w.revision,
+            if w.recent_rollout {
+                ", rolled out within the hour"
+            } else {
+                ""
+            },
+            if w.can_roll_back {
+                ", an earlier revision exists"
+            } else {
+                ""
+            },
+            w.restarts,
+            if w.crash_looping {
+                ", crash-looping"
+            } else {
+                ""
+            },
+        ),
+        _ => format!("The cluster has no workload {target}."),
+    }
+}
+
+/// The remediation for the root cause `target` (of `kind`), from its kind, what the alerts and
+/// diagnostics say, and what the cluster runs.
+fn playbook(input: &Investigation, target: &str, kind: Option<ServiceKind>) -> Plan {
+    let all = evidence(input, None);
+    let own = evidence(input, Some(target));
+    let workload = input.workload(target).flatten();
+    let plan = |kind: &str,
+                on: &str,
+                params: serde_json::Value,
+                rationale: &str,
+                confidence,
+                why: String| Plan {
+        actions: vec![action(kind, on, params, rationale)],
+        confidence,
+        why,
+    };
+    if kind == Some(ServiceKind::Database) && says(&all, EXHAUSTED) {
+        // Its pooler: a workload in front of it (a direct dependent) that pools connections.
+        let named = format!("{target}-pooler");
+        let pooler = input
+            .blast_radius
+            .iter()
+            .filter(|a| a.depth == 1 && says(&a.service.to_ascii_lowercase(), POOLER))
+            .map(|a| a.service.clone())
+            .chain((input.workloads.is_some()).then_some(named))
+            .find(|p| input.workload(p).is_none_or(|w| w.is_some()));
+        return match pooler {
+            Some(pooler) => plan(
+                "restart_deployment",
+                &pooler,
+                serde_json::json!({}),
+                "connection exhaustion on a database: restart its pooler to drop leaked connections",
+                0.85,
+                format!("{target} is a database out of connections; {pooler} pools them"),
+            ),
+            None => plan(
+                "restart_deployment",
+                target,
+                serde_json::json!({}),
+                "connection exhaustion on a database with no pooler: restart it to drop the leaked connections",
+                0.75,
+                format!("{target} is a database out of connections, with no pooler in front of it"),
+            ),
+        };
+    }
+    let crash_looping = says(&own, CRASH_LOOP) || workload.is_some_and(|w| w.crash_looping);
+    if crash_looping {
+        let rolled_out = match workload {
+            Some(w) => w.recent_rollout && w.can_roll_back,
+            None => input.workloads.is_none() && says(&own, ROLLOUT),
+        };
+        if rolled_out {
+            return plan(
+                "rollback_deployment",
+                target,
+                serde_json::json!({"to_revision": "previous"}),
+                "crash loop after a rollout: roll back to the previous revision",
+                0.8,
+                format!("{target} crash-loops since its latest rollout"),
+            );
+        }
+        if says(&own, MEMORY) {
+            return plan(
+                "scale_deployment",
+                target,
+                serde_json::json!({"replicas_delta": 1}),
+                "crash loop out of memory, no recent rollout: add a replica to spread the load",
+                0.7,
+                format!("{target} crash-loops out of memory"),
+            );
+        }
+    }
+    if matches!(kind, Some(ServiceKind::Cache | ServiceKind::Database)) {
+        return plan(
+            "restart_deployment",
+            target,
+            serde_json::json!({}),
+            "an unhealthy stateful dependency: restart it after checking replication",
+            0.55,
+            format!(
+                "{target} ({}) is the likeliest root cause",
+                kind.map(|k| format!("{k:?}").to_ascii_lowercase())
+                    .unwrap_or_else(|| "service".into())
+            ),
+        );
+    }
+    if says(&own, MEMORY) {
+        return plan(
+            "scale_deployment",
+            target,
+            serde_json::json!({"replicas_delta": 1}),
+            "memory pressure: add a replica to spread the load",
+            0.7,
+            format!("{target} is under memory pressure"),
+        );
+    }
+    if kind == Some(ServiceKind::Queue) {
+        // Its consumers are among its direct dependents: the one whose own alerts say it
+        // lags, else one named like a consumer, else the first that runs.
+        let dependents: Vec<&str> = input
+            .blast_radius
+            .iter()
+            .filter(|a| a.depth == 1 && input.runs(&a.service))
+            .map(|a| a.service.as_str())
+            .collect();
+        let consumer = dependents
+            .iter()
+            .find(|d| says(&evidence(input, Some(d)), BACKLOG))
+            .or_else(|| {
+                dependents
+                    .iter()
+                    .find(|d| says(&d.to_ascii_lowercase(), CONSUMER))
+            })
+            .or(dependents.first());
+        return match consumer {
+            Some(consumer) => plan(
+                "scale_deployment",
+                consumer,
+                serde_json::json!({"replicas_delta": 2}),
+                "queue backlog: scale its consumers",
+                0.65,
+                format!("{target} is backing up; {consumer} consumes it"),
+            ),
+            None => Plan {
+                actions: Vec::new(),
+                confidence: 0.3,
+                why: format!("{target} is backing up, but no consumer of it runs in the cluster"),
+            },
+        };
+    }
+    if says(&own, BACKLOG) {
+        return plan(
+            "scale_deployment",
+            target,
+            serde_json::json!({"replicas_delta": 2}),
+            "it falls behind its queue: scale it",
+            0.6,
+            format!("{target} lags behind its queue"),
+        );
+    }
+    if input.diagnostics.iter().any(|d| d.target == target) {
+        return Plan {
+            actions: Vec::new(),
+            confidence: 0.3,
+            why: format!(
+                "the diagnostics of {target} were read and match no playbook; a person decides the next step"
+            ),
+        };
+    }
+    plan(
+        "run_diagnostics",
+        target,
+        serde_json::json!({}),
+        "no playbook matches: gather diagnostics before acting",
+        0.3,
+        format!("no playbook matches {target}; diagnostics first"),
+    )
 }
 
 fn action(kind: &str, target: &str, params: serde_json::Value, rationale: &str) -> ProposedAction {
@@ -319,101 +643,34 @@ impl RulesBrain {
             Some(c) => (c.service.clone(), Some(c.kind)),
             None => (subject.clone(), input.service_kind),
         };
-        let alerts = &input.alerts;
-        let (actions, confidence, why): (Vec<ProposedAction>, f64, String) = if matches!(
-            kind,
-            Some(ServiceKind::Database)
-        ) && mentions(
-            alerts,
-            &["connection", "exhaust", "too many", "pool"],
-        ) {
-            (
-                vec![action(
-                    "restart_deployment",
-                    &format!("{target}-pooler"),
-                    serde_json::json!({}),
-                    "connection exhaustion on a database: restart its pooler to drop leaked connections",
-                )],
-                0.85,
-                format!("{target} is a database out of connections"),
-            )
-        } else if mentions(
-            alerts,
-            &[
-                "crashloop",
-                "crash loop",
-                "backoff",
-                "after deploy",
-                "rollout",
-            ],
-        ) {
-            (
-                vec![action(
-                    "rollback_deployment",
-                    &subject,
-                    serde_json::json!({"to_revision": "previous"}),
-                    "crash loop after a deploy: roll back to the previous revision",
-                )],
-                0.8,
-                format!("{subject} crash-loops after a change"),
-            )
-        } else if mentions(alerts, &["oom", "memory", "out of memory"]) {
-            (
-                vec![action(
-                    "scale_deployment",
-                    &target,
-                    serde_json::json!({"replicas_delta": 1}),
-                    "memory pressure: add a replica to spread the load",
-                )],
-                0.7,
-                format!("{target} is under memory pressure"),
-            )
-        } else if matches!(kind, Some(ServiceKind::Queue)) || mentions(alerts, &["backlog", "lag"])
-        {
-            let consumer = input
-                .blast_radius
-                .first()
-                .map(|a| a.service.clone())
-                .unwrap_or_else(|| subject.clone());
-            (
-                vec![action(
-                    "scale_deployment",
-                    &consumer,
-                    serde_json::json!({"replicas_delta": 2}),
-                    "queue backlog: scale its consumers",
-                )],
-                0.65,
-                format!("{target} is backing up"),
-            )
-        } else if matches!(kind, Some(ServiceKind::Cache | ServiceKind::Database)) {
-            (
-                vec![action(
-                    "restart_deployment",
-                    &target,
-                    serde_json::json!({}),
-                    "an unhealthy stateful dependency: restart it after checking replication",
-                )],
-                0.55,
-                format!(
-                    "{target} ({}) is the likeliest root cause",
-                    kind.map(|k| format!("{k:?}").to_ascii_lowercase())
-                        .unwrap_or_else(|| "service".into())
-                ),
-            )
-        } else {
-            (
-                vec![action(
-                    "run_diagnostics",
-                    &target,
-                    serde_json::json!({}),
-                    "no playbook matches: gather diagnostics before acting",
-                )],
-                0.3,
-                format!("no playbook matches {target}; diagnostics first"),
-            )
-        };
+        if let Some(workloads) = &input.workloads {
+            say(
+                ThinkingKind::ToolCall,
+                format!("cluster(workloads of {} service(s))", workloads.len()),
+            );
+            say(
+                ThinkingKind::Observation,
+                describe_workloads(input, &target),
+            );
+        }
+        let Plan {
+            actions,
+            confidence,
+            why,
+        } = playbook(input, &target, kind);
         say(ThinkingKind::Thought, format!("Playbook: {why}."));
         let (actions, confidence) = learn(&input.history, actions, confidence, &mut say);
+        let (actions, missing): (Vec<ProposedAction>, Vec<ProposedAction>) =
+            actions.into_iter().partition(|a| input.runs(&a.target));
+        for gone in &missing {
+            say(
+                ThinkingKind::Thought,
+                format!(
+                    "Not proposing {} {}: the cluster has no workload {}, so its dry-run could not pass.",
+                    gone.kind, gone.target, gone.target
+                ),
+            );
+        }
         let summary = match cause {
             Some(c) => format!(
                 "{} is the likeliest root cause of \"{}\"; {} service(s) in the blast radius.",
@@ -439,11 +696,15 @@ impl RulesBrain {
             .collect();
         say(
             ThinkingKind::Conclusion,
-            format!(
-                "{summary} Proposed: {} (confidence {:.2}).",
-                plan.join("; "),
-                confidence
-            ),
+            if plan.is_empty() {
+                format!("{summary} Proposed: no action ({why}).")
+            } else {
+                format!(
+                    "{summary} Proposed: {} (confidence {:.2}).",
+                    plan.join("; "),
+                    confidence
+                )
+            },
         );
         (steps, proposal)
     }

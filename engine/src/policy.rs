@@ -223,6 +223,8 @@ pub enum ApprovalStatus {
     Rejected,
     Voided,
     Expired,
+    /// A newer analysis of the incident proposed something else; never executed.
+    Superseded,
 }
 
 impl ApprovalStatus {
@@ -236,6 +238,7 @@ impl ApprovalStatus {
             ApprovalStatus::Rejected => "REJECTED",
             ApprovalStatus::Voided => "VOIDED",
             ApprovalStatus::Expired => "EXPIRED",
+            ApprovalStatus::Superseded => "SUPERSEDED",
         }
     }
 }
@@ -250,7 +253,8 @@ crate::stored_as_text!(
         ApprovalStatus::Failed,
         ApprovalStatus::Rejected,
         ApprovalStatus::Voided,
-        ApprovalStatus::Expired
+        ApprovalStatus::Expired,
+        ApprovalStatus::Superseded
     ]
 );
 

@@ -13,6 +13,7 @@ pub use fixture::FixtureError;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::brain::WorkloadFact;
 use crate::dryrun::{Budget, ClusterView, ResourceState};
 use crate::policy::ActionRequest;
 use crate::topology::{ServiceKind, Topology};
@@ -28,6 +29,8 @@ pub struct SimObject {
     pub ready: Option<u32>,
     /// Deployment revision (rollbacks go one down).
     pub revision: u32,
+    /// Deployments: the current revision rolled out lately (a rollout, not a rollback).
+    pub recent_rollout: bool,
     pub version: u64,
     /// Nodes: unschedulable.
     pub cordoned: bool,
@@ -57,6 +60,7 @@ impl SimObject {
             replicas: None,
             ready: None,
             revision: 2,
+            recent_rollout: false,
             version,
             cordoned: false,
             owner: None,
@@ -113,6 +117,8 @@ pub enum Chaos {
     ExhaustDatabase,
     /// Someone (or an autoscaler) changes a deployment's replica count.
     SetReplicas(u32),
+    /// A deployment rolls out a new revision whose pods crash-loop.
+    BadRollout,
 }
 
 /// One RBAC grant: `identity` may do `verbs` on `resources` in `namespaces` (empty: all).
@@ -440,6 +446,30 @@ impl SimCluster {
                 self.reconcile(namespace, target, false);
                 Ok(format!("deployments/{target} has run out of connections"))
             }
+            Chaos::BadRollout => {
+                let version = self.bump();
+                let d = self
+                    .objects
+                    .get_mut(&key("deployments", namespace, target))
+                    .ok_or_else(|| format!("deployments/{target} not found"))?;
+                d.revision += 1;
+                d.recent_rollout = true;
+                d.version = version;
+                let revision = d.revision;
+                self.reconcile(namespace, target, true);
+                let ns = key("pods", namespace, "").1;
+                for ((_, n, _), pod) in self.objects.iter_mut() {
+                    if *n == ns && pod.owner.as_deref() == Some(target) {
+                        pod.phase = Some("CrashLoopBackOff".into());
+                        pod.restarts += 4;
+                        pod.version = version;
+                    }
+                }
+                self.reconcile(namespace, target, false);
+                Ok(format!(
+                    "deployments/{target} rolled out revision {revision}; its pods crash-loop"
+                ))
+            }
             Chaos::SetReplicas(replicas) => {
                 self.set_replicas(namespace, target, replicas)?;
                 Ok(format!(
@@ -543,6 +573,32 @@ impl SimCluster {
         Ok(())
     }
 
+    /// What the Brain may know of deployment `name`: readiness, revisions, restarts.
+    pub fn workload(&self, namespace: Option<&str>, name: &str) -> Option<WorkloadFact> {
+        let d = self.objects.get(&key("deployments", namespace, name))?;
+        let ns = key("pods", namespace, "").1;
+        let pods = self
+            .objects
+            .iter()
+            .filter(|((r, n, _), o)| r == "pods" && *n == ns && o.owner.as_deref() == Some(name))
+            .map(|(_, pod)| pod);
+        let (mut restarts, mut crash_looping) = (0, false);
+        for pod in pods {
+            restarts += pod.restarts;
+            crash_looping |= pod.phase.as_deref() == Some("CrashLoopBackOff");
+        }
+        Some(WorkloadFact {
+            name: name.to_owned(),
+            replicas: d.replicas.unwrap_or(0),
+            ready: d.ready.unwrap_or(0),
+            revision: d.revision,
+            can_roll_back: d.revision > 1,
+            recent_rollout: d.recent_rollout,
+            restarts,
+            crash_looping,
+        })
+    }
+
     /// What `run_diagnostics` reads of a deployment: replicas, readiness, revision and
     /// condition, then each pod's phase, node and restarts. Changes nothing.
     fn diagnostics(&self, namespace: Option<&str>, target: &str) -> Result<String, String> {
@@ -607,7 +663,11 @@ impl SimCluster {
                     return Err(format!("deployments/{target} has no earlier revision"));
                 }
                 d.revision -= 1;
+                d.recent_rollout = false;
                 d.version = version;
+                // The earlier revision's pods replace the current ones.
+                self.reconcile(namespace, target, true);
+                let d = deployment(&mut self.objects, namespace, target)?;
                 Ok(format!(
                     "deployments/{target} rolled back to revision {}",
                     d.revision
@@ -947,6 +1007,30 @@ mod tests {
             1,
             "a failed action is not recorded as applied"
         );
+    }
+
+    #[test]
+    fn a_bad_rollout_crash_loops_until_it_is_rolled_back() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let prod = Some("prod");
+        let before = cluster.workload(prod, "order-api").unwrap();
+        assert!(!before.recent_rollout && !before.crash_looping);
+        assert_eq!((before.ready, before.revision), (3, 2));
+        cluster.chaos(Chaos::BadRollout, prod, "order-api").unwrap();
+        let broken = cluster.workload(prod, "order-api").unwrap();
+        assert!(broken.recent_rollout && broken.crash_looping && broken.can_roll_back);
+        assert_eq!((broken.ready, broken.revision), (0, 3));
+        assert!(broken.restarts >= 3);
+        let rollback = request(
+            "rollback_deployment",
+            "order-api",
+            serde_json::json!({"to_revision": "previous"}),
+        );
+        cluster.apply(1, &rollback).unwrap();
+        let healed = cluster.workload(prod, "order-api").unwrap();
+        assert!(!healed.recent_rollout && !healed.crash_looping);
+        assert_eq!((healed.ready, healed.revision), (3, 2));
+        assert_eq!(cluster.workload(prod, "no-such-thing"), None);
     }
 
     #[test]

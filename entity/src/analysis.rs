@@ -28,6 +28,14 @@ pub struct Model {
     /// Estimated from the price table in `[brain]`.
     pub cost_usd: f64,
     pub created_at: DateTimeUtc,
+    /// What the run was based on (JSON, `services::analysis::Basis`); a change starts another.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub basis: Option<String>,
+    /// Automatic runs so far.
+    pub runs: i32,
+    /// Why the latest run started.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub trigger: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -44,6 +44,9 @@ pub struct Model {
     /// For a FinOps fix: what it saves (JSON, `engine::finops::Saving`).
     #[sea_orm(column_type = "Text", nullable)]
     pub finops: Option<String>,
+    /// SUPERSEDED: the approval a newer analysis proposed instead (none when it proposed
+    /// no action).
+    pub superseded_by: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

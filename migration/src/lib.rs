@@ -13,6 +13,7 @@ mod m20261202_000008_finops;
 mod m20261202_000009_finops_fixes;
 mod m20261202_000010_notifications;
 mod m20261202_000011_storms;
+mod m20261205_000012_settle;
 
 pub struct Migrator;
 
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000009_finops_fixes::Migration),
             Box::new(m20261202_000010_notifications::Migration),
             Box::new(m20261202_000011_storms::Migration),
+            Box::new(m20261205_000012_settle::Migration),
         ]
     }
 }

@@ -116,7 +116,7 @@ async fn topology_errors_have_codes(backend: Backend) {
     );
 }
 
-const ANALYSIS: &str = "query($id: ID!) { incident(id: $id) { status
+const ANALYSIS: &str = "query($id: ID!) { incident(id: $id) { status service
     analysis { brain summary confidence rootCauses { service rank } blastRadius { target affected { service depth } }
       proposal { rootCause confidence actions { kind target rationale } } }
     thinking { seq kind text } } }";
@@ -166,21 +166,28 @@ async fn incidents_are_analysed_when_they_open(backend: Backend) {
         )
         .await;
     assert_eq!(response.status(), 202);
-    let id = first_incident(&server, &token, "frontend 5xx rate > 15%", "frontend").await;
+    let id = first_incident(&server, &token, "FrontendOOMKilled", "frontend").await;
     let incident = analysed(&server, &token, &id).await;
     assert_eq!(incident["status"], "AWAITING_APPROVAL", "{incident}");
     let analysis = &incident["analysis"];
     assert_eq!(analysis["brain"], "rules");
+    // The analysis describes the incident's own root cause first; the other namespace's
+    // database follows as a further unhealthy dependency.
+    assert_eq!(incident["service"], "frontend");
     assert_eq!(
-        analysis["rootCauses"][0],
-        json!({"service": "postgres-db", "rank": 1})
+        analysis["rootCauses"],
+        json!([{"service": "frontend", "rank": 1}, {"service": "postgres-db", "rank": 2}])
     );
     assert_eq!(
         analysis["blastRadius"],
         json!({"target": "frontend", "affected": [{"service": "ingress", "depth": 1}]})
     );
-    assert_eq!(analysis["proposal"]["rootCause"], "postgres-db");
-    assert_eq!(analysis["proposal"]["actions"][0]["target"], "postgres-db");
+    assert_eq!(analysis["proposal"]["rootCause"], "frontend");
+    assert_eq!(
+        analysis["proposal"]["actions"][0]["kind"],
+        "scale_deployment"
+    );
+    assert_eq!(analysis["proposal"]["actions"][0]["target"], "frontend");
     let thinking = incident["thinking"].as_array().unwrap();
     let seqs: Vec<i64> = thinking
         .iter()

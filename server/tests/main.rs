@@ -25,6 +25,7 @@ mod mcp;
 mod mcp_actions;
 mod notifications;
 mod replicas;
+mod settle;
 mod shell;
 mod storms;
 mod streams;

@@ -17,7 +17,7 @@ from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
 
-async def exercise(session, incident):
+async def exercise(session, incident, target):
     await session.initialize()
     out = {"tools": sorted(t.name for t in (await session.list_tools()).tools)}
 
@@ -30,7 +30,7 @@ async def exercise(session, incident):
     out["blast"] = await call("blast_radius", {"service": "postgres-db"})
     out["propose"] = await call(
         "propose_action",
-        {"incident_id": incident, "kind": "restart_deployment", "target": "order-api",
+        {"incident_id": incident, "kind": "restart_deployment", "target": target,
          "rationale": "proposed by an agent"},
     )
     if not out["propose"]["error"]:
@@ -44,12 +44,14 @@ async def exercise(session, incident):
 
 async def main():
     mode = sys.argv[1]
+    # Each transport proposes its own action: a second pending twin would be refused.
+    target = "order-api" if mode == "http" else "product-api"
     if mode == "http":
         url, token, incident = sys.argv[2:5]
         client = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30)
         async with client, streamable_http_client(url, http_client=client) as (read, write):
             async with ClientSession(read, write) as session:
-                out = await exercise(session, incident)
+                out = await exercise(session, incident, target)
     else:
         binary, url, token, incident = sys.argv[2:6]
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "AWOOOI_TOKEN": token,
@@ -57,7 +59,7 @@ async def main():
         params = StdioServerParameters(command=binary, args=["mcp"], env=env)
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
-                out = await exercise(session, incident)
+                out = await exercise(session, incident, target)
     print(json.dumps(out))
 
 

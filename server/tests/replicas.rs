@@ -8,11 +8,9 @@ use crate::support;
 use std::time::Duration;
 
 use entity::{approval, audit_event, execution};
-use futures_util::{SinkExt, StreamExt};
 use sea_orm::{ColumnTrait, Database, EntityTrait, PaginatorTrait, QueryFilter};
 use serde_json::{Value, json};
-use support::{Backend, PASSWORD, Process, ScratchDb, Ws, cli};
-use tokio_tungstenite::tungstenite::Message;
+use support::{Backend, PASSWORD, Process, ScratchDb, cli, next_data};
 
 const APPROVALS: usize = 12;
 
@@ -21,26 +19,6 @@ fn redis_url() -> String {
 }
 
 /// The next `next` payload on `ws`, or `None` after `wait` of silence.
-async fn next_data(ws: &mut Ws, wait: Duration) -> Option<Value> {
-    loop {
-        let message = tokio::time::timeout(wait, ws.next()).await.ok()??.ok()?;
-        let Message::Text(text) = message else {
-            continue;
-        };
-        let value: Value = serde_json::from_str(&text).unwrap();
-        match value["type"].as_str() {
-            Some("next") => return Some(value["payload"]["data"].clone()),
-            Some("ping") => {
-                let _ = ws
-                    .send(Message::text(json!({"type": "pong"}).to_string()))
-                    .await;
-            }
-            Some("error" | "complete") => panic!("subscription ended: {value}"),
-            _ => {}
-        }
-    }
-}
-
 async fn replica(scratch: &ScratchDb, name: &str, config: &str, key: &str) -> Process {
     let dir = scratch.dir.join(name);
     std::fs::create_dir_all(&dir).unwrap();

@@ -7,6 +7,7 @@ use support::{Backend, PASSWORD, TestServer};
 
 on_both_backends!(
     the_tracer_bullet_passes_then_fails_clearly_without_mcp,
+    the_tracer_bullet_passes_symptoms_first,
     the_3am_scenario_fires_only_in_demo_mode
 );
 
@@ -23,6 +24,8 @@ async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backen
             &server.base,
             "--password",
             PASSWORD,
+            "--gap",
+            "0.5",
         ],
         None,
     );
@@ -107,6 +110,72 @@ async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backen
             .contains("cannot sign in as admin: invalid username or password"),
         "{}",
         wrong.stdout
+    );
+}
+
+/// The frontend's alert first, long enough before the database's that it is analysed
+/// alone: the incident settles on postgres-db, its fix is the one pending proposal, and
+/// the thinking stream says why the analysis ran again.
+async fn the_tracer_bullet_passes_symptoms_first(backend: Backend) {
+    let server = TestServer::start_with(backend, &["--demo"]).await;
+    server::edge::demo::seed(&server.state.db, PASSWORD)
+        .await
+        .unwrap();
+    let run = server.cli(
+        &[
+            "tracer-bullet",
+            "--url",
+            &server.base,
+            "--password",
+            PASSWORD,
+            "--order",
+            "symptoms-first",
+            "--gap",
+            "1.5",
+        ],
+        None,
+    );
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains("symptoms first, 1.5 s apart"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("proposed by the analysis: restart_deployment postgres-db"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("  Passed: 5\n  Failed: 0\n  Status: ALL PASSED"),
+        "{}",
+        run.stdout
+    );
+    let token = server.login("admin", PASSWORD).await;
+    let thinking = server
+        .graphql(
+            Some(&token),
+            "{ incident(id: \"1\") { thinking { text } } }",
+            serde_json::json!({}),
+        )
+        .await;
+    let said: Vec<&str> = thinking["data"]["incident"]["thinking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["text"].as_str().unwrap())
+        .collect();
+    assert!(
+        said.iter()
+            .any(|t| t.starts_with("First analysis, after 0.2 s without a new alert")),
+        "{said:#?}"
+    );
+    assert!(
+        said.iter().any(|t| t
+            .starts_with("Analysing again: the root cause changed from frontend to postgres-db")),
+        "{said:#?}"
     );
 }
 

@@ -37,6 +37,7 @@ schema_enum!(
         Rejected => "REJECTED",
         Voided => "VOIDED",
         Expired => "EXPIRED",
+        Superseded => "SUPERSEDED",
     }
 );
 

@@ -60,6 +60,7 @@ fn settled_without_fix(status: ApprovalStatus) -> bool {
         ApprovalStatus::Rejected
             | ApprovalStatus::Voided
             | ApprovalStatus::Expired
+            | ApprovalStatus::Superseded
             | ApprovalStatus::Failed
     )
 }
@@ -265,7 +266,7 @@ mod tests {
     #[test]
     fn only_approvals_that_went_nowhere_may_be_proposed_again() {
         use ApprovalStatus::*;
-        for s in [Rejected, Voided, Expired, Failed] {
+        for s in [Rejected, Voided, Expired, Superseded, Failed] {
             assert!(settled_without_fix(s), "{s:?}");
         }
         for s in [Pending, Approved, Executing, Executed] {

@@ -131,6 +131,8 @@ mod tests {
                 })
                 .collect(),
             history: Vec::new(),
+            workloads: None,
+            diagnostics: Vec::new(),
         }
     }
 

@@ -27,6 +27,8 @@ fn investigation(alerts: Vec<AlertFacts>, causes: Vec<GraphFact>) -> Investigati
         root_causes: causes,
         blast_radius: vec![fact("ingress", ServiceKind::Ingress, 1)],
         history: Vec::new(),
+        workloads: None,
+        diagnostics: Vec::new(),
     }
 }
 
@@ -38,7 +40,7 @@ fn playbook_table() {
         (
             vec![alert("ConnectionsExhausted", "pool at 100%")],
             db(),
-            ("restart_deployment", "postgres-db-pooler", 0.85),
+            ("restart_deployment", "postgres-db", 0.75),
         ),
         (
             vec![alert("PodCrashLooping", "CrashLoopBackOff after deploy")],
@@ -100,8 +102,8 @@ fn the_seeds_scenario_narrates_root_cause_and_blast_radius() {
             "OBSERVATION: Unhealthy dependencies: postgres-db (Database, depth 2).",
             "TOOL_CALL: blastRadius(service: \"frontend\", maxDepth: 3)",
             "OBSERVATION: 1 service(s) break with it: ingress.",
-            "THOUGHT: Playbook: postgres-db is a database out of connections.",
-            "CONCLUSION: postgres-db is the likeliest root cause of \"frontend 5xx rate > 15%\"; 1 service(s) in the blast radius. Proposed: restart_deployment postgres-db-pooler (confidence 0.85).",
+            "THOUGHT: Playbook: postgres-db is a database out of connections, with no pooler in front of it.",
+            "CONCLUSION: postgres-db is the likeliest root cause of \"frontend 5xx rate > 15%\"; 1 service(s) in the blast radius. Proposed: restart_deployment postgres-db (confidence 0.75).",
         ]
     );
     assert_eq!(proposal.root_cause.as_deref(), Some("postgres-db"));
@@ -243,4 +245,170 @@ fn a_fix_that_failed_on_a_similar_incident_is_not_proposed_first() {
     // Scaling needs parameters of its own: it is not re-proposed blindly.
     let (_, learned) = flywheel_case(vec![past(5, "scale_deployment postgres-db", true)]);
     assert_eq!(learned.actions[0].kind, "restart_deployment");
+}
+
+fn workload(name: &str) -> WorkloadFact {
+    WorkloadFact {
+        name: name.into(),
+        replicas: 3,
+        ready: 3,
+        revision: 2,
+        can_roll_back: true,
+        recent_rollout: false,
+        restarts: 0,
+        crash_looping: false,
+    }
+}
+
+fn first_action(input: &Investigation) -> Option<(String, String)> {
+    let (_, proposal) = RulesBrain.reason(input);
+    proposal.validate().unwrap();
+    proposal
+        .actions
+        .first()
+        .map(|a| (a.kind.clone(), a.target.clone()))
+}
+
+fn pair(kind: &str, target: &str) -> Option<(String, String)> {
+    Some((kind.into(), target.into()))
+}
+
+#[test]
+fn a_database_out_of_connections_restarts_its_pooler_only_if_the_cluster_runs_one() {
+    let mut input = investigation(
+        vec![alert(
+            "PostgresTooManyConnections",
+            "FATAL: sorry, too many clients already",
+        )],
+        vec![fact("postgres-db", ServiceKind::Database, 1)],
+    );
+    input.workloads = Some(vec![workload("postgres-db"), workload("frontend")]);
+    assert_eq!(
+        first_action(&input),
+        pair("restart_deployment", "postgres-db")
+    );
+    input
+        .workloads
+        .as_mut()
+        .unwrap()
+        .push(workload("postgres-db-pooler"));
+    assert_eq!(
+        first_action(&input),
+        pair("restart_deployment", "postgres-db-pooler")
+    );
+    // A pooler the topology puts in front of it, by another name.
+    input.workloads = Some(vec![workload("postgres-db"), workload("pgbouncer")]);
+    input.blast_radius = vec![fact("pgbouncer", ServiceKind::Service, 1)];
+    assert_eq!(
+        first_action(&input),
+        pair("restart_deployment", "pgbouncer")
+    );
+}
+
+#[test]
+fn a_crash_loop_rolls_back_only_after_a_recent_rollout_with_an_earlier_revision() {
+    let crash = || {
+        let mut input = investigation(
+            vec![alert(
+                "KubePodCrashLooping",
+                "Back-off restarting failed container",
+            )],
+            vec![],
+        );
+        input.workloads = Some(vec![workload("frontend")]);
+        input
+    };
+    let mut input = crash();
+    input.workloads.as_mut().unwrap()[0].recent_rollout = true;
+    assert_eq!(
+        first_action(&input),
+        pair("rollback_deployment", "frontend")
+    );
+    input.workloads.as_mut().unwrap()[0].can_roll_back = false;
+    assert_eq!(first_action(&input), pair("run_diagnostics", "frontend"));
+    // No rollout lately: not a rollback.
+    assert_eq!(first_action(&crash()), pair("run_diagnostics", "frontend"));
+}
+
+#[test]
+fn a_queue_backlog_scales_the_dependent_that_lags_not_the_publisher() {
+    let mut input = investigation(
+        vec![
+            AlertFacts {
+                service: Some("rabbitmq".into()),
+                ..alert("RabbitmqQueueDepth", "queue depth 40k")
+            },
+            AlertFacts {
+                service: Some("queue-master".into()),
+                ..alert("ConsumerLag", "consumer lag 12 minutes")
+            },
+        ],
+        vec![fact("rabbitmq", ServiceKind::Queue, 1)],
+    );
+    input.blast_radius = vec![
+        fact("shipping", ServiceKind::Service, 1),
+        fact("queue-master", ServiceKind::Service, 1),
+    ];
+    assert_eq!(
+        first_action(&input),
+        pair("scale_deployment", "queue-master")
+    );
+    // Without its alert, the one named like a consumer.
+    input.alerts.truncate(1);
+    assert_eq!(
+        first_action(&input),
+        pair("scale_deployment", "queue-master")
+    );
+}
+
+#[test]
+fn words_inside_other_words_do_not_pick_a_playbook() {
+    // A Go nil-pointer panic mentions memory; a flag mentions lag.
+    let input = investigation(
+        vec![alert(
+            "GoPanic",
+            "panic: runtime error: invalid memory address or nil pointer dereference; feature flag on",
+        )],
+        vec![],
+    );
+    assert_eq!(first_action(&input), pair("run_diagnostics", "frontend"));
+}
+
+#[test]
+fn diagnostics_already_read_are_not_proposed_again_and_can_pick_the_playbook() {
+    let mut input = investigation(vec![alert("HighErrorRate", "5xx")], vec![]);
+    input.diagnostics = vec![DiagnosticsFact {
+        target: "frontend".into(),
+        output: "deployments/frontend: 3/3 ready, revision 2".into(),
+    }];
+    let (steps, proposal) = RulesBrain.reason(&input);
+    assert!(proposal.actions.is_empty(), "{proposal:?}");
+    assert!(
+        steps
+            .last()
+            .unwrap()
+            .text
+            .contains("Proposed: no action (the diagnostics of frontend were read"),
+        "{steps:?}"
+    );
+    // What they read decides when it names a failure.
+    input.diagnostics[0].output = "pods/frontend-x: OOMKilled, 7 restarts".into();
+    assert_eq!(first_action(&input), pair("scale_deployment", "frontend"));
+}
+
+#[test]
+fn an_action_on_a_workload_the_cluster_lacks_is_not_proposed() {
+    let mut input = investigation(
+        vec![alert("HighErrorRate", "5xx")],
+        vec![fact("redis-cache", ServiceKind::Cache, 1)],
+    );
+    input.workloads = Some(vec![workload("frontend")]);
+    let (steps, proposal) = RulesBrain.reason(&input);
+    assert!(proposal.actions.is_empty());
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.text.contains("the cluster has no workload redis-cache")),
+        "{steps:?}"
+    );
 }

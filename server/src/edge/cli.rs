@@ -91,6 +91,21 @@ pub struct TracerArgs {
     /// Seconds a step may wait for the system (analysis, execution).
     #[arg(long, default_value_t = 30)]
     pub patience: u64,
+    /// Which alert fires first: the database's (`cause-first`) or the frontend's
+    /// (`symptoms-first`, as in production, where a symptom's `for:` is shorter).
+    #[arg(long, value_enum, default_value_t = AlertOrder::CauseFirst)]
+    pub order: AlertOrder,
+    /// Seconds between the two alerts. The default outlasts the default quiet period
+    /// (`[brain] quiet_seconds`, 3), so the first alert is analysed alone first.
+    #[arg(long, default_value_t = 4.0)]
+    pub gap: f64,
+}
+
+/// The order the tracer bullet fires the 3 AM scenario's alerts in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlertOrder {
+    CauseFirst,
+    SymptomsFirst,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -101,6 +116,8 @@ pub enum ChaosKind {
     ExhaustDatabase,
     /// TARGET is a deployment: its replica count becomes --replicas.
     SetReplicas,
+    /// TARGET is a deployment: it rolls out a new revision whose pods crash-loop.
+    BadRollout,
 }
 
 #[derive(Debug, Args)]

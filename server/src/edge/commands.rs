@@ -94,6 +94,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 url,
                 password: args.password,
                 patience: std::time::Duration::from_secs(args.patience),
+                order: args.order,
+                gap: std::time::Duration::try_from_secs_f64(args.gap)
+                    .map_err(|_| anyhow::anyhow!("--gap {}: not a number of seconds", args.gap))?,
             };
             let passed = tracer.run(&mut std::io::stdout()).await?;
             anyhow::ensure!(passed, "the tracer bullet failed (see the table above)");
@@ -118,6 +121,7 @@ async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
         cli::ChaosKind::CrashPod => "CRASH_POD",
         cli::ChaosKind::ExhaustDatabase => "EXHAUST_DATABASE",
         cli::ChaosKind::SetReplicas => "SET_REPLICAS",
+        cli::ChaosKind::BadRollout => "BAD_ROLLOUT",
     };
     let body = serde_json::json!({
         "query": "mutation($k: ChaosKind!, $t: String!, $n: String, $r: Int) \

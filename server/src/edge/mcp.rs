@@ -129,7 +129,8 @@ fn operation(name: &str, args: &JsonObject) -> Result<(String, Value, &'static s
         "get_incident" => (
             "query($id: ID!) { incident(id: $id) { id title severity status service createdAt
               alerts { name status severity count } analysis { summary confidence brain
-              rootCauses { service kind depth } } approvals { id status effectiveRisk action { kind target } } } }"
+              rootCauses { service kind depth } } approvals { id status effectiveRisk requestedBy
+              dryRun { passed checks { name passed detail } } action { kind target } } } }"
                 .into(),
             json!({"id": text(args, "id")?}),
             "incident",

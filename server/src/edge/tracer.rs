@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use crate::edge::cli::AlertOrder;
+
 use engine::policy::ApprovalStatus;
 use engine::stored::Stored;
 use rmcp::ServiceExt;
@@ -20,6 +22,10 @@ pub struct Tracer {
     pub password: String,
     /// How long a step may wait for the system.
     pub patience: Duration,
+    /// Which alert fires first.
+    pub order: AlertOrder,
+    /// The time between the two alerts.
+    pub gap: Duration,
 }
 
 struct Step {
@@ -121,7 +127,14 @@ impl Tracer {
         let admin = self.login(&http, "admin").await?;
         let url = format!("{}/api/v1/alerts/webhook", self.url.trim_end_matches('/'));
         let mut incident = String::new();
-        for (name, service, description) in crate::edge::demo::SCENARIO {
+        let mut alerts = crate::edge::demo::SCENARIO.to_vec();
+        if self.order == AlertOrder::SymptomsFirst {
+            alerts.reverse();
+        }
+        for (i, (name, service, description)) in alerts.into_iter().enumerate() {
+            if i > 0 {
+                tokio::time::sleep(self.gap).await;
+            }
             let response = http
                 .post(&url)
                 .bearer_auth(&admin)
@@ -136,10 +149,16 @@ impl Tracer {
                 return Err(format!("{url} answered {} for {name}", response.status()));
             }
             let receipt: Value = response.json().await.map_err(|e| e.to_string())?;
-            incident = receipt["incidents"][0]
+            let joined = receipt["incidents"][0]
                 .as_str()
                 .ok_or("the webhook named no incident")?
                 .to_owned();
+            if !incident.is_empty() && joined != incident {
+                return Err(format!(
+                    "{name} opened incident #{joined} instead of joining #{incident}"
+                ));
+            }
+            incident = joined;
         }
         Ok((
             Context {
@@ -148,14 +167,23 @@ impl Tracer {
                 incident: incident.clone(),
                 approval: String::new(),
             },
-            format!("2 alerts accepted; the frontend's alert is in incident #{incident}"),
+            format!(
+                "2 alerts accepted {}, {:.1} s apart; both in incident #{incident}",
+                match self.order {
+                    AlertOrder::CauseFirst => "cause first",
+                    AlertOrder::SymptomsFirst => "symptoms first",
+                },
+                self.gap.as_secs_f64()
+            ),
         ))
     }
 
     async fn graphrag_analysis(&self, ctx: &Context) -> Result<String, String> {
         let query = "query($id: ID!) { incident(id: $id) { status service alerts { service }
-            analysis { summary blastRadius { affected { service } } } } }";
+            analysis { summary rootCauses { service } proposal { rootCause }
+            blastRadius { affected { service } } } } }";
         let deadline = tokio::time::Instant::now() + self.patience;
+        let mut seen = String::from("no analysis yet");
         loop {
             let data = self
                 .graphql(
@@ -167,35 +195,37 @@ impl Tracer {
                 .await?;
             let incident = &data["incident"];
             let analysis = &incident["analysis"];
+            let cause = incident["service"].as_str().unwrap_or("none");
+            let services: Vec<&str> = incident["alerts"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|a| a["service"].as_str()).collect())
+                .unwrap_or_default();
             if analysis.is_object() {
-                // The frontend's alerts joined the database's incident: one incident, whose
-                // root cause is the database.
-                let cause = incident["service"].as_str().unwrap_or("none");
-                if cause != "postgres-db" {
-                    return Err(format!(
-                        "expected root cause postgres-db for the frontend's alerts, got {cause}"
+                // Settled: the incident's root cause is the database, and the analysis
+                // describes it (ranks it first, concludes on it).
+                let ranked = analysis["rootCauses"][0]["service"].as_str();
+                let concluded = analysis["proposal"]["rootCause"].as_str();
+                seen = format!(
+                    "root cause {cause}, analysis ranks {} and concludes {}",
+                    ranked.unwrap_or("nothing"),
+                    concluded.unwrap_or("nothing")
+                );
+                let settled = cause == "postgres-db"
+                    && ranked == Some("postgres-db")
+                    && concluded == Some("postgres-db")
+                    && incident["status"] != "ANALYZING";
+                if settled && services.contains(&"frontend") {
+                    let blast = analysis["blastRadius"]["affected"]
+                        .as_array()
+                        .map_or(0, Vec::len);
+                    return Ok(format!(
+                        "root cause postgres-db; blast radius {blast} service(s)"
                     ));
                 }
-                let services: Vec<&str> = incident["alerts"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(|a| a["service"].as_str()).collect())
-                    .unwrap_or_default();
-                if !services.contains(&"frontend") {
-                    return Err(format!(
-                        "the frontend's alert is not in incident #{} ({services:?})",
-                        ctx.incident
-                    ));
-                }
-                let blast = analysis["blastRadius"]["affected"]
-                    .as_array()
-                    .map_or(0, Vec::len);
-                return Ok(format!(
-                    "root cause postgres-db; blast radius {blast} service(s)"
-                ));
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(format!(
-                    "incident #{} was not analysed within {} s",
+                    "incident #{} did not settle on postgres-db within {} s ({seen}; alerts on {services:?})",
                     ctx.incident,
                     self.patience.as_secs()
                 ));
@@ -204,31 +234,74 @@ impl Tracer {
         }
     }
 
-    async fn generate_approval(&self, ctx: &mut Context, test_id: &str) -> Result<String, String> {
-        let approval = self
-            .mcp(
-                &ctx.admin,
-                "propose_action",
-                json!({"incident_id": ctx.incident, "kind": "restart_deployment",
-                    "target": "postgres-db", "rationale": format!("tracer bullet {test_id}")}),
-            )
-            .await?;
-        if approval["dryRun"]["passed"] != true {
-            return Err(format!(
-                "the dry-run failed: {}",
-                approval["dryRun"]["checks"]
-            ));
+    /// The fix the analysis proposed, read over MCP: one pending approval, aimed at the
+    /// database, whose dry-run passed, and no pending proposal aimed elsewhere.
+    async fn generate_approval(&self, ctx: &mut Context) -> Result<String, String> {
+        let deadline = tokio::time::Instant::now() + self.patience;
+        loop {
+            let incident = self
+                .mcp(&ctx.admin, "get_incident", json!({"id": ctx.incident}))
+                .await?;
+            let pending: Vec<&Value> = incident["approvals"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter(|a| status_of(a) == Some(ApprovalStatus::Pending))
+                        .collect()
+                })
+                .unwrap_or_default();
+            let aimed = |a: &Value| {
+                a["action"]["target"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("postgres-db"))
+            };
+            let elsewhere: Vec<String> = pending
+                .iter()
+                .filter(|a| !aimed(a))
+                .map(|a| {
+                    format!(
+                        "#{} {} {}",
+                        a["id"].as_str().unwrap_or("?"),
+                        a["action"]["kind"],
+                        a["action"]["target"]
+                    )
+                })
+                .collect();
+            if let Some(fix) = pending.iter().find(|a| aimed(a)) {
+                if !elsewhere.is_empty() {
+                    return Err(format!(
+                        "pending proposals aimed elsewhere: {}",
+                        elsewhere.join(", ")
+                    ));
+                }
+                if fix["dryRun"]["passed"] != true {
+                    return Err(format!(
+                        "the proposed fix's dry-run failed: {}",
+                        fix["dryRun"]["checks"]
+                    ));
+                }
+                ctx.approval = fix["id"].as_str().unwrap_or_default().to_owned();
+                return Ok(format!(
+                    "approval #{} proposed by the analysis: {} {}, {} risk, dry-run passed",
+                    ctx.approval,
+                    fix["action"]["kind"].as_str().unwrap_or("?"),
+                    fix["action"]["target"].as_str().unwrap_or("?"),
+                    fix["effectiveRisk"].as_str().unwrap_or("?"),
+                ));
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(format!(
+                    "no pending fix aimed at postgres-db within {} s (pending: {})",
+                    self.patience.as_secs(),
+                    if elsewhere.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        elsewhere.join(", ")
+                    }
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        if status_of(&approval) != Some(ApprovalStatus::Pending) {
-            return Err(format!("expected PENDING, got {}", approval["status"]));
-        }
-        ctx.approval = approval["id"].as_str().unwrap_or_default().to_owned();
-        Ok(format!(
-            "approval #{} via MCP: {} risk, {} signature(s) needed, dry-run passed",
-            ctx.approval,
-            approval["effectiveRisk"].as_str().unwrap_or("?"),
-            approval["requiredSignatures"]
-        ))
     }
 
     async fn multisig_approval(&self, ctx: &Context) -> Result<String, String> {
@@ -323,7 +396,7 @@ impl Tracer {
                     outcome: analysis,
                 });
                 if analysed {
-                    let generated = self.generate_approval(&mut ctx, &test_id).await;
+                    let generated = self.generate_approval(&mut ctx).await;
                     let ok = generated.is_ok();
                     steps.push(Step {
                         name: "generate_approval",

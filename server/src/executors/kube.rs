@@ -13,6 +13,7 @@ mod readings;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use engine::brain::WorkloadFact;
 use engine::dryrun::{Budget, CheckName, ClusterView, DryRunReport, ResourceState};
 use engine::policy::ActionRequest;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
@@ -262,6 +263,26 @@ impl Executor for KubeCluster {
 
     async fn execute(&self, _approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
         self.submit(request, false).await.map_err(ExecError::Failed)
+    }
+
+    async fn workloads(
+        &self,
+        wanted: &[(Option<String>, String)],
+    ) -> Option<Vec<Option<WorkloadFact>>> {
+        let mut found = Vec::with_capacity(wanted.len());
+        for (namespace, name) in wanted {
+            match self
+                .workload(namespace.as_deref().unwrap_or("default"), name)
+                .await
+            {
+                Ok(workload) => found.push(workload),
+                Err(error) => {
+                    tracing::warn!(%error, "the cluster's workloads cannot be read now");
+                    return None;
+                }
+            }
+        }
+        Some(found)
     }
 }
 

@@ -1,6 +1,7 @@
 //! The simulated cluster as an executor: the engine's dry-run over its state, and actions
 //! applied to it in memory.
 
+use engine::brain::WorkloadFact;
 use engine::dryrun::DryRunReport;
 use engine::policy::ActionRequest;
 use engine::simcluster::EXECUTOR;
@@ -23,5 +24,17 @@ impl Executor for SimulatedCluster {
     async fn execute(&self, approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
         self.with(|cluster| cluster.apply(approval, request))
             .map_err(ExecError::Failed)
+    }
+
+    async fn workloads(
+        &self,
+        wanted: &[(Option<String>, String)],
+    ) -> Option<Vec<Option<WorkloadFact>>> {
+        Some(self.with(|cluster| {
+            wanted
+                .iter()
+                .map(|(namespace, name)| cluster.workload(namespace.as_deref(), name))
+                .collect()
+        }))
     }
 }

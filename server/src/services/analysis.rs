@@ -1,11 +1,13 @@
-//! The analysis worker: when an incident opens (or on demand), build the pseudonymised
-//! investigation, run the Brain, persist its thinking events with gap-free sequence numbers as
-//! they come, and store the proposal.
+//! The analysis worker: once an incident settles (see [`settle`]), or on demand, build the
+//! pseudonymised investigation, run the Brain, persist its thinking events with gap-free
+//! sequence numbers as they come, store the proposal, turn its actions into approvals and
+//! supersede the older proposals it replaces.
 //!
-//! Claiming is a conditional update (`OPEN → ANALYZING`), so however many replicas see the
-//! incident open, one analyses it.
+//! Claiming is a conditional update (`OPEN|AWAITING_APPROVAL → ANALYZING`), so however many
+//! replicas see the incident change, one analyses it.
 
 pub mod brains;
+pub mod settle;
 
 use crate::base::bus::ThinkingRow;
 
@@ -14,8 +16,10 @@ use std::sync::Arc;
 use chrono::Utc;
 use engine::alert::AlertStatus;
 use engine::brain::{
-    AlertFacts, Brain, GraphFact, Investigation, Proposal, RulesBrain, ThinkingStep,
+    AlertFacts, Brain, DiagnosticsFact, GraphFact, Investigation, Proposal, RulesBrain,
+    ThinkingStep,
 };
+use engine::topology::ServiceKind;
 use engine::topology::Topology;
 use entity::{alert, analysis, incident, thinking_event};
 use sea_orm::sea_query::Expr;
@@ -45,6 +49,28 @@ pub async fn firing_services(
         .await?;
     Ok(services.into_iter().flatten().collect())
 }
+
+/// Why an analysis runs.
+#[derive(Debug, Clone)]
+pub enum Trigger {
+    /// The incident settled after a change; the text says which.
+    Settled(String),
+    /// A person asked (`analyzeIncident`); not counted against `[brain] max_runs`.
+    Requested { by: String },
+}
+
+impl Trigger {
+    fn reason(&self) -> String {
+        match self {
+            Trigger::Settled(why) => why.clone(),
+            Trigger::Requested { by } => format!("Analysis requested by {by}."),
+        }
+    }
+}
+
+/// An analysis claimed longer ago than this was interrupted (a crash): it runs again.
+/// Providers time out well before (`[brain] timeout_seconds`, retried).
+const MIN_LEASE: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AnalysisError {
@@ -78,6 +104,7 @@ impl Analyst {
         approvals: crate::services::approvals::Approvals,
         config: BrainConfig,
     ) -> anyhow::Result<Analyst> {
+        config.settling()?;
         let analyst = Analyst(Arc::new(Inner {
             db,
             topology,
@@ -109,32 +136,7 @@ impl Analyst {
                 }
             }
         });
-        let watcher = analyst.clone();
-        let mut updates = ingest.subscribe();
-        tokio::spawn(async move {
-            loop {
-                match updates.recv().await {
-                    Ok(id) => {
-                        let analyst = watcher.clone();
-                        tokio::spawn(async move {
-                            match analyst.analyze(id, false).await {
-                                Ok(_) | Err(AnalysisError::Busy(_)) => {}
-                                Err(error) => {
-                                    tracing::warn!(%error, incident_id = id, "analysis failed")
-                                }
-                            }
-                        });
-                    }
-                    Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        tracing::warn!(
-                            missed,
-                            "analysis watcher lagged; incidents opened meanwhile wait for analyzeIncident"
-                        );
-                    }
-                    Err(broadcast::error::RecvError::Closed) => break,
-                }
-            }
-        });
+        analyst.start_settling(ingest.subscribe());
         Ok(analyst)
     }
 
@@ -157,30 +159,46 @@ impl Analyst {
         &self.0.db
     }
 
-    /// Analyses `incident_id`. Automatic runs take only OPEN incidents never analysed; manual
-    /// runs (`analyzeIncident`) also re-analyse AWAITING_APPROVAL ones.
-    pub async fn analyze(&self, incident_id: i32, manual: bool) -> Result<Proposal, AnalysisError> {
-        let db = &self.0.db;
-        if !manual
-            && analysis::Entity::find_by_id(incident_id)
-                .one(db)
-                .await?
-                .is_some()
-        {
-            return Err(AnalysisError::Busy(incident_id));
+    fn settling(&self) -> settle::Settling {
+        let (quiet, max_wait) = self
+            .0
+            .config
+            .settling()
+            .expect("checked when the analyst started");
+        settle::Settling {
+            quiet,
+            max_wait,
+            max_runs: self.0.config.max_runs,
         }
-        let claimable: &[IncidentStatus] = if manual {
-            &[IncidentStatus::Open, IncidentStatus::AwaitingApproval]
-        } else {
-            &[IncidentStatus::Open]
-        };
+    }
+
+    fn lease(&self) -> std::time::Duration {
+        let provider = self
+            .0
+            .config
+            .timeout_seconds
+            .saturating_mul(u64::from(self.0.config.max_retries) + 2);
+        MIN_LEASE.max(std::time::Duration::from_secs(provider))
+    }
+
+    /// Analyses `incident_id` now: an OPEN incident, or one AWAITING_APPROVAL (a re-analysis).
+    pub async fn analyze(
+        &self,
+        incident_id: i32,
+        trigger: Trigger,
+    ) -> Result<Proposal, AnalysisError> {
+        let db = &self.0.db;
         let claimed = incident::Entity::update_many()
             .col_expr(
                 incident::Column::Status,
                 Expr::value(IncidentStatus::Analyzing),
             )
+            .col_expr(incident::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(incident::Column::Id.eq(incident_id))
-            .filter(incident::Column::Status.is_in(claimable.iter().copied()))
+            .filter(
+                incident::Column::Status
+                    .is_in([IncidentStatus::Open, IncidentStatus::AwaitingApproval]),
+            )
             .exec(db)
             .await?;
         if claimed.rows_affected == 0 {
@@ -192,12 +210,16 @@ impl Analyst {
             );
         }
         self.0.ingest.notify(incident_id);
-        let result = self.run(incident_id).await;
-        let next = match &result {
-            Ok(proposal) if !proposal.actions.is_empty() => IncidentStatus::AwaitingApproval,
-            _ => IncidentStatus::Open,
+        let result = self.run(incident_id, &trigger).await;
+        if let Ok(proposal) = &result {
+            self.propose_actions(incident_id, proposal).await;
+        }
+        // Only if nothing else (an execution, a resolution) moved it meanwhile.
+        let next = if self.open_approvals(incident_id).await?.is_empty() {
+            IncidentStatus::Open
+        } else {
+            IncidentStatus::AwaitingApproval
         };
-        // Only if nothing else (e.g. resolution) moved it meanwhile.
         incident::Entity::update_many()
             .col_expr(incident::Column::Status, Expr::value(next))
             .col_expr(incident::Column::UpdatedAt, Expr::value(Utc::now()))
@@ -206,17 +228,11 @@ impl Analyst {
             .exec(db)
             .await?;
         self.0.ingest.notify(incident_id);
-        if let Ok(proposal) = &result {
-            self.propose_actions(incident_id, proposal).await;
-        }
         result
     }
 
-    /// Turns the proposal's actions into approvals requested by AWOOOI itself (so every
-    /// person may sign them), skipping any already open for this incident or one merged
-    /// into it.
-    async fn propose_actions(&self, incident_id: i32, proposal: &Proposal) {
-        use engine::policy::ApprovalStatus as S;
+    /// The incident and those merged into it.
+    async fn family(&self, incident_id: i32) -> Result<Vec<i32>, DbErr> {
         let mut family = vec![incident_id];
         family.extend(
             incident::Entity::find()
@@ -225,23 +241,43 @@ impl Analyst {
                 .filter(incident::Column::MergedInto.eq(incident_id))
                 .into_tuple::<i32>()
                 .all(&self.0.db)
-                .await
-                .unwrap_or_default(),
+                .await?,
         );
-        let open = entity::approval::Entity::find()
-            .filter(entity::approval::Column::IncidentId.is_in(family))
-            .filter(
-                entity::approval::Column::Status
-                    .is_in([S::Pending, S::Approved, S::Executing].map(S::as_str)),
-            )
+        Ok(family)
+    }
+
+    /// The family's approvals still waiting or running.
+    async fn open_approvals(
+        &self,
+        incident_id: i32,
+    ) -> Result<Vec<entity::approval::Model>, DbErr> {
+        use engine::policy::ApprovalStatus as S;
+        entity::approval::Entity::find()
+            .filter(entity::approval::Column::IncidentId.is_in(self.family(incident_id).await?))
+            .filter(entity::approval::Column::Status.is_in([S::Pending, S::Approved, S::Executing]))
             .all(&self.0.db)
             .await
-            .unwrap_or_default();
+    }
+
+    /// Turns the proposal's actions into approvals requested by AWOOOI itself (so every
+    /// person may sign them), reusing any already open for this incident or one merged into
+    /// it, and supersedes AWOOOI's older PENDING proposals that the new one does not repeat.
+    /// Diagnostics already read for a target are not proposed again.
+    async fn propose_actions(&self, incident_id: i32, proposal: &Proposal) {
+        let open = self.open_approvals(incident_id).await.unwrap_or_default();
+        let family = self
+            .family(incident_id)
+            .await
+            .unwrap_or_else(|_| vec![incident_id]);
+        let mut current: Vec<(String, String)> = Vec::new();
+        let mut first: Option<i32> = None;
         for action in &proposal.actions {
-            if open
+            if let Some(existing) = open
                 .iter()
-                .any(|a| a.kind == action.kind && a.target == action.target)
+                .find(|a| a.kind == action.kind && a.target == action.target)
             {
+                current.push((existing.kind.clone(), existing.target.clone()));
+                first.get_or_insert(existing.id);
                 continue;
             }
             let request = engine::policy::ActionRequest {
@@ -262,14 +298,57 @@ impl Analyst {
                     finops: None,
                 })
                 .await;
-            if let Err(error) = proposed {
-                tracing::warn!(incident = incident_id, %error, "could not propose an action");
+            match proposed {
+                Ok(view) => {
+                    current.push((view.row.kind.clone(), view.row.target.clone()));
+                    first.get_or_insert(view.row.id);
+                }
+                Err(error) => {
+                    tracing::warn!(incident = incident_id, %error, "could not propose an action")
+                }
+            }
+        }
+        let analysis = format!("incident:{incident_id}");
+        match self
+            .0
+            .approvals
+            .supersede_stale(&family, &current, first, &analysis)
+            .await
+        {
+            Ok(ids) if !ids.is_empty() => {
+                let list: Vec<String> = ids.iter().map(|id| format!("#{id}")).collect();
+                let by = first.map_or("no action".to_owned(), |id| format!("approval #{id}"));
+                let said = self
+                    .say(
+                        incident_id,
+                        "THOUGHT",
+                        format!(
+                            "Superseded the earlier proposal(s) {} by {by}: they no longer match the analysis.",
+                            list.join(", ")
+                        ),
+                    )
+                    .await;
+                if let Err(error) = said {
+                    tracing::warn!(%error, incident_id, "thinking line not stored");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(incident = incident_id, %error, "could not supersede stale proposals")
             }
         }
     }
 
-    async fn run(&self, incident_id: i32) -> Result<Proposal, AnalysisError> {
+    async fn run(&self, incident_id: i32, trigger: &Trigger) -> Result<Proposal, AnalysisError> {
         let db = &self.0.db;
+        let reason = trigger.reason();
+        self.say(incident_id, "THOUGHT", reason.clone()).await?;
+        let found = incident::Entity::find_by_id(incident_id)
+            .one(db)
+            .await?
+            .ok_or(AnalysisError::NotFound(incident_id))?;
+        // Taken before the investigation reads: a change during the run starts another.
+        let basis = settle::Basis::of(db, &found).await?;
         let investigation = self.investigation(incident_id).await?;
         let first_seq = last_seq(db, incident_id).await? + 1;
 
@@ -308,6 +387,11 @@ impl Analyst {
                 "rules".to_owned(),
             ),
         };
+        let runs = analysis::Entity::find_by_id(incident_id)
+            .one(db)
+            .await?
+            .map_or(0, |a| a.runs)
+            + i32::from(matches!(trigger, Trigger::Settled(_)));
         let row = analysis::ActiveModel {
             incident_id: Set(incident_id),
             brain: Set(brain),
@@ -321,6 +405,11 @@ impl Analyst {
             root_causes: Set(serde_json::to_string(&investigation.root_causes).expect("facts")),
             blast_radius: Set(serde_json::to_string(&investigation.blast_radius).expect("facts")),
             created_at: Set(Utc::now()),
+            basis: Set(Some(
+                serde_json::to_string(&basis).expect("basis serialises"),
+            )),
+            runs: Set(runs),
+            trigger: Set(Some(reason)),
         };
         analysis::Entity::delete_by_id(incident_id).exec(db).await?;
         let stored = row.insert(db).await?;
@@ -355,7 +444,19 @@ impl Analyst {
         let service = found.service.clone();
         let (root_causes, blast_radius, service_kind) = match service.as_deref() {
             Some(name) if topology.contains(name) => {
-                let causes = ranked_root_causes(topology, name, &alerts, &firing);
+                let mut causes = ranked_root_causes(topology, name, &alerts, &firing);
+                // The incident's root cause (correlation's) leads: the analysis describes it.
+                if !causes.is_empty() {
+                    let own = match causes.iter().position(|c| c.service == name) {
+                        Some(at) => causes.remove(at),
+                        None => GraphFact {
+                            service: name.to_owned(),
+                            kind: topology.kind_of(name).unwrap_or(ServiceKind::Service),
+                            depth: 0,
+                        },
+                    };
+                    causes.insert(0, own);
+                }
                 let radius = topology
                     .blast_radius(name, 3)
                     .map(|r| {
@@ -387,7 +488,38 @@ impl Analyst {
             tracing::warn!(incident = incident_id, error = %e, "similar past incidents unavailable");
             Vec::new()
         });
+        // Every workload a playbook may name: causes, alerting services, the blast radius,
+        // the root cause's pooler, past fixes' targets.
+        let mut wanted: Vec<String> = root_causes
+            .iter()
+            .chain(&blast_radius)
+            .map(|f| f.service.clone())
+            .chain(alerts.iter().filter_map(|a| a.service.clone()))
+            .chain(service.iter().cloned())
+            .chain(service.iter().map(|s| format!("{s}-pooler")))
+            .chain(root_causes.first().map(|c| format!("{}-pooler", c.service)))
+            .chain(history.iter().filter_map(|p| {
+                p.action
+                    .as_deref()
+                    .and_then(|a| a.split_once(' '))
+                    .map(|(_, target)| target.to_owned())
+            }))
+            .collect();
+        wanted.sort_unstable();
+        wanted.dedup();
+        let workloads = self
+            .0
+            .approvals
+            .cluster_view(incident_id, &wanted)
+            .await
+            .unwrap_or_else(|e| {
+                tracing::warn!(incident = incident_id, error = %e, "cluster view unavailable");
+                None
+            });
+        let diagnostics = diagnostics_read(db, &self.family(incident_id).await?).await?;
         Ok(Investigation {
+            workloads,
+            diagnostics,
             incident_title: found.title,
             service,
             service_kind,
@@ -411,6 +543,48 @@ impl Analyst {
         })
     }
 }
+
+/// What the family's finished `run_diagnostics` read, newest first: the latest three, each
+/// its last [`DIAGNOSTICS_CHARS`] characters (stored pseudonymised).
+async fn diagnostics_read(
+    db: &DatabaseConnection,
+    family: &[i32],
+) -> Result<Vec<DiagnosticsFact>, DbErr> {
+    use engine::policy::ApprovalStatus;
+    use entity::states::ExecutionStatus;
+    let read = entity::approval::Entity::find()
+        .filter(entity::approval::Column::IncidentId.is_in(family.iter().copied()))
+        .filter(entity::approval::Column::Kind.eq("run_diagnostics"))
+        .filter(entity::approval::Column::Status.eq(ApprovalStatus::Executed))
+        .order_by_desc(entity::approval::Column::Id)
+        .limit(3)
+        .all(db)
+        .await?;
+    let mut facts = Vec::new();
+    for approval in read {
+        let Some(run) = entity::execution::Entity::find()
+            .filter(entity::execution::Column::ApprovalId.eq(approval.id))
+            .filter(entity::execution::Column::Status.eq(ExecutionStatus::Succeeded))
+            .one(db)
+            .await?
+        else {
+            continue;
+        };
+        let output = &run.output;
+        let mut start = output.len().saturating_sub(DIAGNOSTICS_CHARS);
+        while !output.is_char_boundary(start) {
+            start += 1;
+        }
+        facts.push(DiagnosticsFact {
+            target: approval.target,
+            output: output[start..].to_owned(),
+        });
+    }
+    Ok(facts)
+}
+
+/// How much of one diagnostics output an analysis reads.
+const DIAGNOSTICS_CHARS: usize = 2_000;
 
 /// The incident's highest thinking sequence number (0 before the first).
 async fn last_seq(db: &DatabaseConnection, incident_id: i32) -> Result<i32, DbErr> {

@@ -11,6 +11,7 @@
 mod execute;
 pub mod executor;
 mod sign;
+mod supersede;
 mod view;
 
 pub use executor::{Blast, ExecError, Executor, Handles, Registry};
@@ -292,6 +293,83 @@ impl Approvals {
         Ok(labelled)
     }
 
+    /// The cluster's workloads among `services` (incident `incident_id`'s labels), named by
+    /// those labels; `None` when the cluster executor cannot tell.
+    pub async fn cluster_view(
+        &self,
+        incident_id: i32,
+        services: &[String],
+    ) -> Result<Option<Vec<engine::brain::WorkloadFact>>, DbErr> {
+        let Some(cluster) = self.0.executors.route("restart_deployment") else {
+            return Ok(None);
+        };
+        let names = load_names(&self.0.db, &self.0.key, incident_id, false)
+            .await?
+            .unwrap_or_default();
+        let boundary = Boundary::new(names);
+        let wanted: Vec<(Option<String>, String)> = services
+            .iter()
+            .map(|label| {
+                let real = boundary.real_request(&ActionRequest {
+                    kind: "run_diagnostics".into(),
+                    target: label.clone(),
+                    namespace: None,
+                    params: serde_json::Value::Null,
+                    labels: Default::default(),
+                    requested_by: SYSTEM_REQUESTER.into(),
+                });
+                (self.namespace_of(&real.target), real.target)
+            })
+            .collect();
+        drop(boundary);
+        let Some(found) = cluster.workloads(&wanted).await else {
+            return Ok(None);
+        };
+        Ok(Some(
+            found
+                .into_iter()
+                .zip(services)
+                .filter_map(|(workload, label)| {
+                    workload.map(|mut w| {
+                        w.name = label.clone();
+                        w
+                    })
+                })
+                .collect(),
+        ))
+    }
+
+    /// An approval of the incident `survivor` (or one merged into it) for the same action
+    /// and target, still waiting or running.
+    async fn open_twin(
+        &self,
+        survivor: i32,
+        kind: &str,
+        target: &str,
+    ) -> Result<Option<approval::Model>, DbErr> {
+        let family = incident::Entity::find()
+            .filter(
+                sea_orm::Condition::any()
+                    .add(incident::Column::Id.eq(survivor))
+                    .add(incident::Column::MergedInto.eq(survivor)),
+            )
+            .all(&self.0.db)
+            .await?
+            .into_iter()
+            .map(|i| i.id);
+        approval::Entity::find()
+            .filter(approval::Column::IncidentId.is_in(family))
+            .filter(approval::Column::Kind.eq(kind))
+            .filter(approval::Column::Target.eq(target))
+            .filter(approval::Column::Status.is_in([
+                ApprovalStatus::Pending,
+                ApprovalStatus::Approved,
+                ApprovalStatus::Executing,
+            ]))
+            .one(&self.0.db)
+            .await
+    }
+
     /// The namespace the topology gives `service`, for proposals that name none.
     pub fn namespace_of(&self, service: &str) -> Option<String> {
         self.0
@@ -323,6 +401,18 @@ impl Approvals {
             .merged_into
             .unwrap_or(incident_id);
         let (request, rationale) = self.labelled(incident_id, request, rationale).await?;
+        if let Some(twin) = self
+            .open_twin(status_of_incident, &request.kind, &request.target)
+            .await?
+        {
+            return Err(ApprovalError::Conflict(format!(
+                "approval #{} already proposes {} {} for this incident ({})",
+                twin.id,
+                request.kind,
+                request.target,
+                twin.status.as_str()
+            )));
+        }
         let pattern = policy::trust_pattern(&request.kind, &request.target);
         let trust = self.trust(&pattern).await?;
         let now = Utc::now();

@@ -56,12 +56,14 @@ pub enum EventKind {
     ApprovalFailed,
     ApprovalVoided,
     ApprovalExpired,
+    /// A newer analysis proposed another fix; this one will never run.
+    ApprovalSuperseded,
     /// The settings page's "send test notification".
     Test,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 11] = [
+    pub const ALL: [EventKind; 12] = [
         EventKind::IncidentOpened,
         EventKind::IncidentResolved,
         EventKind::ApprovalPending,
@@ -72,6 +74,7 @@ impl EventKind {
         EventKind::ApprovalFailed,
         EventKind::ApprovalVoided,
         EventKind::ApprovalExpired,
+        EventKind::ApprovalSuperseded,
         EventKind::Test,
     ];
 
@@ -87,6 +90,7 @@ impl EventKind {
             EventKind::ApprovalFailed => "APPROVAL_FAILED",
             EventKind::ApprovalVoided => "APPROVAL_VOIDED",
             EventKind::ApprovalExpired => "APPROVAL_EXPIRED",
+            EventKind::ApprovalSuperseded => "APPROVAL_SUPERSEDED",
             EventKind::Test => "TEST",
         }
     }
@@ -108,6 +112,7 @@ impl EventKind {
             EventKind::ApprovalFailed => "Execution failed",
             EventKind::ApprovalVoided => "Voided before execution",
             EventKind::ApprovalExpired => "Approval expired",
+            EventKind::ApprovalSuperseded => "Superseded by a newer analysis",
             EventKind::Test => "Test notification",
         }
     }
@@ -153,6 +158,9 @@ pub struct ApprovalFacts {
     pub void_reason: Option<String>,
     /// A FinOps fix: its monthly saving, e.g. `$40.00/month`.
     pub saving: Option<String>,
+    /// SUPERSEDED: the approval proposed instead.
+    #[serde(default)]
+    pub superseded_by: Option<i32>,
 }
 
 impl Payload {
@@ -207,6 +215,15 @@ impl Payload {
             }
             if let Some(r) = &a.void_reason {
                 out.push(("Voided because", r.clone()));
+            }
+            if a.status == ApprovalStatus::Superseded {
+                out.push((
+                    "Replaced by",
+                    match a.superseded_by {
+                        Some(id) => format!("approval #{id}"),
+                        None => "no action: the newer analysis proposes none".to_owned(),
+                    },
+                ));
             }
             if !a.rationale.is_empty() {
                 out.push(("Why", a.rationale.clone()));

@@ -24,6 +24,30 @@ macro_rules! on_both_backends {
     };
 }
 
+/// The next `data` a subscription delivers (answering pings), or `None` after `wait` of
+/// silence.
+pub async fn next_data(ws: &mut Ws, wait: std::time::Duration) -> Option<Value> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = tokio::time::timeout(wait, ws.next()).await.ok()??.ok()?;
+        let Message::Text(text) = message else {
+            continue;
+        };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        match value["type"].as_str() {
+            Some("next") => return Some(value["payload"]["data"].clone()),
+            Some("ping") => {
+                let _ = ws
+                    .send(Message::text(json!({"type": "pong"}).to_string()))
+                    .await;
+            }
+            Some("error" | "complete") => panic!("subscription ended: {value}"),
+            _ => {}
+        }
+    }
+}
+
 /// A tool the tests drive, from the `.venv` that `scripts/setup.sh --e2e` installs.
 pub fn venv(file: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -147,6 +171,29 @@ pub struct CliOutput {
     pub stderr: String,
 }
 
+/// A copy of the demo topology in a file, removed when dropped.
+pub struct DemoTopology(PathBuf);
+
+impl DemoTopology {
+    pub fn new() -> DemoTopology {
+        let path =
+            std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
+        std::fs::write(&path, engine::topology::DEMO_YAML).unwrap();
+        DemoTopology(path)
+    }
+
+    /// `--topology FILE`.
+    pub fn args(&self) -> [&str; 2] {
+        ["--topology", self.0.to_str().unwrap()]
+    }
+}
+
+impl Drop for DemoTopology {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 pub struct TestServer {
     /// Its HTTP API (`server.graphql(…)`, `server.base`, … through `Deref`).
     pub api: Api,
@@ -170,12 +217,8 @@ impl TestServer {
 
     /// A server with the demo topology (`--topology` pointing at a copy of it).
     pub async fn with_demo_topology(backend: Backend) -> TestServer {
-        let path =
-            std::env::temp_dir().join(format!("awoooi-topology-{}.yaml", rand::random::<u64>()));
-        std::fs::write(&path, engine::topology::DEMO_YAML).unwrap();
-        let server = TestServer::start_with(backend, &["--topology", path.to_str().unwrap()]).await;
-        std::fs::remove_file(path).unwrap();
-        server
+        let topology = DemoTopology::new();
+        TestServer::start_with(backend, &topology.args()).await
     }
 
     /// Posts one alert to the generic webhook as `token`; returns the incident it joined.
@@ -244,6 +287,15 @@ impl TestServer {
             scratch,
         } = ScratchDb::new(backend).await;
         let config_file = dir.join("awoooi.toml");
+        // Analyses settle after a short quiet period here (3 s by default).
+        const SETTLE: &str = "quiet_seconds = 0.2\nmax_wait_seconds = 2\n";
+        let toml = if toml.contains("quiet_seconds") {
+            toml.to_owned()
+        } else if toml.contains("[brain]\n") {
+            toml.replacen("[brain]\n", &format!("[brain]\n{SETTLE}"), 1)
+        } else {
+            format!("{toml}\n[brain]\n{SETTLE}")
+        };
         std::fs::write(
             &config_file,
             format!(

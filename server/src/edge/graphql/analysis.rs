@@ -15,7 +15,7 @@ use super::incidents::Incident;
 use super::topology::{AffectedService, BlastRadius, Health, RootCause};
 use super::{ApiError, principal, require_role};
 use crate::base::bus::ThinkingRow;
-use crate::services::analysis::{AnalysisError, Analyst};
+use crate::services::analysis::{AnalysisError, Analyst, Trigger};
 
 /// One step of the investigation. `seq` counts from 1 per incident, without gaps.
 #[derive(SimpleObject, Clone)]
@@ -173,12 +173,14 @@ impl AnalysisMutation {
     /// Runs the Brain on an incident now (everyone but VIEWER) and returns it.
     async fn analyze_incident(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Incident> {
         use engine::Role::*;
-        require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let by = require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?
+            .name
+            .clone();
         let id: i32 = id
             .parse()
             .map_err(|_| ApiError::NotFound(format!("no incident {}", id.as_str())))?;
         let analyst = ctx.data::<Analyst>()?;
-        match analyst.analyze(id, true).await {
+        match analyst.analyze(id, Trigger::Requested { by }).await {
             Ok(_) => {}
             Err(AnalysisError::NotFound(_)) => {
                 return Err(ApiError::NotFound(format!("no incident {id}")).into());

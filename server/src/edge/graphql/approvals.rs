@@ -55,6 +55,7 @@ pub enum ApprovalStatus {
     Rejected,
     Voided,
     Expired,
+    Superseded,
 }
 
 impl From<ApprovalError> for ApiError {
@@ -252,6 +253,17 @@ impl Approval {
     /// Why it was voided instead of executed.
     async fn void_reason(&self) -> Option<&str> {
         self.0.row.void_reason.as_deref()
+    }
+    /// SUPERSEDED: the approval a newer analysis proposed instead (none when the newer
+    /// analysis proposed no action).
+    async fn superseded_by(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<Approval>> {
+        let Some(id) = self.0.row.superseded_by else {
+            return Ok(None);
+        };
+        let approvals = ctx.data::<Approvals>()?;
+        Ok(Some(Approval(
+            approvals.load(id).await.map_err(ApiError::from)?,
+        )))
     }
     /// What the knowledge base recorded of this approval: its execution's entry and its
     /// incident's resolution (path A), which both point back here.

@@ -53,6 +53,8 @@ pub enum ChaosKind {
     ExhaustDatabase,
     /// `target` is a deployment: its replica count becomes `replicas`.
     SetReplicas,
+    /// `target` is a deployment: it rolls out a new revision whose pods crash-loop.
+    BadRollout,
 }
 
 fn simulated<'a>(ctx: &'a Context<'_>) -> async_graphql::Result<&'a Approvals> {
@@ -126,6 +128,7 @@ impl ClusterMutation {
         let chaos = match (kind, replicas) {
             (ChaosKind::CrashPod, _) => Chaos::CrashPod,
             (ChaosKind::ExhaustDatabase, _) => Chaos::ExhaustDatabase,
+            (ChaosKind::BadRollout, _) => Chaos::BadRollout,
             (ChaosKind::SetReplicas, Some(r)) if (0..=1_000).contains(&r) => {
                 Chaos::SetReplicas(r as u32)
             }

@@ -186,6 +186,88 @@ impl KubeCluster {
         Ok(pods.items.into_iter().filter(|p| !drain_skips(p)).collect())
     }
 
+    /// What the Brain may know of deployment `name`: readiness, revisions (an earlier one to
+    /// roll back to; whether the current one rolled out within the hour), pod restarts and
+    /// crash loops. `None` when there is no such deployment.
+    pub(super) async fn workload(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<WorkloadFact>, String> {
+        let deployments: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
+        let Some(deployment) = deployments.get_opt(name).await.map_err(|e| said(&e))? else {
+            return Ok(None);
+        };
+        let revision = deployment
+            .metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+            .and_then(|r| r.parse::<u32>().ok())
+            .unwrap_or(0);
+        let can_roll_back = self.previous_revision(ns, name).await.is_ok();
+        // The current revision's ReplicaSet, made when it rolled out.
+        let selector = deployment
+            .spec
+            .as_ref()
+            .map(|s| selector_query(&s.selector))
+            .unwrap_or_default();
+        let sets: Api<ReplicaSet> = Api::namespaced(self.client.clone(), ns);
+        let hour_ago = chrono::Utc::now() - chrono::Duration::hours(1);
+        let recent_rollout = sets
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| said(&e))?
+            .items
+            .iter()
+            .filter(|rs| {
+                rs.metadata
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("deployment.kubernetes.io/revision"))
+                    .and_then(|r| r.parse::<u32>().ok())
+                    == Some(revision)
+            })
+            .filter_map(|rs| rs.metadata.creation_timestamp.as_ref())
+            .any(|made| made.0.as_second() > hour_ago.timestamp());
+        let pods: Api<Pod> = Api::namespaced(self.client.clone(), ns);
+        let listed = pods
+            .list(&ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| said(&e))?;
+        let (mut restarts, mut crash_looping) = (0u32, false);
+        for status in listed
+            .items
+            .iter()
+            .filter_map(|p| p.status.as_ref())
+            .flat_map(|s| s.container_statuses.iter().flatten())
+        {
+            restarts += status.restart_count.max(0) as u32;
+            crash_looping |= status
+                .state
+                .as_ref()
+                .and_then(|s| s.waiting.as_ref())
+                .and_then(|w| w.reason.as_deref())
+                == Some("CrashLoopBackOff");
+        }
+        let status = deployment.status.as_ref();
+        Ok(Some(WorkloadFact {
+            name: name.to_owned(),
+            replicas: deployment
+                .spec
+                .as_ref()
+                .and_then(|s| s.replicas)
+                .unwrap_or(1)
+                .max(0) as u32,
+            ready: status.and_then(|s| s.ready_replicas).unwrap_or(0).max(0) as u32,
+            revision,
+            can_roll_back,
+            recent_rollout,
+            restarts,
+            crash_looping,
+        }))
+    }
+
     /// The ReplicaSet holding the revision before the deployment's current one.
     pub(super) async fn previous_revision(
         &self,

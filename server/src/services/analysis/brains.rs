@@ -40,6 +40,17 @@ pub struct BrainConfig {
     pub input_usd_per_mtok: f64,
     #[serde(default)]
     pub output_usd_per_mtok: f64,
+    /// The first analysis of an incident waits until no alert has joined it for this long
+    /// (like Alertmanager's `group_wait`); a re-analysis waits the same after the change that
+    /// starts it.
+    #[serde(default = "default_quiet")]
+    pub quiet_seconds: f64,
+    /// …but never longer than this after the first change it waits on.
+    #[serde(default = "default_max_wait")]
+    pub max_wait_seconds: f64,
+    /// Automatic analyses per incident at most (`analyzeIncident` is not counted).
+    #[serde(default = "default_max_runs")]
+    pub max_runs: u32,
 }
 
 fn default_provider() -> String {
@@ -50,6 +61,15 @@ fn default_timeout() -> u64 {
 }
 fn default_retries() -> u32 {
     2
+}
+fn default_quiet() -> f64 {
+    3.0
+}
+fn default_max_wait() -> f64 {
+    30.0
+}
+fn default_max_runs() -> u32 {
+    5
 }
 
 impl Default for BrainConfig {
@@ -63,6 +83,9 @@ impl Default for BrainConfig {
             max_retries: default_retries(),
             input_usd_per_mtok: 0.0,
             output_usd_per_mtok: 0.0,
+            quiet_seconds: default_quiet(),
+            max_wait_seconds: default_max_wait(),
+            max_runs: default_max_runs(),
         }
     }
 }
@@ -79,6 +102,29 @@ impl std::fmt::Debug for BrainConfig {
 }
 
 impl BrainConfig {
+    /// The settling times, checked: non-negative, finite, the cap not below the quiet period.
+    pub fn settling(&self) -> anyhow::Result<(Duration, Duration)> {
+        let seconds = |name: &str, value: f64| {
+            if value.is_finite() && (0.0..=3_600.0).contains(&value) {
+                Ok(Duration::from_secs_f64(value))
+            } else {
+                Err(anyhow::anyhow!(
+                    "[brain] {name} = {value}: must be between 0 and 3600 seconds"
+                ))
+            }
+        };
+        let quiet = seconds("quiet_seconds", self.quiet_seconds)?;
+        let cap = seconds("max_wait_seconds", self.max_wait_seconds)?;
+        if cap < quiet {
+            anyhow::bail!(
+                "[brain] max_wait_seconds = {} is shorter than quiet_seconds = {}",
+                self.max_wait_seconds,
+                self.quiet_seconds
+            );
+        }
+        Ok((quiet, cap))
+    }
+
     /// Estimated USD for `usage`.
     pub fn cost(&self, usage: Usage) -> f64 {
         (usage.input_tokens as f64 * self.input_usd_per_mtok

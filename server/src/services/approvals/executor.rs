@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use engine::brain::WorkloadFact;
 use engine::dryrun::DryRunReport;
 use engine::policy::ActionRequest;
 
@@ -74,6 +75,15 @@ pub trait Executor: Send + Sync + 'static {
     /// Carries out an approved request; the output is for people (it is pseudonymised before
     /// it is stored).
     async fn execute(&self, approval: i64, request: &ActionRequest) -> Result<String, ExecError>;
+    /// What it can tell of the workloads (deployments) `(namespace, name)`, one answer each
+    /// (`None`: it has no such workload); `None` overall when it runs no workloads or cannot
+    /// tell now. Reads only.
+    async fn workloads(
+        &self,
+        _wanted: &[(Option<String>, String)],
+    ) -> Option<Vec<Option<WorkloadFact>>> {
+        None
+    }
 }
 
 /// The executors in the order they are asked: the first that handles a kind takes it.

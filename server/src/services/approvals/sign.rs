@@ -136,23 +136,8 @@ impl Approvals {
     }
 
     async fn expire(&self, row: &approval::Model) -> Result<(), DbErr> {
-        let now = Utc::now();
         let txn = crate::base::db::begin_write(&self.0.db).await?;
-        let changed = approval::Entity::update_many()
-            .col_expr(
-                approval::Column::Status,
-                Expr::value(ApprovalStatus::Expired),
-            )
-            .col_expr(approval::Column::Version, Expr::value(row.version + 1))
-            .col_expr(approval::Column::DecidedAt, Expr::value(now))
-            .col_expr(approval::Column::UpdatedAt, Expr::value(now))
-            .filter(approval::Column::Id.eq(row.id))
-            .filter(approval::Column::Version.eq(row.version))
-            .filter(approval::Column::Status.eq(ApprovalStatus::Pending))
-            .exec(&txn)
-            .await?
-            .rows_affected;
-        if changed == 0 {
+        if !end_pending(&txn, row, ApprovalStatus::Expired, None).await? {
             return txn.rollback().await;
         }
         self.notice_in(&txn, EventKind::ApprovalExpired, row.id, "system")
@@ -182,6 +167,30 @@ impl Approvals {
         }
         Ok(due.len())
     }
+}
+
+/// Ends PENDING approval `row` in `status` (EXPIRED, SUPERSEDED by `superseded_by`), if it
+/// is still PENDING at the version read. Returns whether it did.
+pub(super) async fn end_pending(
+    txn: &DatabaseTransaction,
+    row: &approval::Model,
+    status: ApprovalStatus,
+    superseded_by: Option<i32>,
+) -> Result<bool, DbErr> {
+    let now = Utc::now();
+    let changed = approval::Entity::update_many()
+        .col_expr(approval::Column::Status, Expr::value(status))
+        .col_expr(approval::Column::SupersededBy, Expr::value(superseded_by))
+        .col_expr(approval::Column::Version, Expr::value(row.version + 1))
+        .col_expr(approval::Column::DecidedAt, Expr::value(now))
+        .col_expr(approval::Column::UpdatedAt, Expr::value(now))
+        .filter(approval::Column::Id.eq(row.id))
+        .filter(approval::Column::Version.eq(row.version))
+        .filter(approval::Column::Status.eq(ApprovalStatus::Pending))
+        .exec(txn)
+        .await?
+        .rows_affected;
+    Ok(changed == 1)
 }
 
 /// Approving needs a passing dry-run; the refusal names the checks that failed.

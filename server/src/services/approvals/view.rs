@@ -130,6 +130,7 @@ impl ApprovalView {
             rationale: view.row.rationale.clone(),
             void_reason: view.row.void_reason.clone(),
             saving,
+            superseded_by: view.row.superseded_by,
         }
     }
 }
