@@ -205,7 +205,25 @@ pub enum ProposalError {
     Invalid(String),
 }
 
+/// Kinds whose target is a workload (a deployment), which the cluster view can vouch for.
+const ON_WORKLOADS: &[&str] = &[
+    "restart_deployment",
+    "scale_deployment",
+    "rollback_deployment",
+    "run_diagnostics",
+];
+
 impl Proposal {
+    /// The proposal without actions on workloads the investigation's cluster view lacks (their
+    /// dry-run could not pass), and those left out.
+    pub fn runnable(mut self, input: &Investigation) -> (Proposal, Vec<ProposedAction>) {
+        let (kept, dropped) = std::mem::take(&mut self.actions)
+            .into_iter()
+            .partition(|a| !ON_WORKLOADS.contains(&a.kind.as_str()) || input.runs(&a.target));
+        self.actions = kept;
+        (self, dropped)
+    }
+
     /// The checks every proposal passes before it is stored, whoever wrote it.
     pub fn validate(&self) -> Result<(), ProposalError> {
         let bad = |m: String| Err(ProposalError::Invalid(m));
@@ -354,6 +372,29 @@ const BACKLOG: &[&str] = &[
     "messages ready",
     "unacked",
 ];
+/// Memory pressure in words: an OOM kill, or memory named with how full it is (a line that
+/// says "memory" and "limit", "working set", "usage"…), never a pointer fault's "invalid
+/// memory address".
+fn memory_pressure(text: &str) -> bool {
+    says(text, MEMORY)
+        || text.lines().any(|line| {
+            line.contains("memory")
+                && !line.contains("invalid memory address")
+                && says(
+                    line,
+                    &[
+                        "limit",
+                        "working set",
+                        "=rss",
+                        "pressure",
+                        "usage",
+                        "near",
+                        "high",
+                    ],
+                )
+        })
+}
+
 /// Names that say a workload pools connections in front of a database.
 const POOLER: &[&str] = &["pooler", "bouncer", "pgpool", "proxysql", "odyssey"];
 /// Names that say a workload consumes a queue.
@@ -465,7 +506,7 @@ fn playbook(input: &Investigation, target: &str, kind: Option<ServiceKind>) -> P
                 format!("{target} crash-loops since its latest rollout"),
             );
         }
-        if says(&own, MEMORY) {
+        if memory_pressure(&own) {
             return plan(
                 "scale_deployment",
                 target,
@@ -490,7 +531,7 @@ fn playbook(input: &Investigation, target: &str, kind: Option<ServiceKind>) -> P
             ),
         );
     }
-    if says(&own, MEMORY) {
+    if memory_pressure(&own) {
         return plan(
             "scale_deployment",
             target,
@@ -660,8 +701,9 @@ impl RulesBrain {
         } = playbook(input, &target, kind);
         say(ThinkingKind::Thought, format!("Playbook: {why}."));
         let (actions, confidence) = learn(&input.history, actions, confidence, &mut say);
-        let (actions, missing): (Vec<ProposedAction>, Vec<ProposedAction>) =
-            actions.into_iter().partition(|a| input.runs(&a.target));
+        let (actions, missing): (Vec<ProposedAction>, Vec<ProposedAction>) = actions
+            .into_iter()
+            .partition(|a| !ON_WORKLOADS.contains(&a.kind.as_str()) || input.runs(&a.target));
         for gone in &missing {
             say(
                 ThinkingKind::Thought,

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod brain;
 pub mod correlation;
 pub mod dryrun;
+pub mod eval;
 pub mod finops;
 pub mod incident;
 pub mod input;

@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod authorization;
 mod brains;
+mod evals;
 mod faults;
 mod finops;
 mod finops_prometheus;

@@ -412,3 +412,65 @@ fn an_action_on_a_workload_the_cluster_lacks_is_not_proposed() {
         "{steps:?}"
     );
 }
+
+#[test]
+fn memory_named_with_how_full_it_is_is_memory_pressure() {
+    let input = investigation(
+        vec![alert(
+            "ContainerMemoryNearLimit",
+            "memory working set at 93% of the limit for 20m",
+        )],
+        vec![],
+    );
+    assert_eq!(first_action(&input), pair("scale_deployment", "frontend"));
+}
+
+#[test]
+fn any_brains_actions_on_missing_workloads_are_left_out() {
+    let mut input = investigation(vec![alert("HighErrorRate", "5xx")], vec![]);
+    input.workloads = Some(vec![workload("frontend")]);
+    let proposal = Proposal {
+        summary: "an LLM's answer".into(),
+        root_cause: Some("frontend".into()),
+        actions: vec![
+            action(
+                "restart_deployment",
+                "frontend-pooler",
+                serde_json::json!({}),
+                "x",
+            ),
+            action("delete_pod", "frontend-abcde", serde_json::json!({}), "x"),
+            action(
+                "rollback_deployment",
+                "frontend",
+                serde_json::json!({}),
+                "x",
+            ),
+        ],
+        confidence: 0.5,
+    };
+    let (kept, dropped) = proposal.runnable(&input);
+    let names = |a: &[ProposedAction]| -> Vec<String> {
+        a.iter()
+            .map(|a| format!("{} {}", a.kind, a.target))
+            .collect()
+    };
+    assert_eq!(
+        names(&kept.actions),
+        ["delete_pod frontend-abcde", "rollback_deployment frontend"]
+    );
+    assert_eq!(names(&dropped), ["restart_deployment frontend-pooler"]);
+    // Without a cluster view nothing is left out.
+    input.workloads = None;
+    let (kept, dropped) = Proposal {
+        actions: vec![action(
+            "restart_deployment",
+            "x",
+            serde_json::json!({}),
+            "x",
+        )],
+        ..kept
+    }
+    .runnable(&input);
+    assert_eq!((kept.actions.len(), dropped.len()), (1, 0));
+}

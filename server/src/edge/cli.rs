@@ -75,6 +75,40 @@ pub enum Command {
     /// Drive a running demo server through the five steps of the incident loop (webhook,
     /// GraphQL, MCP); exit 0 only if all pass.
     TracerBullet(TracerArgs),
+    /// Run the evaluation suite: every scenario in each alert order against a fresh in-process
+    /// server, graded (root cause, agreement, fix, dry-run, stale proposals, settling time).
+    /// Exit 1 if a single-cause run missed.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// The suite: `topologies/` and `scenarios/` inside it.
+    #[arg(long, default_value = "evals")]
+    pub dir: PathBuf,
+    /// Order classes, comma-separated (cause-first, symptoms-first, random, noise, repeats,
+    /// flap), or `all`.
+    #[arg(long, default_value = "all")]
+    pub orders: String,
+    /// Only scenarios whose id or topology contains this.
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Only single-cause scenarios.
+    #[arg(long)]
+    pub single_cause: bool,
+    /// The analysis's quiet period in milliseconds (the product's default is 3000; pauses
+    /// between alerts scale with it).
+    #[arg(long, default_value_t = 300)]
+    pub quiet_ms: u64,
+    /// Runs at once.
+    #[arg(long, default_value_t = 2)]
+    pub jobs: usize,
+    /// Seeds the random orders and pauses.
+    #[arg(long, default_value_t = 7)]
+    pub seed: u64,
+    /// Also write every graded run to this file as JSON.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

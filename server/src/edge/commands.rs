@@ -9,13 +9,16 @@ use crate::base::{audit, db::redact_url, telemetry};
 use crate::edge::cli::{self, Cli, Command, TokenCommand, UserCommand};
 use crate::edge::config::Config;
 use crate::edge::state::{open_db, serve};
-use crate::edge::{mcp, tracer};
+use crate::edge::{evals, mcp, tracer};
 use crate::services::{auth, knowledge};
 
 /// Runs what the command line asks for.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::resolve(&cli, |key| std::env::var(key).ok())?;
-    telemetry::init_tracing(config.log_format);
+    // The evaluation's in-process servers log only when asked to (RUST_LOG).
+    if !matches!(cli.command, Some(Command::Eval(_))) || std::env::var_os("RUST_LOG").is_some() {
+        telemetry::init_tracing(config.log_format);
+    }
     match cli.command {
         None | Some(Command::Serve) => serve(config).await,
         Some(Command::Migrate) => {
@@ -102,6 +105,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             anyhow::ensure!(passed, "the tracer bullet failed (see the table above)");
             Ok(())
         }
+        Some(Command::Eval(args)) => eval_command(args).await,
         Some(Command::Redact) => {
             let shield = engine::shield::Shield::new(&config.shield.detectors)?;
             let stdin = std::io::stdin();
@@ -113,6 +117,57 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
         }
     }
+}
+
+/// `awoooi eval`: runs the suite, prints progress and the report; fails if a single-cause
+/// run missed.
+async fn eval_command(args: cli::EvalArgs) -> anyhow::Result<()> {
+    use engine::eval::OrderClass;
+    let classes = if args.orders == "all" {
+        OrderClass::all(3)
+    } else {
+        let mut classes = Vec::new();
+        for name in args.orders.split(',').map(str::trim) {
+            classes.extend(OrderClass::parse(name).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--orders: unknown order `{name}` (cause-first, symptoms-first, random, noise, repeats, flap, all)"
+                )
+            })?);
+        }
+        classes
+    };
+    anyhow::ensure!(args.quiet_ms >= 50, "--quiet-ms: at least 50");
+    let options = evals::EvalOptions {
+        dir: args.dir,
+        classes,
+        only: args.only,
+        single_only: args.single_cause,
+        quiet: std::time::Duration::from_millis(args.quiet_ms),
+        jobs: args.jobs.max(1),
+        seed: args.seed,
+    };
+    let results = tokio::task::spawn_blocking(move || {
+        evals::run(&options, |done, total, graded| {
+            eprintln!(
+                "[{done}/{total}] {} {}: {}",
+                graded.scenario,
+                graded.class,
+                if graded.passed() { "ok" } else { "MISS" }
+            );
+        })
+    })
+    .await??;
+    evals::report(&results, &mut std::io::stdout())?;
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&results)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    let missed = results
+        .iter()
+        .filter(|g| !g.multi_cause && !g.passed())
+        .count();
+    anyhow::ensure!(missed == 0, "{missed} single-cause run(s) missed");
+    Ok(())
 }
 
 /// `awoooi chaos`: one `clusterChaos` call to a running server.

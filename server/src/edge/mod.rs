@@ -4,6 +4,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod demo;
+pub mod evals;
 pub mod graphql;
 pub mod http;
 pub mod limits;
