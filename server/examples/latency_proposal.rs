@@ -1,10 +1,12 @@
 //! Alert received → approval-ready proposal published, with the rules brain: posts one alert at
 //! a time (the seed's scenario: frontend 5xx while postgres-db is out of connections) to a
-//! server in this process, waits until its incident is AWAITING_APPROVAL with a proposal,
-//! resolves it, and repeats. Prints p50/p99 over N alerts; baseline in the same run: the
-//! alert's own 202 (ingest alone).
+//! server in this process, waits until the analysis it starts is stored and its incident is
+//! AWAITING_APPROVAL, resolves it (and lets the run that starts settle), and repeats. Prints
+//! p50/p99 over N alerts; baseline in the same run: the alert's own 202 (ingest alone). The
+//! analysis waits `--quiet-ms` without a new alert first (the product's default is 3000: this
+//! measures the machinery on top of it, default 0).
 //!
-//!   cargo run --release -p server --example latency_proposal -- [--alerts 1000]
+//!   cargo run --release -p server --example latency_proposal -- [--alerts 1000] [--quiet-ms 0]
 
 mod bench;
 
@@ -20,6 +22,35 @@ struct Args {
     alerts: usize,
     #[arg(long)]
     database_url: Option<String>,
+    #[arg(long, default_value_t = 0)]
+    quiet_ms: u64,
+}
+
+/// Waits until incident `id` is AWAITING_APPROVAL with an analysis stored after `since`.
+async fn settled(
+    db: &sea_orm::DatabaseConnection,
+    updates: &mut tokio::sync::broadcast::Receiver<i32>,
+    id: i32,
+    since: chrono::DateTime<chrono::Utc>,
+) {
+    loop {
+        let row = entity::incident::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .unwrap()
+            .unwrap();
+        let analysed = entity::analysis::Entity::find_by_id(id)
+            .one(db)
+            .await
+            .unwrap()
+            .is_some_and(|a| a.created_at >= since);
+        if analysed && row.status == engine::incident::IncidentStatus::AwaitingApproval {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(10), updates.recv())
+            .await
+            .expect("a change within 10 s");
+    }
 }
 
 fn pct(sorted: &[Duration], p: f64) -> f64 {
@@ -31,13 +62,27 @@ fn pct(sorted: &[Duration], p: f64) -> f64 {
 async fn main() {
     let args = Args::parse();
     let dir = bench::scratch("latency");
+    let config = dir.join("awoooi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[brain]\nquiet_seconds = {}\nmax_wait_seconds = 3600\nmax_runs = 1000000\n",
+            args.quiet_ms as f64 / 1000.0
+        ),
+    )
+    .unwrap();
     let bench::Bench {
         base,
         token,
         db,
         ingest,
         database,
-    } = bench::serve(&dir, args.database_url.clone(), &["--demo"]).await;
+    } = bench::serve(
+        &dir,
+        args.database_url.clone(),
+        &["--demo", "--config", config.to_str().unwrap()],
+    )
+    .await;
     let mut updates = ingest.subscribe();
     let client = reqwest::Client::new();
     let post = |body: serde_json::Value| {
@@ -58,6 +103,7 @@ async fn main() {
         let alert = json!({"name": format!("HighErrorRate{i}"), "service": "frontend",
             "severity": "critical", "description": "5xx rate > 15%"});
         while updates.try_recv().is_ok() {}
+        let posted_at = chrono::Utc::now();
         let started = Instant::now();
         let response = post(alert.clone()).await.unwrap();
         accepted.push(started.elapsed());
@@ -66,27 +112,14 @@ async fn main() {
             .unwrap()
             .parse()
             .unwrap();
-        loop {
-            let changed = tokio::time::timeout(Duration::from_secs(10), updates.recv())
-                .await
-                .expect("a proposal within 10 s")
-                .unwrap();
-            if changed != id {
-                continue;
-            }
-            let row = entity::incident::Entity::find_by_id(id)
-                .one(&db)
-                .await
-                .unwrap()
-                .unwrap();
-            if row.status == engine::incident::IncidentStatus::AwaitingApproval {
-                break;
-            }
-        }
+        settled(&db, &mut updates, id, posted_at).await;
         proposed.push(started.elapsed());
         let mut resolved = alert;
         resolved["status"] = json!("resolved");
+        let resolved_at = chrono::Utc::now();
         post(resolved).await.unwrap();
+        // Its resolution changes the incident too: let that run end before the next alert.
+        settled(&db, &mut updates, id, resolved_at).await;
     }
     accepted.sort();
     proposed.sort();

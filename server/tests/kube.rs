@@ -517,3 +517,31 @@ async fn an_approved_restart_goes_to_the_api_server(backend: Backend) {
         "{chaos}"
     );
 }
+
+/// What the Brain reads of the cluster: readiness, revisions (an earlier one to roll back to;
+/// whether the current one rolled out lately, from its ReplicaSet's creation), restarts; none
+/// for a deployment that does not exist. Reads only.
+#[tokio::test]
+async fn the_brain_reads_workloads_from_the_api_server() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    let prod = Some("prod".to_owned());
+    let found = kube
+        .workloads(&[
+            (prod.clone(), "web".into()),
+            (prod.clone(), "db".into()),
+            (prod, "nope".into()),
+        ])
+        .await
+        .expect("the API server answers");
+    let web = found[0].clone().expect("web runs");
+    assert_eq!((web.ready, web.replicas, web.revision), (3, 3, 3));
+    // Revision 2's ReplicaSet is kept; revision 3 rolled out on 2026-11-20, not lately.
+    assert!(web.can_roll_back && !web.recent_rollout);
+    assert_eq!(web.restarts, 2);
+    assert!(!web.crash_looping);
+    let db = found[1].clone().expect("db runs");
+    assert!(!db.can_roll_back, "{db:?}");
+    assert_eq!(found[2], None);
+    assert!(writes(&fake).is_empty());
+}

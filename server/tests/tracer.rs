@@ -179,22 +179,62 @@ async fn the_tracer_bullet_passes_symptoms_first(backend: Backend) {
     );
 }
 
+/// The incident's one pending approval once its analysis settled: `(kind, target, dry-run
+/// passed)`; panics if another is pending too.
+async fn settled_fix(server: &TestServer, token: &str, id: &str) -> (String, String, bool) {
+    let query = "query($id: ID!) { incident(id: $id) { status approvals { status
+        action { kind target } dryRun { passed } } } }";
+    for _ in 0..400 {
+        let answer = server
+            .graphql(Some(token), query, serde_json::json!({"id": id}))
+            .await;
+        let incident = &answer["data"]["incident"];
+        let pending: Vec<&serde_json::Value> = incident["approvals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["status"] == "PENDING")
+            .collect();
+        if incident["status"] == "AWAITING_APPROVAL" && !pending.is_empty() {
+            assert_eq!(pending.len(), 1, "{incident}");
+            let a = pending[0];
+            return (
+                a["action"]["kind"].as_str().unwrap().to_owned(),
+                a["action"]["target"].as_str().unwrap().to_owned(),
+                a["dryRun"]["passed"] == true,
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("incident {id} never settled on a pending fix");
+}
+
 async fn the_3am_scenario_fires_only_in_demo_mode(backend: Backend) {
-    let fire = "mutation { fireDemoScenario { id title service } }";
+    let fire = "mutation($s: Boolean!) { fireDemoScenario(symptomsFirst: $s) { id service } }";
+    // In both orders: one incident (the frontend's alert joins the database's, its root
+    // cause), whose one pending fix is the database's and passes its dry-run.
+    for symptoms_first in [false, true] {
+        let demo = TestServer::start_with(backend, &["--demo"]).await;
+        let token = demo.signed_in("sam", "sre").await;
+        let fired = demo
+            .graphql(Some(&token), fire, serde_json::json!({"s": symptoms_first}))
+            .await;
+        assert_eq!(fired["errors"], serde_json::Value::Null, "{fired}");
+        let incidents = fired["data"]["fireDemoScenario"].as_array().unwrap();
+        let services: Vec<&str> = incidents
+            .iter()
+            .map(|i| i["service"].as_str().unwrap())
+            .collect();
+        assert_eq!(services, ["postgres-db"]);
+        let id = incidents[0]["id"].as_str().unwrap();
+        assert_eq!(
+            settled_fix(&demo, &token, id).await,
+            ("restart_deployment".into(), "postgres-db".into(), true),
+            "symptoms first: {symptoms_first}"
+        );
+    }
     let demo = TestServer::start_with(backend, &["--demo"]).await;
-    let token = demo.signed_in("sam", "sre").await;
-    let fired = demo
-        .graphql(Some(&token), fire, serde_json::json!({}))
-        .await;
-    assert_eq!(fired["errors"], serde_json::Value::Null, "{fired}");
-    let services: Vec<&str> = fired["data"]["fireDemoScenario"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|i| i["service"].as_str().unwrap())
-        .collect();
-    // One incident: the frontend's alert joins the database's, its root cause.
-    assert_eq!(services, ["postgres-db"]);
+    let fire = "mutation { fireDemoScenario { id } }";
     let viewer = demo.signed_in("erin", "viewer").await;
     let refused = demo
         .graphql(Some(&viewer), fire, serde_json::json!({}))

@@ -59,6 +59,19 @@ pub struct CardExecution {
     pub output: String,
 }
 
+/// The approval that replaced a SUPERSEDED one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CardReplacement {
+    pub id: String,
+    pub action: CardReplacementAction,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CardReplacementAction {
+    pub kind: String,
+    pub target: String,
+}
+
 /// What a FinOps fix saves.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct CardSaving {
@@ -112,6 +125,9 @@ pub struct Card {
     /// FinOps fixes only.
     #[serde(default)]
     pub finops_saving: Option<CardSaving>,
+    /// SUPERSEDED: what a newer analysis proposed instead.
+    #[serde(default)]
+    pub superseded_by: Option<CardReplacement>,
     pub viewer_can_sign: CardPermission,
     pub viewer_can_reject: CardPermission,
 }
@@ -122,6 +138,14 @@ impl Card {
         serde_json::to_value(value)
             .and_then(serde_json::from_value)
             .map_err(|e| graphql::ApiError::transport(format!("unexpected approval: {e}")))
+    }
+
+    /// Still waiting or running (PENDING, APPROVED, EXECUTING).
+    pub fn is_open(&self) -> bool {
+        matches!(
+            self.status,
+            ApprovalStatus::Pending | ApprovalStatus::Approved | ApprovalStatus::Executing
+        )
     }
 
     fn numeric_id(&self) -> i64 {
@@ -291,7 +315,7 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
                 <span class="muted">{format!(" {}", card.trust_note())}</span>
             </p>
             <p data-testid="quorum">{card.quorum()}</p>
-            {evidence(&card)}
+            {evidence(&card).into_any()}
             {pending.then(|| sign_controls(reason, busy, can_approve, can_reject, approve, reject))}
             {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
         </article>
@@ -374,6 +398,14 @@ fn evidence(card: &Card) -> impl IntoView + use<> {
                 )}
             </p>
             {recheck.map(|text| view! { <p class="small" data-testid="recheck">{text}</p> })}
+            {(card.status == ApprovalStatus::Superseded).then(|| view! {
+                <p class="muted" data-testid="superseded-by">
+                    "Superseded by a newer analysis, never executed"
+                    {card.superseded_by.clone().map(|r| view! {
+                        ": "<a href=format!("/approvals/{}", r.id)>{format!("#{} {} {}", r.id, r.action.kind, r.action.target)}</a>
+                    })}
+                </p>
+            })}
             {card.void_reason.clone().map(|why| view! {
                 <p class="form-error" data-testid="void-reason">{format!("Voided, never executed: {why}")}</p>
             })}
@@ -421,6 +453,7 @@ mod tests {
             recheck: None,
             execution: None,
             finops_saving: None,
+            superseded_by: None,
             viewer_can_sign: CardPermission {
                 allowed: true,
                 reason: None,

@@ -50,6 +50,7 @@ operation!(ApprovalOne, "src/graphql/approvals.graphql");
 operation!(ApprovalLive, "src/graphql/approvals.graphql");
 operation!(ApproveCard, "src/graphql/approvals.graphql");
 operation!(RejectCard, "src/graphql/approvals.graphql");
+operation!(IncidentApprovals, "src/graphql/approvals.graphql");
 operation!(AuditTrail, "src/graphql/audit.graphql");
 operation!(AuditCheck, "src/graphql/audit.graphql");
 operation!(TrustList, "src/graphql/audit.graphql");

@@ -46,7 +46,7 @@ pub fn ApprovalsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(cards) => view! { <ApprovalBoard initial=cards only=None/> }.into_any(),
+                    Ok(cards) => view! { <ApprovalBoard cards=RwSignal::new(cards) scope=Scope::All/> }.into_any(),
                     Err(error) => view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
                 }
             })}
@@ -70,7 +70,7 @@ pub fn ApprovalPage() -> impl IntoView {
                 let id = params.read_untracked().get("id").unwrap_or_default();
                 match one.await {
                     Ok(cards) if cards.is_empty() => view! { <p class="panel">"No such approval."</p> }.into_any(),
-                    Ok(cards) => view! { <ApprovalBoard initial=cards only=Some(id)/> }.into_any(),
+                    Ok(cards) => view! { <ApprovalBoard cards=RwSignal::new(cards) scope=Scope::One(id)/> }.into_any(),
                     Err(error) => view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
                 }
             })}
@@ -78,15 +78,73 @@ pub fn ApprovalPage() -> impl IntoView {
     }
 }
 
+/// Which approvals a board shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The queue: every approval.
+    All,
+    /// One approval.
+    One(String),
+    /// An incident's (and those merged into it) that wait or run — and any card once shown,
+    /// so a signer sees how it ended.
+    Incident { id: String, family: Vec<String> },
+}
+
+impl Scope {
+    /// Whether a card that changed joins (or stays on) a board showing `shown`.
+    pub fn admits(&self, card: &Card, shown: &[Card]) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::One(id) => *id == card.id,
+            Scope::Incident { family, .. } => {
+                shown.iter().any(|c| c.id == card.id)
+                    || (card.is_open()
+                        && card
+                            .incident
+                            .as_ref()
+                            .is_some_and(|i| family.contains(&i.id)))
+            }
+        }
+    }
+
+    #[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+    async fn load(
+        &self,
+        transport: Result<graphql::Transport, ApiError>,
+    ) -> Result<Vec<Card>, ApiError> {
+        match self {
+            Scope::All => load_list(transport).await,
+            Scope::One(id) => load_one(transport, id.clone()).await,
+            Scope::Incident { id, .. } => load_incident(transport, id.clone()).await,
+        }
+    }
+}
+
+/// An incident's approvals (those of incidents merged into it too), newest first.
+pub async fn load_incident(
+    transport: Result<graphql::Transport, ApiError>,
+    id: String,
+) -> Result<Vec<Card>, ApiError> {
+    let data = transport?
+        .run::<graphql::IncidentApprovals>(graphql::incident_approvals::Variables { id })
+        .await?;
+    data.incident
+        .map(|i| i.approvals)
+        .unwrap_or_default()
+        .into_iter()
+        .map(Card::from_generated)
+        .collect()
+}
+
 /// Cards kept current: by the caller's own decisions, and by everyone else's over the
-/// subscription. `only` keeps the board to one approval.
+/// subscription, within `scope`. The caller owns `cards`, so they outlive a re-render of the
+/// board (a card a person just signed stays in view).
 #[component]
-fn ApprovalBoard(initial: Vec<Card>, only: Option<String>) -> impl IntoView {
-    let cards = RwSignal::new(initial);
+pub fn ApprovalBoard(cards: RwSignal<Vec<Card>>, scope: Scope) -> impl IntoView {
     let accept = {
-        let only = only.clone();
+        let scope = scope.clone();
         move |card: Card| {
-            if only.as_ref().is_none_or(|id| *id == card.id) {
+            if cards.with_untracked(|shown| scope.admits(&card, shown)) {
                 cards.update(|cards| upsert(cards, card));
             }
         }
@@ -97,21 +155,17 @@ fn ApprovalBoard(initial: Vec<Card>, only: Option<String>) -> impl IntoView {
         use crate::graphql::ws::{SubscriptionEvent, subscribe};
         let transport = graphql::use_transport();
         let accept = accept.clone();
-        let only = only.clone();
+        let scope = scope.clone();
         let started = subscribe::<graphql::ApprovalLive, _>(
             graphql::approval_live::Variables {},
             move |event| match event {
                 // Catch up on whatever changed between the server render and now.
                 SubscriptionEvent::Connected => {
                     let transport = transport.clone();
-                    let only = only.clone();
+                    let scope = scope.clone();
                     let accept = accept.clone();
                     leptos::task::spawn_local(async move {
-                        let fresh = match only {
-                            Some(id) => load_one(transport, id).await,
-                            None => load_list(transport).await,
-                        };
-                        for card in fresh.unwrap_or_default() {
+                        for card in scope.load(transport).await.unwrap_or_default() {
                             accept(card);
                         }
                     });
@@ -131,16 +185,22 @@ fn ApprovalBoard(initial: Vec<Card>, only: Option<String>) -> impl IntoView {
     }
 
     let on_change = Callback::new(accept);
+    let empty = match scope {
+        Scope::Incident { .. } => "No proposal waits for a signature.",
+        _ => "Nothing waits for a signature.",
+    };
     view! {
         <Show
             when=move || !cards.read().is_empty()
-            fallback=|| view! { <p class="panel muted" data-testid="no-approvals">"Nothing waits for a signature."</p> }
+            fallback=move || view! { <p class="panel muted" data-testid="no-approvals">{empty}</p> }
         >
             <div class="cards">
                 <For
                     each=move || cards.get()
                     key=|card| card.clone()
-                    children=move |card| view! { <ApprovalCard card on_change/> }
+                    // Erased: a card's view type is deep enough to overflow the compiler's
+                    // limit inside the pages that embed a board.
+                    children=move |card| view! { <ApprovalCard card on_change/> }.into_any()
                 />
             </div>
         </Show>

@@ -4,10 +4,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
+use crate::components::approval::{Card, upsert};
 use crate::components::graph::TopologyGraph;
 use crate::components::status::{Pill, short_time};
 use crate::components::terminal::{Line, ThinkingTerminal};
 use crate::graphql::{self, incident};
+use crate::routes::approvals::{ApprovalBoard, Scope};
 
 #[component]
 pub fn IncidentPage() -> impl IntoView {
@@ -15,6 +17,7 @@ pub fn IncidentPage() -> impl IntoView {
     let transport = graphql::use_transport();
     // Bumped when the incident changes, to re-read it (analysis, status, alerts).
     let version = RwSignal::new(0u32);
+    let board = RwSignal::new(Vec::<Card>::new());
 
     // One subscription for the page's lifetime: on connecting, re-read once (covering changes
     // between the server render and now); afterwards, re-read on every update of this incident.
@@ -55,7 +58,7 @@ pub fn IncidentPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(incident::ResponseData { incident: Some(found), topology }) => {
-                        view! { <IncidentDetail incident=found topology/> }.into_any()
+                        view! { <IncidentDetail incident=found topology board/> }.into_any()
                     }
                     Ok(_) => view! {
                         <Title text="Not found"/>
@@ -86,6 +89,8 @@ fn entries(map: &serde_json::Value) -> Vec<(String, String)> {
 fn IncidentDetail(
     incident: incident::IncidentIncident,
     topology: incident::IncidentTopology,
+    /// The proposal cards shown, owned by the page: they outlive this view's re-renders.
+    board: RwSignal<Vec<Card>>,
 ) -> impl IntoView {
     let alerts = incident.alerts;
     let lines: Vec<Line> = incident
@@ -136,8 +141,13 @@ fn IncidentDetail(
             </section>
         }
     });
-    let analysis_view = analysis.map(|a| analysis_panel(a, &root_causes, &blast));
-    let approvals = approvals_panel(&incident.approvals);
+    let analysis_view = analysis.map(|a| analysis_panel(a, &root_causes, &blast).into_any());
+    let approvals = approvals_panel(&incident.approvals).into_any();
+    let family: Vec<String> = std::iter::once(incident.id.clone())
+        .chain(incident.merged_from.iter().cloned())
+        .collect();
+    // Erased: the page's view type would otherwise nest too deep for the compiler.
+    let act = view! { <ActOnIt id=incident.id.clone() family cards=board/> }.into_any();
     let similar = similar_panel(&incident.similar_incidents);
     let incident_id = incident.id.clone();
     view! {
@@ -161,6 +171,7 @@ fn IncidentDetail(
                 </span>
             })}
         </div>
+        {act}
         <div class="grid">
             <section class="panel">
                 <h2>"Thinking"</h2>
@@ -173,6 +184,59 @@ fn IncidentDetail(
         {graph}
         <h2>{format!("Alerts ({} absorbed)", incident.alert_count)}</h2>
         {alert_groups(alerts, incident.service.as_deref(), &edges_for_paths)}
+    }
+}
+
+/// The proposals that wait (or run) as live ApprovalCards: sign or reject here. Each read
+/// adds the open ones to `cards`, and refreshes those already shown; cards of another incident
+/// leave.
+#[component]
+fn ActOnIt(id: String, family: Vec<String>, cards: RwSignal<Vec<Card>>) -> impl IntoView {
+    let transport = graphql::use_transport();
+    let scope = Scope::Incident {
+        id: id.clone(),
+        family: family.clone(),
+    };
+    let loaded = Resource::new(
+        {
+            let id = id.clone();
+            move || id.clone()
+        },
+        move |id| crate::routes::approvals::load_incident(transport.clone(), id),
+    );
+    view! {
+        <section class="act" data-testid="incident-act">
+            <h2>"Proposed fix"</h2>
+            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+                {move || {
+                    let scope = scope.clone();
+                    Suspend::new(async move {
+                        match loaded.await {
+                            Ok(fresh) => {
+                                cards.update(|shown| {
+                                    shown.retain(|c| {
+                                        c.incident.as_ref().is_some_and(|i| match &scope {
+                                            Scope::Incident { family, .. } => family.contains(&i.id),
+                                            _ => true,
+                                        })
+                                    });
+                                    for card in fresh {
+                                        if card.is_open() || shown.iter().any(|c| c.id == card.id) {
+                                            upsert(shown, card);
+                                        }
+                                    }
+                                });
+                                view! { <ApprovalBoard cards scope/> }.into_any()
+                            }
+                            Err(error) => view! {
+                                <p class="form-error" role="alert">{error.to_string()}</p>
+                            }
+                            .into_any(),
+                        }
+                    })
+                }}
+            </Suspense>
+        </section>
     }
 }
 
@@ -228,15 +292,50 @@ fn analysis_panel(
     } else {
         blast.join(", ")
     };
+    let workloads = (!a.workloads.is_empty()).then(|| {
+        let items = a
+            .workloads
+            .iter()
+            .map(|w| {
+                let trouble = if w.crash_looping {
+                    format!(", crash-looping, {} restart(s)", w.restarts)
+                } else if w.restarts > 0 {
+                    format!(", {} restart(s)", w.restarts)
+                } else {
+                    String::new()
+                };
+                let class = if w.ready < w.replicas {
+                    "mono unhealthy"
+                } else {
+                    "mono"
+                };
+                view! {
+                    <li data-testid="workload" class=class>
+                        {format!("{} {}/{} ready{trouble}", w.name, w.ready, w.replicas)}
+                    </li>
+                }
+            })
+            .collect_view();
+        view! {
+            <dt>"Workloads"</dt>
+            <dd><ul class="plain" data-testid="workloads">{items}</ul></dd>
+        }
+    });
     view! {
         <section class="panel" data-testid="analysis">
             <h2>"Analysis"</h2>
+            {a.trigger.map(|why| view! {
+                <p class="muted small" data-testid="analysis-trigger">
+                    {format!("Run {}: {why}", a.runs.max(1))}
+                </p>
+            })}
             <p data-testid="analysis-summary">{a.summary}</p>
             <dl class="facts">
                 <dt>"Root causes"</dt>
                 <dd data-testid="root-causes">{causes}</dd>
                 <dt>"Blast radius"</dt>
                 <dd>{radius}</dd>
+                {workloads}
                 <dt>"Confidence"</dt>
                 <dd>{format!("{:.0} % ({})", a.confidence * 100.0, a.brain)}</dd>
             </dl>
@@ -258,6 +357,11 @@ fn approvals_panel(approvals: &[incident::IncidentIncidentApprovals]) -> impl In
                         <a class="mono" href=format!("/approvals/{}", a.id)>{format!("#{} {} {}", a.id, a.action.kind, a.action.target)}</a>
                         " "<span class=format!("pill risk-{}", risk.to_ascii_lowercase())>{risk}</span>
                         " "<Pill value=a.status.as_str() prefix="ap"/>
+                        {a.superseded_by.as_ref().map(|r| view! {
+                            " "<span class="muted" data-testid="replaced-by">"replaced by "
+                                <a href=format!("/approvals/{}", r.id)>{format!("#{}", r.id)}</a>
+                            </span>
+                        })}
                     </li>
                 }
             })

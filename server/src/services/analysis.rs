@@ -387,6 +387,19 @@ impl Analyst {
                 "rules".to_owned(),
             ),
         };
+        // Whoever proposed it: nothing aimed at a workload the cluster does not run.
+        let (proposal, dropped) = proposal.runnable(&investigation);
+        for gone in dropped {
+            self.say(
+                incident_id,
+                "THOUGHT",
+                format!(
+                    "Not proposing {} {}: the cluster has no workload {}, so its dry-run could not pass.",
+                    gone.kind, gone.target, gone.target
+                ),
+            )
+            .await?;
+        }
         let runs = analysis::Entity::find_by_id(incident_id)
             .one(db)
             .await?

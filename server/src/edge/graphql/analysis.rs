@@ -52,6 +52,18 @@ pub struct Proposal {
 /// What the Brain concluded about an incident.
 pub struct Analysis(pub analysis::Model);
 
+/// A deployment as the cluster shows it; its name is its service's.
+#[derive(SimpleObject)]
+pub struct Workload {
+    name: String,
+    ready: i32,
+    replicas: i32,
+    revision: i32,
+    /// Container restarts over its pods.
+    restarts: i32,
+    crash_looping: bool,
+}
+
 fn facts(json: &str) -> Vec<GraphFact> {
     serde_json::from_str(json).unwrap_or_default()
 }
@@ -60,6 +72,14 @@ fn facts(json: &str) -> Vec<GraphFact> {
 impl Analysis {
     async fn summary(&self) -> &str {
         &self.0.summary
+    }
+    /// Why the latest run started ("Analysing again: the root cause changed …").
+    async fn trigger(&self) -> Option<&str> {
+        self.0.trigger.as_deref()
+    }
+    /// Automatic runs so far (bounded by `[brain] max_runs`).
+    async fn runs(&self) -> i32 {
+        self.0.runs
     }
     /// Which provider reasoned (`rules`, …).
     async fn brain(&self) -> &str {
@@ -115,6 +135,39 @@ impl Analysis {
                 .collect(),
             max_depth: 3,
         })
+    }
+    /// The workloads of the root cause and of every service in the blast radius, as the
+    /// cluster shows them now (empty without a cluster view).
+    async fn workloads(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Workload>> {
+        let db = ctx.data::<DatabaseConnection>()?;
+        let root = incident::Entity::find_by_id(self.0.incident_id)
+            .one(db)
+            .await
+            .map_err(ApiError::internal)?
+            .and_then(|i| i.service);
+        let services: Vec<String> = root
+            .into_iter()
+            .chain(facts(&self.0.blast_radius).into_iter().map(|f| f.service))
+            .collect();
+        let approvals = ctx.data::<crate::services::approvals::Approvals>()?;
+        let found = approvals
+            .cluster_view(self.0.incident_id, &services)
+            .await
+            .map_err(ApiError::internal)?
+            .unwrap_or_default();
+        // In the order asked: the root cause, then nearest first.
+        Ok(services
+            .iter()
+            .filter_map(|s| found.iter().find(|w| &w.name == s))
+            .map(|w| Workload {
+                name: w.name.clone(),
+                ready: w.ready as i32,
+                replicas: w.replicas as i32,
+                revision: w.revision as i32,
+                restarts: w.restarts as i32,
+                crash_looping: w.crash_looping,
+            })
+            .collect())
     }
     async fn proposal(&self) -> Option<Proposal> {
         let p: EngineProposal = serde_json::from_str(&self.0.proposal).ok()?;

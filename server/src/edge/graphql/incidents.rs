@@ -383,7 +383,12 @@ pub struct IncidentMutation;
 impl IncidentMutation {
     /// `--demo` only: fires the seed's 3 AM scenario (postgres-db runs out of connections, the
     /// frontend's error rate climbs) through the ordinary ingest path; returns the incidents.
-    async fn fire_demo_scenario(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Incident>> {
+    /// `symptomsFirst`: the frontend's alert first, as production usually sends them.
+    async fn fire_demo_scenario(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] symptoms_first: bool,
+    ) -> async_graphql::Result<Vec<Incident>> {
         use engine::Role::*;
         require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
         if !ctx.data::<super::ServerMeta>()?.demo {
@@ -393,7 +398,11 @@ impl IncidentMutation {
             .into());
         }
         let mut events = Vec::new();
-        for (name, service, description) in crate::edge::demo::SCENARIO {
+        let mut scenario = crate::edge::demo::SCENARIO.to_vec();
+        if symptoms_first {
+            scenario.reverse();
+        }
+        for (name, service, description) in scenario {
             let alert = GenericAlert {
                 name: name.to_owned(),
                 severity: Some("critical".into()),
