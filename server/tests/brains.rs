@@ -19,7 +19,7 @@ use support::{Backend, TestServer};
 
 const REASONING: &str = "The frontend errors started with the database alert.\n\
     Connections are exhausted on postgres-db.\n";
-const ANSWER: &str = r#"{"summary": "postgres-db ran out of connections", "root_cause": "postgres-db", "confidence": 0.9, "actions": [{"kind": "restart_deployment", "target": "pgbouncer", "namespace": "prod", "params": {}, "rationale": "drop leaked connections"}]}"#;
+const ANSWER: &str = r#"{"summary": "postgres-db ran out of connections", "root_cause": "postgres-db", "confidence": 0.9, "actions": [{"kind": "restart_deployment", "target": "postgres-db", "namespace": "prod", "params": {}, "rationale": "drop leaked connections"}]}"#;
 
 #[derive(Clone, Debug)]
 enum Step {
@@ -243,7 +243,7 @@ async fn streamed_answers_become_proposals_with_usage_and_cost() {
         let incident = investigate(&server).await;
         let analysis = &incident["analysis"];
         assert_eq!(analysis["brain"], provider, "{incident}");
-        assert_eq!(analysis["proposal"]["actions"][0]["target"], "pgbouncer");
+        assert_eq!(analysis["proposal"]["actions"][0]["target"], "postgres-db");
         assert_eq!(analysis["inputTokens"], 123, "{provider}");
         assert_eq!(analysis["outputTokens"], 45, "{provider}");
         let cost = analysis["costUsd"].as_f64().unwrap();

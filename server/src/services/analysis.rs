@@ -387,7 +387,24 @@ impl Analyst {
                 "rules".to_owned(),
             ),
         };
-        // Whoever proposed it: nothing aimed at a workload the cluster does not run.
+        // Whoever proposed it: nothing aimed at a workload the cluster does not run. The view
+        // covers what the investigation asked about; a brain may name others.
+        let mut investigation = investigation;
+        if let Some(seen) = &investigation.workloads {
+            let unseen: Vec<String> = proposal
+                .actions
+                .iter()
+                .map(|a| a.target.clone())
+                .filter(|t| !seen.iter().any(|w| &w.name == t))
+                .collect();
+            if !unseen.is_empty() {
+                match self.0.approvals.cluster_view(incident_id, &unseen).await? {
+                    Some(more) => investigation.workloads.get_or_insert_default().extend(more),
+                    // The cluster cannot tell now: nothing is left out for it.
+                    None => investigation.workloads = None,
+                }
+            }
+        }
         let (proposal, dropped) = proposal.runnable(&investigation);
         for gone in dropped {
             self.say(
