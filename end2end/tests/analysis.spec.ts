@@ -74,7 +74,7 @@ test("the topology page shows health and a clicked service's blast radius", asyn
   await expect(page.locator('[data-service="ingress"]')).toHaveClass(/blast/);
 });
 
-test("the dashboard fires the 3 AM scenario and its incident carries an approval", async ({ page }) => {
+test("the dashboard fires the 3 AM scenario and its incident's one pending fix is the database's", async ({ page }) => {
   await page.goto("/login");
   await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
   await page.getByLabel("Username").fill("admin");
@@ -89,4 +89,11 @@ test("the dashboard fires the 3 AM scenario and its incident carries an approval
   await fired.first().click();
   await expect(page.getByTestId("root-causes")).toContainText("postgres-db");
   await expect(page.getByTestId("incident-approvals")).toBeVisible();
+  // Ready to sign where it is read: one proposal waits, aimed at the root cause, dry-run passed.
+  const pending = page
+    .getByTestId("incident-act")
+    .locator('[data-testid="approval-card"][data-status="PENDING"]');
+  await expect(pending).toHaveCount(1);
+  await expect(pending).toContainText("restart_deployment postgres-db");
+  await expect(pending.getByTestId("dry-run")).not.toContainText("FAIL");
 });
