@@ -6,8 +6,11 @@ pub(crate) enum Check {
     None,
     /// Card numbers: 13–19 digits passing the Luhn checksum.
     Luhn,
-    /// IPv6 candidates must parse as an address.
+    /// IPv6 candidates must parse as an address, and not be a path's `::` (`Result::unwrap`).
     Ipv6,
+    /// IPv4 candidates must not be four parts of a longer dotted number (a version, an OID) nor
+    /// a version's value.
+    Ipv4,
 }
 
 /// Which part of a match is replaced by the label.
@@ -56,25 +59,25 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ),
     d(
         "PASSWORD",
-        r#"(?i)\b(?:password|passwd|pwd|db_pass|pass)\s*[=:]\s*["']?[^\s"'&,;]+"#,
+        r#"(?i)\b(?:password|passwd|pwd|db_pass|pass)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),
     d(
         "SECRET",
-        r#"(?i)\baws_?secret_?access_?key\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}"#,
+        r#"(?i)\b(?:aws[_-]?)?secret[_-]?access[_-]?key["']?\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),
     d(
         "SECRET",
-        r#"(?i)\b(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|private[_-]?key)\s*[=:]\s*["']?[^\s"'&,;]+"#,
+        r#"(?i)\b(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|private[_-]?key)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),
     d(
         "TOKEN",
-        r#"(?i)\b(?:token|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?id)\s*[=:]\s*["']?[^\s"'&,;]+"#,
+        r#"(?i)\b(?:token|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?id)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),
@@ -132,6 +135,13 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::None,
         ValuePart::Whole,
     ),
+    // Cisco's dotted notation: `aabb.ccdd.eeff`.
+    d(
+        "MAC",
+        r"\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b",
+        Check::None,
+        ValuePart::Whole,
+    ),
     d(
         "IP",
         r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){6}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::(?:(?:[0-9A-Fa-f]{1,4}:){0,5}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?",
@@ -141,7 +151,14 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     d(
         "IP",
         r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
-        Check::None,
+        Check::Ipv4,
+        ValuePart::Whole,
+    ),
+    // American Express grouping: 4-6-5.
+    d(
+        "CREDIT_CARD",
+        r"\b3[47][0-9]{2}[ -][0-9]{6}[ -][0-9]{5}\b",
+        Check::Luhn,
         ValuePart::Whole,
     ),
     d(
@@ -151,6 +168,48 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         ValuePart::Whole,
     ),
 ];
+
+/// Whether `text[start..end]` (an IPv6 candidate) is a code path's separator rather than an
+/// address: `::` alone, or continuing an identifier or a `::` path (`tower_http::trace`).
+pub(crate) fn inside_path(text: &str, start: usize, end: usize) -> bool {
+    let bytes = text.as_bytes();
+    let ident = |i: usize| {
+        bytes
+            .get(i)
+            .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'_')
+    };
+    let colon = |i: usize| bytes.get(i) == Some(&b':');
+    let before =
+        start > 0 && (ident(start - 1) || (start > 1 && colon(start - 1) && colon(start - 2)));
+    let after = ident(end) || (colon(end) && colon(end + 1));
+    &text[start..end] == "::" || before || after
+}
+
+/// Whether `text[start..end]` (four dotted numbers) belongs to something longer or is a
+/// version: a digit part before or after it (`1.3.6.1.4.1`), a pre-release or build suffix
+/// (`7.7.37.114-alpha.2`), or a value named a version (`Version=8.0.0.0`).
+pub(crate) fn inside_dotted_number(text: &str, start: usize, end: usize) -> bool {
+    let bytes = text.as_bytes();
+    let digit_at = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_digit);
+    let before = start >= 2 && bytes[start - 1] == b'.' && digit_at(start - 2);
+    let after = bytes.get(end) == Some(&b'.') && digit_at(end + 1);
+    let suffix = matches!(bytes.get(end), Some(b'-' | b'+'))
+        && bytes.get(end + 1).is_some_and(u8::is_ascii_alphabetic);
+    let named = {
+        let head = text[..start].trim_end_matches(['=', ':', ' ', '"', '\'']);
+        let word: String = head
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect::<String>()
+            .to_ascii_lowercase();
+        word == "v" || word == "ver" || word.ends_with("version")
+    };
+    before || after || suffix || named
+}
 
 /// The Luhn checksum over the digits of `s` (separators ignored), for 13–19 digits.
 pub(crate) fn luhn_valid(s: &str) -> bool {

@@ -151,7 +151,11 @@ impl Shield {
         let ok = match detector.check {
             Check::None => true,
             Check::Luhn => luhn_valid(matched),
-            Check::Ipv6 => matched.parse::<std::net::Ipv6Addr>().is_ok(),
+            Check::Ipv6 => {
+                matched.parse::<std::net::Ipv6Addr>().is_ok()
+                    && !detectors::inside_path(text, start, end)
+            }
+            Check::Ipv4 => !detectors::inside_dotted_number(text, start, end),
         };
         if !ok {
             return None;

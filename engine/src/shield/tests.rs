@@ -224,3 +224,62 @@ fn relabel_moves_text_to_another_incident_s_labels_consistently() {
         "[IP_7] unknown"
     );
 }
+
+/// Look-alikes that stay as they are, and the notations real systems print, one line each:
+/// input → expected output.
+#[test]
+fn paths_versions_and_oids_stay_while_other_notations_are_found() {
+    let cases = [
+        // Code paths keep their `::`.
+        (
+            "panicked at Result::unwrap() in tower_http::trace::on_response",
+            "panicked at Result::unwrap() in tower_http::trace::on_response",
+        ),
+        (
+            "sqlx::query failed; std::io::Error",
+            "sqlx::query failed; std::io::Error",
+        ),
+        ("crate::ab::cd and Vec::new", "crate::ab::cd and Vec::new"),
+        // Versions and OIDs stay.
+        (
+            "agent 7.7.37.114-alpha.2 started",
+            "agent 7.7.37.114-alpha.2 started",
+        ),
+        (
+            "Version=8.0.0.0, Culture=neutral",
+            "Version=8.0.0.0, Culture=neutral",
+        ),
+        (
+            "trap oid 1.3.6.1.4.1.2227.1.1 from 10.0.0.7",
+            "trap oid 1.3.6.1.4.1.2227.1.1 from [IP_1]",
+        ),
+        // Addresses next to them are still found.
+        (
+            "dial 2001:db8::1: connection refused; host:fe80::2 down",
+            "dial [IP_1]: connection refused; host:[IP_2] down",
+        ),
+        ("range 10.0.0.1-10.0.0.5", "range [IP_1]-[IP_2]"),
+        // Cisco's MAC notation; American Express grouping (Luhn decides).
+        ("port aabb.ccdd.eeff learned", "port [MAC_1] learned"),
+        (
+            "amex 3782 822463 10005 ok, 3782 822463 10006 not a card",
+            "amex [CREDIT_CARD_1] ok, 3782 822463 10006 not a card",
+        ),
+        // Secrets as JSON and YAML values, under common spellings.
+        (
+            r#"{"secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}"#,
+            r#"{"secret_access_key": "[SECRET_1]"}"#,
+        ),
+        (
+            "aws_secret_access_key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "aws_secret_access_key: [SECRET_1]",
+        ),
+        (
+            r#"{"password": "hunter2", "api_key": "k-123"}"#,
+            r#"{"password": "[PASSWORD_1]", "api_key": "[SECRET_1]"}"#,
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redact(input), expected, "{input}");
+    }
+}
