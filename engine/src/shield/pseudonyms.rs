@@ -7,7 +7,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fmt::Write as _;
 
-/// Consistent pseudonyms: the same `(kind, value)` always gets the same `[KIND_N]`.
+/// Consistent pseudonyms: the same value always gets the same `[KIND_N]`, whatever detector
+/// finds it later (the kind it was first found as stays).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Pseudonyms {
     /// kind → value → N. Looked up by `&str`, so a repeat costs no allocation; a new value
@@ -38,6 +39,19 @@ impl Pseudonyms {
 
     /// Appends the label of `value` to `out` (no allocation when the value was seen before).
     pub fn push_label(&mut self, kind: &str, value: &str, out: &mut String) {
+        // Seen before as another kind (`token=x`, then `password=x`): the same label.
+        if !self
+            .by_value
+            .get(kind)
+            .is_some_and(|v| v.contains_key(value))
+            && let Some((other, n)) = self
+                .by_value
+                .iter()
+                .find_map(|(k, values)| values.get(value).map(|n| (k, *n)))
+        {
+            let _ = write!(out, "[{other}_{n}]");
+            return;
+        }
         let n = match self.by_value.get_mut(kind) {
             Some(values) => match values.get(value) {
                 Some(n) => *n,

@@ -283,3 +283,13 @@ fn paths_versions_and_oids_stay_while_other_notations_are_found() {
         assert_eq!(redact(input), expected, "{input}");
     }
 }
+
+/// One value, one label: found by two detectors in different surroundings, it keeps the label
+/// it got first.
+#[test]
+fn a_value_keeps_its_label_whatever_finds_it_later() {
+    assert_eq!(
+        redact("token=Zq8xR2pL9vK4 then password: Zq8xR2pL9vK4 and secret=Zq8xR2pL9vK4"),
+        "token=[TOKEN_1] then password: [TOKEN_1] and secret=[TOKEN_1]"
+    );
+}
