@@ -59,7 +59,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ),
     d(
         "PASSWORD",
-        r#"(?i)\b(?:password|passwd|pwd|db_pass|pass)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
+        r#"(?i)\b(?:[A-Za-z0-9]+[_-])*(?:password|passwd|pwd|pass)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),
@@ -71,13 +71,13 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ),
     d(
         "SECRET",
-        r#"(?i)\b(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|private[_-]?key)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
+        r#"(?i)\b(?:[A-Za-z0-9]+[_-])*(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|private[_-]?key)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),
     d(
         "TOKEN",
-        r#"(?i)\b(?:token|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?id)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
+        r#"(?i)\b(?:[A-Za-z0-9]+[_-])*(?:token|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?id)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
         Check::None,
         ValuePart::AfterAssignment,
     ),

@@ -293,3 +293,26 @@ fn a_value_keeps_its_label_whatever_finds_it_later() {
         "token=[TOKEN_1] then password: [TOKEN_1] and secret=[TOKEN_1]"
     );
 }
+
+/// Secrets in env dumps and headers, under prefixed, camel, kebab and upper-case names.
+#[test]
+fn prefixed_and_cased_secret_names_are_found() {
+    let cases = [
+        ("DB_PASSWORD=s3cr3t-pw", "DB_PASSWORD=[PASSWORD_1]"),
+        ("GITHUB_TOKEN=abc123xyz789", "GITHUB_TOKEN=[TOKEN_1]"),
+        (
+            "STRIPE_SECRET_KEY: 9f8e7d6c5b4a",
+            "STRIPE_SECRET_KEY: [SECRET_1]",
+        ),
+        (
+            r#"{"clientSecret": "Zx81-qq", "accessToken": "tok-9a8b"}"#,
+            r#"{"clientSecret": "[SECRET_1]", "accessToken": "[TOKEN_1]"}"#,
+        ),
+        ("x-api-key: a1b2c3d4e5", "x-api-key: [SECRET_1]"),
+        // Words that only end like a secret's name stay.
+        ("bypass=1 compass: north", "bypass=1 compass: north"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redact(input), expected, "{input}");
+    }
+}
