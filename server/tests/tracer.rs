@@ -37,29 +37,11 @@ async fn the_tracer_bullet_passes_then_fails_clearly_without_mcp(backend: Backen
         "multisig_approval",
         "mcp_execution",
     ] {
-        assert!(
-            run.stdout.contains(&format!("[x] [{step}] PASS")),
-            "{}",
-            run.stdout
-        );
+        printed(&run, &format!("[x] [{step}] PASS"));
     }
-    assert!(
-        run.stdout.contains("root cause postgres-db"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("EXECUTED: deployments/postgres-db restarted"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("  Passed: 5\n  Failed: 0\n  Status: ALL PASSED"),
-        "{}",
-        run.stdout
-    );
+    printed(&run, "root cause postgres-db");
+    printed(&run, "EXECUTED: deployments/postgres-db restarted");
+    printed(&run, "  Passed: 5\n  Failed: 0\n  Status: ALL PASSED");
 
     // Stop the MCP server it needs (here: point it at a port nobody listens on).
     let broken = server.cli(
@@ -136,23 +118,12 @@ async fn the_tracer_bullet_passes_symptoms_first(backend: Backend) {
         None,
     );
     assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
-    assert!(
-        run.stdout.contains("symptoms first, 1.5 s apart"),
-        "{}",
-        run.stdout
+    printed(&run, "symptoms first, 1.5 s apart");
+    printed(
+        &run,
+        "proposed by the analysis: restart_deployment postgres-db",
     );
-    assert!(
-        run.stdout
-            .contains("proposed by the analysis: restart_deployment postgres-db"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stdout
-            .contains("  Passed: 5\n  Failed: 0\n  Status: ALL PASSED"),
-        "{}",
-        run.stdout
-    );
+    printed(&run, "  Passed: 5\n  Failed: 0\n  Status: ALL PASSED");
     let token = server.login("admin", PASSWORD).await;
     let thinking = server
         .graphql(
@@ -207,6 +178,11 @@ async fn settled_fix(server: &TestServer, token: &str, id: &str) -> (String, Str
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("incident {id} never settled on a pending fix");
+}
+
+/// The tracer's output holds `text`; shows the output when not.
+fn printed(run: &support::CliOutput, text: &str) {
+    assert!(run.stdout.contains(text), "{}", run.stdout);
 }
 
 async fn the_3am_scenario_fires_only_in_demo_mode(backend: Backend) {
