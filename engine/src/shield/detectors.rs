@@ -6,11 +6,19 @@ pub(crate) enum Check {
     None,
     /// Card numbers: 13–19 digits passing the Luhn checksum.
     Luhn,
-    /// IPv6 candidates must parse as an address, and not be a path's `::` (`Result::unwrap`).
+    /// IPv6 candidates, trimmed of a leading `:` and trailing `:`/`.`, must parse as an
+    /// address, and not be a path's `::` (`Result::unwrap`).
     Ipv6,
-    /// IPv4 candidates must not be four parts of a longer dotted number (a version, an OID) nor
+    /// The candidate's parts, split at `-`, have exactly these lengths.
+    Lengths(&'static [usize]),
+    /// IPv4 candidates: parts up to 255, and not four parts of a longer dotted number (a version, an OID) nor
     /// a version's value.
     Ipv4,
+    /// `key = value` candidates: the key must name a secret ([`secret_key_kind`] decides, and
+    /// gives the kind).
+    SecretKey,
+    /// `Basic …` candidates must decode (base64) to printable `user:password`.
+    BasicCredential,
 }
 
 /// Which part of a match is replaced by the label.
@@ -57,28 +65,13 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::None,
         ValuePart::UrlPassword,
     ),
-    d(
-        "PASSWORD",
-        r#"(?i)\b(?:[A-Za-z0-9]+[_-])*(?:password|passwd|pwd|pass)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
-        Check::None,
-        ValuePart::AfterAssignment,
-    ),
+    // Structured secrets: `DB_PASSWORD=…`, `"clientSecret": "…"`, `x-api-key: …`,
+    // `spring.datasource.password=…`, `sessionid=…`. One pattern for every key that ends like a
+    // secret's name; the key decides whether it is one, and which kind.
     d(
         "SECRET",
-        r#"(?i)\b(?:aws[_-]?)?secret[_-]?access[_-]?key["']?\s*[=:]\s*["']?[A-Za-z0-9/+=]{40}"#,
-        Check::None,
-        ValuePart::AfterAssignment,
-    ),
-    d(
-        "SECRET",
-        r#"(?i)\b(?:[A-Za-z0-9]+[_-])*(?:api[_-]?key|apikey|secret|secret[_-]?key|client[_-]?secret|private[_-]?key)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
-        Check::None,
-        ValuePart::AfterAssignment,
-    ),
-    d(
-        "TOKEN",
-        r#"(?i)\b(?:[A-Za-z0-9]+[_-])*(?:token|access[_-]?token|auth[_-]?token|refresh[_-]?token|session[_-]?id)["']?\s*[=:]\s*["']?[^\s"'&,;]+"#,
-        Check::None,
+        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid)["']?[ \t]*[=:][ \t]*(?:"(?:[^"\\\n]|\\.)+"|'[^'\n]+'|["']?[^\s"'&,;]+)"#,
+        Check::SecretKey,
         ValuePart::AfterAssignment,
     ),
     d(
@@ -88,9 +81,15 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         ValuePart::AfterScheme,
     ),
     d(
+        "PASSWORD",
+        r"(?i)\bbasic[ \t]+[A-Za-z0-9+/]{4,}={0,2}",
+        Check::BasicCredential,
+        ValuePart::AfterScheme,
+    ),
+    d(
         "AWS_KEY",
-        r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b",
-        Check::None,
+        r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]+\b",
+        Check::Lengths(&[20]),
         ValuePart::Whole,
     ),
     d(
@@ -123,10 +122,12 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::None,
         ValuePart::Whole,
     ),
+    // Loose shapes with their lengths checked after the scan: counted repetitions multiply the
+    // automaton's states (and the time to build them) far more than they narrow the search.
     d(
         "UUID",
-        r"\b[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}\b",
-        Check::None,
+        r"\b[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+\b",
+        Check::Lengths(&[8, 4, 4, 4, 12]),
         ValuePart::Whole,
     ),
     d(
@@ -142,15 +143,17 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::None,
         ValuePart::Whole,
     ),
+    // IPv6: a loose candidate (compressed with `::`, or all eight groups) that must parse;
+    // [`ipv6_within`] trims what surrounds it (`host:fe80::2`, `2001:db8::1: refused`).
     d(
         "IP",
-        r"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){6}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?::(?:(?:[0-9A-Fa-f]{1,4}:){0,5}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(?:\.(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}|[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,6})?",
+        r"[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*|(?:[0-9A-Fa-f]+:){6}[0-9A-Fa-f.:]+",
         Check::Ipv6,
         ValuePart::Whole,
     ),
     d(
         "IP",
-        r"\b(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\b",
+        r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b",
         Check::Ipv4,
         ValuePart::Whole,
     ),
@@ -169,6 +172,25 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ),
 ];
 
+/// The address inside an IPv6 candidate `text[start..end]`: without a leading single `:`
+/// (`host:fe80::2`) or trailing `:`/`.` (`2001:db8::1: refused`), if it parses and is not a
+/// code path's `::`.
+pub(crate) fn ipv6_within(text: &str, mut start: usize, mut end: usize) -> Option<(usize, usize)> {
+    let bytes = text.as_bytes();
+    if bytes[start] == b':' && bytes.get(start + 1) != Some(&b':') {
+        start += 1;
+    }
+    while end > start + 2
+        && matches!(bytes[end - 1], b':' | b'.')
+        && !(bytes[end - 1] == b':' && bytes[end - 2] == b':')
+    {
+        end -= 1;
+    }
+    let ok = text.get(start..end)?.parse::<std::net::Ipv6Addr>().is_ok()
+        && !inside_path(text, start, end);
+    ok.then_some((start, end))
+}
+
 /// Whether `text[start..end]` (an IPv6 candidate) is a code path's separator rather than an
 /// address: `::` alone, or continuing an identifier or a `::` path (`tower_http::trace`).
 pub(crate) fn inside_path(text: &str, start: usize, end: usize) -> bool {
@@ -183,6 +205,20 @@ pub(crate) fn inside_path(text: &str, start: usize, end: usize) -> bool {
         start > 0 && (ident(start - 1) || (start > 1 && colon(start - 1) && colon(start - 2)));
     let after = ident(end) || (colon(end) && colon(end + 1));
     &text[start..end] == "::" || before || after
+}
+
+/// Whether every part of `candidate` (split at `-`) has its length in `lengths`.
+pub(crate) fn lengths_are(candidate: &str, lengths: &[usize]) -> bool {
+    let mut parts = candidate.split('-');
+    lengths
+        .iter()
+        .all(|&n| parts.next().is_some_and(|p| p.len() == n))
+        && parts.next().is_none()
+}
+
+/// Whether `candidate` is four dotted numbers of at most 255.
+pub(crate) fn octets(candidate: &str) -> bool {
+    candidate.split('.').all(|p| p.parse::<u8>().is_ok())
 }
 
 /// Whether `text[start..end]` (four dotted numbers) belongs to something longer or is a
@@ -209,6 +245,113 @@ pub(crate) fn inside_dotted_number(text: &str, start: usize, end: usize) -> bool
         word == "v" || word == "ver" || word.ends_with("version")
     };
     before || after || suffix || named
+}
+
+/// The kind of secret a structured key names, if it names one: the last word of the key
+/// (snake, kebab, dotted or camel case) decides — `DB_PASSWORD`, `PGPASSWORD`, `clientSecret`,
+/// `x-api-key`, `aws_secret_access_key`, `csrftoken`, `JSESSIONID`. Keys that only end like
+/// one (`bypass`, `monkey`, `partitionKey`, `AWS_ACCESS_KEY_ID`) name nothing secret, and the
+/// shell's `PWD` holds a directory.
+pub(crate) fn secret_key_kind(key: &str, value: &str) -> Option<&'static str> {
+    let mut words: Vec<String> = Vec::new();
+    let mut word = String::new();
+    let mut prev_lower = false;
+    for c in key.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !word.is_empty() {
+                words.push(std::mem::take(&mut word));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && !word.is_empty() {
+            words.push(std::mem::take(&mut word));
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        word.push(c.to_ascii_lowercase());
+    }
+    if !word.is_empty() {
+        words.push(word);
+    }
+    let last = words.last()?.as_str();
+    let before = words.len().checked_sub(2).map(|i| words[i].as_str());
+    let glued = |suffixes: &[&str]| suffixes.iter().any(|s| last.ends_with(s));
+    if glued(&["password", "passwd", "passphrase"]) || last == "pass" {
+        return Some("PASSWORD");
+    }
+    if last == "pwd" || last.ends_with("pwd") && last != "oldpwd" {
+        let directory = value.starts_with(['/', '~']) && before.is_none();
+        return (!directory && last != "oldpwd").then_some("PASSWORD");
+    }
+    if glued(&["secret"]) {
+        return Some("SECRET");
+    }
+    if glued(&["token"]) {
+        return Some("TOKEN");
+    }
+    const KEYS: &[&str] = &[
+        "api",
+        "private",
+        "secret",
+        "access",
+        "signing",
+        "encryption",
+        "master",
+        "client",
+        "account",
+        "subscription",
+        "license",
+        "auth",
+        "app",
+        "webhook",
+        "hmac",
+        "shared",
+        "consumer",
+        "storage",
+        "service",
+        "ssh",
+        "sas",
+    ];
+    if last == "key" && before.is_some_and(|b| KEYS.contains(&b))
+        || KEYS
+            .iter()
+            .any(|k| last.len() == k.len() + 3 && last.starts_with(k) && last.ends_with("key"))
+    {
+        return Some("SECRET");
+    }
+    let session = matches!(last, "session" | "sessionid" | "sessid" | "sid")
+        || glued(&["sessionid", "sessid"])
+        || last == "id" && before == Some("session");
+    session.then_some("TOKEN")
+}
+
+/// Whether `encoded` (after `Basic `) is base64 of printable `user:password`.
+pub(crate) fn basic_credential(encoded: &str) -> bool {
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut colon = false;
+    for c in encoded.bytes().take_while(|&c| c != b'=') {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return false,
+        };
+        bits = (bits << 6) | u32::from(v);
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            let byte = (bits >> count) as u8;
+            bits &= (1 << count) - 1;
+            if !(0x20..0x7f).contains(&byte) && byte < 0x80 {
+                return false;
+            }
+            colon |= byte == b':';
+        }
+    }
+    colon
 }
 
 /// The Luhn checksum over the digits of `s` (separators ignored), for 13–19 digits.
@@ -244,7 +387,15 @@ pub(crate) fn value_range(part: ValuePart, m: &str) -> Option<(usize, usize)> {
         ValuePart::Whole => (0, m.len()),
         ValuePart::AfterAssignment => {
             let sep = m.find(['=', ':'])?;
-            trim_quotes(sep + 1)
+            let (start, end) = trim_quotes(sep + 1);
+            // A quoted value ends before its closing quote.
+            let opened = m[..start]
+                .ends_with(['"', '\''])
+                .then(|| m.as_bytes()[start - 1]);
+            match opened {
+                Some(quote) if end > start && m.as_bytes()[end - 1] == quote => (start, end - 1),
+                _ => (start, end),
+            }
         }
         ValuePart::UrlPassword => {
             let userinfo_start = m.find("://")? + 3;

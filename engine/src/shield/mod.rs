@@ -148,23 +148,34 @@ impl Shield {
     fn confirm(&self, index: usize, text: &str, start: usize, end: usize) -> Option<Finding<'_>> {
         let detector = &self.detectors[index];
         let matched = text.get(start..end)?;
-        let ok = match detector.check {
-            Check::None => true,
-            Check::Luhn => luhn_valid(matched),
+        let (mut s, mut e) = value_range(detector.value, matched)?;
+        let kind = match detector.check {
+            Check::None => Some(detector.kind.as_str()),
+            Check::Luhn => luhn_valid(matched).then_some(detector.kind.as_str()),
             Check::Ipv6 => {
-                matched.parse::<std::net::Ipv6Addr>().is_ok()
-                    && !detectors::inside_path(text, start, end)
+                let (a, b) = detectors::ipv6_within(text, start, end)?;
+                (s, e) = (a - start, b - start);
+                Some(detector.kind.as_str())
             }
-            Check::Ipv4 => !detectors::inside_dotted_number(text, start, end),
-        };
-        if !ok {
-            return None;
-        }
-        let (s, e) = value_range(detector.value, matched)?;
+            Check::Ipv4 => (detectors::octets(matched)
+                && !detectors::inside_dotted_number(text, start, end))
+            .then_some(detector.kind.as_str()),
+            Check::Lengths(lengths) => {
+                detectors::lengths_are(matched, lengths).then_some(detector.kind.as_str())
+            }
+            Check::SecretKey => {
+                let key =
+                    matched[..matched.find(['=', ':'])?].trim_end_matches(['"', '\'', ' ', '\t']);
+                detectors::secret_key_kind(key, &matched[s..e])
+            }
+            Check::BasicCredential => {
+                detectors::basic_credential(&matched[s..e]).then_some(detector.kind.as_str())
+            }
+        }?;
         Some(Finding {
             start: start + s,
             end: start + e,
-            kind: &detector.kind,
+            kind,
         })
     }
 
@@ -181,6 +192,12 @@ impl Shield {
     /// Every detected value in `text`, in order, never overlapping.
     pub fn find(&self, text: &str) -> Vec<Finding<'_>> {
         let mut findings = Vec::new();
+        self.each_finding(text, |finding| findings.push(finding));
+        findings
+    }
+
+    /// Calls `found` with every detected value in `text`, in order, never overlapping.
+    fn each_finding<'s>(&'s self, text: &str, mut found: impl FnMut(Finding<'s>)) {
         let mut at = 0;
         while at < text.len() {
             let input = Input::new(text).range(at..);
@@ -188,44 +205,71 @@ impl Shield {
                 break;
             };
             let index = m.pattern().as_usize();
-            let (found, resume) = match self.confirm(index, text, m.start(), m.end()) {
-                Some(finding) => (Some(finding), m.end()),
+            let resume = match self.confirm(index, text, m.start(), m.end()) {
+                Some(finding) => {
+                    found(finding);
+                    m.end()
+                }
                 None => match self.retry_at(text, m.start(), index) {
-                    Some((finding, end)) => (Some(finding), end),
-                    None => (None, m.start() + 1),
+                    Some((finding, end)) => {
+                        found(finding);
+                        end
+                    }
+                    None => m.start() + 1,
                 },
             };
-            if let Some(finding) = found {
-                findings.push(finding);
-            }
             // Empty matches cannot happen (checked at build), but never loop in place.
             at = resume.max(m.start() + 1);
         }
-        findings
     }
 
     /// `text` with every detected value replaced by its label in `names`.
     pub fn redact(&self, text: &str, names: &mut Pseudonyms) -> String {
-        let findings = self.find(text);
-        if findings.is_empty() {
-            return text.to_owned();
-        }
         let mut out = String::with_capacity(text.len());
+        self.redact_into(text, names, &mut out);
+        out
+    }
+
+    /// Copies `input` to `output` line by line, redacted, with one label map for the whole
+    /// stream (`awoooi redact`). Invalid UTF-8 becomes U+FFFD; line endings are kept.
+    pub fn redact_stream(
+        &self,
+        mut input: impl std::io::BufRead,
+        mut output: impl std::io::Write,
+    ) -> std::io::Result<Pseudonyms> {
+        let mut names = Pseudonyms::new();
+        let mut line = Vec::new();
+        let mut redacted = String::new();
+        loop {
+            line.clear();
+            if input.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            redacted.clear();
+            self.redact_into(&String::from_utf8_lossy(&line), &mut names, &mut redacted);
+            output.write_all(redacted.as_bytes())?;
+        }
+        output.flush()?;
+        Ok(names)
+    }
+
+    /// Appends `text` to `out` with every detected value replaced by its label in `names`
+    /// (for streams: one buffer for every line).
+    pub fn redact_into(&self, text: &str, names: &mut Pseudonyms, out: &mut String) {
         let mut last = 0;
-        for finding in findings {
+        self.each_finding(text, |finding| {
             // Findings lie on ASCII boundaries; `get` keeps this panic-free regardless.
             let (Some(before), Some(value)) = (
                 text.get(last..finding.start),
                 text.get(finding.start..finding.end),
             ) else {
-                continue;
+                return;
             };
             out.push_str(before);
-            names.push_label(finding.kind, value, &mut out);
+            names.push_label(finding.kind, value, out);
             last = finding.end;
-        }
+        });
         out.push_str(text.get(last..).unwrap_or_default());
-        out
     }
 }
 

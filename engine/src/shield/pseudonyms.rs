@@ -5,16 +5,25 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::fmt::Write as _;
 
 /// Consistent pseudonyms: the same value always gets the same `[KIND_N]`, whatever detector
 /// finds it later (the kind it was first found as stays).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Pseudonyms {
-    /// kind → value → N. Looked up by `&str`, so a repeat costs no allocation; a new value
-    /// costs one. The reverse map is built only when rehydrating (rare).
-    by_value: HashMap<String, HashMap<String, u32>>,
-    counters: HashMap<String, u32>,
+    /// value → its kind and number. Looked up by `&str`, so a repeat costs one hash and no
+    /// allocation; a new value costs one. The reverse map is built only when rehydrating.
+    by_value: HashMap<Box<str>, Named>,
+    /// Further labels of a value restored from a vault sealed before one value had one label.
+    aliases: Vec<(String, Named)>,
+    /// The kinds seen, in order of first sight, each with its last number.
+    kinds: Vec<(Box<str>, u32)>,
+}
+
+/// `[KIND_N]`: an index into `kinds` and N.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Named {
+    kind: u16,
+    n: u32,
 }
 
 impl fmt::Debug for Pseudonyms {
@@ -39,41 +48,60 @@ impl Pseudonyms {
 
     /// Appends the label of `value` to `out` (no allocation when the value was seen before).
     pub fn push_label(&mut self, kind: &str, value: &str, out: &mut String) {
-        // Seen before as another kind (`token=x`, then `password=x`): the same label.
-        if !self
-            .by_value
-            .get(kind)
-            .is_some_and(|v| v.contains_key(value))
-            && let Some((other, n)) = self
-                .by_value
-                .iter()
-                .find_map(|(k, values)| values.get(value).map(|n| (k, *n)))
-        {
-            let _ = write!(out, "[{other}_{n}]");
-            return;
-        }
-        let n = match self.by_value.get_mut(kind) {
-            Some(values) => match values.get(value) {
-                Some(n) => *n,
-                None => {
-                    let counter = self.counters.get_mut(kind).expect("kinds have counters");
-                    *counter += 1;
-                    values.insert(value.to_owned(), *counter);
-                    *counter
-                }
-            },
+        // Seen before, perhaps as another kind (`token=x`, then `password=x`): the same label.
+        let named = match self.by_value.get(value) {
+            Some(named) => *named,
             None => {
-                self.counters.insert(kind.to_owned(), 1);
-                self.by_value
-                    .insert(kind.to_owned(), HashMap::from([(value.to_owned(), 1)]));
-                1
+                let kind = self.kind_index(kind);
+                let counter = &mut self.kinds[usize::from(kind)].1;
+                *counter += 1;
+                let named = Named { kind, n: *counter };
+                self.by_value.insert(value.into(), named);
+                named
             }
         };
-        let _ = write!(out, "[{kind}_{n}]");
+        self.write_label(named, out);
+    }
+
+    fn kind_index(&mut self, kind: &str) -> u16 {
+        match self.kinds.iter().position(|(k, _)| &**k == kind) {
+            Some(i) => i as u16,
+            None => {
+                self.kinds.push((kind.into(), 0));
+                (self.kinds.len() - 1) as u16
+            }
+        }
+    }
+
+    fn write_label(&self, named: Named, out: &mut String) {
+        out.push('[');
+        out.push_str(&self.kinds[usize::from(named.kind)].0);
+        out.push('_');
+        let mut digits = [0u8; 10];
+        let mut n = named.n;
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        for &d in &digits[at..] {
+            out.push(char::from(d));
+        }
+        out.push(']');
+    }
+
+    fn label(&self, named: Named) -> String {
+        let mut label = String::new();
+        self.write_label(named, &mut label);
+        label
     }
 
     pub fn len(&self) -> usize {
-        self.by_value.values().map(HashMap::len).sum()
+        self.by_value.len() + self.aliases.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -82,11 +110,10 @@ impl Pseudonyms {
 
     /// `(label, kind, value)` for sealing; private to the shield.
     pub(super) fn entries(&self) -> impl Iterator<Item = (String, &str, &str)> {
-        self.by_value.iter().flat_map(|(kind, values)| {
-            values
-                .iter()
-                .map(move |(value, n)| (format!("[{kind}_{n}]"), kind.as_str(), value.as_str()))
-        })
+        let own = self.by_value.iter().map(|(value, n)| (*n, &**value));
+        let aliases = self.aliases.iter().map(|(value, n)| (*n, value.as_str()));
+        own.chain(aliases)
+            .map(|(n, value)| (self.label(n), &*self.kinds[usize::from(n.kind)].0, value))
     }
 
     /// Puts back an entry read from a sealed vault, keeping the numbering consistent.
@@ -97,9 +124,17 @@ impl Pseudonyms {
         else {
             return;
         };
-        let counter = self.counters.entry(kind.clone()).or_insert(0);
+        let index = self.kind_index(&kind);
+        let counter = &mut self.kinds[usize::from(index)].1;
         *counter = (*counter).max(n);
-        self.by_value.entry(kind).or_default().insert(value, n);
+        let named = Named { kind: index, n };
+        match self.by_value.get(value.as_str()) {
+            Some(existing) if *existing != named => self.aliases.push((value, named)),
+            Some(_) => {}
+            None => {
+                self.by_value.insert(value.into(), named);
+            }
+        }
     }
 
     /// The labels handed out so far (never the values).

@@ -316,3 +316,80 @@ fn prefixed_and_cased_secret_names_are_found() {
         assert_eq!(redact(input), expected, "{input}");
     }
 }
+
+#[test]
+fn redact_stream_keeps_lines_and_labels_consistent() {
+    let input = "a 10.0.0.1\r\nb bob@x.io 10.0.0.1\n\nno newline 10.0.0.2";
+    let mut out = Vec::new();
+    let names = Shield::builtin()
+        .redact_stream(input.as_bytes(), &mut out)
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "a [IP_1]\r\nb [EMAIL_1] [IP_1]\n\nno newline [IP_2]"
+    );
+    assert_eq!(names.len(), 3);
+}
+
+/// Header, cookie, env and config notations of credentials, one line each: input → expected.
+#[test]
+fn credentials_in_headers_cookies_and_config_are_found() {
+    let cases = [
+        // HTTP Basic: the base64 of `user:password` (decoded to check it is one).
+        (
+            "> Authorization: Basic YWxpY2U6czNjcjN0IQ==",
+            "> Authorization: Basic [PASSWORD_1]",
+        ),
+        (
+            "basic authentication enabled",
+            "basic authentication enabled",
+        ),
+        // Session cookies by their names.
+        (
+            "Cookie: sessionid=8f2k1m; theme=dark; csrftoken=Qx7Lm2",
+            "Cookie: sessionid=[TOKEN_1]; theme=dark; csrftoken=[TOKEN_2]",
+        ),
+        (
+            "Set-Cookie: JSESSIONID=A1B2C3D4E5; Path=/; HttpOnly",
+            "Set-Cookie: JSESSIONID=[TOKEN_1]; Path=/; HttpOnly",
+        ),
+        // Glued, dotted and flag spellings; a quoted value is taken whole.
+        ("PGPASSWORD=pa55w0rd psql", "PGPASSWORD=[PASSWORD_1] psql"),
+        (
+            "spring.datasource.password=Db!pass9",
+            "spring.datasource.password=[PASSWORD_1]",
+        ),
+        (
+            "--db-password=hunter2 --verbose",
+            "--db-password=[PASSWORD_1] --verbose",
+        ),
+        (
+            r#"{"passphrase": "correct horse battery staple"}"#,
+            r#"{"passphrase": "[PASSWORD_1]"}"#,
+        ),
+        (
+            r#"webhookSecret: 'whsec_9fK2'"#,
+            r#"webhookSecret: '[SECRET_1]'"#,
+        ),
+        // The shell's working directory, and keys that only end like a secret's name.
+        (
+            "PWD=/home/deploy OLDPWD=/tmp",
+            "PWD=/home/deploy OLDPWD=/tmp",
+        ),
+        (
+            "partitionKey=orders-7 monkey=george AWS_ACCESS_KEY_ID=none",
+            "partitionKey=orders-7 monkey=george AWS_ACCESS_KEY_ID=none",
+        ),
+        // Shapes are checked after the scan: a UUID's group lengths, an access key's length,
+        // an address's octets.
+        (
+            "id 3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b9 ok",
+            "id 3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b9 ok",
+        ),
+        ("key AKIAIOSFODNN7EXAMPLEX", "key AKIAIOSFODNN7EXAMPLEX"),
+        ("from 300.1.2.3 to 10.1.2.3", "from 300.1.2.3 to [IP_1]"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redact(input), expected, "{input}");
+    }
+}

@@ -110,11 +110,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let shield = engine::shield::Shield::new(&config.shield.detectors)?;
             let stdin = std::io::stdin();
             let stdout = std::io::stdout();
-            redact_stream(
-                &shield,
-                stdin.lock(),
-                std::io::BufWriter::new(stdout.lock()),
-            )
+            shield.redact_stream(stdin.lock(), std::io::BufWriter::new(stdout.lock()))?;
+            Ok(())
         }
     }
 }
@@ -208,27 +205,6 @@ async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Pseudonymises `input` line by line into `output`; one label map for the whole stream.
-/// Line endings are kept; invalid UTF-8 is replaced rather than refused.
-pub fn redact_stream(
-    shield: &engine::shield::Shield,
-    mut input: impl BufRead,
-    mut output: impl Write,
-) -> anyhow::Result<()> {
-    let mut names = engine::shield::Pseudonyms::new();
-    let mut line = Vec::new();
-    loop {
-        line.clear();
-        if input.read_until(b'\n', &mut line)? == 0 {
-            break;
-        }
-        let text = String::from_utf8_lossy(&line);
-        output.write_all(shield.redact(&text, &mut names).as_bytes())?;
-    }
-    output.flush()?;
-    Ok(())
-}
-
 async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result<()> {
     let db = open_db(config).await?;
     match command {
@@ -300,19 +276,4 @@ fn read_password() -> anyhow::Result<String> {
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     anyhow::ensure!(!password.is_empty(), "no password on standard input");
     Ok(password)
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn redact_stream_keeps_lines_and_labels_consistent() {
-        let shield = engine::shield::Shield::builtin();
-        let input = "a 10.0.0.1\r\nb bob@x.io 10.0.0.1\n\nno newline 10.0.0.2";
-        let mut out = Vec::new();
-        super::redact_stream(&shield, input.as_bytes(), &mut out).unwrap();
-        assert_eq!(
-            String::from_utf8(out).unwrap(),
-            "a [IP_1]\r\nb [EMAIL_1] [IP_1]\n\nno newline [IP_2]"
-        );
-    }
 }
