@@ -33,6 +33,9 @@ else
   cargo test --workspace --exclude frontend --no-fail-fast
 fi
 
+step "Privacy Shield on the labelled corpus (evals/shield)"
+scripts/shield-eval.sh --shield-only
+
 step "WASM bundle"
 scripts/build-ui.sh
 

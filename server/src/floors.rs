@@ -356,6 +356,26 @@ mod tests {
         assert!(wrong.is_empty(), "floor violations:\n{}", wrong.join("\n"));
     }
 
+    /// One Shield: the server compiles the detectors only where the configuration is read —
+    /// once for the running server (`edge/state.rs`, shared by ingest, analysis, executors,
+    /// knowledge and notifications) and once for `awoooi redact` (`edge/commands.rs`).
+    #[test]
+    fn the_shield_is_built_only_from_the_configuration() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = BTreeMap::new();
+        read_tree(&root, &root, &mut files).expect("server/src is readable");
+        let builders: Vec<&str> = files
+            .iter()
+            .filter(|(path, _)| path.as_str() != "floors.rs")
+            .filter(|(_, text)| {
+                let code = code_only(text);
+                code.contains("Shield::new(") || code.contains("Shield::builtin(")
+            })
+            .map(|(path, _)| path.as_str())
+            .collect();
+        assert_eq!(builders, ["edge/commands.rs", "edge/state.rs"]);
+    }
+
     #[test]
     fn an_upward_import_is_reported_with_its_line() {
         let files = tree(&[(

@@ -19,6 +19,10 @@ pub(crate) enum Check {
     SecretKey,
     /// `Basic …` candidates must decode (base64) to printable `user:password`.
     BasicCredential,
+    /// Base64 of PEM: the header must say `PRIVATE KEY` (certificates are public).
+    PemPrivateKey,
+    /// 40 base64 characters with upper case, lower case and digits, not all hexadecimal.
+    AwsSecretShape,
 }
 
 /// Which part of a match is replaced by the label.
@@ -27,10 +31,20 @@ pub(crate) enum ValuePart {
     Whole,
     /// `password = "hunter2"` → only `hunter2`.
     AfterAssignment,
-    /// `scheme://user:secret@host` → only `secret`.
+    /// `scheme://user:secret@host` or `user:secret@tcp(` → only `secret` (up to the last `@`).
     UrlPassword,
     /// `Bearer abc…` → only the token.
     AfterScheme,
+    /// ` -u user:secret` → what follows the first `:`.
+    AfterColon,
+    /// `login -u user -p secret` → what follows `-p` or `--password`.
+    AfterPasswordFlag,
+    /// `/services/T…/B…/secret` → after the last `/`.
+    LastSegment,
+    /// A match that includes one boundary character at each end: without them.
+    Inner,
+    /// `00-01-00-01-…-A0-36-9F-9E-4F-06` → the last six groups.
+    LastSix,
 }
 
 #[derive(Debug, Clone)]
@@ -59,18 +73,41 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::None,
         ValuePart::Whole,
     ),
+    // Private keys: PEM on one line (escaped newlines), or base64 of PEM as Kubernetes
+    // Secrets and kubeconfigs hold it (`tls.key:`, `client-key-data:`).
+    d(
+        "SECRET",
+        r"-----BEGIN[A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\\ \t]+-----END[A-Z ]*PRIVATE KEY-----",
+        Check::None,
+        ValuePart::Whole,
+    ),
+    d(
+        "SECRET",
+        r"LS0tLS1CRUdJTi[A-Za-z0-9+/]+={0,2}",
+        Check::PemPrivateKey,
+        ValuePart::Whole,
+    ),
+    // `scheme://user:password@host`, also with an empty user (`redis://:password@host`).
     d(
         "PASSWORD",
-        r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]+:[^\s@/]+@",
+        r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:[^\s/]+@",
+        Check::None,
+        ValuePart::UrlPassword,
+    ),
+    // Go's MySQL DSN: `user:password@tcp(host:3306)/db`.
+    d(
+        "PASSWORD",
+        r#"\b[A-Za-z0-9_.-]+:[^\s"']+@(?:tcp|unix|udp)\("#,
         Check::None,
         ValuePart::UrlPassword,
     ),
     // Structured secrets: `DB_PASSWORD=…`, `"clientSecret": "…"`, `x-api-key: …`,
-    // `spring.datasource.password=…`, `sessionid=…`. One pattern for every key that ends like a
-    // secret's name; the key decides whether it is one, and which kind.
+    // `spring.datasource.password=…`, `sessionid=…`, `PASSWORD 'x'`, `?key=…`. One pattern for
+    // every key that ends like a secret's name; the key decides whether it is one, and which
+    // kind.
     d(
         "SECRET",
-        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid)["']?[ \t]*[=:][ \t]*(?:"(?:[^"\\\n]|\\.)+"|'[^'\n]+'|["']?[^\s"'&,;]+)"#,
+        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid|sig(?:nature)?|code|auth)["']?(?:[ \t]*[=:][ \t]*(?:(?:Some\()?"(?:[^"\\\n]|\\.)+"\)?|'[^'\n]+'|["']?[^\s"',;\\]+)|[ \t]+(?:"(?:[^"\\\n]|\\.)+"|'[^'\n]+'))"#,
         Check::SecretKey,
         ValuePart::AfterAssignment,
     ),
@@ -86,15 +123,45 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::BasicCredential,
         ValuePart::AfterScheme,
     ),
+    // Credentials on command lines: `curl -u user:password`, `docker login -u user -p password`.
+    d(
+        "PASSWORD",
+        r#"(?:^|[ \t])(?:-u|--user)[ \t=]+[^\s:'"/]+:[^\s'"]+"#,
+        Check::None,
+        ValuePart::AfterColon,
+    ),
+    d(
+        "PASSWORD",
+        r"\blogin[ \t]+(?:(?:-u|--username)[ \t=]+\S+[ \t]+)?(?:-p|--password)[ \t=]+\S+",
+        Check::None,
+        ValuePart::AfterPasswordFlag,
+    ),
+    // Loose shape, length checked after the scan (see UUID below).
     d(
         "AWS_KEY",
         r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]+\b",
         Check::Lengths(&[20]),
         ValuePart::Whole,
     ),
+    // An AWS secret access key on its own (`aws configure` prompts, `sts … --output text`):
+    // exactly 40 of base64's characters, not part of a longer base64 or base64url word (a JWT's
+    // header can be 40 long), mixed case and digits.
+    d(
+        "SECRET",
+        r"(?:^|[^A-Za-z0-9/+=._-])[A-Za-z0-9/+]{40}(?:$|[^A-Za-z0-9/+=._-])",
+        Check::AwsSecretShape,
+        ValuePart::Inner,
+    ),
+    // Vendor tokens by their documented prefixes.
     d(
         "TOKEN",
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})\b",
+        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt)-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36,}|pypi-AgE[A-Za-z0-9_-]{32,}|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}|hf_[A-Za-z0-9]{30,}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|dop_v1_[a-f0-9]{64}|xapp-[A-Za-z0-9-]{10,})",
+        Check::None,
+        ValuePart::Whole,
+    ),
+    d(
+        "TOKEN",
+        r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE|AQoDYXdzE)[A-Za-z0-9/+=]+",
         Check::None,
         ValuePart::Whole,
     ),
@@ -116,9 +183,17 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::None,
         ValuePart::Whole,
     ),
+    // Slack incoming webhooks: `/services/T…/B…/<secret>`.
+    d(
+        "SECRET",
+        r"/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}",
+        Check::None,
+        ValuePart::LastSegment,
+    ),
+    // Also URL-encoded (`alice%40example.com` in query strings).
     d(
         "EMAIL",
-        r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
+        r"\b[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
         Check::None,
         ValuePart::Whole,
     ),
@@ -130,13 +205,14 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::Lengths(&[8, 4, 4, 4, 12]),
         ValuePart::Whole,
     ),
+    // MACs: `00:1a:…`, Net-SNMP's `0:1a:…`, Windows' `00-1A-…` (of a longer dashed run, such
+    // as a DHCPv6 DUID, the last six groups: the MAC it ends with), Cisco's `aabb.ccdd.eeff`.
     d(
         "MAC",
-        r"\b[0-9A-Fa-f]{2}(?:[:-][0-9A-Fa-f]{2}){5}\b",
+        r"\b[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}\b|\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5,}\b",
         Check::None,
-        ValuePart::Whole,
+        ValuePart::LastSix,
     ),
-    // Cisco's dotted notation: `aabb.ccdd.eeff`.
     d(
         "MAC",
         r"\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b",
@@ -164,9 +240,11 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::Luhn,
         ValuePart::Whole,
     ),
+    // Visa, Mastercard (51-55, 2221-2720), Amex, Diners, JCB, Discover (6011, 644-649, 65),
+    // UnionPay (62): 13-19 digits, grouped by four or not; Luhn decides.
     d(
         "CREDIT_CARD",
-        r"\b(?:4[0-9]{3}|5[1-5][0-9]{2}|2[2-7][0-9]{2}|3[47][0-9]{2}|6(?:011|5[0-9]{2}))(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}\b",
+        r"\b(?:4[0-9]{3}|5[1-5][0-9]{2}|2[2-7][0-9]{2}|3[0-9]{3}|6(?:011|4[4-9][0-9]|5[0-9]{2}|2[0-9]{2}))(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}\b",
         Check::Luhn,
         ValuePart::Whole,
     ),
@@ -186,9 +264,18 @@ pub(crate) fn ipv6_within(text: &str, mut start: usize, mut end: usize) -> Optio
     {
         end -= 1;
     }
-    let ok = text.get(start..end)?.parse::<std::net::Ipv6Addr>().is_ok()
-        && !inside_path(text, start, end);
-    ok.then_some((start, end))
+    let parses = |end: usize| {
+        text.get(start..end)
+            .is_some_and(|a| a.parse::<std::net::Ipv6Addr>().is_ok())
+    };
+    if !parses(end) {
+        // Java's `host/2001:db8::1:443`: the last group is a port.
+        end = start + text[start..end].rfind(':')?;
+        if !parses(end) {
+            return None;
+        }
+    }
+    (!inside_path(text, start, end)).then_some((start, end))
 }
 
 /// Whether `text[start..end]` (an IPv6 candidate) is a code path's separator rather than an
@@ -242,17 +329,76 @@ pub(crate) fn inside_dotted_number(text: &str, start: usize, end: usize) -> bool
             .rev()
             .collect::<String>()
             .to_ascii_lowercase();
-        word == "v" || word == "ver" || word.ends_with("version")
+        word == "v"
+            || word == "ver"
+            || word.ends_with("version")
+            || matches!(
+                word.as_str(),
+                "firmware" | "fw" | "build" | "release" | "revision"
+            )
     };
-    before || after || suffix || named
+    // A product token's version, as user agents print them: `Chrome/120.0.0.0` (a capitalised
+    // word after a blank, not a path's `/tmp/10.0.0.7` nor a host's `api.example.com/…`).
+    let product = text[..start].strip_suffix('/').is_some_and(|h| {
+        let word = h
+            .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .next()
+            .unwrap_or_default();
+        let before = h[..h.len() - word.len()].chars().next_back();
+        word.starts_with(|c: char| c.is_ascii_uppercase())
+            && before.is_none_or(|c| matches!(c, ' ' | '\t' | '(' | ';' | ',' | '"'))
+    });
+    before || after || suffix || named || product
+}
+
+/// Whether a value only stands for one: `None`, `null`, `true`, `[hidden]`, `(sensitive
+/// value)`, `<redacted>`, `${VAR}`, `{{ .Values.x }}`, `****`, `xxxx`.
+fn placeholder(value: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "none",
+        "null",
+        "nil",
+        "true",
+        "false",
+        "undefined",
+        "empty",
+        "hidden",
+        "redacted",
+        "masked",
+        "sensitive",
+        "omitted",
+        "removed",
+        "filtered",
+        "n/a",
+    ];
+    let lower = value.to_ascii_lowercase();
+    WORDS.contains(&lower.as_str())
+        || value.starts_with(['[', '(', '<', '{'])
+        || value.starts_with("${")
+        || value.starts_with("$(")
+        || value
+            .bytes()
+            .all(|b| matches!(b, b'*' | b'x' | b'X' | b'#' | b'.'))
 }
 
 /// The kind of secret a structured key names, if it names one: the last word of the key
 /// (snake, kebab, dotted or camel case) decides — `DB_PASSWORD`, `PGPASSWORD`, `clientSecret`,
 /// `x-api-key`, `aws_secret_access_key`, `csrftoken`, `JSESSIONID`. Keys that only end like
-/// one (`bypass`, `monkey`, `partitionKey`, `AWS_ACCESS_KEY_ID`) name nothing secret, and the
-/// shell's `PWD` holds a directory.
-pub(crate) fn secret_key_kind(key: &str, value: &str) -> Option<&'static str> {
+/// one (`bypass`, `monkey`, `partitionKey`, `AWS_ACCESS_KEY_ID`, `PublicKeyToken`) name
+/// nothing secret, and the shell's `PWD` holds a directory. In a query string (`query`), `key`,
+/// `sig` and an OAuth `code` are secrets too. Placeholders (`None`, `true`, `[hidden]`,
+/// `(sensitive value)`, `${DB_PASSWORD}`, `****`) are not values. A value after blanks only
+/// (`spaced`: `PASSWORD 'x'`, `X-Api-Key "x"`) counts for passwords and compound keys, not
+/// for a lone `secret "db-creds"` (Kubernetes names a Secret so).
+pub(crate) fn secret_key_kind(
+    key: &str,
+    value: &str,
+    query: bool,
+    spaced: bool,
+) -> Option<&'static str> {
+    if placeholder(value) {
+        return None;
+    }
     let mut words: Vec<String> = Vec::new();
     let mut word = String::new();
     let mut prev_lower = false;
@@ -273,8 +419,26 @@ pub(crate) fn secret_key_kind(key: &str, value: &str) -> Option<&'static str> {
     if !word.is_empty() {
         words.push(word);
     }
+    let kind = key_kind(&words, value, query)?;
+    (!spaced || kind == "PASSWORD" || words.len() > 1).then_some(kind)
+}
+
+fn key_kind(words: &[String], value: &str, query: bool) -> Option<&'static str> {
     let last = words.last()?.as_str();
     let before = words.len().checked_sub(2).map(|i| words[i].as_str());
+    if words.iter().any(|w| w == "public") {
+        return None;
+    }
+    if query && matches!(last, "key" | "sig" | "signature") {
+        return Some("SECRET");
+    }
+    if query && last == "code" {
+        return Some("TOKEN");
+    }
+    // Registry credentials (`.docker/config.json`): `"auth": base64(user:password)`.
+    if last == "auth" && basic_credential(value) {
+        return Some("PASSWORD");
+    }
     let glued = |suffixes: &[&str]| suffixes.iter().any(|s| last.ends_with(s));
     if glued(&["password", "passwd", "passphrase"]) || last == "pass" {
         return Some("PASSWORD");
@@ -325,33 +489,54 @@ pub(crate) fn secret_key_kind(key: &str, value: &str) -> Option<&'static str> {
     session.then_some("TOKEN")
 }
 
-/// Whether `encoded` (after `Basic `) is base64 of printable `user:password`.
-pub(crate) fn basic_credential(encoded: &str) -> bool {
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut colon = false;
+/// The bytes base64 `encoded` decodes to (up to its padding), or `None` if it is not base64.
+fn base64_decode(encoded: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(encoded.len() * 3 / 4);
+    let (mut bits, mut count) = (0u32, 0);
     for c in encoded.bytes().take_while(|&c| c != b'=') {
         let v = match c {
             b'A'..=b'Z' => c - b'A',
             b'a'..=b'z' => c - b'a' + 26,
             b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return false,
+            b'+' | b'-' => 62,
+            b'/' | b'_' => 63,
+            _ => return None,
         };
         bits = (bits << 6) | u32::from(v);
         count += 6;
         if count >= 8 {
             count -= 8;
-            let byte = (bits >> count) as u8;
+            out.push((bits >> count) as u8);
             bits &= (1 << count) - 1;
-            if !(0x20..0x7f).contains(&byte) && byte < 0x80 {
-                return false;
-            }
-            colon |= byte == b':';
         }
     }
-    colon
+    Some(out)
+}
+
+/// Whether `encoded` (after `Basic `) is base64 of printable `user:password`.
+pub(crate) fn basic_credential(encoded: &str) -> bool {
+    base64_decode(encoded).is_some_and(|plain| {
+        plain.contains(&b':') && plain.iter().all(|b| (0x20..0x7f).contains(b) || *b >= 0x80)
+    })
+}
+
+/// Whether `encoded` is base64 of a PEM private key (`-----BEGIN … PRIVATE KEY-----`).
+pub(crate) fn pem_private_key(encoded: &str) -> bool {
+    let head = &encoded[..encoded.len().min(96) / 4 * 4];
+    base64_decode(head).is_some_and(|plain| {
+        let line = plain.split(|b| *b == b'\n').next().unwrap_or_default();
+        line.windows(11).any(|w| w == b"PRIVATE KEY")
+    })
+}
+
+/// Whether a 40-character base64 word looks like a generated secret: upper case, lower case
+/// and digits, not only hexadecimal (a SHA-1 is not a secret).
+pub(crate) fn aws_secret_shape(word: &str) -> bool {
+    let has = |f: fn(&u8) -> bool| word.as_bytes().iter().any(f);
+    has(u8::is_ascii_uppercase)
+        && has(u8::is_ascii_lowercase)
+        && has(u8::is_ascii_digit)
+        && !word.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// The Luhn checksum over the digits of `s` (separators ignored), for 13–19 digits.
@@ -376,35 +561,104 @@ pub(crate) fn luhn_valid(s: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Where an unquoted value ends: before a closing bracket it did not open (`env=[KEY=value]`)
+/// and before `..` (tcpdump -A prints a header's CR LF so: `X-Api-Key: k..Accept: */*`).
+fn unquoted_end(value: &str) -> usize {
+    let mut end = value.find("..").unwrap_or(value.len());
+    while let Some(last) = value[..end].chars().next_back() {
+        let opener = match last {
+            ')' => '(',
+            ']' => '[',
+            '}' => '{',
+            _ => break,
+        };
+        if value[..end].contains(opener) {
+            break;
+        }
+        end -= 1;
+    }
+    end
+}
+
 /// The byte range of the value inside a match `m` (relative to the match).
 pub(crate) fn value_range(part: ValuePart, m: &str) -> Option<(usize, usize)> {
-    let trim_quotes = |start: usize| {
-        let rest = &m[start..];
-        let skip = rest.len() - rest.trim_start_matches(['"', '\'', ' ', '\t']).len();
-        (start + skip, m.len())
+    let bytes = m.as_bytes();
+    let skip = |mut at: usize, set: &[u8]| {
+        while at < bytes.len() && set.contains(&bytes[at]) {
+            at += 1;
+        }
+        at
     };
     let range = match part {
         ValuePart::Whole => (0, m.len()),
         ValuePart::AfterAssignment => {
-            let sep = m.find(['=', ':'])?;
-            let (start, end) = trim_quotes(sep + 1);
-            // A quoted value ends before its closing quote.
-            let opened = m[..start]
-                .ends_with(['"', '\''])
-                .then(|| m.as_bytes()[start - 1]);
-            match opened {
-                Some(quote) if end > start && m.as_bytes()[end - 1] == quote => (start, end - 1),
-                _ => (start, end),
+            // key, its closing quote, `=`/`:` (or only blanks before a quoted value).
+            let key_end = bytes
+                .iter()
+                .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))?;
+            let mut at = skip(skip(key_end, b"\"'"), b" \t");
+            if matches!(bytes.get(at), Some(b'=' | b':')) {
+                at = skip(at + 1, b" \t");
+            }
+            // Rust's `Debug` of an `Option<String>`: `Some("…")`.
+            let m = match m[at..].strip_prefix("Some(") {
+                Some(rest) if rest.starts_with('"') => {
+                    at += 5;
+                    m.strip_suffix(')').unwrap_or(m)
+                }
+                _ => m,
+            };
+            let bytes = m.as_bytes();
+            match bytes.get(at) {
+                // A quoted value ends before its closing quote.
+                Some(&quote @ (b'"' | b'\'')) => {
+                    let end = if m.len() > at + 1 && bytes[m.len() - 1] == quote {
+                        m.len() - 1
+                    } else {
+                        m.len()
+                    };
+                    (at + 1, end)
+                }
+                _ => (at, unquoted_end(&m[at..]) + at),
             }
         }
         ValuePart::UrlPassword => {
-            let userinfo_start = m.find("://")? + 3;
+            let userinfo_start = m.find("://").map_or(0, |i| i + 3);
             let colon = userinfo_start + m[userinfo_start..].find(':')?;
-            (colon + 1, m.len() - 1)
+            (colon + 1, m.rfind('@')?)
         }
         ValuePart::AfterScheme => {
             let space = m.find([' ', '\t'])?;
-            trim_quotes(space)
+            let start = skip(space, b" \t\"'");
+            (start, start + unquoted_end(&m[start..]))
+        }
+        ValuePart::AfterColon => (m.find(':')? + 1, m.len()),
+        ValuePart::AfterPasswordFlag => {
+            let flag = [" -p", "\t-p", "--password"]
+                .iter()
+                .filter_map(|f| m.find(f).map(|i| i + f.len()))
+                .min()?;
+            let at = if m[flag..].starts_with("assword") {
+                flag + 7
+            } else {
+                flag
+            };
+            (skip(at, b" \t="), m.len())
+        }
+        ValuePart::LastSegment => (m.rfind('/')? + 1, m.len()),
+        ValuePart::LastSix => {
+            let start = m
+                .match_indices(['-', ':'])
+                .rev()
+                .nth(5)
+                .map_or(0, |(i, _)| i + 1);
+            (start, m.len())
+        }
+        ValuePart::Inner => {
+            let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
+            let start = usize::from(!bytes.first().is_some_and(base64));
+            let end = m.len() - usize::from(!bytes.last().is_some_and(base64));
+            (start, end)
         }
     };
     (range.0 < range.1).then_some(range)

@@ -164,9 +164,27 @@ impl Shield {
                 detectors::lengths_are(matched, lengths).then_some(detector.kind.as_str())
             }
             Check::SecretKey => {
-                let key =
-                    matched[..matched.find(['=', ':'])?].trim_end_matches(['"', '\'', ' ', '\t']);
-                detectors::secret_key_kind(key, &matched[s..e])
+                let key_end = matched.bytes().position(|b| {
+                    !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+                })?;
+                // In a query string a value ends at the next parameter.
+                // … also a string that holds one (`query: Some("key=…")`, `"query":"key=…"`).
+                let head = &text[..start];
+                let query = head.ends_with(['?', '&'])
+                    || ["query: Some(\"", "\"query\":\"", "query=\""]
+                        .iter()
+                        .any(|q| head.ends_with(q));
+                let spaced = !matched[key_end..].contains(['=', ':']);
+                if query && let Some(amp) = matched[s..e].find('&') {
+                    e = s + amp;
+                }
+                detectors::secret_key_kind(&matched[..key_end], &matched[s..e], query, spaced)
+            }
+            Check::PemPrivateKey => {
+                detectors::pem_private_key(matched).then_some(detector.kind.as_str())
+            }
+            Check::AwsSecretShape => {
+                detectors::aws_secret_shape(&matched[s..e]).then_some(detector.kind.as_str())
             }
             Check::BasicCredential => {
                 detectors::basic_credential(&matched[s..e]).then_some(detector.kind.as_str())
@@ -180,12 +198,11 @@ impl Shield {
     }
 
     /// Lower-priority detectors' chance at `start` after detector `rejected` was not confirmed.
-    fn retry_at(&self, text: &str, start: usize, rejected: usize) -> Option<(Finding<'_>, usize)> {
+    fn retry_at(&self, text: &str, start: usize, rejected: usize) -> Option<Finding<'_>> {
         (rejected + 1..self.detectors.len()).find_map(|index| {
             let input = Input::new(text).range(start..).anchored(Anchored::Yes);
             let m = self.each[index].search(&input)?;
-            let finding = self.confirm(index, text, m.start(), m.end())?;
-            Some((finding, m.end()))
+            self.confirm(index, text, m.start(), m.end())
         })
     }
 
@@ -205,18 +222,18 @@ impl Shield {
                 break;
             };
             let index = m.pattern().as_usize();
-            let resume = match self.confirm(index, text, m.start(), m.end()) {
+            // The scan goes on right after a value: what a match held beyond it (the rest of a
+            // query string, a URL's host) is scanned too.
+            let confirmed = self
+                .confirm(index, text, m.start(), m.end())
+                .or_else(|| self.retry_at(text, m.start(), index));
+            let resume = match confirmed {
                 Some(finding) => {
+                    let end = finding.end;
                     found(finding);
-                    m.end()
+                    end
                 }
-                None => match self.retry_at(text, m.start(), index) {
-                    Some((finding, end)) => {
-                        found(finding);
-                        end
-                    }
-                    None => m.start() + 1,
-                },
+                None => m.start() + 1,
             };
             // Empty matches cannot happen (checked at build), but never loop in place.
             at = resume.max(m.start() + 1);

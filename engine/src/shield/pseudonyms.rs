@@ -8,7 +8,7 @@ use std::fmt;
 
 /// Consistent pseudonyms: the same value always gets the same `[KIND_N]`, whatever detector
 /// finds it later (the kind it was first found as stays).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default)]
 pub struct Pseudonyms {
     /// value → its kind and number. Looked up by `&str`, so a repeat costs one hash and no
     /// allocation; a new value costs one. The reverse map is built only when rehydrating.
@@ -25,6 +25,21 @@ struct Named {
     kind: u16,
     n: u32,
 }
+
+/// Equal when they give the same labels to the same values (in whatever order they were
+/// restored).
+impl PartialEq for Pseudonyms {
+    fn eq(&self, other: &Self) -> bool {
+        let set = |p: &Pseudonyms| {
+            p.entries()
+                .map(|(label, kind, value)| (label, kind.to_owned(), value.to_owned()))
+                .collect::<std::collections::BTreeSet<_>>()
+        };
+        self.len() == other.len() && set(self) == set(other)
+    }
+}
+
+impl Eq for Pseudonyms {}
 
 impl fmt::Debug for Pseudonyms {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -393,3 +393,121 @@ fn credentials_in_headers_cookies_and_config_are_found() {
         assert_eq!(redact(input), expected, "{input}");
     }
 }
+
+/// Notations found on real logs, one line each: input → expected output.
+#[test]
+fn notations_from_real_logs_are_found() {
+    let cases = [
+        // Connection strings: Go's MySQL DSN, an empty URL user, a password holding `@`.
+        (
+            r#"dsn="app:p@ss/w0rd@tcp(10.1.2.3:3306)/orders""#,
+            r#"dsn="app:[PASSWORD_1]@tcp([IP_1]:3306)/orders""#,
+        ),
+        (
+            "redis://:Zx9!q@cache:6379/0",
+            "redis://:[PASSWORD_1]@cache:6379/0",
+        ),
+        // Command lines and SQL.
+        (
+            "+ curl -u admin:O^oXU%Go! https://x",
+            "+ curl -u admin:[PASSWORD_1] https://x",
+        ),
+        (
+            "+ docker login -u ci -p Winter2022 docker.io",
+            "+ docker login -u ci -p [PASSWORD_1] docker.io",
+        ),
+        (
+            "statement: ALTER ROLE app WITH PASSWORD 'letmein123'",
+            "statement: ALTER ROLE app WITH PASSWORD '[PASSWORD_1]'",
+        ),
+        // Query strings: the value ends at `&`, `key` and an OAuth `code` are secrets there.
+        (
+            "GET /cb?code=fxz7jHTj&state=abc&key=9f8e7d6c HTTP/1.1",
+            "GET /cb?code=[TOKEN_1]&state=abc&key=[SECRET_1] HTTP/1.1",
+        ),
+        (
+            "GET /reset?token=R9sq&email=dba%40example.net HTTP/2.0",
+            "GET /reset?token=[TOKEN_1]&email=[EMAIL_1] HTTP/2.0",
+        ),
+        // tcpdump -A prints CR LF as `..`; an env list closes with `]`.
+        (
+            "X-Api-Key: dccad180c62c..Accept: */*",
+            "X-Api-Key: [SECRET_1]..Accept: */*",
+        ),
+        (
+            "env=[A=1 OPENAI_API_KEY=k-9xYz]",
+            "env=[A=1 OPENAI_API_KEY=[SECRET_1]]",
+        ),
+        // Placeholders are not values; public key tokens are not secrets.
+        (
+            r#"password: None, "has_password":true, ssl.keystore.password = [hidden]"#,
+            r#"password: None, "has_password":true, ssl.keystore.password = [hidden]"#,
+        ),
+        (
+            "Version=13.0.0.0, Culture=neutral, PublicKeyToken=30ad4fe6b2a6aeed",
+            "Version=13.0.0.0, Culture=neutral, PublicKeyToken=30ad4fe6b2a6aeed",
+        ),
+        (
+            r#"password: Some("Nc9La%5Eo"), host"#,
+            r#"password: Some("[PASSWORD_1]"), host"#,
+        ),
+        // Registry auth (base64 of user:password); a Kubernetes Secret's name stays.
+        (
+            r#"{"auths":{"ghcr.io":{"auth":"Y2ktYm90OlN1bnNoaW5lNw=="}}}"#,
+            r#"{"auths":{"ghcr.io":{"auth":"[PASSWORD_1]"}}}"#,
+        ),
+        (
+            r#"MountVolume.SetUp failed: secret "db-creds" not found"#,
+            r#"MountVolume.SetUp failed: secret "db-creds" not found"#,
+        ),
+        // Shapes without keys: base64 PEM private keys, AWS secret keys, webhooks, vendors.
+        (
+            "tls.key: LS0tLS1CRUdJTiBQUklWQVRFIEtFWS0tLS0tCk1JSUV2",
+            "tls.key: [SECRET_1]",
+        ),
+        (
+            "tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUV2",
+            "tls.crt: LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUV2",
+        ),
+        (
+            "AWS Secret Access Key [None]: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+            "AWS Secret Access Key [None]: [SECRET_1]",
+        ),
+        (
+            "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 ok",
+            "commit 9fceb02d0ae598e95dc970b74767f19372d61af8 ok",
+        ),
+        (
+            "POST /services/T0ZYCGUDR/BRLS5V1UG/9G21s9pBozRZa0I4lCklYN0D",
+            "POST /services/T0ZYCGUDR/BRLS5V1UG/[SECRET_1]",
+        ),
+        (
+            "login -p glpat-8EMtCLatN_pjzrLHk2iI and ya29.a0AfB_byC1x2y3z4w5v6u7t8",
+            "login -p [PASSWORD_1] and [TOKEN_1]",
+        ),
+        // Addresses: Net-SNMP's unpadded MAC, the MAC ending a DHCPv6 DUID, Java's
+        // `host/address:port`; a user agent's version is not an address.
+        (
+            "ifPhysAddress.2 = 0:25:90:46:a2:7",
+            "ifPhysAddress.2 = [MAC_1]",
+        ),
+        (
+            "DUID: 00-01-00-01-70-88-84-1B-A0-36-9F-9E-4F-06",
+            "DUID: 00-01-00-01-70-88-84-1B-[MAC_1]",
+        ),
+        (
+            "connect to api.example.com/2001:db8:0:0:0:0:0:eeeb:443 failed",
+            "connect to api.example.com/[IP_1]:443 failed",
+        ),
+        (
+            "Chrome/120.0.0.0 Safari/537.36 from 10.0.0.1",
+            "Chrome/120.0.0.0 Safari/537.36 from [IP_1]",
+        ),
+        ("touched /tmp/10.0.0.7", "touched /tmp/[IP_1]"),
+        // Discover's 644-649 range (Luhn decides).
+        ("card 6449 0242 2595 9473 ok", "card [CREDIT_CARD_1] ok"),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redact(input), expected, "{input}");
+    }
+}

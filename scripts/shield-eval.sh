@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Privacy Shield accuracy on the independent labelled corpus (evals/shield/), side by side with
+# Microsoft Presidio on the same records: recall and partial leaks per sensitive kind, false
+# positives per look-alike kind, consistency. Prints the tables of BENCHMARKS.md and fails when
+# the Shield misses a target.
+#   scripts/shield-eval.sh               # Shield and Presidio (installs Presidio once, cached)
+#   scripts/shield-eval.sh --shield-only # the Shield alone (CI)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
+work="$TARGET_DIR/shield-eval"
+venv="$TARGET_DIR/bench-venv"
+corpus=evals/shield/corpus.jsonl
+mkdir -p "$work"
+
+python3 -c 'import json,sys
+with open(sys.argv[2], "w", encoding="utf-8") as out:
+    for line in open(sys.argv[1], encoding="utf-8"):
+        out.write(json.loads(line)["text"] + "\n")' "$corpus" "$work/texts.txt"
+
+echo "building the Shield's span printer" >&2
+cargo build -q -p engine --example shield_spans
+"$TARGET_DIR/debug/examples/shield_spans" <"$work/texts.txt" >"$work/shield.jsonl"
+tools=("AWOOOI Shield=$work/shield.jsonl")
+
+if [ "${1:-}" != "--shield-only" ]; then
+  if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import presidio_analyzer' 2>/dev/null; then
+    echo "installing presidio-analyzer into $venv" >&2
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q presidio-analyzer presidio-anonymizer
+  fi
+  echo "running Presidio on $(wc -l <"$work/texts.txt") records" >&2
+  # Presidio's URL recogniser tries to download the public suffix list: no network here, so
+  # it falls back to its bundled snapshot after logging the failure.
+  "$venv/bin/python" evals/shield/presidio_spans.py "$work/texts.txt" "$work/presidio.jsonl" \
+    2> >(grep -v -i -E "suffix|warn|tldextract|urllib|connection" >&2)
+  tools+=("Presidio=$work/presidio.jsonl")
+fi
+
+python3 evals/shield/score.py "$corpus" "${tools[@]}"
