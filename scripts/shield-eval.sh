@@ -31,9 +31,10 @@ if [ "${1:-}" != "--shield-only" ]; then
   fi
   echo "running Presidio on $(wc -l <"$work/texts.txt") records" >&2
   # Presidio's URL recogniser tries to download the public suffix list: no network here, so
-  # it falls back to its bundled snapshot after logging the failure.
+  # it falls back to its bundled snapshot after logging the failure (kept in presidio.log).
   "$venv/bin/python" evals/shield/presidio_spans.py "$work/texts.txt" "$work/presidio.jsonl" \
-    2> >(grep -v -i -E "suffix|warn|tldextract|urllib|connection" >&2)
+    2>"$work/presidio.log" || { tail -20 "$work/presidio.log" >&2; exit 1; }
+  grep '^presidio:' "$work/presidio.log" >&2
   tools+=("Presidio=$work/presidio.jsonl")
 fi
 
