@@ -21,8 +21,9 @@ pub(crate) enum Check {
     BasicCredential,
     /// Base64 of PEM: the header must say `PRIVATE KEY` (certificates are public).
     PemPrivateKey,
-    /// 40 base64 characters with upper case, lower case and digits, not all hexadecimal.
-    AwsSecretShape,
+    /// At least this many bytes long (instead of a counted repetition, which multiplies the
+    /// automaton's states).
+    MinLen(usize),
 }
 
 /// Which part of a match is replaced by the label.
@@ -41,8 +42,6 @@ pub(crate) enum ValuePart {
     AfterPasswordFlag,
     /// `/services/T…/B…/secret` → after the last `/`.
     LastSegment,
-    /// A match that includes one boundary character at each end: without them.
-    Inner,
     /// `00-01-00-01-…-A0-36-9F-9E-4F-06` → the last six groups.
     LastSix,
 }
@@ -69,8 +68,8 @@ const fn d(kind: &'static str, pattern: &'static str, check: Check, value: Value
 pub(crate) const BUILTINS: &[Builtin] = &[
     d(
         "JWT",
-        r"eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",
-        Check::None,
+        r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
+        Check::MinLen(24),
         ValuePart::Whole,
     ),
     // Private keys: PEM on one line (escaped newlines), or base64 of PEM as Kubernetes
@@ -103,18 +102,18 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ),
     // Structured secrets: `DB_PASSWORD=…`, `"clientSecret": "…"`, `x-api-key: …`,
     // `spring.datasource.password=…`, `sessionid=…`, `PASSWORD 'x'`, `?key=…`. One pattern for
-    // every key that ends like a secret's name; the key decides whether it is one, and which
-    // kind.
+    // every key that ends like a secret's name, up to its value's first character; the key
+    // decides whether it is one, and which kind, and [`value_range`] reads the value on.
     d(
         "SECRET",
-        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid|sig(?:nature)?|code|auth)["']?(?:[ \t]*[=:][ \t]*(?:(?:Some\()?"(?:[^"\\\n]|\\.)+"\)?|'[^'\n]+'|["']?[^\s"',;\\]+)|[ \t]+(?:"(?:[^"\\\n]|\\.)+"|'[^'\n]+'))"#,
+        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid|sig(?:nature)?|code|auth)["']?(?:[ \t]*[=:][ \t]*[^\s,;]|[ \t]+["'])"#,
         Check::SecretKey,
         ValuePart::AfterAssignment,
     ),
     d(
         "TOKEN",
-        r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{16,}=*",
-        Check::None,
+        r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]+=*",
+        Check::MinLen(23),
         ValuePart::AfterScheme,
     ),
     d(
@@ -143,20 +142,11 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::Lengths(&[20]),
         ValuePart::Whole,
     ),
-    // An AWS secret access key on its own (`aws configure` prompts, `sts … --output text`):
-    // exactly 40 of base64's characters, not part of a longer base64 or base64url word (a JWT's
-    // header can be 40 long), mixed case and digits.
-    d(
-        "SECRET",
-        r"(?:^|[^A-Za-z0-9/+=._-])[A-Za-z0-9/+]{40}(?:$|[^A-Za-z0-9/+=._-])",
-        Check::AwsSecretShape,
-        ValuePart::Inner,
-    ),
-    // Vendor tokens by their documented prefixes.
+    // Vendor tokens by their documented prefixes (each at least 24 long).
     d(
         "TOKEN",
-        r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,}|gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt)-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36,}|pypi-AgE[A-Za-z0-9_-]{32,}|AIza[0-9A-Za-z_-]{35}|ya29\.[0-9A-Za-z_-]{20,}|hf_[A-Za-z0-9]{30,}|SG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}|shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}|dop_v1_[a-f0-9]{64}|xapp-[A-Za-z0-9-]{10,})",
-        Check::None,
+        r"\b(?:gh[pousr]_|github_pat_|gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt)-|npm_|pypi-AgE|AIza|ya29\.|hf_|SG\.|shp(?:at|ca|pa|ss)_|dop_v1_|xapp-)[A-Za-z0-9_.-]+",
+        Check::MinLen(24),
         ValuePart::Whole,
     ),
     d(
@@ -167,20 +157,20 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     ),
     d(
         "TOKEN",
-        r"\bxox[abposr]-[A-Za-z0-9-]{10,}\b",
-        Check::None,
+        r"\bxox[abposr]-[A-Za-z0-9-]+\b",
+        Check::MinLen(15),
         ValuePart::Whole,
     ),
     d(
         "TOKEN",
-        r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b",
-        Check::None,
+        r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]+\b",
+        Check::MinLen(24),
         ValuePart::Whole,
     ),
     d(
         "TOKEN",
-        r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}",
-        Check::None,
+        r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]+",
+        Check::MinLen(23),
         ValuePart::Whole,
     ),
     // Slack incoming webhooks: `/services/T…/B…/<secret>`.
@@ -529,14 +519,60 @@ pub(crate) fn pem_private_key(encoded: &str) -> bool {
     })
 }
 
-/// Whether a 40-character base64 word looks like a generated secret: upper case, lower case
-/// and digits, not only hexadecimal (a SHA-1 is not a secret).
-pub(crate) fn aws_secret_shape(word: &str) -> bool {
-    let has = |f: fn(&u8) -> bool| word.as_bytes().iter().any(f);
-    has(u8::is_ascii_uppercase)
-        && has(u8::is_ascii_lowercase)
-        && has(u8::is_ascii_digit)
-        && !word.bytes().all(|b| b.is_ascii_hexdigit())
+/// AWS secret access keys on their own (`aws configure` prompts, `sts … --output text`):
+/// words of exactly 40 of base64's characters — not part of a longer base64 or base64url word
+/// (a JWT's header can be 40 long) — with upper case, lower case and digits, not only
+/// hexadecimal (a SHA-1 is not a secret). A counted repetition in the automaton would multiply
+/// its states by 40, so this is a plain linear pass over the words.
+pub(crate) fn aws_secret_words(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    /// 2: a key's character; 1: joins a word but is not a key's (`=`, `.`, `_`, `-`).
+    const CLASS: [u8; 256] = {
+        let mut class = [0u8; 256];
+        let mut b = 0;
+        while b < 256 {
+            let c = b as u8;
+            class[b] = if c.is_ascii_alphanumeric() || c == b'/' || c == b'+' {
+                2
+            } else if matches!(c, b'=' | b'.' | b'_' | b'-') {
+                1
+            } else {
+                0
+            };
+            b += 1;
+        }
+        class
+    };
+    let bytes = text.as_bytes();
+    let body = |b: u8| CLASS[usize::from(b)] == 2;
+    let joins = |b: u8| CLASS[usize::from(b)] != 0;
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        while at < bytes.len() {
+            let start = at;
+            while at < bytes.len() && joins(bytes[at]) {
+                at += 1;
+            }
+            if at == start {
+                at += 1;
+                continue;
+            }
+            if at - start != 40 {
+                continue;
+            }
+            let word = &bytes[start..at];
+            let has = |f: fn(&u8) -> bool| word.iter().any(f);
+            if word.len() == 40
+                && word.iter().all(|&b| body(b))
+                && has(u8::is_ascii_uppercase)
+                && has(u8::is_ascii_lowercase)
+                && has(u8::is_ascii_digit)
+                && !word.iter().all(u8::is_ascii_hexdigit)
+            {
+                return Some((start, at));
+            }
+        }
+        None
+    })
 }
 
 /// The Luhn checksum over the digits of `s` (separators ignored), for 13–19 digits.
@@ -561,6 +597,22 @@ pub(crate) fn luhn_valid(s: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// The length of a quoted value up to its closing `quote` (JSON's `\"` escapes skipped), if
+/// it closes on this line.
+fn closing_quote(value: &str, quote: u8) -> Option<usize> {
+    let bytes = value.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' if quote == b'"' => i += 2,
+            b'\n' => return None,
+            b if b == quote => return (i > 0).then_some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
 /// Where an unquoted value ends: before a closing bracket it did not open (`env=[KEY=value]`)
 /// and before `..` (tcpdump -A prints a header's CR LF so: `X-Api-Key: k..Accept: */*`).
 fn unquoted_end(value: &str) -> usize {
@@ -581,7 +633,8 @@ fn unquoted_end(value: &str) -> usize {
 }
 
 /// The byte range of the value inside a match `m` (relative to the match).
-pub(crate) fn value_range(part: ValuePart, m: &str) -> Option<(usize, usize)> {
+/// `rest` is the text from the match on: a value may go on past the match.
+pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize, usize)> {
     let bytes = m.as_bytes();
     let skip = |mut at: usize, set: &[u8]| {
         while at < bytes.len() && set.contains(&bytes[at]) {
@@ -592,7 +645,9 @@ pub(crate) fn value_range(part: ValuePart, m: &str) -> Option<(usize, usize)> {
     let range = match part {
         ValuePart::Whole => (0, m.len()),
         ValuePart::AfterAssignment => {
-            // key, its closing quote, `=`/`:` (or only blanks before a quoted value).
+            // key, its closing quote, `=`/`:` (or only blanks before a quoted value); then the
+            // value, read on past the match: quoted to its closing quote, else to a blank.
+            let bytes = rest.as_bytes();
             let key_end = bytes
                 .iter()
                 .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))?;
@@ -601,26 +656,22 @@ pub(crate) fn value_range(part: ValuePart, m: &str) -> Option<(usize, usize)> {
                 at = skip(at + 1, b" \t");
             }
             // Rust's `Debug` of an `Option<String>`: `Some("…")`.
-            let m = match m[at..].strip_prefix("Some(") {
-                Some(rest) if rest.starts_with('"') => {
-                    at += 5;
-                    m.strip_suffix(')').unwrap_or(m)
-                }
-                _ => m,
-            };
-            let bytes = m.as_bytes();
-            match bytes.get(at) {
-                // A quoted value ends before its closing quote.
-                Some(&quote @ (b'"' | b'\'')) => {
-                    let end = if m.len() > at + 1 && bytes[m.len() - 1] == quote {
-                        m.len() - 1
-                    } else {
-                        m.len()
-                    };
-                    (at + 1, end)
-                }
-                _ => (at, unquoted_end(&m[at..]) + at),
+            if rest[at..].starts_with("Some(\"") {
+                at += 5;
             }
+            let quoted = match bytes.get(at) {
+                Some(&quote @ (b'"' | b'\'')) => {
+                    closing_quote(&rest[at + 1..], quote).map(|len| (at + 1, at + 1 + len))
+                }
+                _ => None,
+            };
+            quoted.unwrap_or_else(|| {
+                let start = skip(at, b"\"'");
+                let len = rest[start..]
+                    .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '\\'))
+                    .unwrap_or(rest.len() - start);
+                (start, start + unquoted_end(&rest[start..start + len]))
+            })
         }
         ValuePart::UrlPassword => {
             let userinfo_start = m.find("://").map_or(0, |i| i + 3);
@@ -654,12 +705,6 @@ pub(crate) fn value_range(part: ValuePart, m: &str) -> Option<(usize, usize)> {
                 .map_or(0, |(i, _)| i + 1);
             (start, m.len())
         }
-        ValuePart::Inner => {
-            let base64 = |b: &u8| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'+');
-            let start = usize::from(!bytes.first().is_some_and(base64));
-            let end = m.len() - usize::from(!bytes.last().is_some_and(base64));
-            (start, end)
-        }
     };
     (range.0 < range.1).then_some(range)
 }
@@ -684,7 +729,7 @@ mod tests {
 
     #[test]
     fn value_ranges_pick_the_secret_part() {
-        let pick = |part, m: &str| value_range(part, m).map(|(s, e)| m[s..e].to_owned());
+        let pick = |part, m: &str| value_range(part, m, m).map(|(s, e)| m[s..e].to_owned());
         assert_eq!(
             pick(ValuePart::AfterAssignment, "password=\"hunter2").as_deref(),
             Some("hunter2")

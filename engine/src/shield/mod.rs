@@ -148,7 +148,9 @@ impl Shield {
     fn confirm(&self, index: usize, text: &str, start: usize, end: usize) -> Option<Finding<'_>> {
         let detector = &self.detectors[index];
         let matched = text.get(start..end)?;
-        let (mut s, mut e) = value_range(detector.value, matched)?;
+        let rest = text.get(start..)?;
+        let (mut s, mut e) = value_range(detector.value, matched, rest)?;
+        let value = rest.get(s..e)?;
         let kind = match detector.check {
             Check::None => Some(detector.kind.as_str()),
             Check::Luhn => luhn_valid(matched).then_some(detector.kind.as_str()),
@@ -175,19 +177,21 @@ impl Shield {
                         .iter()
                         .any(|q| head.ends_with(q));
                 let spaced = !matched[key_end..].contains(['=', ':']);
-                if query && let Some(amp) = matched[s..e].find('&') {
-                    e = s + amp;
-                }
-                detectors::secret_key_kind(&matched[..key_end], &matched[s..e], query, spaced)
+                let value = match value.find('&') {
+                    Some(amp) if query => {
+                        e = s + amp;
+                        &value[..amp]
+                    }
+                    _ => value,
+                };
+                detectors::secret_key_kind(&matched[..key_end], value, query, spaced)
             }
             Check::PemPrivateKey => {
                 detectors::pem_private_key(matched).then_some(detector.kind.as_str())
             }
-            Check::AwsSecretShape => {
-                detectors::aws_secret_shape(&matched[s..e]).then_some(detector.kind.as_str())
-            }
+            Check::MinLen(len) => (matched.len() >= len).then_some(detector.kind.as_str()),
             Check::BasicCredential => {
-                detectors::basic_credential(&matched[s..e]).then_some(detector.kind.as_str())
+                detectors::basic_credential(value).then_some(detector.kind.as_str())
             }
         }?;
         Some(Finding {
@@ -215,6 +219,15 @@ impl Shield {
 
     /// Calls `found` with every detected value in `text`, in order, never overlapping.
     fn each_finding<'s>(&'s self, text: &str, mut found: impl FnMut(Finding<'s>)) {
+        // Bare AWS secret keys come from a separate linear pass over the words; where one
+        // overlaps an automaton's finding, the automaton's finding wins.
+        let mut words = detectors::aws_secret_words(text).peekable();
+        let secret = |(start, end)| Finding {
+            start,
+            end,
+            kind: "SECRET",
+        };
+        let mut emitted = 0;
         let mut at = 0;
         while at < text.len() {
             let input = Input::new(text).range(at..);
@@ -222,21 +235,32 @@ impl Shield {
                 break;
             };
             let index = m.pattern().as_usize();
-            // The scan goes on right after a value: what a match held beyond it (the rest of a
-            // query string, a URL's host) is scanned too.
             let confirmed = self
                 .confirm(index, text, m.start(), m.end())
                 .or_else(|| self.retry_at(text, m.start(), index));
-            let resume = match confirmed {
-                Some(finding) => {
-                    let end = finding.end;
-                    found(finding);
-                    end
-                }
-                None => m.start() + 1,
+            let Some(finding) = confirmed else {
+                at = m.start() + 1;
+                continue;
             };
-            // Empty matches cannot happen (checked at build), but never loop in place.
-            at = resume.max(m.start() + 1);
+            while let Some(&(start, end)) = words.peek() {
+                if start >= finding.end {
+                    break;
+                }
+                if end <= finding.start && start >= emitted {
+                    found(secret((start, end)));
+                }
+                words.next();
+            }
+            // The scan goes on right after a value: what a match held beyond it (the rest of a
+            // query string, a URL's host) is scanned too.
+            emitted = finding.end;
+            at = finding.end.max(m.start() + 1);
+            found(finding);
+        }
+        for (start, end) in words {
+            if start >= emitted {
+                found(secret((start, end)));
+            }
         }
     }
 
