@@ -26,8 +26,8 @@ head -n "$presidio_lines" "$work/corpus.txt" >"$work/presidio-lines.txt"
 
 AWOOOI_SHIELD_CORPUS="$work/corpus.txt" cargo bench -q -p engine --bench shield >"$work/criterion.log" 2>&1
 cargo build -q --release -p engine --example shield_redact
-hyperfine -N --warmup 2 --runs 10 --input "$work/corpus.txt" --output null \
-  --export-json "$work/redact.json" "$TARGET_DIR/release/examples/shield_redact" >&2
+hyperfine --warmup 2 --runs 10 --export-json "$work/redact.json" \
+  "$TARGET_DIR/release/examples/shield_redact <$work/corpus.txt >/dev/null" >&2
 "$venv/bin/python" evals/shield/presidio_spans.py "$work/presidio-lines.txt" "$work/presidio.jsonl" \
   2>&1 | grep '^presidio:' >"$work/presidio.log"
 

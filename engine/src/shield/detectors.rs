@@ -361,8 +361,7 @@ fn placeholder(value: &str) -> bool {
         "filtered",
         "n/a",
     ];
-    let lower = value.to_ascii_lowercase();
-    WORDS.contains(&lower.as_str())
+    WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
         || value.starts_with(['[', '(', '<', '{'])
         || value.starts_with("${")
         || value.starts_with("$(")
@@ -389,34 +388,44 @@ pub(crate) fn secret_key_kind(
     if placeholder(value) {
         return None;
     }
-    let mut words: Vec<String> = Vec::new();
-    let mut word = String::new();
-    let mut prev_lower = false;
-    for c in key.chars() {
-        if !c.is_ascii_alphanumeric() {
-            if !word.is_empty() {
-                words.push(std::mem::take(&mut word));
-            }
-            prev_lower = false;
-            continue;
+    // The words of the key's last 64 bytes (what decides), lower-cased on the stack: this runs
+    // for every candidate, so it allocates nothing.
+    let key = key.as_bytes();
+    let key = &key[key.len().saturating_sub(64)..];
+    let mut lower = [0u8; 64];
+    let mut bounds = [(0usize, 0usize); 16];
+    let (mut count, mut start, mut prev_lower) = (0usize, None::<usize>, false);
+    for (i, &c) in key.iter().enumerate() {
+        lower[i] = c.to_ascii_lowercase();
+        let split = !c.is_ascii_alphanumeric() || (c.is_ascii_uppercase() && prev_lower);
+        if split && let Some(s) = start.take() {
+            bounds[count % 16] = (s, i);
+            count += 1;
         }
-        if c.is_ascii_uppercase() && prev_lower && !word.is_empty() {
-            words.push(std::mem::take(&mut word));
+        if c.is_ascii_alphanumeric() && start.is_none() {
+            start = Some(i);
         }
         prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
-        word.push(c.to_ascii_lowercase());
     }
-    if !word.is_empty() {
-        words.push(word);
+    if let Some(s) = start {
+        bounds[count % 16] = (s, key.len());
+        count += 1;
     }
-    let kind = key_kind(&words, value, query)?;
+    let mut words = [""; 16];
+    let kept = count.min(16);
+    for (n, word) in words[..kept].iter_mut().enumerate() {
+        let (s, e) = bounds[(count - kept + n) % 16];
+        *word = std::str::from_utf8(&lower[s..e]).unwrap_or_default();
+    }
+    let words = &words[..kept];
+    let kind = key_kind(words, value, query)?;
     (!spaced || kind == "PASSWORD" || words.len() > 1).then_some(kind)
 }
 
-fn key_kind(words: &[String], value: &str, query: bool) -> Option<&'static str> {
-    let last = words.last()?.as_str();
-    let before = words.len().checked_sub(2).map(|i| words[i].as_str());
-    if words.iter().any(|w| w == "public") {
+fn key_kind(words: &[&str], value: &str, query: bool) -> Option<&'static str> {
+    let last = *words.last()?;
+    let before = words.len().checked_sub(2).map(|i| words[i]);
+    if words.contains(&"public") {
         return None;
     }
     if query && matches!(last, "key" | "sig" | "signature") {

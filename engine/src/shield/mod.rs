@@ -147,6 +147,8 @@ impl Shield {
     /// The value range of detector `index` matching `text[start..end]`, if it is confirmed.
     fn confirm(&self, index: usize, text: &str, start: usize, end: usize) -> Option<Finding<'_>> {
         let detector = &self.detectors[index];
+        // Byte-level classes (`[^\s,;]`) can end a match inside a character: take all of it.
+        let end = (end..=text.len()).find(|&i| text.is_char_boundary(i))?;
         let matched = text.get(start..end)?;
         let rest = text.get(start..)?;
         let (mut s, mut e) = value_range(detector.value, matched, rest)?;

@@ -504,6 +504,8 @@ fn notations_from_real_logs_are_found() {
             "Chrome/120.0.0.0 Safari/537.36 from [IP_1]",
         ),
         ("touched /tmp/10.0.0.7", "touched /tmp/[IP_1]"),
+        // A value that starts with a non-ASCII character.
+        ("password=ünïcode-pw ok", "password=[PASSWORD_1] ok"),
         // Discover's 644-649 range (Luhn decides).
         ("card 6449 0242 2595 9473 ok", "card [CREDIT_CARD_1] ok"),
     ];
