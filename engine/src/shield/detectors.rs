@@ -21,6 +21,8 @@ pub(crate) enum Check {
     BasicCredential,
     /// Base64 of PEM: the header must say `PRIVATE KEY` (certificates are public).
     PemPrivateKey,
+    /// A flag's value: its kind from the flag's last word (`--client-secret` → SECRET).
+    FlagValue,
     /// At least this many bytes long (instead of a counted repetition, which multiplies the
     /// automaton's states).
     MinLen(usize),
@@ -42,6 +44,10 @@ pub(crate) enum ValuePart {
     AfterPasswordFlag,
     /// `/services/T…/B…/secret` → after the last `/`.
     LastSegment,
+    /// ` --password value` → what follows the first blank after the flag.
+    AfterBlank,
+    /// `… BY 'x'`, `community x`, `secret 5 x` → the last word, without its quotes.
+    LastWord,
     /// `00-01-00-01-…-A0-36-9F-9E-4F-06` → the last six groups.
     LastSix,
 }
@@ -76,7 +82,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     // Secrets and kubeconfigs hold it (`tls.key:`, `client-key-data:`).
     d(
         "SECRET",
-        r"-----BEGIN[A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\\ \t]+-----END[A-Z ]*PRIVATE KEY-----",
+        r"-----BEGIN[A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\\ \t]+(?:-----END[A-Z ]*PRIVATE KEY-----)?",
         Check::None,
         ValuePart::Whole,
     ),
@@ -106,13 +112,13 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     // decides whether it is one, and which kind, and [`value_range`] reads the value on.
     d(
         "SECRET",
-        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid|sig(?:nature)?|code|auth)["']?(?:[ \t]*[=:][ \t]*[^\s,;]|[ \t]+["'])"#,
+        r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid|sig(?:nature)?|code|auth|requirepass|masterauth|dockerconfigjson|dockercfg)\\?["']?(?:[ \t]*[=:][ \t]*[^\s,;]|[ \t]+\\?["'])"#,
         Check::SecretKey,
         ValuePart::AfterAssignment,
     ),
     d(
         "TOKEN",
-        r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]+=*",
+        r"(?i)\b(?:bearer|apikey)\s+[A-Za-z0-9._~+/-]+=*",
         Check::MinLen(23),
         ValuePart::AfterScheme,
     ),
@@ -134,6 +140,21 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\blogin[ \t]+(?:(?:-u|--username)[ \t=]+\S+[ \t]+)?(?:-p|--password)[ \t=]+\S+",
         Check::None,
         ValuePart::AfterPasswordFlag,
+    ),
+    // `--password value`, `--client-secret value` (a blank instead of `=`).
+    d(
+        "PASSWORD",
+        r"(?i)(?:^|[ \t])--(?:[a-z0-9]+-)*(?:password|passwd|pass|secret|token|api-key)[ \t]+[^\s-]\S*",
+        Check::FlagValue,
+        ValuePart::AfterBlank,
+    ),
+    // SQL: `IDENTIFIED BY 'x'`, `SET PASSWORD FOR u = 'x'`; SNMP communities and IOS secrets;
+    // MySQL's `temporary password is generated for root@localhost: x`.
+    d(
+        "PASSWORD",
+        r"(?i)\bidentified(?:[ \t]+with[ \t]+\S+)?[ \t]+by[ \t]+'[^'\n]+'|\bset[ \t]+password\b[^=\n]*=[ \t]*'[^'\n]+'|\bsnmp(?:-server)?[ \t]+community[ \t]+[^\s;]+|\b(?:secret|password)[ \t]+[05789][ \t]+\S+|\bpassword is generated for \S+:[ \t]+\S+",
+        Check::None,
+        ValuePart::LastWord,
     ),
     // Loose shape, length checked after the scan (see UUID below).
     d(
@@ -223,10 +244,10 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Check::Ipv4,
         ValuePart::Whole,
     ),
-    // American Express grouping: 4-6-5.
+    // American Express (4-6-5) and Diners Club (4-6-4) grouping.
     d(
         "CREDIT_CARD",
-        r"\b3[47][0-9]{2}[ -][0-9]{6}[ -][0-9]{5}\b",
+        r"\b3[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}\b",
         Check::Luhn,
         ValuePart::Whole,
     ),
@@ -346,6 +367,8 @@ pub(crate) fn inside_dotted_number(text: &str, start: usize, end: usize) -> bool
 fn placeholder(value: &str) -> bool {
     const WORDS: &[&str] = &[
         "none",
+        "yes",
+        "no",
         "null",
         "nil",
         "true",
@@ -361,7 +384,23 @@ fn placeholder(value: &str) -> bool {
         "filtered",
         "n/a",
     ];
+    // Marked as hidden (`HIDDEN_DUE_TO_SECURITY_REASONS`, `<REDACTED>`), a digest of the
+    // secret rather than the secret (Vault's audit log: `hmac-sha256:…`), or a number
+    // (ZooKeeper's `sessionid:0x100007d2c28d30`).
+    let marked = ["hidden", "redacted", "masked"].iter().any(|w| {
+        value
+            .as_bytes()
+            .windows(w.len())
+            .any(|win| win.eq_ignore_ascii_case(w.as_bytes()))
+    });
+    let digest = value.starts_with("hmac-");
+    let number = value
+        .strip_prefix("0x")
+        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
     WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
+        || marked
+        || digest
+        || number
         || value.starts_with(['[', '(', '<', '{'])
         || value.starts_with("${")
         || value.starts_with("$(")
@@ -419,7 +458,12 @@ pub(crate) fn secret_key_kind(
     }
     let words = &words[..kept];
     let kind = key_kind(words, value, query)?;
-    (!spaced || kind == "PASSWORD" || words.len() > 1).then_some(kind)
+    // `secret "db-creds"` names a Kubernetes Secret; `secret "ewZ1aYo…=="` (ISC dhcpd, BIND)
+    // is one.
+    let name = value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.'));
+    (!spaced || kind == "PASSWORD" || words.len() > 1 || !name).then_some(kind)
 }
 
 fn key_kind(words: &[&str], value: &str, query: bool) -> Option<&'static str> {
@@ -439,7 +483,13 @@ fn key_kind(words: &[&str], value: &str, query: bool) -> Option<&'static str> {
         return Some("PASSWORD");
     }
     let glued = |suffixes: &[&str]| suffixes.iter().any(|s| last.ends_with(s));
-    if glued(&["password", "passwd", "passphrase"]) || last == "pass" {
+    // Kubernetes' registry Secret types; Redis' passwords.
+    if glued(&["dockerconfigjson", "dockercfg"]) {
+        return Some("SECRET");
+    }
+    if glued(&["password", "passwd", "passphrase"])
+        || matches!(last, "pass" | "requirepass" | "masterauth")
+    {
         return Some("PASSWORD");
     }
     if last == "pwd" || last.ends_with("pwd") && last != "oldpwd" {
@@ -660,13 +710,24 @@ pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize
             let key_end = bytes
                 .iter()
                 .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))?;
-            let mut at = skip(skip(key_end, b"\"'"), b" \t");
+            let mut at = skip(skip(key_end, b"\\\"'"), b" \t");
             if matches!(bytes.get(at), Some(b'=' | b':')) {
                 at = skip(at + 1, b" \t");
             }
-            // Rust's `Debug` of an `Option<String>`: `Some("…")`.
+            // Rust's `Debug` of an `Option<String>`: `Some("…")`; a JSON array of one string
+            // (Go's `http.Header`: `"X-Api-Key":["…"]`).
             if rest[at..].starts_with("Some(\"") {
                 at += 5;
+            } else if rest[at..].starts_with("[\"") {
+                at += 1;
+            }
+            // JSON inside a JSON string: `\"adminPassword\":\"…\"`.
+            if rest[at..].starts_with("\\\"") {
+                let start = at + 2;
+                let len = rest[start..].find("\\\"").unwrap_or(0);
+                if len > 0 {
+                    return Some((start, start + len));
+                }
             }
             let quoted = match bytes.get(at) {
                 Some(&quote @ (b'"' | b'\'')) => {
@@ -706,6 +767,18 @@ pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize
             (skip(at, b" \t="), m.len())
         }
         ValuePart::LastSegment => (m.rfind('/')? + 1, m.len()),
+        ValuePart::AfterBlank => {
+            let flag = skip(0, b" \t");
+            let blank = flag + m[flag..].find([' ', '\t'])?;
+            let start = skip(blank, b" \t\"'");
+            let end = m.len() - usize::from(m.ends_with(['"', '\'']) && m.len() > start);
+            (start, end)
+        }
+        ValuePart::LastWord => {
+            let end = m.len() - usize::from(m.ends_with('\''));
+            let start = m[..end].rfind([' ', '\t', '\''])? + 1;
+            (start, end)
+        }
         ValuePart::LastSix => {
             let start = m
                 .match_indices(['-', ':'])

@@ -191,6 +191,18 @@ impl Shield {
             Check::PemPrivateKey => {
                 detectors::pem_private_key(matched).then_some(detector.kind.as_str())
             }
+            Check::FlagValue => {
+                // Prose about a flag is not its value: `Using --password via the CLI is …`.
+                let after = &rest.as_bytes()[e..];
+                let prose = value.bytes().all(|b| b.is_ascii_lowercase())
+                    && after.first() == Some(&b' ')
+                    && after.get(1).is_some_and(u8::is_ascii_lowercase);
+                let flag = matched.trim_start().split([' ', '\t']).next()?;
+                let flag = flag.trim_start_matches('-');
+                (!prose)
+                    .then(|| detectors::secret_key_kind(flag, value, false, false))
+                    .flatten()
+            }
             Check::MinLen(len) => (matched.len() >= len).then_some(detector.kind.as_str()),
             Check::BasicCredential => {
                 detectors::basic_credential(value).then_some(detector.kind.as_str())

@@ -504,6 +504,58 @@ fn notations_from_real_logs_are_found() {
             "Chrome/120.0.0.0 Safari/537.36 from [IP_1]",
         ),
         ("touched /tmp/10.0.0.7", "touched /tmp/[IP_1]"),
+        // JSON inside a JSON string; a header array; a flag and its value after a blank, but
+        // not prose about the flag.
+        (
+            r#"{"body":"{\"adminPassword\":\"Ornl^#9sV\"}"}"#,
+            r#"{"body":"{\"adminPassword\":\"[PASSWORD_1]\"}"}"#,
+        ),
+        (
+            r#""X-Api-Key":["9O8popuB+RKrXk1r"]"#,
+            r#""X-Api-Key":["[SECRET_1]"]"#,
+        ),
+        (
+            "helm repo add x --username ci --password oKD5~rINV1q",
+            "helm repo add x --username ci --password [PASSWORD_1]",
+        ),
+        (
+            "WARNING! Using --password via the CLI is insecure.",
+            "WARNING! Using --password via the CLI is insecure.",
+        ),
+        // Network devices, SQL, Redis, MySQL's generated password.
+        (
+            "snmp-server community JJHTMYLqfRk RO; username b secret 0 c!wJ!XjK",
+            "snmp-server community [PASSWORD_1] RO; username b secret 0 [PASSWORD_2]",
+        ),
+        (
+            "CREATE USER 'u'@'%' IDENTIFIED BY 'Pa55word^'",
+            "CREATE USER 'u'@'%' IDENTIFIED BY '[PASSWORD_1]'",
+        ),
+        ("requirepass \"_bQSN#B3Jy\"", "requirepass \"[PASSWORD_1]\""),
+        (
+            "temporary password is generated for root@localhost: LbX8MR8bf",
+            "temporary password is generated for root@localhost: [PASSWORD_1]",
+        ),
+        // A BIND/dhcpd key's secret; Elasticsearch's ApiKey credentials.
+        (
+            r#"key "ddns" { algorithm hmac-md5; secret "bCU+tBGK/1m6A8Zk=="; };"#,
+            r#"key "ddns" { algorithm hmac-md5; secret "[SECRET_1]"; };"#,
+        ),
+        (
+            "Authorization: ApiKey VnBTOW1OSm5uWXJIVVB2V01aZG86VXFk",
+            "Authorization: ApiKey [TOKEN_1]",
+        ),
+        // Placeholders, digests and numbers are not secrets.
+        (
+            r#"(using password: YES) "password":"HIDDEN_DUE_TO_SECURITY_REASONS" sessionid:0x100007d2"#,
+            r#"(using password: YES) "password":"HIDDEN_DUE_TO_SECURITY_REASONS" sessionid:0x100007d2"#,
+        ),
+        (
+            r#""client_token":"hmac-sha256:6a9c36140b85c2bd""#,
+            r#""client_token":"hmac-sha256:6a9c36140b85c2bd""#,
+        ),
+        // Diners Club's 4-6-4 grouping (Luhn decides).
+        ("card 3622 720627 1667", "card [CREDIT_CARD_1]"),
         // A value that starts with a non-ASCII character.
         ("password=ünïcode-pw ok", "password=[PASSWORD_1] ok"),
         // Discover's 644-649 range (Luhn decides).
