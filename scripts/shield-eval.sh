@@ -5,8 +5,9 @@
 # the Shield misses a target.
 #   scripts/shield-eval.sh               # Shield and Presidio (installs Presidio once, cached)
 #   scripts/shield-eval.sh --shield-only # the Shield alone (CI)
-#   scripts/shield-eval.sh --holdout     # on the held-out corpus, never used to fix detectors:
+#   scripts/shield-eval.sh --holdout     # on the first held-out corpus (evals/shield/holdout/),
 #                                        # prints the same tables, reports targets, never fails
+#   scripts/shield-eval.sh --corpus F    # on any corpus in the same format (e.g. holdout2/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
@@ -15,12 +16,16 @@ venv="$TARGET_DIR/bench-venv"
 corpus=evals/shield/corpus.jsonl
 shield_only=false
 holdout=false
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --shield-only) shield_only=true ;;
     --holdout) holdout=true; corpus=evals/shield/holdout/holdout.jsonl; work="$work/holdout" ;;
-    *) echo "unknown option $arg (use --shield-only, --holdout)" >&2; exit 2 ;;
+    --corpus)
+      [ -f "${2:-}" ] || { echo "--corpus needs a corpus file (got '${2:-}')" >&2; exit 2; }
+      holdout=true; corpus=$2; work="$work/$(basename "$2" .jsonl)"; shift ;;
+    *) echo "unknown option $1 (use --shield-only, --holdout, --corpus FILE)" >&2; exit 2 ;;
   esac
+  shift
 done
 mkdir -p "$work"
 
