@@ -131,7 +131,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     // Credentials on command lines: `curl -u user:password`, `docker login -u user -p password`.
     d(
         "PASSWORD",
-        r#"(?:^|[ \t])(?:-u|--user)[ \t=]+[^\s:'"/]+:[^\s'"]+"#,
+        r#"(?:(?m:^)|[ \t])(?:-u|--user)[ \t=]+[^\s:'"/]+:[^\s'"]+"#,
         Check::None,
         ValuePart::AfterColon,
     ),
@@ -144,7 +144,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     // `--password value`, `--client-secret value` (a blank instead of `=`).
     d(
         "PASSWORD",
-        r"(?i)(?:^|[ \t])--(?:[a-z0-9]+-)*(?:password|passwd|pass|secret|token|api-key)[ \t]+[^\s-]\S*",
+        r"(?i)(?:(?m:^)|[ \t])--(?:[a-z0-9]+-)*(?:password|passwd|pass|secret|token|api-key)[ \t]+[^\s-]\S*",
         Check::FlagValue,
         ValuePart::AfterBlank,
     ),
@@ -394,19 +394,27 @@ fn placeholder(value: &str) -> bool {
             .any(|win| win.eq_ignore_ascii_case(w.as_bytes()))
     });
     let digest = value.starts_with("hmac-");
+    // Up to 64 bits: a number; longer, it may be a key (`0x4c0883a6…` 32 bytes).
     let number = value
         .strip_prefix("0x")
-        .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
+        .is_some_and(|h| (1..=16).contains(&h.len()) && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    // `[hidden]`, `(sensitive value)`, `<redacted>`: a placeholder word in brackets, not any
+    // value that starts with one (`(Xk9#mQ2z`).
+    let inner = value
+        .trim_start_matches(['[', '(', '<', '{'])
+        .trim_end_matches([']', ')', '>', '}']);
+    let bracketed = inner.len() < value.len()
+        && (inner.is_empty() || WORDS.iter().any(|w| w.eq_ignore_ascii_case(inner)));
+    let template = value.starts_with("{{") || value.starts_with("${") || value.starts_with("$(");
+    let masked = value
+        .bytes()
+        .all(|b| matches!(b, b'*' | b'x' | b'X' | b'#' | b'.'));
     WORDS.iter().any(|w| w.eq_ignore_ascii_case(value))
         || marked
         || digest
         || number
-        || value.starts_with(['[', '(', '<', '{'])
-        || value.starts_with("${")
-        || value.starts_with("$(")
-        || value
-            .bytes()
-            .all(|b| matches!(b, b'*' | b'x' | b'X' | b'#' | b'.'))
+        || template
+        || (value.len() <= 64 && (bracketed || masked))
 }
 
 /// The kind of secret a structured key names, if it names one: the last word of the key
@@ -571,11 +579,9 @@ pub(crate) fn basic_credential(encoded: &str) -> bool {
 
 /// Whether `encoded` is base64 of a PEM private key (`-----BEGIN … PRIVATE KEY-----`).
 pub(crate) fn pem_private_key(encoded: &str) -> bool {
-    let head = &encoded[..encoded.len().min(96) / 4 * 4];
-    base64_decode(head).is_some_and(|plain| {
-        let line = plain.split(|b| *b == b'\n').next().unwrap_or_default();
-        line.windows(11).any(|w| w == b"PRIVATE KEY")
-    })
+    // Anywhere in the blob: `EC PARAMETERS` or a certificate may come first.
+    let head = &encoded[..encoded.len().min(16 * 1024) / 4 * 4];
+    base64_decode(head).is_some_and(|plain| plain.windows(16).any(|w| w == b"PRIVATE KEY-----"))
 }
 
 /// AWS secret access keys on their own (`aws configure` prompts, `sts … --output text`):
@@ -615,10 +621,15 @@ pub(crate) fn aws_secret_words(text: &str) -> impl Iterator<Item = (usize, usize
                 at += 1;
                 continue;
             }
-            if at - start != 40 {
+            // A sentence's full stop (or a trailing `-`, `_`) is not part of the key.
+            let mut end = at;
+            while end > start && matches!(bytes[end - 1], b'.' | b'-' | b'_') {
+                end -= 1;
+            }
+            if end - start != 40 {
                 continue;
             }
-            let word = &bytes[start..at];
+            let word = &bytes[start..end];
             let has = |f: fn(&u8) -> bool| word.iter().any(f);
             if word.len() == 40
                 && word.iter().all(|&b| body(b))
@@ -627,7 +638,7 @@ pub(crate) fn aws_secret_words(text: &str) -> impl Iterator<Item = (usize, usize
                 && has(u8::is_ascii_digit)
                 && !word.iter().all(u8::is_ascii_hexdigit)
             {
-                return Some((start, at));
+                return Some((start, end));
             }
         }
         None
@@ -672,18 +683,23 @@ fn closing_quote(value: &str, quote: u8) -> Option<usize> {
     None
 }
 
+/// The most bytes of an unquoted value read past a match.
+const MAX_VALUE: usize = 4096;
+
 /// Where an unquoted value ends: before a closing bracket it did not open (`env=[KEY=value]`)
 /// and before `..` (tcpdump -A prints a header's CR LF so: `X-Api-Key: k..Accept: */*`).
 fn unquoted_end(value: &str) -> usize {
     let mut end = value.find("..").unwrap_or(value.len());
-    while let Some(last) = value[..end].chars().next_back() {
-        let opener = match last {
-            ')' => '(',
-            ']' => '[',
-            '}' => '{',
-            _ => break,
+    let opened = |c| value[..end].contains(c);
+    let (round, square, curly) = (opened('('), opened('['), opened('{'));
+    while let Some(&last) = value.as_bytes()[..end].last() {
+        let unopened = match last {
+            b')' => !round,
+            b']' => !square,
+            b'}' => !curly,
+            _ => false,
         };
-        if value[..end].contains(opener) {
+        if !unopened {
             break;
         }
         end -= 1;
@@ -737,9 +753,27 @@ pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize
             };
             quoted.unwrap_or_else(|| {
                 let start = skip(at, b"\"'");
-                let len = rest[start..]
-                    .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '\\'))
-                    .unwrap_or(rest.len() - start);
+                let word = |from: usize| {
+                    let tail = &rest.as_bytes()[from..];
+                    // At most MAX_VALUE bytes are read, so a line of rejected candidates
+                    // (`key=key=key=…`) stays linear; a longer value's tail is scanned on.
+                    let limit = tail.len().min(MAX_VALUE);
+                    tail[..limit]
+                        .iter()
+                        .position(|&c| {
+                            c.is_ascii_whitespace()
+                                || matches!(c, b'"' | b'\'' | b',' | b';' | b'\\')
+                        })
+                        .unwrap_or(limit)
+                };
+                let mut len = word(start);
+                // `token=Bearer abc…`: the scheme and its credential.
+                let scheme = ["bearer", "basic", "token", "apikey"]
+                    .iter()
+                    .any(|w| w.eq_ignore_ascii_case(&rest[start..start + len]));
+                if scheme && rest.as_bytes().get(start + len) == Some(&b' ') {
+                    len += 1 + word(start + len + 1);
+                }
                 (start, start + unquoted_end(&rest[start..start + len]))
             })
         }
@@ -770,15 +804,21 @@ pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize
         ValuePart::AfterBlank => {
             let flag = skip(0, b" \t");
             let blank = flag + m[flag..].find([' ', '\t'])?;
-            let start = skip(blank, b" \t\"'");
-            let end = m.len() - usize::from(m.ends_with(['"', '\'']) && m.len() > start);
-            (start, end)
+            let at = skip(blank, b" \t");
+            match bytes.get(at) {
+                // `--password "correct horse"`: to the closing quote.
+                Some(&quote @ (b'"' | b'\'')) => {
+                    let len = closing_quote(&rest[at + 1..], quote)?;
+                    (at + 1, at + 1 + len)
+                }
+                _ => (at, m.len()),
+            }
         }
-        ValuePart::LastWord => {
-            let end = m.len() - usize::from(m.ends_with('\''));
-            let start = m[..end].rfind([' ', '\t', '\''])? + 1;
-            (start, end)
-        }
+        ValuePart::LastWord => match m.strip_suffix('\'') {
+            // `IDENTIFIED BY 'correct horse battery'`: the whole quoted phrase.
+            Some(inner) => (inner.rfind('\'')? + 1, inner.len()),
+            None => (m.rfind([' ', '\t'])? + 1, m.len()),
+        },
         ValuePart::LastSix => {
             let start = m
                 .match_indices(['-', ':'])

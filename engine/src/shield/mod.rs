@@ -253,7 +253,9 @@ impl Shield {
                 .confirm(index, text, m.start(), m.end())
                 .or_else(|| self.retry_at(text, m.start(), index));
             let Some(finding) = confirmed else {
-                at = m.start() + 1;
+                // A long rejected candidate (a run of colons, of hex) is passed whole: trying
+                // it again one byte later would make such a run quadratic.
+                at = if m.len() > 64 { m.end() } else { m.start() + 1 };
                 continue;
             };
             while let Some(&(start, end)) = words.peek() {

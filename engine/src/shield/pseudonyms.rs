@@ -69,7 +69,7 @@ impl Pseudonyms {
             None => {
                 let kind = self.kind_index(kind);
                 let counter = &mut self.kinds[usize::from(kind)].1;
-                *counter += 1;
+                *counter = counter.saturating_add(1);
                 let named = Named { kind, n: *counter };
                 self.by_value.insert(value.into(), named);
                 named
@@ -78,14 +78,18 @@ impl Pseudonyms {
         self.write_label(named, out);
     }
 
+    /// Kinds are the detectors' labels (a few dozen at most); past 65,536 of them the last
+    /// slot is shared rather than wrapping around.
     fn kind_index(&mut self, kind: &str) -> u16 {
-        match self.kinds.iter().position(|(k, _)| &**k == kind) {
-            Some(i) => i as u16,
-            None => {
+        let index = match self.kinds.iter().position(|(k, _)| &**k == kind) {
+            Some(i) => i,
+            None if self.kinds.len() < usize::from(u16::MAX) => {
                 self.kinds.push((kind.into(), 0));
-                (self.kinds.len() - 1) as u16
+                self.kinds.len() - 1
             }
-        }
+            None => self.kinds.len() - 1,
+        };
+        u16::try_from(index).unwrap_or(u16::MAX)
     }
 
     fn write_label(&self, named: Named, out: &mut String) {

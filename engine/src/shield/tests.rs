@@ -565,3 +565,63 @@ fn notations_from_real_logs_are_found() {
         assert_eq!(redact(input), expected, "{input}");
     }
 }
+
+/// Values a review found leaking, one line each: input → expected output.
+#[test]
+fn values_that_only_look_like_placeholders_or_end_early_are_found_whole() {
+    let cases = [
+        // Long hex is a key, not a number; a bracket alone does not make a placeholder.
+        (
+            "PRIVATE_KEY=0x4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318",
+            "PRIVATE_KEY=[SECRET_1]",
+        ),
+        ("DB_PASSWORD=(Xk9#mQ2z", "DB_PASSWORD=[PASSWORD_1]"),
+        // Quoted phrases are taken whole after a flag or `IDENTIFIED BY`.
+        (
+            r#"--password "correct horse" --user"#,
+            r#"--password "[PASSWORD_1]" --user"#,
+        ),
+        (
+            "IDENTIFIED BY 'correct horse battery'",
+            "IDENTIFIED BY '[PASSWORD_1]'",
+        ),
+        // A scheme inside a value keeps its credential with it.
+        (
+            "token=Bearer abc123def456ghi789 next",
+            "token=[TOKEN_1] next",
+        ),
+        // A full stop after a bare AWS secret key; a flag at the start of a later line.
+        (
+            "Secret access key: wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY.",
+            "Secret access key: [SECRET_1].",
+        ),
+        ("x\n--password hunter2", "x\n--password [PASSWORD_1]"),
+        // Base64 of a PEM file whose private key follows its EC parameters.
+        (
+            "tls.key: LS0tLS1CRUdJTiBFQyBQQVJBTUVURVJTLS0tLS0KQmdncWhrak9QUU1CQnc9PQotLS0tLUVORCBFQyBQQVJBTUVURVJTLS0tLS0KLS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IY0NBUUVFSUE=",
+            "tls.key: [SECRET_1]",
+        ),
+    ];
+    for (input, expected) in cases {
+        assert_eq!(redact(input), expected, "{input}");
+    }
+}
+
+/// Long runs of rejected candidates come back unchanged (and each is passed over once: the
+/// scan stays linear, which this does not time).
+#[test]
+fn long_runs_of_rejected_candidates_are_left_as_they_are() {
+    for input in [
+        "key=".repeat(2_000),
+        ":".repeat(10_000),
+        "abc:".repeat(2_000),
+        format!("password=a{}", ")".repeat(5_000)),
+    ] {
+        let out = redact(&input);
+        if input.starts_with("password") {
+            assert_eq!(out, format!("password=[PASSWORD_1]{}", ")".repeat(5_000)));
+        } else {
+            assert_eq!(out, input);
+        }
+    }
+}
