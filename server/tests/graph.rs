@@ -121,16 +121,25 @@ const ANALYSIS: &str = "query($id: ID!) { incident(id: $id) { status service
       proposal { rootCause confidence actions { kind target rationale } } }
     thinking { seq kind text } } }";
 
-/// Waits until the incident has an analysis (the worker runs in the background).
+/// Waits until an analysis run has finished (the worker runs in the background): the incident
+/// has an analysis and the run's thinking, is no longer ANALYZING, and reads the same twice in
+/// a row (one query reads the status before the analysis, so a single read can straddle a run).
 async fn analysed(server: &TestServer, token: &str, id: &str) -> Value {
+    let mut previous: Option<Value> = None;
     for _ in 0..200 {
         let answer = server
             .graphql(Some(token), ANALYSIS, json!({"id": id}))
             .await;
-        let incident = &answer["data"]["incident"];
-        if incident["analysis"].is_object() && incident["status"] != "ANALYZING" {
-            return incident.clone();
+        let incident = answer["data"]["incident"].clone();
+        let thought = incident["thinking"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty());
+        let finished =
+            incident["analysis"].is_object() && thought && incident["status"] != "ANALYZING";
+        if finished && previous.as_ref() == Some(&incident) {
+            return incident;
         }
+        previous = finished.then_some(incident);
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
     panic!("incident {id} was not analysed");
