@@ -683,6 +683,12 @@ fn closing_quote(value: &str, quote: u8) -> Option<usize> {
     None
 }
 
+/// Where the key that starts `text` ends: its name is letters, digits, `_`, `.` and `-`.
+pub(crate) fn key_end(text: &str) -> Option<usize> {
+    text.bytes()
+        .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))
+}
+
 /// The most bytes of an unquoted value read past a match.
 const MAX_VALUE: usize = 4096;
 
@@ -723,9 +729,7 @@ pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize
             // key, its closing quote, `=`/`:` (or only blanks before a quoted value); then the
             // value, read on past the match: quoted to its closing quote, else to a blank.
             let bytes = rest.as_bytes();
-            let key_end = bytes
-                .iter()
-                .position(|b| !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')))?;
+            let key_end = key_end(rest)?;
             let mut at = skip(skip(key_end, b"\\\"'"), b" \t");
             if matches!(bytes.get(at), Some(b'=' | b':')) {
                 at = skip(at + 1, b" \t");

@@ -168,9 +168,7 @@ impl Shield {
                 detectors::lengths_are(matched, lengths).then_some(detector.kind.as_str())
             }
             Check::SecretKey => {
-                let key_end = matched.bytes().position(|b| {
-                    !(b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-                })?;
+                let key_end = detectors::key_end(matched)?;
                 // In a query string a value ends at the next parameter.
                 // … also a string that holds one (`query: Some("key=…")`, `"query":"key=…"`).
                 let head = &text[..start];
