@@ -13,6 +13,7 @@ pub mod finops;
 pub mod incident;
 pub mod input;
 pub mod policy;
+pub mod postmortem;
 pub mod role;
 pub mod shield;
 pub mod simcluster;

@@ -77,3 +77,54 @@ impl FixOutcome {
 }
 
 engine::stored_as_text!(FixOutcome, [FixOutcome::Worked, FixOutcome::Failed]);
+
+/// What an archive object is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ArchiveKind {
+    Postmortem,
+    AuditSegment,
+    KnowledgeSnapshot,
+}
+
+impl ArchiveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArchiveKind::Postmortem => "POSTMORTEM",
+            ArchiveKind::AuditSegment => "AUDIT_SEGMENT",
+            ArchiveKind::KnowledgeSnapshot => "KNOWLEDGE_SNAPSHOT",
+        }
+    }
+}
+
+engine::stored_as_text!(
+    ArchiveKind,
+    [
+        ArchiveKind::Postmortem,
+        ArchiveKind::AuditSegment,
+        ArchiveKind::KnowledgeSnapshot
+    ]
+);
+
+/// Where one archive object stands: it leaves `Pending` only as `Uploaded` (an unreachable
+/// store delays it, never drops it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UploadStatus {
+    Pending,
+    Uploaded,
+}
+
+impl UploadStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Pending => "PENDING",
+            UploadStatus::Uploaded => "UPLOADED",
+        }
+    }
+}
+
+engine::stored_as_text!(
+    UploadStatus,
+    [UploadStatus::Pending, UploadStatus::Uploaded]
+);

@@ -14,6 +14,7 @@ mod m20261202_000009_finops_fixes;
 mod m20261202_000010_notifications;
 mod m20261202_000011_storms;
 mod m20261205_000012_settle;
+mod m20261206_000013_postmortems;
 
 pub struct Migrator;
 
@@ -33,6 +34,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000010_notifications::Migration),
             Box::new(m20261202_000011_storms::Migration),
             Box::new(m20261205_000012_settle::Migration),
+            Box::new(m20261206_000013_postmortems::Migration),
         ]
     }
 }

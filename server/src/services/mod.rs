@@ -4,8 +4,10 @@
 
 pub mod analysis;
 pub mod approvals;
+pub mod archive;
 pub mod auth;
 pub mod finops;
 pub mod ingest;
 pub mod knowledge;
 pub mod notify;
+pub mod timeline;
