@@ -2,7 +2,7 @@
 # Installs what building, running and testing AWOOOI need; skips what is already there.
 #   scripts/setup.sh          toolchain pieces for building and running
 #   scripts/setup.sh --e2e    also what the tests drive: Chromium, Playwright, Prometheus,
-#                             Ansible and the MCP SDK
+#                             Ansible, the MCP SDK and an S3 server (s3s-fs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -54,6 +54,13 @@ if [ "${1:-}" = "--e2e" ]; then
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check $want_py
     echo "$want_py" > .venv/.installed
+  fi
+  # A real S3-compatible server for the archive tests: s3s-fs from crates.io (0.14 is the
+  # newest that builds with this toolchain), built once into a cache outside the clone.
+  tools="${AWOOOI_TOOLS:-$HOME/.cache/awoooi/tools}"
+  if [ ! -x "$tools/bin/s3s-fs" ]; then
+    log "installing s3s-fs 0.14.0 into $tools (about 80 s once)"
+    cargo install s3s-fs --version 0.14.0 --features binary --locked --root "$tools"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing the Playwright test runner (no browser download: Chromium is Debian's)"

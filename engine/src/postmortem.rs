@@ -309,7 +309,7 @@ fn cell(text: &str) -> String {
 }
 
 /// At most `limit` characters, with an ellipsis when cut.
-fn excerpt(text: &str, limit: usize) -> String {
+pub fn excerpt(text: &str, limit: usize) -> String {
     let mut out: String = text.chars().take(limit).collect();
     if text.chars().count() > limit {
         out.push('…');

@@ -25,6 +25,7 @@ mod kube;
 mod mcp;
 mod mcp_actions;
 mod notifications;
+mod postmortem;
 mod replicas;
 mod settle;
 mod shell;

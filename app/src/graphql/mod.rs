@@ -16,7 +16,7 @@ mod states;
 
 pub use states::{
     AlertStatus, ApprovalStatus, Decision, ExecutionStatus, FixOutcome, IncidentStatus, RiskLevel,
-    Severity,
+    Severity, TimelineKind,
 };
 
 #[cfg(feature = "hydrate")]

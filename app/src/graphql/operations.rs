@@ -6,7 +6,7 @@ use graphql_client::GraphQLQuery;
 
 use super::{
     AlertStatus, ApprovalStatus, DateTime, Decision, ExecutionStatus, FixOutcome, IncidentStatus,
-    JSON, RiskLevel, Severity,
+    JSON, RiskLevel, Severity, TimelineKind,
 };
 
 /// One operation: its `.graphql` document, the derives its response types need, and the shared
@@ -28,7 +28,8 @@ macro_rules! operation {
                 "FixOutcome",
                 "IncidentStatus",
                 "Severity",
-                "AlertStatus"
+                "AlertStatus",
+                "TimelineKind"
             )
         )]
         pub struct $name;

@@ -105,6 +105,32 @@ schema_enum!(
     }
 );
 
+schema_enum!(
+    /// What a timeline entry records.
+    TimelineKind {
+        AlertFired => "ALERT_FIRED",
+        Opened => "OPENED",
+        Correlated => "CORRELATED",
+        Merged => "MERGED",
+        AlertRepeated => "ALERT_REPEATED",
+        AlertResolved => "ALERT_RESOLVED",
+        Analysed => "ANALYSED",
+        Proposed => "PROPOSED",
+        Signed => "SIGNED",
+        Approved => "APPROVED",
+        Rejected => "REJECTED",
+        Voided => "VOIDED",
+        Superseded => "SUPERSEDED",
+        Expired => "EXPIRED",
+        Executing => "EXECUTING",
+        Executed => "EXECUTED",
+        Failed => "FAILED",
+        Notified => "NOTIFIED",
+        Acknowledged => "ACKNOWLEDGED",
+        Resolved => "RESOLVED",
+    }
+);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,6 +175,10 @@ mod tests {
         check(
             "Decision",
             Decision::ALL.iter().map(|v| v.as_str()).collect(),
+        );
+        check(
+            "TimelineKind",
+            TimelineKind::ALL.iter().map(|v| v.as_str()).collect(),
         );
     }
 

@@ -107,6 +107,7 @@ fn HeadlineTiles() -> impl IntoView {
                                     </ul>
                                 </div>
                                 {executions_tile(&executions)}
+                                {key_times_tile(&d.key_times)}
                             }.into_any()
                         }
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -130,6 +131,42 @@ fn HeadlineTiles() -> impl IntoView {
                     }
                 })}
             </Suspense>
+        </div>
+    }
+}
+
+/// `1h 02m`, `4m 05s`, `6s`, or `—`.
+fn took(seconds: Option<i64>) -> String {
+    let Some(total) = seconds else {
+        return "—".to_owned();
+    };
+    let (h, m, s) = (total / 3600, total / 60 % 60, total % 60);
+    match (h, m) {
+        (0, 0) => format!("{s}s"),
+        (0, _) => format!("{m}m {s:02}s"),
+        _ => format!("{h}h {m:02}m"),
+    }
+}
+
+/// Medians of the key times over the incidents resolved in the last 30 days.
+fn key_times_tile(k: &dashboard_tiles::DashboardTilesKeyTimes) -> impl IntoView + use<> {
+    let rows = [
+        ("detect", k.time_to_detect),
+        ("propose", k.time_to_propose),
+        ("approve", k.time_to_approve),
+        ("mitigate", k.time_to_mitigate),
+        ("resolve", k.time_to_resolve),
+    ];
+    view! {
+        <div class="tile" data-testid="tile-key-times">
+            <h3>"Median time to…"</h3>
+            <dl class="facts small">
+                {rows.into_iter().map(|(name, value)| view! {
+                    <dt>{name}</dt>
+                    <dd class="mono" data-testid=format!("key-time-{name}")>{took(value)}</dd>
+                }).collect_view()}
+            </dl>
+            <p class="muted small">{format!("{} incident(s) resolved in 30 days", k.incidents)}</p>
         </div>
     }
 }
@@ -329,6 +366,14 @@ fn HeartbeatPanel() -> impl IntoView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn key_times_read_like_durations() {
+        assert_eq!(took(None), "—");
+        assert_eq!(took(Some(6)), "6s");
+        assert_eq!(took(Some(245)), "4m 05s");
+        assert_eq!(took(Some(3_723)), "1h 02m");
+    }
 
     #[test]
     fn uptime_reads_like_a_clock() {

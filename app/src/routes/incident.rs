@@ -149,6 +149,7 @@ fn IncidentDetail(
     // Erased: the page's view type would otherwise nest too deep for the compiler.
     let act = view! { <ActOnIt id=incident.id.clone() family cards=board/> }.into_any();
     let similar = similar_panel(&incident.similar_incidents);
+    let timeline = timeline_panel(&incident.id, incident.timeline).into_any();
     let incident_id = incident.id.clone();
     view! {
         <Title text=incident.title.clone()/>
@@ -181,6 +182,7 @@ fn IncidentDetail(
             {approvals}
             {similar}
         </div>
+        {timeline}
         {graph}
         <h2>{format!("Alerts ({} absorbed)", incident.alert_count)}</h2>
         {alert_groups(alerts, incident.service.as_deref(), &edges_for_paths)}
@@ -402,6 +404,49 @@ fn similar_panel(similar: &[incident::IncidentIncidentSimilarIncidents]) -> impl
             </section>
         }
     })
+}
+
+/// Everything that happened to the incident, oldest first (re-read with the page while the
+/// incident changes), and the link to its postmortem.
+fn timeline_panel(id: &str, timeline: incident::IncidentIncidentTimeline) -> impl IntoView + use<> {
+    let shown = timeline.edges.len();
+    let total = timeline.total_count;
+    let rows = timeline
+        .edges
+        .into_iter()
+        .map(|edge| {
+            let e = edge.node;
+            view! {
+                <tr data-testid="timeline-entry">
+                    <td class="mono small">{short_time(&e.at)}</td>
+                    <td><Pill value=e.kind.as_str() prefix="tl"/></td>
+                    <td class="mono small">{e.actor}</td>
+                    <td>{e.text}</td>
+                </tr>
+            }
+        })
+        .collect_view();
+    let more = (total > shown as i64).then(|| {
+        view! {
+            <p class="muted small">
+                {format!("The first {shown} of {total} entries; the postmortem and the API list them all.")}
+            </p>
+        }
+    });
+    view! {
+        <section class="panel" data-testid="timeline">
+            <h2>"Timeline"</h2>
+            <p>
+                <a href=format!("/api/v1/incidents/{id}/postmortem.md") data-testid="postmortem-link"
+                    download=format!("incident-{id}-postmortem.md")>"Postmortem (Markdown)"</a>
+            </p>
+            <table class="table">
+                <thead><tr><th>"At"</th><th>"What"</th><th>"Who"</th><th>"Detail"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+            {more}
+        </section>
+    }
 }
 
 /// Alerts by service, each service with its path down the topology to the root cause:

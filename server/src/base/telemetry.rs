@@ -34,6 +34,12 @@ const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
+/// Buckets of an incident's key times (seconds from its first alert to a proposal, an
+/// approval, mitigation, resolution): 10 s to a day.
+const KEY_TIME_BUCKETS: [f64; 12] = [
+    10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1_800.0, 3_600.0, 7_200.0, 14_400.0, 43_200.0, 86_400.0,
+];
+
 /// The process-wide Prometheus recorder (installed on first use).
 pub fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -43,6 +49,11 @@ pub fn prometheus() -> PrometheusHandle {
                 .set_buckets_for_metric(
                     Matcher::Full("http_request_duration_seconds".into()),
                     &LATENCY_BUCKETS,
+                )
+                .expect("buckets are non-empty")
+                .set_buckets_for_metric(
+                    Matcher::Prefix("awoooi_incident_time_to_".into()),
+                    &KEY_TIME_BUCKETS,
                 )
                 .expect("buckets are non-empty")
                 .install_recorder()

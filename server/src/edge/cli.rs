@@ -63,6 +63,12 @@ pub enum Command {
     /// The knowledge base.
     #[command(subcommand)]
     Km(KmCommand),
+    /// Print an incident's postmortem (Markdown): the one written when it resolved, else one
+    /// generated from its record now.
+    Postmortem {
+        /// The incident's id.
+        id: i32,
+    },
     /// Pseudonymise standard input to standard output, line by line, with the Privacy Shield
     /// (labels consistent within one run; detectors from the config file's `[[shield.detectors]]`).
     Redact,
@@ -230,7 +236,13 @@ pub enum KmCommand {
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
     /// Verify the hash chain; exits 1 at the first broken link.
-    Verify,
+    Verify {
+        /// Also compare the chain with the segments archived to `[archive.s3]`: catches rows
+        /// rewritten and re-hashed in the database, and a removed tail, which the database
+        /// alone cannot show.
+        #[arg(long)]
+        against_archive: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

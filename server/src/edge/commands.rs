@@ -56,18 +56,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Token(command)) => token_command(&config, command).await,
-        Some(Command::Audit(cli::AuditCommand::Verify)) => {
+        Some(Command::Audit(cli::AuditCommand::Verify { against_archive })) => {
             let db = open_db(&config).await?;
             let result = audit::verify_all(&db).await?;
-            match result.first_broken_id {
-                None => {
-                    println!("audit trail intact: {} event(s) checked", result.checked);
-                    Ok(())
-                }
-                Some(id) => anyhow::bail!(
+            if let Some(id) = result.first_broken_id {
+                anyhow::bail!(
                     "audit trail broken at event {id} ({} event(s) checked): it was edited, removed or reordered",
                     result.checked
-                ),
+                );
+            }
+            println!("audit trail intact: {} event(s) checked", result.checked);
+            if against_archive {
+                verify_against_archive(&db, &config).await?;
+            }
+            Ok(())
+        }
+        Some(Command::Postmortem { id }) => {
+            let db = open_db(&config).await?;
+            match knowledge::postmortem_of(&db, id).await? {
+                Some(markdown) => {
+                    print!("{markdown}");
+                    Ok(())
+                }
+                None => anyhow::bail!("no incident {id}"),
             }
         }
         Some(Command::Km(cli::KmCommand::ReplayDlq)) => {
@@ -276,4 +287,38 @@ fn read_password() -> anyhow::Result<String> {
     let password = line.trim_end_matches(['\r', '\n']).to_owned();
     anyhow::ensure!(!password.is_empty(), "no password on standard input");
     Ok(password)
+}
+
+/// `audit verify --against-archive`: the database's chain against the archived segments.
+async fn verify_against_archive(
+    db: &sea_orm::DatabaseConnection,
+    config: &Config,
+) -> anyhow::Result<()> {
+    let Some(s3) = &config.archive.s3 else {
+        anyhow::bail!("--against-archive needs [archive.s3] in the configuration file");
+    };
+    let store = crate::services::archive::S3Store::connect(s3).map_err(anyhow::Error::msg)?;
+    let found = crate::services::archive::verify_against(db, &store)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    if found.segments == 0 {
+        anyhow::bail!("the archive holds no audit segment yet: nothing to compare with");
+    }
+    if !found.findings.is_empty() {
+        for finding in &found.findings {
+            eprintln!("{finding}");
+        }
+        anyhow::bail!(
+            "audit trail differs from the archive: {} finding(s) over {} archived segment(s)",
+            found.findings.len(),
+            found.segments
+        );
+    }
+    println!(
+        "audit trail matches the archive: {} segment(s), {} event(s), anchored up to event {}",
+        found.segments,
+        found.events,
+        found.anchored_to.unwrap_or(0)
+    );
+    Ok(())
 }

@@ -42,6 +42,7 @@ pub struct Config {
     pub knowledge: crate::services::knowledge::KmConfig,
     pub finops: crate::services::finops::FinopsConfig,
     pub notifications: crate::services::notify::NotifyConfig,
+    pub archive: crate::services::archive::ArchiveConfig,
     pub bus: BusConfig,
     pub graphql: crate::edge::limits::GraphqlLimits,
     pub http: crate::edge::limits::HttpLimits,
@@ -175,6 +176,7 @@ impl Config {
             knowledge: knowledge_config(file.knowledge, env("AWOOOI_KM_WRITE_AWAIT"))?,
             finops: checked("finops", file.finops, |f| f.validate())?,
             notifications: checked("notifications", notifications, |n| n.validate())?,
+            archive: archive_config(file.archive, &env)?,
             bus: file.bus,
             graphql: checked("graphql", file.graphql, |g| g.validate())?,
             http: checked("http", file.http, |h| h.validate())?,
@@ -200,6 +202,24 @@ fn invalid(key: &'static str, message: impl Into<String>) -> ConfigError {
 }
 
 /// `value` once `validate` accepts it; its complaint is reported under `key`.
+/// `[archive]`, with the S3 credentials from the environment (never the file).
+fn archive_config(
+    mut archive: crate::services::archive::ArchiveConfig,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<crate::services::archive::ArchiveConfig, ConfigError> {
+    if let Some(s3) = &mut archive.s3 {
+        s3.credentials = crate::services::archive::S3Credentials::from_env(env);
+        if s3.credentials.is_none() {
+            return Err(invalid(
+                "archive.s3",
+                "needs credentials in the environment: set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)",
+            ));
+        }
+    }
+    checked("archive", archive, |a| a.validate())
+}
+
 fn checked<T>(
     key: &'static str,
     value: T,

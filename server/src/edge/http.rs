@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL (+ WebSocket subscriptions), health, metrics, sign-in forms,
 //! static UI assets, and the SSR pages behind a session guard.
 
+mod downloads;
 mod forms;
 mod layers;
 
@@ -97,6 +98,10 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/graphql", get(graphiql).post(graphql_http))
         .route("/graphql/ws", get(graphql_ws))
+        .route(
+            "/api/v1/incidents/{id}/postmortem.md",
+            get(downloads::postmortem),
+        )
         .nest_service(
             "/mcp",
             tower::ServiceBuilder::new()

@@ -78,12 +78,22 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         connect_bus(&config).await?,
     );
     let backend = load_cluster(&config, &topology).await?;
+    let archive = crate::services::archive::Archive::new(db.clone(), config.archive.clone())
+        .map_err(|e| anyhow::anyhow!("archive: {e}"))?;
+    if let Some(store) = archive.store() {
+        // A missing bucket is made; an unreachable store only delays the archive.
+        if let Err(e) = store.ensure_bucket().await {
+            tracing::warn!(error = %e, "archive store not ready; uploads are retried");
+        }
+    }
+    archive.spawn();
     let knowledge = knowledge::KmWriter::new(
         db.clone(),
         config.redis_url.as_deref(),
         &config.data_dir,
         config.knowledge.clone(),
-    )?;
+    )?
+    .archiving(archive.enabled());
     knowledge.start_worker();
     knowledge.watch_resolutions(ingest.bus());
     let approvals = approvals::Approvals::new(

@@ -10,7 +10,7 @@
 
 mod s3;
 
-pub use s3::{S3Config, S3Store};
+pub use s3::{S3Config, S3Credentials, S3Store};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -18,10 +18,12 @@
 //! fire-and-forget (the same path, in a background task) for rollback.
 
 mod entries;
+mod postmortem;
 mod search;
 mod writer;
 
 pub use entries::{execution_entry, resolution_entry};
+pub use postmortem::{KeyTimeMedians, generate, key_time_medians, postmortem_of};
 pub use search::{search, similar, similarity_text};
 
 use std::io::Write;
@@ -220,6 +222,8 @@ struct Inner {
     redis: Option<redis::Client>,
     dlq_file: PathBuf,
     config: KmConfig,
+    /// Postmortems are queued for the S3 archive.
+    archive: bool,
 }
 
 /// The one entry point for knowledge writes; cheap to clone.

@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use engine::postmortem::{
     ActionSummary, AlertSummary, AnalysisSummary, PostmortemFacts, SignatureSummary, TimelineEntry,
-    TimelineKind, sort_timeline,
+    TimelineKind, excerpt, sort_timeline,
 };
 use entity::{
     alert, analysis, approval, approval_signature, audit_event, execution, incident,
@@ -46,14 +46,6 @@ fn text_of(details: &Value, key: &str) -> Option<String> {
         Value::Null => None,
         other => Some(other.to_string()),
     }
-}
-
-fn excerpt(text: &str, limit: usize) -> String {
-    let mut out: String = text.chars().take(limit).collect();
-    if text.chars().count() > limit {
-        out.push('…');
-    }
-    out
 }
 
 fn alert_start(a: &alert::Model) -> DateTime<Utc> {

@@ -281,6 +281,17 @@ impl TestServer {
 
     /// Like [`TestServer::start_with`], with extra TOML appended to the configuration file.
     pub async fn start_configured(backend: Backend, extra: &[&str], toml: &str) -> TestServer {
+        TestServer::start_with_env(backend, extra, toml, &[]).await
+    }
+
+    /// Like [`TestServer::start_configured`], with environment variables (e.g. S3 credentials)
+    /// seen by the configuration.
+    pub async fn start_with_env(
+        backend: Backend,
+        extra: &[&str],
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> TestServer {
         let ScratchDb {
             url: database_url,
             dir,
@@ -316,7 +327,12 @@ impl TestServer {
         ];
         argv.extend(extra.iter().map(|a| a.to_string()));
         let cli = server::edge::cli::Cli::try_parse_from(argv).unwrap();
-        let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
+        let config = server::edge::config::Config::resolve(&cli, |key| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.to_string())
+        })
+        .unwrap();
         let state = server::edge::state::build_state(config).await.unwrap();
         let app_state = state.clone();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -44,6 +44,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub notifications: crate::services::notify::NotifyConfig,
     #[serde(default)]
+    pub archive: crate::services::archive::ArchiveConfig,
+    #[serde(default)]
     pub bus: crate::base::bus::BusConfig,
     #[serde(default)]
     pub graphql: crate::edge::limits::GraphqlLimits,

@@ -196,6 +196,23 @@ impl Incident {
         let db = ctx.data::<DatabaseConnection>()?;
         super::approvals::approvals_of(ctx, &self.family(db).await?).await
     }
+    /// Everything that happened to it (and to incidents merged into it), oldest first: alerts,
+    /// correlation, analysis runs, approvals and each signature, executions, notifications,
+    /// resolution — each with its actor and time.
+    async fn timeline(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = 50)] first: i32,
+        after: Option<String>,
+    ) -> async_graphql::Result<Connection<String, super::postmortems::TimelineEvent, CountFields>>
+    {
+        super::postmortems::timeline_of(ctx, &self.0, first, after).await
+    }
+    /// The postmortem in Markdown: the one written when it resolved, else one generated from
+    /// its record now.
+    async fn postmortem(&self, ctx: &Context<'_>) -> async_graphql::Result<String> {
+        super::postmortems::postmortem_of(ctx, &self.0).await
+    }
     /// Its alerts, oldest first.
     async fn alerts(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Alert>> {
         let db = ctx.data::<DatabaseConnection>()?;

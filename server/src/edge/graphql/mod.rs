@@ -14,6 +14,7 @@ mod finops;
 mod incidents;
 mod knowledge;
 mod notifications;
+mod postmortems;
 mod system;
 pub mod topology;
 
@@ -42,6 +43,7 @@ pub struct Query(
     knowledge::KnowledgeQuery,
     finops::FinopsQuery,
     notifications::NotificationQuery,
+    postmortems::PostmortemQuery,
 );
 
 #[derive(MergedObject, Default)]

@@ -24,6 +24,40 @@ pub struct S3Config {
     /// Prepended to every key, e.g. `prod/`.
     #[serde(default)]
     pub prefix: String,
+    /// From the environment (see [`S3Credentials::from_env`]), never from the file.
+    #[serde(skip)]
+    pub credentials: Option<S3Credentials>,
+}
+
+/// An access key, its secret and an optional session token.
+#[derive(Clone)]
+pub struct S3Credentials {
+    pub key: String,
+    pub secret: String,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for S3Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "S3Credentials {{ key: {:?}, secret: <hidden> }}",
+            self.key
+        )
+    }
+}
+
+impl S3Credentials {
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and (optionally) `AWS_SESSION_TOKEN`
+    /// through `env`; blank values count as unset.
+    pub fn from_env(env: impl Fn(&str) -> Option<String>) -> Option<S3Credentials> {
+        let var = |name| env(name).filter(|v| !v.trim().is_empty());
+        Some(S3Credentials {
+            key: var("AWS_ACCESS_KEY_ID")?,
+            secret: var("AWS_SECRET_ACCESS_KEY")?,
+            token: var("AWS_SESSION_TOKEN"),
+        })
+    }
 }
 
 fn default_region() -> String {
@@ -94,14 +128,19 @@ fn unreachable(what: &str, key: &str, error: reqwest::Error) -> String {
 }
 
 impl S3Store {
-    /// The store of `config`, with credentials from `AWS_ACCESS_KEY_ID`,
-    /// `AWS_SECRET_ACCESS_KEY` and (optionally) `AWS_SESSION_TOKEN`.
+    /// The store of `config`, with its credentials (resolved from the environment).
     pub fn connect(config: &S3Config) -> Result<S3Store, String> {
         config.validate().map_err(|e| format!("[archive.s3] {e}"))?;
-        let credentials = Credentials::from_env().ok_or(
+        let given = config.credentials.as_ref().ok_or(
             "[archive.s3] needs credentials in the environment: set AWS_ACCESS_KEY_ID and \
              AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary ones)",
         )?;
+        let credentials = match &given.token {
+            Some(token) => {
+                Credentials::new_with_token(given.key.clone(), given.secret.clone(), token.clone())
+            }
+            None => Credentials::new(given.key.clone(), given.secret.clone()),
+        };
         let style = if config.path_style {
             UrlStyle::Path
         } else {

@@ -186,14 +186,36 @@ impl KmWriter {
 
     /// Path A for one incident, if it is resolved. True if something was handed over.
     pub async fn learn_resolution(&self, incident_id: i32) -> bool {
+        let found = match entity::incident::Entity::find_by_id(incident_id)
+            .one(&self.0.db)
+            .await
+        {
+            Ok(Some(found)) if found.status == IncidentStatus::Resolved => found,
+            Ok(_) => return false,
+            Err(e) => {
+                tracing::warn!(incident = incident_id, error = %e, "cannot read the incident for its postmortem; the sweep retries");
+                return false;
+            }
+        };
+        // The postmortem first: it is the body of the path-A entry.
+        let markdown = match self.store_postmortem(&found).await {
+            Ok(markdown) => markdown,
+            Err(e) => {
+                tracing::warn!(incident = incident_id, error = %e, "postmortem not stored; the sweep retries");
+                return false;
+            }
+        };
         match resolution_entry(&self.0.db, incident_id).await {
-            Ok(Some(entry)) => match self.write(entry).await {
-                Ok(_) => true,
-                Err(e) => {
-                    tracing::error!(incident = incident_id, error = %e, "path-A knowledge entry failed");
-                    false
+            Ok(Some(mut entry)) => {
+                entry.body = super::postmortem::entry_body(&markdown);
+                match self.write(entry).await {
+                    Ok(_) => true,
+                    Err(e) => {
+                        tracing::error!(incident = incident_id, error = %e, "path-A knowledge entry failed");
+                        false
+                    }
                 }
-            },
+            }
             Ok(None) => false,
             Err(e) => {
                 tracing::warn!(incident = incident_id, error = %e, "cannot read the incident for its knowledge entry; the sweep retries");

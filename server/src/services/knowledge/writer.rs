@@ -19,7 +19,17 @@ impl KmWriter {
             redis,
             dlq_file: data_dir.join(DLQ_FILE),
             config,
+            archive: false,
         })))
+    }
+
+    /// Queues each stored postmortem for the S3 archive (set while building, before the
+    /// writer is shared).
+    pub fn archiving(mut self, on: bool) -> KmWriter {
+        Arc::get_mut(&mut self.0)
+            .expect("archiving is set before the writer is shared")
+            .archive = on;
+        self
     }
 
     pub fn config(&self) -> &KmConfig {
