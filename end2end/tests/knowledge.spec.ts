@@ -59,7 +59,7 @@ test("what a fixed incident taught is searchable, with links to its incident and
   await expect(similar.first()).toContainText("restart_deployment redis-cache: worked");
 
   await open(admin, "/knowledge");
-  await admin.getByTestId("knowledge-query").fill("nothing-like-this-exists");
+  await admin.getByTestId("knowledge-query").fill("qzxv-wkjp-unmatched");
   await admin.getByRole("button", { name: "Search" }).click();
   await expect(admin.getByTestId("knowledge-empty")).toHaveText("Nothing learned matches.");
 });

@@ -5,9 +5,10 @@ import { open, session } from "./support";
 test("a resolved incident shows its timeline and downloads its postmortem", async ({ browser }) => {
   const page = await session(browser, "bob");
   const fingerprint = `pm-${Date.now()}`;
+  // A service of its own, so the alert opens an incident of its own.
   const alert = {
     name: "DiskFull",
-    service: "checkout",
+    service: `volumes-${Date.now()}`,
     severity: "warning",
     fingerprint,
     description: "volume on 10.9.8.7 is full, owner storage@example.com",

@@ -1,8 +1,8 @@
 //! Timelines, postmortems and the S3 archive: an incident driven from alert to resolution gets
 //! its postmortem (the same from GraphQL, the download and the CLI, with no raw PII); the
-//! archive copies postmortems and audit segments to a real S3-compatible server (`s3s-fs`,
-//! installed by `scripts/setup.sh --e2e`), holds them while the server is down, and anchors
-//! the audit chain against rewrites and a cut tail. On both databases.
+//! archive copies postmortems, audit segments and knowledge snapshots to a real S3-compatible
+//! server (`s3s-fs`, installed by `scripts/setup.sh --e2e`), holds them while the server is
+//! down, and anchors the audit chain against rewrites and a cut tail. On both databases.
 
 use crate::support;
 
@@ -433,7 +433,7 @@ impl S3Server {
     fn toml(&self) -> String {
         format!(
             "[archive]\naudit_segment_every_seconds = 1\nupload_every_seconds = 0.2\n\
-             retry_max_seconds = 1\n[archive.s3]\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\n",
+             retry_max_seconds = 1\nknowledge_snapshot_every_seconds = 1\n[archive.s3]\nendpoint = \"{}\"\nbucket = \"{BUCKET}\"\n",
             self.endpoint()
         )
     }
@@ -479,7 +479,9 @@ async fn keys_appear(store: &S3Store, prefix: &str) -> Vec<String> {
     panic!("nothing under {prefix} ever reached the archive");
 }
 
-async fn postmortems_and_audit_segments_reach_the_archive_and_survive_its_outage(backend: Backend) {
+async fn postmortems_segments_and_snapshots_reach_the_archive_and_survive_its_outage(
+    backend: Backend,
+) {
     let dir = tempdir();
     let mut s3 = S3Server::start(dir.join("s3")).await;
     let topology = support::DemoTopology::new();
@@ -495,6 +497,14 @@ async fn postmortems_and_audit_segments_reach_the_archive_and_survive_its_outage
         Some(markdown.as_str())
     );
     keys_appear(&store, "audit/").await;
+    let snapshots = keys_appear(&store, "knowledge/snapshot-").await;
+    let snapshot = store.get(&snapshots[0]).await.unwrap().unwrap();
+    assert!(
+        snapshot
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "JSON lines"
+    );
 
     // The store goes away: the next postmortem waits, retried, and arrives once it is back.
     s3.down();
@@ -721,6 +731,6 @@ async fn the_archive_catches_a_rehashed_rewrite_and_a_cut_tail(backend: Backend)
 on_both_backends!(
     a_resolved_incident_gets_one_postmortem_everywhere,
     the_timeline_is_ordered_complete_and_paginated,
-    postmortems_and_audit_segments_reach_the_archive_and_survive_its_outage,
+    postmortems_segments_and_snapshots_reach_the_archive_and_survive_its_outage,
     the_archive_catches_a_rehashed_rewrite_and_a_cut_tail,
 );

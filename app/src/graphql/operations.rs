@@ -42,6 +42,7 @@ operation!(Login, "src/graphql/login.graphql");
 operation!(Heartbeat, "src/graphql/heartbeat.graphql");
 operation!(Incidents, "src/graphql/incidents.graphql");
 operation!(Incident, "src/graphql/incident.graphql");
+operation!(IncidentTimeline, "src/graphql/timeline.graphql");
 operation!(IncidentUpdates, "src/graphql/incident_updates.graphql");
 operation!(Thinking, "src/graphql/thinking.graphql");
 operation!(TopologyPage, "src/graphql/topology.graphql");

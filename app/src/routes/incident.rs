@@ -41,6 +41,27 @@ pub fn IncidentPage() -> impl IntoView {
             let subscription = send_wrapper::SendWrapper::new(subscription);
             on_cleanup(move || drop(subscription));
         }
+        // The timeline records every signature and execution: re-read on this incident's
+        // approval updates too.
+        let started = subscribe::<graphql::ApprovalLive, _>(
+            graphql::approval_live::Variables {},
+            move |event| {
+                if let SubscriptionEvent::Data(data) = event {
+                    let current = params.with_untracked(|p| p.get("id").unwrap_or_default());
+                    if data
+                        .approval_updates
+                        .incident
+                        .is_some_and(|i| i.id == current)
+                    {
+                        version.update(|v| *v += 1);
+                    }
+                }
+            },
+        );
+        if let Ok(subscription) = started {
+            let subscription = send_wrapper::SendWrapper::new(subscription);
+            on_cleanup(move || drop(subscription));
+        }
     }
     let detail = Resource::new(
         move || (params.read().get("id").unwrap_or_default(), version.get()),
@@ -406,36 +427,44 @@ fn similar_panel(similar: &[incident::IncidentIncidentSimilarIncidents]) -> impl
     })
 }
 
+/// One timeline row: when, what, who, the (pseudonymised) detail.
+fn timeline_row(
+    at: &str,
+    kind: graphql::TimelineKind,
+    actor: String,
+    text: String,
+) -> impl IntoView + use<> {
+    view! {
+        <tr data-testid="timeline-entry">
+            <td class="mono small">{short_time(at)}</td>
+            <td><Pill value=kind.as_str() prefix="tl"/></td>
+            <td class="mono small">{actor}</td>
+            <td>{text}</td>
+        </tr>
+    }
+}
+
 /// Everything that happened to the incident, oldest first (re-read with the page while the
-/// incident changes), and the link to its postmortem.
+/// incident or its approvals change), the next pages on demand, and the link to its
+/// postmortem.
 fn timeline_panel(id: &str, timeline: incident::IncidentIncidentTimeline) -> impl IntoView + use<> {
-    let shown = timeline.edges.len();
     let total = timeline.total_count;
+    let after = timeline
+        .page_info
+        .has_next_page
+        .then_some(timeline.page_info.end_cursor)
+        .flatten();
     let rows = timeline
         .edges
         .into_iter()
         .map(|edge| {
             let e = edge.node;
-            view! {
-                <tr data-testid="timeline-entry">
-                    <td class="mono small">{short_time(&e.at)}</td>
-                    <td><Pill value=e.kind.as_str() prefix="tl"/></td>
-                    <td class="mono small">{e.actor}</td>
-                    <td>{e.text}</td>
-                </tr>
-            }
+            timeline_row(&e.at, e.kind, e.actor, e.text)
         })
         .collect_view();
-    let more = (total > shown as i64).then(|| {
-        view! {
-            <p class="muted small">
-                {format!("The first {shown} of {total} entries; the postmortem and the API list them all.")}
-            </p>
-        }
-    });
     view! {
         <section class="panel" data-testid="timeline">
-            <h2>"Timeline"</h2>
+            <h2>{format!("Timeline ({total})")}</h2>
             <p>
                 <a href=format!("/api/v1/incidents/{id}/postmortem.md") data-testid="postmortem-link"
                     download=format!("incident-{id}-postmortem.md")>"Postmortem (Markdown)"</a>
@@ -443,9 +472,64 @@ fn timeline_panel(id: &str, timeline: incident::IncidentIncidentTimeline) -> imp
             <table class="table">
                 <thead><tr><th>"At"</th><th>"What"</th><th>"Who"</th><th>"Detail"</th></tr></thead>
                 <tbody>{rows}</tbody>
+                <TimelineMore id=id.to_owned() after/>
             </table>
-            {more}
         </section>
+    }
+}
+
+/// The timeline's later pages, loaded by a button while there are more.
+#[component]
+fn TimelineMore(id: String, after: Option<String>) -> impl IntoView {
+    let transport = graphql::use_transport().ok();
+    let cursor = RwSignal::new(after);
+    let rows = RwSignal::new(Vec::<(String, graphql::TimelineKind, String, String)>::new());
+    let failed = RwSignal::new(None::<String>);
+    let more = move |_| {
+        let (Some(transport), Some(after)) = (transport.clone(), cursor.get_untracked()) else {
+            return;
+        };
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            let variables = graphql::incident_timeline::Variables {
+                id,
+                first: 100,
+                after: Some(after),
+            };
+            match transport.run::<graphql::IncidentTimeline>(variables).await {
+                Ok(data) => {
+                    let Some(found) = data.incident else {
+                        return;
+                    };
+                    let page = found.timeline;
+                    rows.update(|r| {
+                        r.extend(
+                            page.edges
+                                .into_iter()
+                                .map(|e| (e.node.at, e.node.kind, e.node.actor, e.node.text)),
+                        )
+                    });
+                    cursor.set(
+                        page.page_info
+                            .has_next_page
+                            .then_some(page.page_info.end_cursor)
+                            .flatten(),
+                    );
+                }
+                Err(e) => failed.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <tbody>
+            {move || rows.get().into_iter().map(|(at, kind, actor, text)| timeline_row(&at, kind, actor, text)).collect_view()}
+        </tbody>
+        <caption class="timeline-more">
+            {move || cursor.get().is_some().then(|| view! {
+                <button class="btn" data-testid="timeline-more" on:click=more.clone()>"Show more"</button>
+            })}
+            {move || failed.get().map(|e| view! { <span class="form-error" role="alert">{e}</span> })}
+        </caption>
     }
 }
 
