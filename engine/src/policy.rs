@@ -113,14 +113,30 @@ impl Default for PolicyTable {
 }
 
 impl PolicyTable {
+    /// The table's risk of `kind`: its own entry, else the longest `prefix*` entry it starts
+    /// with (`ansible:*`, `mcp:ops/*` — how executors' declared risks are listed), else
+    /// `unknown`.
+    pub fn risk_of(&self, kind: &str) -> RiskLevel {
+        if let Some(risk) = self.risks.get(kind) {
+            return *risk;
+        }
+        self.risks
+            .iter()
+            .filter_map(|(key, risk)| {
+                let prefix = key.strip_suffix('*')?;
+                kind.starts_with(prefix).then_some((prefix.len(), *risk))
+            })
+            .max_by_key(|(len, _)| *len)
+            .map(|(_, risk)| risk)
+            .unwrap_or(self.unknown)
+    }
+
     /// The table's risk, raised one level for production namespaces or raising labels — never
-    /// for a read-only action, and never above CRITICAL.
+    /// for a read-only action, and never to CRITICAL: CRITICAL is only for what the table
+    /// itself calls irreversible (dropping a table, deleting a namespace), so a production
+    /// rollback needs HIGH's signatures and trust can still lower it.
     pub fn base_risk(&self, request: &ActionRequest) -> RiskLevel {
-        let risk = self
-            .risks
-            .get(&request.kind)
-            .copied()
-            .unwrap_or(self.unknown);
+        let risk = self.risk_of(&request.kind);
         if risk == RiskLevel::Critical || crate::dryrun::read_only(&request.kind) {
             return risk;
         }
@@ -133,7 +149,7 @@ impl PolicyTable {
             .iter()
             .any(|(k, v)| request.labels.get(k) == Some(v));
         if production || labelled {
-            risk.raised()
+            risk.raised().min(RiskLevel::High)
         } else {
             risk
         }

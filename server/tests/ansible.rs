@@ -43,8 +43,8 @@ async fn playbooks_run_with_real_values_and_only_from_their_directory(backend: B
     std::fs::write(playbooks.join("broken.yml"), BROKEN).unwrap();
     std::fs::write(dir.join("outside.yml"), TOUCH).unwrap();
     let toml = format!(
-        "[approvals.risks]\n\"ansible:touch\" = \"MEDIUM\"\n\"ansible:broken\" = \"MEDIUM\"\n\
-         [actions.ansible]\nplaybook_dir = \"{}\"\nbinary = \"{}\"\ntimeout_seconds = 120\n",
+        "[actions.ansible]\nplaybook_dir = \"{}\"\nbinary = \"{}\"\ntimeout_seconds = 120\n\
+         risk = \"MEDIUM\"\n",
         playbooks.display(),
         support::venv("ansible-playbook").display()
     );

@@ -12,6 +12,7 @@ use support::{Backend, TestServer};
 
 on_both_backends!(
     high_needs_two_distinct_operators_then_executes,
+    a_production_rollback_is_high_and_operators_sign_it,
     critical_needs_a_cto_and_a_ciso,
     reject_ends_it_and_resets_trust,
     a_change_between_approval_and_execution_voids_it,
@@ -269,8 +270,54 @@ async fn high_needs_two_distinct_operators_then_executes(backend: Backend) {
     assert_eq!(incident_status["data"]["incident"]["status"], "MITIGATING");
 }
 
-async fn critical_needs_a_cto_and_a_ciso(backend: Backend) {
+/// A production rollback is HIGH, not CRITICAL: the production raise stops at HIGH, so two
+/// operators sign it and trust can still lower it.
+async fn a_production_rollback_is_high_and_operators_sign_it(backend: Backend) {
     let server = TestServer::with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "rollback_deployment", "target": "order-api", "namespace": "prod"}),
+    )
+    .await;
+    let approval = &answer["data"]["proposeAction"];
+    assert_eq!(approval["baseRisk"], "HIGH", "{answer}");
+    assert_eq!(approval["mandatoryRoles"], json!([]), "{answer}");
+    let id = approval["id"].as_str().unwrap().to_owned();
+    for token in [&alice, &bob] {
+        assert_eq!(approve(&server, token, &id).await["errors"], Value::Null);
+    }
+    let done = settled(&server, &bob, &id).await;
+    assert_eq!(done["status"], "EXECUTED", "{done}");
+    // A read-only action stays LOW in production.
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "run_diagnostics", "target": "order-api", "namespace": "prod"}),
+    )
+    .await;
+    assert_eq!(
+        answer["data"]["proposeAction"]["baseRisk"], "LOW",
+        "{answer}"
+    );
+}
+
+async fn critical_needs_a_cto_and_a_ciso(backend: Backend) {
+    // CRITICAL is what the table says is irreversible; here the operator's table says a
+    // rollback is.
+    let topology = support::DemoTopology::new();
+    let server = TestServer::start_configured(
+        backend,
+        &topology.args(),
+        "[approvals.risks]\nrollback_deployment = \"CRITICAL\"\n",
+    )
+    .await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
     let bob = server.signed_in("bob", "sre").await;
@@ -279,7 +326,7 @@ async fn critical_needs_a_cto_and_a_ciso(backend: Backend) {
     let dave = server.signed_in("dave", "ciso").await;
     let incident = incident(&server, &sam).await;
 
-    // A rollback is HIGH; in `prod` it is CRITICAL.
+    // The configured table makes a rollback CRITICAL.
     let answer = propose(
         &server,
         &sam,

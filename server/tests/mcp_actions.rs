@@ -28,8 +28,8 @@ async fn tools_are_called_with_real_values_after_a_dry_run(backend: Backend) {
     let log = std::env::temp_dir().join(format!("awoooi-mcp-{}.log", rand::random::<u32>()));
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_tools_server.py");
     let toml = format!(
-        "[approvals.risks]\n\"mcp:ops/restart_service\" = \"MEDIUM\"\n\"mcp:ops/fail\" = \"MEDIUM\"\n\
-         [[actions.mcp]]\nname = \"ops\"\ncommand = [\"{}\", \"{}\", \"{}\"]\ntimeout_seconds = 30\n",
+        "[[actions.mcp]]\nname = \"ops\"\ncommand = [\"{}\", \"{}\", \"{}\"]\ntimeout_seconds = 30\n\
+         risk = \"MEDIUM\"\n",
         support::venv("python").display(),
         script.display(),
         log.display()

@@ -46,16 +46,15 @@ async fn the_executor_sees_real_values_and_storage_only_labels(backend: Backend)
     let dir = std::env::temp_dir().join(format!("awoooi-shell-{}", letters()));
     std::fs::create_dir_all(&dir).unwrap();
     let toml = r#"
-[approvals.risks]
-"shell:record" = "MEDIUM"
-"shell:nap" = "MEDIUM"
 [[actions.shell]]
 name = "record"
 argv = ["/bin/sh", "-c", 'touch "$1" && echo "recorded $1"', "sh", "{path}"]
+risk = "MEDIUM"
 [[actions.shell]]
 name = "nap"
 argv = ["/bin/sleep", "{seconds}"]
 timeout_seconds = 1
+risk = "MEDIUM"
 "#;
     let server = TestServer::start_configured(backend, &[], toml).await;
     let sam = server.signed_in("sam", "sre").await;

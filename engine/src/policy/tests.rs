@@ -54,11 +54,14 @@ fn default_table_and_what_raises_it() {
         ("something_new", None, High),
         // A read-only action stays LOW everywhere…
         ("run_diagnostics", Some("production"), Low),
-        // …production raises a changing one one level…
+        // …production raises a changing one one level, but never to CRITICAL…
         ("restart_deployment", Some("prod"), High),
-        ("delete_pvc", Some("production"), Critical),
+        ("delete_pvc", Some("production"), High),
+        ("rollback_deployment", Some("prod"), High),
+        ("drain_node", Some("prod"), High),
         // …and CRITICAL stays CRITICAL.
         ("drop_table", Some("production"), Critical),
+        ("delete_namespace", Some("prod"), Critical),
     ] {
         assert_eq!(
             policy.base_risk(&request(kind, ns)),
@@ -66,6 +69,25 @@ fn default_table_and_what_raises_it() {
             "{kind} in {ns:?}"
         );
     }
+    // Declared risks of executors' kinds: exact, else the longest prefix.
+    let mut declared = policy.clone();
+    declared.risks.insert("mcp:db/*".into(), Medium);
+    declared.risks.insert("mcp:db/drop_table".into(), Critical);
+    declared.risks.insert("mcp:*".into(), Low);
+    declared.risks.insert("shell:flush-dns".into(), Low);
+    assert_eq!(declared.risk_of("mcp:db/vacuum"), Medium);
+    assert_eq!(declared.risk_of("mcp:db/drop_table"), Critical);
+    assert_eq!(declared.risk_of("mcp:other/x"), Low);
+    assert_eq!(declared.risk_of("shell:flush-dns"), Low);
+    assert_eq!(declared.risk_of("shell:other"), High, "undeclared: unknown");
+    assert_eq!(
+        declared.base_risk(&request("mcp:db/drop_table", Some("prod"))),
+        Critical
+    );
+    assert_eq!(
+        declared.base_risk(&request("mcp:db/vacuum", Some("prod"))),
+        High
+    );
     let mut labelled = policy.clone();
     labelled
         .raise_labels

@@ -146,6 +146,8 @@ impl Config {
         if let Some(secret) = env("AWOOOI_SLACK_SIGNING_SECRET") {
             notifications.slack.signing_secret = Some(crate::services::notify::Secret(secret));
         }
+        let actions = actions_config(file.actions)?;
+        let approvals = approvals_config(file.approvals, &actions.declared_risks())?;
         Ok(Config {
             bind: serve
                 .bind
@@ -170,8 +172,8 @@ impl Config {
             shield: file.shield,
             streams: file.streams,
             brain: file.brain,
-            approvals: approvals_config(file.approvals)?,
-            actions: actions_config(file.actions)?,
+            approvals,
+            actions,
             cluster: cluster_config(cluster)?,
             knowledge: knowledge_config(file.knowledge, env("AWOOOI_KM_WRITE_AWAIT"))?,
             finops: checked("finops", file.finops, |f| f.validate())?,
@@ -345,10 +347,14 @@ fn ingest_config(
     })
 }
 
+/// `[approvals]` over the defaults; the risks executors declare for their kinds come between
+/// the two (so `[approvals.risks]` can still override one).
 fn approvals_config(
     file: FileApprovalsConfig,
+    declared: &[(String, engine::policy::RiskLevel)],
 ) -> Result<crate::services::approvals::ApprovalsConfig, ConfigError> {
     let mut policy = engine::policy::PolicyTable::default();
+    policy.risks.extend(declared.iter().cloned());
     policy.risks.extend(file.risks);
     if let Some(unknown) = file.unknown_risk {
         policy.unknown = unknown;
@@ -448,6 +454,64 @@ mod tests {
         let from_flag =
             resolve(&["awoooi", "--config", path, "--bind", "0.0.0.0:5000"], &[]).unwrap();
         assert_eq!(from_flag.bind.to_string(), "0.0.0.0:5000");
+        std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn executors_must_declare_the_risk_of_their_kinds() {
+        // A command without a declared risk does not start.
+        let file = write_config("[[actions.shell]]\nname = \"flush\"\nargv = [\"/bin/true\"]\n");
+        let err = resolve(&["awoooi", "--config", file.to_str().unwrap()], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("missing field `risk`"), "{err}");
+        std::fs::remove_file(file).unwrap();
+        for (section, text) in [
+            (
+                "actions.ansible",
+                "[actions.ansible]\nplaybook_dir = \"/tmp\"\n",
+            ),
+            (
+                "actions.mcp",
+                "[[actions.mcp]]\nname = \"db\"\nurl = \"http://127.0.0.1:1/mcp\"\n",
+            ),
+        ] {
+            let file = write_config(text);
+            let err = resolve(&["awoooi", "--config", file.to_str().unwrap()], &[])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("missing field `risk`"), "{section}: {err}");
+            std::fs::remove_file(file).unwrap();
+        }
+
+        // Declared risks reach the policy; a tool can be riskier than its server, and a
+        // production namespace raises a declared MEDIUM to HIGH but never to CRITICAL.
+        let file = write_config(
+            "[[actions.shell]]\nname = \"flush\"\nargv = [\"/bin/true\"]\nrisk = \"LOW\"\n\
+             [[actions.mcp]]\nname = \"db\"\nurl = \"http://127.0.0.1:1/mcp\"\nrisk = \"MEDIUM\"\n\
+             [actions.mcp.tools]\ndrop_table = \"CRITICAL\"\n",
+        );
+        let config = resolve(&["awoooi", "--config", file.to_str().unwrap()], &[]).unwrap();
+        let policy = &config.approvals.policy;
+        let request = |kind: &str, ns: Option<&str>| engine::policy::ActionRequest {
+            kind: kind.into(),
+            target: "x".into(),
+            namespace: ns.map(Into::into),
+            params: serde_json::Value::Null,
+            labels: Default::default(),
+            requested_by: "sam".into(),
+        };
+        use engine::policy::RiskLevel::*;
+        assert_eq!(policy.base_risk(&request("shell:flush", None)), Low);
+        assert_eq!(policy.base_risk(&request("mcp:db/vacuum", None)), Medium);
+        assert_eq!(
+            policy.base_risk(&request("mcp:db/vacuum", Some("prod"))),
+            High
+        );
+        assert_eq!(
+            policy.base_risk(&request("mcp:db/drop_table", None)),
+            Critical
+        );
         std::fs::remove_file(file).unwrap();
     }
 

@@ -27,6 +27,12 @@ pub struct AnsibleConfig {
     pub connection: Option<String>,
     /// Killed after this long (default 300 s).
     pub timeout_seconds: Option<u64>,
+    /// The risk of `ansible:<playbook>` actions (required: playbooks are in no policy table).
+    pub risk: engine::policy::RiskLevel,
+    /// Per-playbook risks over `risk`, keyed as in the kind (`ansible:drop-replica` →
+    /// `drop-replica = "CRITICAL"`).
+    #[serde(default)]
+    pub playbooks: std::collections::BTreeMap<String, engine::policy::RiskLevel>,
 }
 
 #[derive(Debug, Clone, Default)]

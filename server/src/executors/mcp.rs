@@ -29,6 +29,11 @@ pub struct McpServerConfig {
     pub token: Option<String>,
     /// Per call (default 60 s).
     pub timeout_seconds: Option<u64>,
+    /// The risk of its tools, `mcp:<name>/<tool>` (required: tools are in no policy table).
+    pub risk: engine::policy::RiskLevel,
+    /// Per-tool risks over `risk`, e.g. `drop_table = "CRITICAL"`.
+    #[serde(default)]
+    pub tools: std::collections::BTreeMap<String, engine::policy::RiskLevel>,
 }
 
 impl std::fmt::Debug for McpServerConfig {
@@ -39,6 +44,8 @@ impl std::fmt::Debug for McpServerConfig {
             .field("url", &self.url)
             .field("token", &self.token.as_ref().map(|_| "<redacted>"))
             .field("timeout_seconds", &self.timeout_seconds)
+            .field("risk", &self.risk)
+            .field("tools", &self.tools)
             .finish()
     }
 }

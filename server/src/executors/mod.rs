@@ -32,6 +32,31 @@ pub struct ActionsConfig {
     pub mcp: Vec<mcp::McpServerConfig>,
 }
 
+impl ActionsConfig {
+    /// The risk each configured executor declares for its kinds, as policy-table entries:
+    /// `shell:<name>`, `ansible:*` (and `ansible:<playbook>`), `mcp:<server>/*` (and
+    /// `mcp:<server>/<tool>`).
+    pub fn declared_risks(&self) -> Vec<(String, engine::policy::RiskLevel)> {
+        let mut out = Vec::new();
+        for command in &self.shell {
+            out.push((format!("shell:{}", command.name), command.risk));
+        }
+        if let Some(ansible) = &self.ansible {
+            out.push(("ansible:*".to_owned(), ansible.risk));
+            for (playbook, risk) in &ansible.playbooks {
+                out.push((format!("ansible:{playbook}"), *risk));
+            }
+        }
+        for server in &self.mcp {
+            out.push((format!("mcp:{}/*", server.name), server.risk));
+            for (tool, risk) in &server.tools {
+                out.push((format!("mcp:{}/{tool}", server.name), *risk));
+            }
+        }
+        out
+    }
+}
+
 /// Where cluster actions go.
 pub enum ClusterBackend {
     /// In process (the embedded default and the demo).

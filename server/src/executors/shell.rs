@@ -24,6 +24,8 @@ pub struct ShellCommand {
     pub argv: Vec<String>,
     /// Killed after this long (default 30 s).
     pub timeout_seconds: Option<u64>,
+    /// The risk of `shell:<name>` (required: a command is in no policy table).
+    pub risk: engine::policy::RiskLevel,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -227,6 +229,7 @@ mod tests {
             name: "greet".into(),
             argv: vec!["/bin/echo".into(), "hello {who}!".into(), "{n}".into()],
             timeout_seconds: Some(5),
+            risk: engine::policy::RiskLevel::Low,
         }])
     }
 
@@ -237,6 +240,7 @@ mod tests {
                 name: name.into(),
                 argv: argv.iter().map(|s| s.to_string()).collect(),
                 timeout_seconds: None,
+                risk: engine::policy::RiskLevel::Low,
             }])
             .unwrap_err()
         };
