@@ -345,7 +345,35 @@ async fn database_outage_mid_load(real_restart: bool) {
     tokio::time::sleep(Duration::from_millis(800)).await;
     let before_down = tally.statuses.lock().unwrap().len();
     outage.down();
-    tokio::time::sleep(Duration::from_secs(8)).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Once the outage is noticed, a request is refused at once — not after the pool's 5 s
+    // acquire timeout — whether it is signed or carries a bearer token.
+    for _ in 0..3 {
+        let started = std::time::Instant::now();
+        let (status, _) = post_alert(&server.api, usize::MAX).await;
+        assert_eq!(status, 503);
+        assert!(
+            started.elapsed() < Duration::from_millis(2_500),
+            "a signed alert waited {:?} for a database that is away",
+            started.elapsed()
+        );
+        let started = std::time::Instant::now();
+        let bearer = reqwest::Client::new()
+            .post(format!("{}/graphql", server.base))
+            .header("authorization", "Bearer awoooi_api_not-checkable-now")
+            .header("content-type", "application/json")
+            .body(r#"{"query":"{ me { name } }"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bearer.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_millis(2_500),
+            "a bearer request waited {:?}",
+            started.elapsed()
+        );
+    }
+    tokio::time::sleep(Duration::from_secs(6)).await;
     let during: Vec<u16> = tally.statuses.lock().unwrap()[before_down..].to_vec();
     let ready = reqwest::get(format!("{}/readyz", server.base))
         .await

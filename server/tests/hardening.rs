@@ -12,7 +12,46 @@ on_both_backends!(
     graphql_documents_and_batches_are_bounded,
     callers_over_their_rate_get_429_and_others_do_not,
     five_wrong_passwords_lock_the_name_and_sessions_can_be_revoked,
+    a_client_sending_its_headers_slowly_is_cut_off,
 );
+
+/// A client that never finishes its request headers is disconnected after
+/// `header_read_timeout_seconds`; a prompt client on another connection is served meanwhile.
+async fn a_client_sending_its_headers_slowly_is_cut_off(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server =
+        TestServer::start_configured(backend, &[], "[http]\nheader_read_timeout_seconds = 1\n")
+            .await;
+    let addr = server.base.trim_start_matches("http://").to_owned();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    let started = std::time::Instant::now();
+    // One more header line every 300 ms, never the blank line that ends them.
+    let mut buffer = [0u8; 512];
+    let closed = loop {
+        tokio::select! {
+            read = slow.read(&mut buffer) => break matches!(read, Ok(0) | Err(_))
+                || String::from_utf8_lossy(&buffer).starts_with("HTTP/1.1 408"),
+            _ = tokio::time::sleep(std::time::Duration::from_millis(300)) => {
+                if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                    break true;
+                }
+            }
+        }
+        if started.elapsed() > std::time::Duration::from_secs(8) {
+            break false;
+        }
+    };
+    assert!(closed, "the slow client was still connected after 8 s");
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "cut off before its timeout: {:?}",
+        started.elapsed()
+    );
+    assert_eq!(server.get("/healthz", None).await.status(), 200);
+}
 
 async fn browsers_get_security_headers_and_cross_site_cookies_are_refused(backend: Backend) {
     let server = TestServer::start_configured(

@@ -125,3 +125,71 @@ mod tests {
         );
     }
 }
+
+/// Whether the database answered its latest probe. A PostgreSQL database is probed every
+/// 250 ms over a connection of its own (never the pool's, so a busy pool is not mistaken for
+/// an absent database), each probe cut off after 500 ms; requests that need the database can
+/// then answer `503` at once while it is away, instead of each waiting for the pool's acquire
+/// timeout. An embedded SQLite file is always up.
+#[derive(Clone)]
+pub struct DbHealth(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl DbHealth {
+    const EVERY: Duration = Duration::from_millis(250);
+    const LIMIT: Duration = Duration::from_millis(500);
+
+    /// Starts probing `url` (no probe for SQLite).
+    pub fn watch(url: &str) -> DbHealth {
+        let health = DbHealth(std::sync::Arc::new(std::sync::atomic::AtomicBool::new(
+            true,
+        )));
+        if !url.starts_with("postgres") {
+            return health;
+        }
+        let flag = health.0.clone();
+        let url = url.to_owned();
+        tokio::spawn(async move {
+            let mut probe: Option<DatabaseConnection> = None;
+            loop {
+                let up = tokio::time::timeout(Self::LIMIT, async {
+                    if probe.is_none() {
+                        let mut options = ConnectOptions::new(url.clone());
+                        options
+                            .max_connections(1)
+                            .min_connections(0)
+                            .connect_timeout(Self::LIMIT)
+                            .acquire_timeout(Self::LIMIT)
+                            .sqlx_logging(false);
+                        probe = Database::connect(options).await.ok();
+                    }
+                    match &probe {
+                        Some(db) => db.execute_unprepared("SELECT 1").await.is_ok(),
+                        None => false,
+                    }
+                })
+                .await
+                .unwrap_or(false);
+                if !up {
+                    // A fresh connection next time: the old one may be half-dead.
+                    probe = None;
+                }
+                let was = flag.swap(up, std::sync::atomic::Ordering::Relaxed);
+                if was != up {
+                    if up {
+                        tracing::info!("database reachable again");
+                    } else {
+                        tracing::warn!(
+                            "database unreachable: refusing requests that need it with 503"
+                        );
+                    }
+                }
+                tokio::time::sleep(Self::EVERY).await;
+            }
+        });
+        health
+    }
+
+    pub fn is_up(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}

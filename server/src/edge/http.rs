@@ -4,6 +4,9 @@
 mod downloads;
 mod forms;
 mod layers;
+mod serve;
+
+pub use serve::serve_on;
 
 use forms::{form_login, form_logout};
 use layers::*;
@@ -52,6 +55,8 @@ pub struct AppState {
     pub rate: crate::edge::limits::CallerRate,
     /// Failed sign-ins per user name.
     pub lockout: Arc<crate::services::auth::lockout::Lockout>,
+    /// Whether the database answers, probed apart from the pool.
+    pub health: crate::base::db::DbHealth,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -70,6 +70,8 @@ impl GraphqlLimits {
 pub struct HttpLimits {
     /// A request (not a WebSocket once upgraded) that takes longer is answered 408.
     pub request_timeout_seconds: u64,
+    /// A client whose request headers take longer to arrive is disconnected.
+    pub header_read_timeout_seconds: u64,
     /// Largest GraphQL / sign-in request body.
     pub max_body_bytes: usize,
     /// Origins whose browser scripts may call the API with bearer tokens (CORS). Cookies are
@@ -81,6 +83,7 @@ impl Default for HttpLimits {
     fn default() -> Self {
         HttpLimits {
             request_timeout_seconds: 60,
+            header_read_timeout_seconds: 10,
             max_body_bytes: 1024 * 1024,
             cors_origins: Vec::new(),
         }
@@ -91,6 +94,9 @@ impl HttpLimits {
     pub fn validate(&self) -> Result<(), String> {
         if self.request_timeout_seconds == 0 {
             return Err("request_timeout_seconds must be at least 1".into());
+        }
+        if !(1..=600).contains(&self.header_read_timeout_seconds) {
+            return Err("header_read_timeout_seconds must be between 1 and 600".into());
         }
         if self.max_body_bytes < 1024 {
             return Err("max_body_bytes must be at least 1024".into());

@@ -137,6 +137,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         lockout.clone(),
     );
     let leptos = leptos_options(&config);
+    let config_url = config.database_url.clone();
     Ok(http::AppState {
         db,
         schema,
@@ -149,6 +150,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         leptos,
         metrics: telemetry::prometheus(),
         lockout,
+        health: crate::base::db::DbHealth::watch(&config_url),
     })
 }
 
@@ -232,12 +234,15 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
         database = %redact_url(&state.config.database_url),
         "AWOOOI listening"
     );
-    axum::serve(
+    let header_timeout =
+        std::time::Duration::from_secs(state.config.http.header_read_timeout_seconds);
+    http::serve_on(
         listener,
-        http::router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        http::router(state),
+        header_timeout,
+        shutdown_signal(),
     )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    .await;
     tracing::info!("stopped");
     Ok(())
 }

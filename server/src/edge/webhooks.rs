@@ -39,6 +39,13 @@ fn unauthorized() -> Response {
 }
 
 async fn store(state: &AppState, events: Vec<AlertEvent>) -> Response {
+    if !state.health.is_up() {
+        // Never 2xx for what was not stored, and no waiting for a pool that cannot connect.
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage unavailable; nothing was stored, retry later",
+        );
+    }
     match state.ingest.submit(events).await {
         Ok(receipt) => (
             StatusCode::ACCEPTED,

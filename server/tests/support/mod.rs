@@ -338,9 +338,11 @@ impl TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let task = tokio::spawn(async move {
-            axum::serve(listener, server::edge::http::router(state))
-                .await
-                .unwrap();
+            let header_timeout =
+                std::time::Duration::from_secs(state.config.http.header_read_timeout_seconds);
+            let app = server::edge::http::router(state);
+            server::edge::http::serve_on(listener, app, header_timeout, std::future::pending())
+                .await;
         });
         TestServer {
             api: Api::new(base),

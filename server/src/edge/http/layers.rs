@@ -167,6 +167,16 @@ pub(super) async fn authenticate(
             None => (None, CredentialSource::None),
         },
     };
+    if token.is_some() && !state.health.is_up() {
+        // The credential cannot be checked now; answer at once instead of after the pool's
+        // acquire timeout.
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            Json(json!({"error": "storage unavailable, try again"})),
+        )
+            .into_response();
+    }
     let principal = match &token {
         Some(token) => match auth::resolve(&state.db, token).await {
             Ok(principal) => principal,
