@@ -13,7 +13,48 @@ on_both_backends!(
     callers_over_their_rate_get_429_and_others_do_not,
     five_wrong_passwords_lock_the_name_and_sessions_can_be_revoked,
     a_client_sending_its_headers_slowly_is_cut_off,
+    a_cookie_websocket_from_another_origin_is_refused,
 );
+
+/// A browser on another origin (or the same host under another scheme or port) cannot open a
+/// subscription with the console's session cookie; the console's own origin can.
+async fn a_cookie_websocket_from_another_origin_is_refused(backend: Backend) {
+    use tokio_tungstenite::tungstenite::{Error, client::IntoClientRequest};
+    let server = TestServer::start(backend).await;
+    let session = server.signed_in("wendy", "viewer").await;
+    let host = server.base.trim_start_matches("http://").to_owned();
+    let upgrade = |origin: String| {
+        let mut request = server.ws_url().into_client_request().unwrap();
+        let headers = request.headers_mut();
+        headers.insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        headers.insert(
+            "cookie",
+            format!("awoooi_session={session}").parse().unwrap(),
+        );
+        headers.insert("origin", origin.parse().unwrap());
+        tokio_tungstenite::connect_async(request)
+    };
+    let port: u16 = host.rsplit_once(':').unwrap().1.parse().unwrap();
+    for origin in [
+        "https://evil.example".to_owned(),
+        format!("https://{host}"),
+        format!("http://127.0.0.1:{}", port.wrapping_add(1)),
+    ] {
+        match upgrade(origin.clone()).await {
+            Err(Error::Http(response)) => {
+                assert_eq!(response.status(), 403, "{origin}");
+            }
+            Err(other) => panic!("{origin}: unexpected error {other}"),
+            Ok(_) => panic!("{origin}: a cross-origin cookie upgrade was accepted"),
+        }
+    }
+    let (socket, response) = upgrade(format!("http://{host}")).await.unwrap();
+    assert_eq!(response.status(), 101);
+    drop(socket);
+}
 
 /// A client that never finishes its request headers is disconnected after
 /// `header_read_timeout_seconds`; a prompt client on another connection is served meanwhile.
@@ -292,6 +333,24 @@ async fn callers_over_their_rate_get_429_and_others_do_not(backend: Backend) {
     assert_eq!(body["errors"][0]["extensions"]["code"], "RATE_LIMITED");
     let other = server.post_json("/graphql", Some(&calm), &[], query).await;
     assert_eq!(other.status(), 200, "each credential has its own bucket");
+    // MCP shares the limit: a credential over it gets 429 there too, before MCP reads it.
+    let agent = server.signed_in("agent", "sre").await;
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-03-26", "capabilities": {},
+        "clientInfo": {"name": "rate-test", "version": "1"}}})
+    .to_string();
+    let accept = [("accept", "application/json, text/event-stream")];
+    for _ in 0..5 {
+        let answered = server
+            .post_json("/mcp", Some(&agent), &accept, initialize.clone())
+            .await;
+        assert_ne!(answered.status(), 429);
+    }
+    let limited = server
+        .post_json("/mcp", Some(&agent), &accept, initialize)
+        .await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
     // Ingest is not behind the per-caller limit (an alert storm must get in).
     for n in 0..10 {
         let alert = json!({"name": format!("a{n}"), "service": "svc", "severity": "warning"});

@@ -129,7 +129,10 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .nest_service("/pkg", ServeDir::new(pkg_dir))
         .fallback(not_found)
-        .layer(middleware::from_fn(refuse_cross_site))
+        .layer(middleware::from_fn_with_state(
+            state.config.auth.cookie_secure,
+            refuse_cross_site,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         .layer(middleware::from_fn(telemetry::track_http))
         .layer(middleware::from_fn_with_state(
@@ -207,13 +210,50 @@ fn unauthorized() -> Response {
 }
 
 /// Browsers send cookies on cross-site WebSocket upgrades; only our own origin may use them.
-fn same_origin(headers: &HeaderMap) -> bool {
+///
+/// Whether the request's `Origin` (when it sends one) is this server: the same scheme, host
+/// and port. The scheme the browser used is the proxy's `X-Forwarded-Proto` when there is one,
+/// else `https` when `secure` (`[auth] cookie_secure`: the console is served over TLS), else
+/// `http`; a port left out is its scheme's default.
+fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
-    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    let origin_host = origin.split_once("://").map(|(_, rest)| rest);
-    matches!((origin_host, host), (Some(o), Some(h)) if o == h)
+    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let scheme = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(',').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_else(|| if secure { "https" } else { "http" }.to_owned());
+    let Some((origin_scheme, origin_authority)) = origin.split_once("://") else {
+        return false;
+    };
+    origin_scheme.eq_ignore_ascii_case(&scheme)
+        && authority(origin_authority, &scheme).is_some()
+        && authority(origin_authority, &scheme) == authority(host, &scheme)
+}
+
+/// `host[:port]` (IPv6 in brackets) as a lower-case host and a port, the scheme's default
+/// when left out; `None` when it is not an authority.
+fn authority(text: &str, scheme: &str) -> Option<(String, u16)> {
+    let default = match scheme {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let (host, port) = match text.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && (host.ends_with(']') || !host.contains(':')) => {
+            (host, port.parse().ok()?)
+        }
+        _ => (text, default),
+    };
+    if host.is_empty() || host.contains('/') {
+        return None;
+    }
+    Some((host.to_ascii_lowercase(), port))
 }
 
 /// The token a WebSocket client put in `connection_init`:
@@ -244,7 +284,8 @@ async fn graphql_ws(
     protocol: GraphQLProtocol,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    if source == CredentialSource::Cookie && !same_origin(&headers) {
+    if source == CredentialSource::Cookie && !same_origin(&headers, state.config.auth.cookie_secure)
+    {
         return (StatusCode::FORBIDDEN, "cross-origin WebSocket refused").into_response();
     }
     let schema = state.schema.clone();
@@ -380,15 +421,88 @@ mod tests {
     }
 
     #[test]
-    fn cross_origin_upgrades_are_detected() {
-        assert!(same_origin(&headers(&[])));
-        assert!(same_origin(&headers(&[
-            ("origin", "http://127.0.0.1:3000"),
-            ("host", "127.0.0.1:3000")
-        ])));
-        assert!(!same_origin(&headers(&[
-            ("origin", "https://evil.example"),
-            ("host", "127.0.0.1:3000")
-        ])));
+    fn same_origin_compares_scheme_host_and_port() {
+        let same = |pairs: &[(&'static str, &str)], secure| same_origin(&headers(pairs), secure);
+        assert!(
+            same(&[], false),
+            "no Origin: not a browser's cross-site request"
+        );
+        assert!(same(
+            &[
+                ("origin", "http://127.0.0.1:3000"),
+                ("host", "127.0.0.1:3000")
+            ],
+            false
+        ));
+        assert!(!same(
+            &[
+                ("origin", "https://evil.example"),
+                ("host", "127.0.0.1:3000")
+            ],
+            false
+        ));
+        // The scheme counts: an http page may not use an https console's cookie, nor the
+        // reverse.
+        assert!(!same(
+            &[
+                ("origin", "http://console.example"),
+                ("host", "console.example")
+            ],
+            true
+        ));
+        assert!(same(
+            &[
+                ("origin", "https://console.example"),
+                ("host", "console.example")
+            ],
+            true
+        ));
+        assert!(!same(
+            &[
+                ("origin", "https://console.example"),
+                ("host", "console.example")
+            ],
+            false
+        ));
+        // A proxy's X-Forwarded-Proto says what the browser used.
+        assert!(same(
+            &[
+                ("origin", "https://console.example"),
+                ("host", "console.example"),
+                ("x-forwarded-proto", "https")
+            ],
+            false
+        ));
+        // The port counts, a default port may be left out, hosts are case-insensitive.
+        assert!(!same(
+            &[
+                ("origin", "http://127.0.0.1:3001"),
+                ("host", "127.0.0.1:3000")
+            ],
+            false
+        ));
+        assert!(same(
+            &[
+                ("origin", "https://Console.Example:443"),
+                ("host", "console.example")
+            ],
+            true
+        ));
+        assert!(same(
+            &[("origin", "http://[::1]:3000"), ("host", "[::1]:3000")],
+            false
+        ));
+        assert!(!same(
+            &[("origin", "http://[::1]:3000"), ("host", "[::1]:3001")],
+            false
+        ));
+        assert!(!same(
+            &[("origin", "null"), ("host", "127.0.0.1:3000")],
+            false
+        ));
+        assert!(
+            !same(&[("origin", "http://127.0.0.1:3000")], false),
+            "no Host"
+        );
     }
 }

@@ -72,14 +72,18 @@ pub(super) async fn security_headers(
 /// CSRF protection: a state-changing request that carries the session cookie (or signs in)
 /// must come from this origin. Browsers always send `Origin` on cross-site POSTs; clients
 /// without one (curl, integrations) use bearer tokens and are not affected.
-pub(super) async fn refuse_cross_site(request: Request, next: Next) -> Response {
+pub(super) async fn refuse_cross_site(
+    State(secure): State<bool>,
+    request: Request,
+    next: Next,
+) -> Response {
     let changes = !matches!(
         *request.method(),
         Method::GET | Method::HEAD | Method::OPTIONS
     );
     let cookie = request.extensions().get::<CredentialSource>() == Some(&CredentialSource::Cookie);
     let signs_in = request.uri().path() == "/auth/login";
-    if changes && (cookie || signs_in) && !same_origin(request.headers()) {
+    if changes && (cookie || signs_in) && !same_origin(request.headers(), secure) {
         return (
             StatusCode::FORBIDDEN,
             Json(json!({"error": "cross-site request refused: the session cookie is accepted only from this origin"})),
