@@ -14,7 +14,66 @@ on_both_backends!(
     five_wrong_passwords_lock_the_name_and_sessions_can_be_revoked,
     a_client_sending_its_headers_slowly_is_cut_off,
     a_cookie_websocket_from_another_origin_is_refused,
+    two_replicas_share_the_sign_in_lockout_and_the_rate_limit,
 );
+
+/// With the bus on Redis, two replicas count sign-in failures and requests together: five
+/// wrong passwords spread over both lock the name on both, and a credential's burst spent
+/// across both is spent (N replicas no longer allow N times the attempts).
+async fn two_replicas_share_the_sign_in_lockout_and_the_rate_limit(backend: Backend) {
+    let redis =
+        std::env::var("AWOOOI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let toml = format!(
+        "[bus]\nbackend = \"redis\"\nchannel = \"awoooi:test:{:016x}\"\n\
+         [graphql]\nrate_per_minute = 60\nrate_burst = 10\n",
+        rand::random::<u64>()
+    );
+    let a = TestServer::start_configured(backend, &["--redis-url", &redis], &toml).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let b = support::Api::new(format!("http://{}", listener.local_addr().unwrap()));
+    let replica = a.second_replica().await;
+    tokio::spawn(server::edge::http::serve_on(
+        listener,
+        server::edge::http::router(replica),
+        std::time::Duration::from_secs(10),
+        std::future::pending(),
+    ));
+
+    a.add_user("dana", "devops", PASSWORD);
+    let login =
+        "mutation($u: String!, $p: String!) { login(username: $u, password: $p) { token } }";
+    let wrong = json!({"u": "dana", "p": "not her password"});
+    for replica in [&a.api, &a.api, &a.api, &b, &b] {
+        let answer = replica.graphql(None, login, wrong.clone()).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED");
+    }
+    for replica in [&a.api, &b] {
+        let locked = replica
+            .graphql(None, login, json!({"u": "dana", "p": PASSWORD}))
+            .await;
+        assert_eq!(
+            locked["errors"][0]["extensions"]["code"], "RATE_LIMITED",
+            "locked on every replica: {locked}"
+        );
+    }
+
+    let busy = a.signed_in("busy", "sre").await;
+    let query = json!({"query": "{ me { username } }"}).to_string();
+    // The burst (ten) spread over both replicas…
+    for replica in std::iter::repeat_n([&a.api, &b], 5).flatten() {
+        let ok = replica
+            .post_json("/graphql", Some(&busy), &[], query.clone())
+            .await;
+        assert_eq!(ok.status(), 200);
+    }
+    // …is spent on both.
+    for replica in [&a.api, &b] {
+        let limited = replica
+            .post_json("/graphql", Some(&busy), &[], query.clone())
+            .await;
+        assert_eq!(limited.status(), 429);
+    }
+}
 
 /// A browser on another origin (or the same host under another scheme or port) cannot open a
 /// subscription with the console's session cookie; the console's own origin can.

@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod db;
 pub mod incident;
 pub mod keys;
+pub mod shared;
 pub mod signing;
 pub mod telemetry;
 pub mod vault;

@@ -183,9 +183,13 @@ type KeyedLimiter = RateLimiter<
     governor::clock::DefaultClock,
 >;
 
-/// Requests per minute per caller (a keyed token bucket, GCRA); `None` when unlimited.
+/// Requests per minute per caller (a keyed token bucket, GCRA): in Redis, shared by every
+/// replica, when the event bus is Redis; else (and while Redis does not answer) per replica.
 #[derive(Clone)]
-pub struct CallerRate(Option<Arc<KeyedLimiter>>);
+pub struct CallerRate {
+    local: Option<Arc<KeyedLimiter>>,
+    shared: Option<(Arc<crate::base::shared::Shared>, u32, u32)>,
+}
 
 impl CallerRate {
     pub fn new(limits: &GraphqlLimits) -> CallerRate {
@@ -193,7 +197,10 @@ impl CallerRate {
             NonZeroU32::new(limits.rate_per_minute),
             NonZeroU32::new(limits.rate_burst),
         ) else {
-            return CallerRate(None);
+            return CallerRate {
+                local: None,
+                shared: None,
+            };
         };
         let limiter = Arc::new(RateLimiter::hashmap(
             Quota::per_minute(per_minute).allow_burst(burst),
@@ -209,14 +216,38 @@ impl CallerRate {
                 limiter.retain_recent();
             }
         });
-        CallerRate(Some(limiter))
+        CallerRate {
+            local: Some(limiter),
+            shared: None,
+        }
+    }
+
+    /// Counts in Redis, shared by every replica (no-op when unlimited).
+    pub fn shared(
+        mut self,
+        shared: Arc<crate::base::shared::Shared>,
+        limits: &GraphqlLimits,
+    ) -> CallerRate {
+        if self.local.is_some() {
+            self.shared = Some((shared, limits.rate_per_minute, limits.rate_burst));
+        }
+        self
     }
 
     /// `Err(wait)` when `key` is over its rate.
-    pub fn check(&self, key: &str) -> Result<(), Duration> {
-        let Some(limiter) = &self.0 else {
+    pub async fn check(&self, key: &str) -> Result<(), Duration> {
+        let Some(limiter) = &self.local else {
             return Ok(());
         };
+        if let Some((shared, per_minute, burst)) = &self.shared {
+            match shared.take(key, *per_minute, *burst).await {
+                Ok(None) => return Ok(()),
+                Ok(Some(wait)) => return Err(wait),
+                Err(error) => {
+                    tracing::warn!(%error, "shared rate limit unavailable; counting on this replica")
+                }
+            }
+        }
         limiter.check_key(&key.to_owned()).map_err(|not_until| {
             not_until.wait_time_from(governor::clock::Clock::now(limiter.clock()))
         })
@@ -245,20 +276,23 @@ mod tests {
             ..GraphqlLimits::default()
         });
         for _ in 0..3 {
-            assert!(rate.check("t:a").is_ok());
+            assert!(rate.check("t:a").await.is_ok());
         }
-        let wait = rate.check("t:a").unwrap_err();
+        let wait = rate.check("t:a").await.unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(1),
             "{wait:?}"
         );
-        assert!(rate.check("t:b").is_ok(), "keys have their own buckets");
+        assert!(
+            rate.check("t:b").await.is_ok(),
+            "keys have their own buckets"
+        );
         let unlimited = CallerRate::new(&GraphqlLimits {
             rate_per_minute: 0,
             ..GraphqlLimits::default()
         });
         for _ in 0..10_000 {
-            assert!(unlimited.check("t:a").is_ok());
+            assert!(unlimited.check("t:a").await.is_ok());
         }
     }
 

@@ -119,10 +119,24 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     notifier.start_worker();
     let finops = finops::Finops::new(db.clone(), approvals.clone(), config.finops.clone());
     finops.start_schedule();
-    let lockout = Arc::new(crate::services::auth::lockout::Lockout::new(
+    // With the bus on Redis, sign-in lockout and rate limits are shared by every replica.
+    let shared = match (&config.bus.backend, &config.redis_url) {
+        (bus::BusKind::Redis, Some(url)) => Some(Arc::new(
+            crate::base::shared::Shared::new(url, &format!("{}:limits", config.bus.channel))
+                .map_err(anyhow::Error::msg)?,
+        )),
+        _ => None,
+    };
+    let mut lockout = crate::services::auth::lockout::Lockout::new(
         config.auth.max_failed_logins,
         std::time::Duration::from_secs(u64::from(config.auth.lockout_minutes) * 60),
-    ));
+    );
+    let mut rate = limits::CallerRate::new(&config.graphql);
+    if let Some(shared) = &shared {
+        lockout = lockout.shared(shared.clone());
+        rate = rate.shared(shared.clone(), &config.graphql);
+    }
+    let lockout = Arc::new(lockout);
     let schema = graphql::build_schema(
         db.clone(),
         meta,
@@ -145,7 +159,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         topology,
         approvals,
         notifier,
-        rate: limits::CallerRate::new(&config.graphql),
+        rate,
         config: Arc::new(config),
         leptos,
         metrics: telemetry::prometheus(),

@@ -209,7 +209,7 @@ pub async fn login(
     password: &str,
     ttl: Duration,
 ) -> Result<NewSession, AuthError> {
-    if let Err(wait) = lockout.check(username) {
+    if let Err(wait) = lockout.check(username).await {
         return Err(AuthError::Locked(lockout::minutes(wait)));
     }
     let found = find_user(db, username).await?;
@@ -221,11 +221,11 @@ pub async fn login(
     let user = match (found, verified) {
         (Some(user), true) => user,
         _ => {
-            lockout.failed(username);
+            lockout.failed(username).await;
             return Err(AuthError::InvalidCredentials);
         }
     };
-    lockout.succeeded(username);
+    lockout.succeeded(username).await;
     let token = new_token(SESSION_PREFIX);
     let now = Utc::now();
     let expires_at = now + ttl;

@@ -115,7 +115,7 @@ pub(super) async fn rate_limit(
     next: Next,
 ) -> Response {
     let key = caller_key(&request);
-    match state.rate.check(&key) {
+    match state.rate.check(&key).await {
         Ok(()) => next.run(request).await,
         Err(wait) => {
             let seconds = wait.as_secs() + 1;
