@@ -25,6 +25,7 @@ on_both_backends!(
     an_approval_reaches_every_channel_and_slack_buttons_sign_it,
     receivers_down_are_retried_then_dead_lettered_and_redriven,
     a_killed_server_s_successor_delivers_each_key_once,
+    a_delivery_whose_answer_was_lost_is_sent_again_with_its_key,
 );
 
 const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";
@@ -53,6 +54,8 @@ struct Receiver {
     base: String,
     calls: Arc<Mutex<Vec<Call>>>,
     up: Arc<AtomicBool>,
+    /// A process to kill (SIGKILL) when the next call arrives, before answering it.
+    kill_on_call: Arc<Mutex<Option<u32>>>,
 }
 
 async fn record(
@@ -73,6 +76,15 @@ async fn record(
         headers,
         body: body.to_vec(),
     });
+    // The message is received; its sender dies before it can record the answer.
+    let victim = r.kill_on_call.lock().unwrap().take();
+    if let Some(pid) = victim {
+        let killed = std::process::Command::new("kill")
+            .args(["-9", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success(), "kill -9 {pid}");
+    }
     // Slack's Web API answers 200 either way, with `ok` saying whether it worked.
     let answer = match path.as_str() {
         p if p.ends_with("/refuse/chat.postMessage") => {
@@ -93,6 +105,7 @@ impl Receiver {
             base: format!("http://{}", listener.local_addr().unwrap()),
             calls: Arc::default(),
             up: Arc::new(AtomicBool::new(up)),
+            kill_on_call: Arc::default(),
         };
         let app = axum::Router::new()
             .fallback(record)
@@ -1087,4 +1100,97 @@ url = "{}/hook"
         .collect();
     assert_eq!(events.iter().filter(|e| *e == "TEST").count(), 4);
     assert_eq!(events.iter().filter(|e| *e == "INCIDENT_OPENED").count(), 3);
+}
+
+/// Delivery is at least once, as documented: a receiver that got the message (and answered
+/// 200) while the server was killed before it could record the answer gets it again from the
+/// next server, with the same idempotency key — so receivers deduplicate by that key.
+async fn a_delivery_whose_answer_was_lost_is_sent_again_with_its_key(backend: Backend) {
+    let hooks = Receiver::start(true).await;
+    let db = ScratchDb::new(backend).await;
+    let config = db.dir.join("awoooi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[notifications.retry]
+attempts = 10
+base_ms = 100
+max_ms = 200
+lease_seconds = 2
+poll_ms = 50
+[[notifications.channels]]
+name = "hook"
+kind = "webhook"
+url = "{}/hook"
+"#,
+            hooks.base
+        ),
+    )
+    .unwrap();
+    let add = support::cli(
+        &db.url,
+        &["user", "add", "root", "--role", "admin"],
+        Some(PASSWORD),
+    );
+    assert!(add.status.success(), "{}", add.stderr);
+    let port = free_port();
+    let mut first = serve(&db, &config, port).await;
+    let login = reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/graphql"))
+        .json(&json!({"query": format!("mutation {{ login(username: \"root\", password: \"{PASSWORD}\") {{ token }} }}")}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+    *hooks.kill_on_call.lock().unwrap() = Some(first.0.id());
+    let sent = gql(
+        port,
+        &token,
+        "mutation { sendTestNotification(channel: \"hook\") { id idempotencyKey } }",
+    )
+    .await;
+    assert_eq!(sent["errors"], Value::Null, "{sent}");
+    let key = sent["data"]["sendTestNotification"]["idempotencyKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The receiver got it and killed the server before answering.
+    let status = first.0.wait().unwrap();
+    assert!(!status.success(), "killed, not stopped: {status}");
+    assert_eq!(hooks.calls("/hook").len(), 1);
+
+    let port = free_port();
+    let _second = serve(&db, &config, port).await;
+    let counts = "{ notificationCounts { pending delivered dead } notificationDeliveries(first: 10) { idempotencyKey status attempts } }";
+    let mut last = Value::Null;
+    for _ in 0..600 {
+        last = gql(port, &token, counts).await;
+        if last["data"]["notificationCounts"]["delivered"] == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(last["data"]["notificationCounts"]["delivered"], 1, "{last}");
+    let received: Vec<String> = hooks
+        .calls("/hook")
+        .iter()
+        .map(|c| {
+            c.headers["x-awoooi-idempotency-key"]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    assert!(
+        received.len() >= 2,
+        "sent again after the lost answer: {received:?}"
+    );
+    assert!(
+        received.iter().all(|k| *k == key),
+        "every copy carries the same key {key}: {received:?}"
+    );
 }
