@@ -175,11 +175,49 @@ const INCIDENT: &str = "query($id: ID!) { incident(id: $id) { status
     analysis { brain summary inputTokens outputTokens costUsd proposal { actions { kind target } } }
     thinking { seq kind text } } }";
 
-/// Posts the scenario (with PII) and waits for the analysis.
+/// One value of every detector kind; the scenario's alert carries them all.
+const RAW: [&str; 15] = [
+    "admin@company.com",
+    "192.168.1.100",
+    "s3cr3t-t0ken",
+    "2001:db8::8a2e:370:7334",
+    "3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlX2hlcmU",
+    "00:1A:2b:3C:4d:5E",
+    "4111 1111 1111 1111",
+    "AKIAIOSFODNN7EXAMPLE",
+    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "ghp_16C7e42F292c6912E7710c838347Ae178B4a",
+    "xoxb-123456789012-abcdefghij",
+    "sk_live_4eC39HqLyjWDarjtT1zdp7dc",
+    "sk-ant-api03-abcdefghijklmnopqrstuvwx",
+    "hunter22",
+];
+
+/// Posts the scenario (with a value of every detector kind) and waits for the analysis.
 async fn investigate(server: &TestServer) -> Value {
     let token = server.signed_in("bob", "sre").await;
+    let description = format!(
+        "user {} from {} got 502 with token={}; peer {} req {} jwt {} mac {} card {} key {} \
+         aws_secret_access_key={} gh {} slack {} stripe {} llm {} password={}",
+        RAW[0],
+        RAW[1],
+        RAW[2],
+        RAW[3],
+        RAW[4],
+        RAW[5],
+        RAW[6],
+        RAW[7],
+        RAW[8],
+        RAW[9],
+        RAW[10],
+        RAW[11],
+        RAW[12],
+        RAW[13],
+        RAW[14]
+    );
     let body = json!({"name": "HighErrorRate", "service": "frontend", "severity": "critical",
-        "description": "user admin@company.com from 192.168.1.100 got 502 with token=s3cr3t-t0ken"})
+        "description": description})
     .to_string();
     let response = server
         .post_json("/api/v1/alerts/webhook", Some(&token), &[], body)
@@ -218,7 +256,7 @@ fn assert_no_pii(fake: &Fake) {
     assert!(!seen.is_empty());
     for body in seen.iter() {
         let text = body.to_string();
-        for raw in ["admin@company.com", "192.168.1.100", "s3cr3t-t0ken"] {
+        for raw in RAW {
             assert!(
                 !text.contains(raw),
                 "{raw} was sent to the provider: {text}"
