@@ -69,6 +69,10 @@ pub struct DryRunReport {
     /// SHA-256 over every reading the checks used.
     pub state_fingerprint: String,
     pub blast_radius: usize,
+    /// The target's resource version the checks read (none when it is absent): the
+    /// precondition a write carries, so a change after this report makes the write fail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_version: Option<String>,
 }
 
 /// The API verb and resource an action kind needs.
@@ -296,7 +300,9 @@ pub fn dry_run(
         checks.push(blast_radius_check(&mut readings, blast_radius, blast_limit));
     }
 
-    DryRunReport::new(checks, &readings, blast_radius)
+    let mut report = DryRunReport::new(checks, &readings, blast_radius);
+    report.target_version = state.map(|s| s.version);
+    report
 }
 
 /// The BLAST_RADIUS check, the same for every executor; records its reading.
@@ -327,6 +333,7 @@ impl DryRunReport {
             checks,
             state_fingerprint: hex::encode(hasher.finalize()),
             blast_radius,
+            target_version: None,
         }
     }
 }

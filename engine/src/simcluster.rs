@@ -21,6 +21,15 @@ use crate::topology::{ServiceKind, Topology};
 /// The identity AWOOOI acts as.
 pub const EXECUTOR: &str = "system:serviceaccount:awoooi:executor";
 
+/// Why an action was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyError {
+    /// The state moved since the re-check: nothing was done.
+    Moved(String),
+    /// The action itself failed.
+    Failed(String),
+}
+
 const DEFAULT_NAMESPACE: &str = "default";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -633,6 +642,26 @@ impl SimCluster {
     }
 
     /// Carries out an approved action; the TOCTOU re-check has already passed.
+    /// Applies `request` only if the cluster is still as the re-check `seen` found it: the
+    /// same checks read again, under the same hold on the state as the write, must give the
+    /// same fingerprint.
+    pub fn apply_as_seen(
+        &mut self,
+        approval: i64,
+        request: &ActionRequest,
+        seen: &crate::dryrun::DryRunReport,
+    ) -> Result<String, ApplyError> {
+        let now = crate::dryrun::dry_run(request, self, EXECUTOR, seen.blast_radius, usize::MAX);
+        if now.state_fingerprint != seen.state_fingerprint {
+            return Err(ApplyError::Moved(format!(
+                "the cluster changed between the re-check and the apply (fingerprint {} → {})",
+                &seen.state_fingerprint[..seen.state_fingerprint.len().min(12)],
+                &now.state_fingerprint[..12]
+            )));
+        }
+        self.apply(approval, request).map_err(ApplyError::Failed)
+    }
+
     pub fn apply(&mut self, approval: i64, request: &ActionRequest) -> Result<String, String> {
         let namespace = request.namespace.as_deref();
         let target = request.target.as_str();
@@ -892,6 +921,41 @@ mod tests {
             recheck(&approved, &now),
             Err(crate::dryrun::VoidReason::StateChanged { .. })
         ));
+    }
+
+    #[test]
+    fn an_apply_after_a_change_since_the_recheck_does_nothing() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        let scale = request(
+            "scale_deployment",
+            "order-api",
+            serde_json::json!({"replicas_delta": 1}),
+        );
+        // The re-check passed; then the state moved before the write.
+        let seen = dry_run(&scale, &cluster, EXECUTOR, 0, 10);
+        assert!(
+            seen.target_version.is_some(),
+            "the target's version is kept"
+        );
+        cluster.set_replicas(Some("prod"), "order-api", 5).unwrap();
+        let before = cluster.workload(Some("prod"), "order-api");
+        match cluster.apply_as_seen(7, &scale, &seen) {
+            Err(ApplyError::Moved(reason)) => {
+                assert!(
+                    reason.contains("changed between the re-check and the apply"),
+                    "{reason}"
+                )
+            }
+            other => panic!("applied over a moved state: {other:?}"),
+        }
+        assert_eq!(
+            cluster.workload(Some("prod"), "order-api"),
+            before,
+            "nothing was done"
+        );
+        // As seen: it applies.
+        let seen = dry_run(&scale, &cluster, EXECUTOR, 0, 10);
+        assert!(cluster.apply_as_seen(8, &scale, &seen).is_ok());
     }
 
     #[test]

@@ -20,6 +20,7 @@ on_both_backends!(
     interrupted_executions_end_failed_and_never_rerun,
     bad_requests_are_named_and_change_nothing,
     an_approved_restart_really_replaces_the_pods,
+    a_change_after_the_recheck_voids_the_approval_at_the_apply,
     chaos_through_the_api_voids_a_waiting_approval,
     unknown_states_in_rows_fail_the_read_and_name_the_value,
     diagnostics_pass_their_dry_run_and_run_at_once_as_low_risk,
@@ -596,6 +597,59 @@ fn deployment<'a>(objects: &'a [Value], name: &str) -> &'a Value {
         .iter()
         .find(|o| o["resource"] == "deployments" && o["name"] == name)
         .unwrap()
+}
+
+/// TOCTOU to the last moment on the simulated cluster: the re-check passes, then the
+/// deployment is scaled (chaos right after the re-check's dry-run); the apply reads the state
+/// again under the same hold as its write, finds it moved, and does nothing — VOIDED.
+async fn a_change_after_the_recheck_voids_the_approval_at_the_apply(backend: Backend) {
+    let server = TestServer::with_demo_topology(backend).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "sre").await;
+    let incident = incident(&server, &sam).await;
+    let old_pods = pods_of(&cluster(&server, &sam).await, "order-api");
+    let answer = propose(
+        &server,
+        &sam,
+        &incident,
+        json!({"kind": "restart_deployment", "target": "order-api"}),
+    )
+    .await;
+    let id = answer["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    approve(&server, &alice, &id).await;
+    // Armed after the proposal's dry-run: it fires after the re-check's.
+    server
+        .state
+        .approvals
+        .simulated_cluster()
+        .expect("the simulated cluster")
+        .after_next_dry_run(|c| {
+            c.set_replicas(Some("prod"), "order-api", 5).unwrap();
+        });
+    approve(&server, &bob, &id).await;
+    let done = settled(&server, &sam, &id).await;
+    assert_eq!(done["status"], "VOIDED", "{done}");
+    assert!(
+        done["voidReason"]
+            .as_str()
+            .unwrap()
+            .contains("changed between the re-check and the apply"),
+        "{done}"
+    );
+    assert_eq!(
+        done["recheck"]["passed"], true,
+        "the re-check itself passed: {done}"
+    );
+    assert_eq!(done["execution"]["status"], "FAILED", "{done}");
+    let pods = pods_of(&cluster(&server, &sam).await, "order-api");
+    assert!(
+        old_pods.iter().all(|p| pods.contains(p)),
+        "no pod was replaced: {old_pods:?} → {pods:?}"
+    );
 }
 
 async fn an_approved_restart_really_replaces_the_pods(backend: Backend) {

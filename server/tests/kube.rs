@@ -13,7 +13,7 @@ use engine::policy::ActionRequest;
 use kube_api::FakeKube;
 use serde_json::{Value, json};
 use server::executors::kube::{KubeCluster, KubeConfig};
-use server::services::approvals::{Blast, Executor};
+use server::services::approvals::{Blast, ExecError, Executor};
 use support::{Backend, TestServer};
 
 const WEB: &str = "/apis/apps/v1/namespaces/prod/deployments/web";
@@ -48,6 +48,16 @@ fn request(kind: &str, target: &str, params: Value) -> ActionRequest {
         labels: Default::default(),
         requested_by: "sam".into(),
     }
+}
+
+/// The executor's real run after its re-check, as the approvals service does it.
+async fn run(
+    kube: &KubeCluster,
+    approval: i64,
+    request: &ActionRequest,
+) -> Result<String, ExecError> {
+    let seen = kube.dry_run(request, blast(0, 10)).await;
+    kube.execute(approval, request, &seen).await
 }
 
 fn check(report: &DryRunReport, name: CheckName) -> (bool, String) {
@@ -105,7 +115,7 @@ async fn a_restart_is_dry_run_on_the_api_server_then_applied() {
                "resource": "deployments", "name": "web"})
     );
 
-    let said = kube.execute(1, &restart).await.unwrap();
+    let said = run(&kube, 1, &restart).await.unwrap();
     assert!(
         said.starts_with("deployments/web restarted (rollout restart at 20"),
         "{said}"
@@ -151,7 +161,7 @@ async fn rbac_denied_by_the_access_review_fails_the_check_and_nothing_is_deleted
     let delete = request("delete_pvc", "data-old-backup", json!({}));
     assert!(kube.dry_run(&delete.clone(), blast(0, 10)).await.passed);
     assert_eq!(
-        kube.execute(2, &delete).await.unwrap(),
+        run(&kube, 2, &delete).await.unwrap(),
         "persistentvolumeclaims/data-old-backup deleted"
     );
     assert!(
@@ -187,7 +197,7 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
             .1
             .contains("nodes/node-a cordoned")
     );
-    let said = kube.execute(3, &drain_a).await.unwrap();
+    let said = run(&kube, 3, &drain_a).await.unwrap();
     assert_eq!(
         said,
         "nodes/node-a cordoned and drained through the Eviction API: 1 pod(s) evicted (pods/web-6d4cf56db6-a1b2c)"
@@ -225,7 +235,7 @@ async fn a_drain_goes_through_the_eviction_api_and_disruption_budgets_hold() {
     let drain_c = request("drain_node", "node-c", json!({}));
     let report = kube.dry_run(&drain_c.clone(), blast(0, 10)).await;
     assert!(!check(&report, CheckName::Pdb).0, "{report:?}");
-    let refused = kube.execute(4, &drain_c).await.unwrap_err();
+    let refused = run(&kube, 4, &drain_c).await.unwrap_err();
     assert!(
         refused.to_string().starts_with(
             "nodes/node-c cordoned; eviction of pods/web-6d4cf56db6-g5h6i in prod refused by its disruption budget for 1 s: Cannot evict pod as it would violate the pod's disruption budget."
@@ -293,7 +303,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
         )
     );
     assert_eq!(
-        kube.execute(5, &shrink_one).await.unwrap(),
+        run(&kube, 5, &shrink_one).await.unwrap(),
         "deployments/web scaled from 3 to 2 replicas"
     );
     assert_eq!(fake.object(WEB).unwrap()["spec"]["replicas"], 2);
@@ -304,8 +314,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     assert_eq!(scale.path, format!("{WEB}/scale"));
 
     // Rollback: the template of the ReplicaSet one revision back, without its hash label.
-    let said = kube
-        .execute(6, &request("rollback_deployment", "web", json!({})))
+    let said = run(&kube, 6, &request("rollback_deployment", "web", json!({})))
         .await
         .unwrap();
     assert_eq!(
@@ -351,8 +360,7 @@ async fn scale_rollback_and_budget_checks_read_the_real_objects() {
     let diagnose = request("run_diagnostics", "web", json!({}));
     let report = kube.dry_run(&diagnose, blast(50, 10)).await;
     assert!(report.passed, "{report:?}");
-    let said = kube
-        .execute(7, &request("run_diagnostics", "web", json!({})))
+    let said = run(&kube, 7, &request("run_diagnostics", "web", json!({})))
         .await
         .unwrap();
     assert!(said.starts_with("web: 3 pod(s)\n"), "{said}");
@@ -440,8 +448,7 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
         "{detail}"
     );
     assert!(!check(&report, CheckName::ResourceExists).0);
-    let failed = kube
-        .execute(8, &request("restart_deployment", "web", json!({})))
+    let failed = run(&kube, 8, &request("restart_deployment", "web", json!({})))
         .await
         .unwrap_err();
     assert!(
@@ -452,7 +459,119 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
     );
 }
 
-on_both_backends!(an_approved_restart_goes_to_the_api_server);
+/// TOCTOU to the last moment: another actor changes the target right after the re-check's
+/// dry-run. The write names the version the re-check read, the API server refuses it (409),
+/// and nothing of ours is written — for a patch and for a delete.
+#[tokio::test]
+async fn a_target_changed_after_the_recheck_is_not_written() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    let restart = request("restart_deployment", "web", json!({}));
+    fake.edit_after_next_dry_run(
+        WEB,
+        json!({"metadata": {"annotations": {"edited-by": "someone"}}}),
+    );
+    let seen = kube.dry_run(&restart, blast(0, 10)).await;
+    assert!(seen.passed, "{seen:?}");
+    match kube.execute(1, &restart, &seen).await {
+        Err(ExecError::Moved(reason)) => assert!(
+            reason.contains("changed between the re-check and the apply") && reason.contains("409"),
+            "{reason}"
+        ),
+        other => panic!("written over a moved target: {other:?}"),
+    }
+    let web = fake.object(WEB).unwrap();
+    assert_eq!(web["metadata"]["annotations"]["edited-by"], "someone");
+    assert!(
+        web["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_null(),
+        "our restart was not applied: {web}"
+    );
+    // A write decided on the current version goes through.
+    let said = run(&kube, 2, &restart).await.unwrap();
+    assert!(said.starts_with("deployments/web restarted"), "{said}");
+
+    let pod = "/api/v1/namespaces/prod/pods/web-6d4cf56db6-a1b2c";
+    let delete = request("delete_pod", "web-6d4cf56db6-a1b2c", json!({}));
+    fake.edit_after_next_dry_run(pod, json!({"metadata": {"labels": {"edited": "yes"}}}));
+    let seen = kube.dry_run(&delete, blast(0, 10)).await;
+    assert!(
+        matches!(
+            kube.execute(3, &delete, &seen).await,
+            Err(ExecError::Moved(_))
+        ),
+        "a delete with a stale precondition is refused"
+    );
+    assert!(fake.object(pod).is_some(), "the pod is still there");
+}
+
+on_both_backends!(
+    an_approved_restart_goes_to_the_api_server,
+    a_change_after_the_recheck_voids_the_approval_at_the_apply,
+);
+
+/// The same race through the whole approval: the re-check passes, the target changes, the
+/// conditional write is refused — the approval ends VOIDED with the reason, never EXECUTED.
+async fn a_change_after_the_recheck_voids_the_approval_at_the_apply(backend: Backend) {
+    let fake = FakeKube::from_fixture();
+    let url = fake.serve().await;
+    let toml =
+        format!("[cluster]\nbackend = \"kubernetes\"\n[cluster.kubernetes]\nurl = \"{url}\"\n");
+    let server = TestServer::start_configured(backend, &[], &toml).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let alice = server.signed_in("alice", "devops").await;
+    let bob = server.signed_in("bob", "admin").await;
+    let incident = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "HighErrorRate", "service": "web", "severity": "critical"}),
+        )
+        .await;
+    let answer = server
+        .graphql(
+            Some(&sam),
+            "mutation($i: ID!, $a: ActionInput!) { proposeAction(incidentId: $i, action: $a) { id status } }",
+            json!({"i": incident, "a": {"kind": "restart_deployment", "target": "web", "namespace": "prod"}}),
+        )
+        .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    let id = answer["data"]["proposeAction"]["id"].as_str().unwrap();
+    // Armed after the proposal's own dry-run: it fires after the re-check's.
+    fake.edit_after_next_dry_run(
+        WEB,
+        json!({"metadata": {"annotations": {"edited-by": "someone"}}}),
+    );
+    for signer in [&alice, &bob] {
+        server.approve(signer, id).await;
+    }
+    let done = server
+        .settled_approval(&sam, id, "status voidReason execution { status output }")
+        .await;
+    assert_eq!(done["status"], "VOIDED", "{done}");
+    assert!(
+        done["voidReason"]
+            .as_str()
+            .unwrap()
+            .contains("changed between the re-check and the apply"),
+        "{done}"
+    );
+    assert_eq!(done["execution"]["status"], "FAILED", "{done}");
+    let web = fake.object(WEB).unwrap();
+    assert!(
+        web["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_null(),
+        "nothing of ours was written: {web}"
+    );
+    let audit = server
+        .graphql(
+            Some(&sam),
+            "{ auditEvents(first: 50) { edges { node { action details } } } }",
+            json!({}),
+        )
+        .await;
+    let text = audit.to_string();
+    assert!(text.contains("approval.voided"), "{text}");
+}
 
 async fn an_approved_restart_goes_to_the_api_server(backend: Backend) {
     let fake = FakeKube::from_fixture();

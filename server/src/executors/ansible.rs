@@ -214,7 +214,12 @@ impl Executor for AnsibleExecutor {
     }
 
     /// Runs the playbook; Ok with its output when it succeeds.
-    async fn execute(&self, _approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
+    async fn execute(
+        &self,
+        _approval: i64,
+        request: &ActionRequest,
+        _seen: &DryRunReport,
+    ) -> Result<String, ExecError> {
         let (config, path) = self.playbook(request).map_err(ExecError::Refused)?;
         if !path.is_file() {
             return Err(ExecError::Refused(format!(

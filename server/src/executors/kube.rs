@@ -261,8 +261,16 @@ impl Executor for KubeCluster {
             .await
     }
 
-    async fn execute(&self, _approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
-        self.submit(request, false).await.map_err(ExecError::Failed)
+    /// Writes carry the re-check's `resourceVersion` of the target as a precondition: the API
+    /// server refuses them (409) when the target changed since.
+    async fn execute(
+        &self,
+        _approval: i64,
+        request: &ActionRequest,
+        seen: &DryRunReport,
+    ) -> Result<String, ExecError> {
+        self.submit_as_seen(request, seen.target_version.as_deref())
+            .await
     }
 
     async fn workloads(

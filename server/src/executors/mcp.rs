@@ -272,7 +272,12 @@ impl Executor for McpExecutor {
     }
 
     /// Calls the tool; Ok with its text when it succeeds, Err when it reports an error.
-    async fn execute(&self, _approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
+    async fn execute(
+        &self,
+        _approval: i64,
+        request: &ActionRequest,
+        _seen: &DryRunReport,
+    ) -> Result<String, ExecError> {
         let (config, tool) = self.target(&request.kind).map_err(ExecError::Refused)?;
         let arguments = Self::arguments(request).map_err(ExecError::Refused)?;
         let call = async {

@@ -194,7 +194,12 @@ impl Executor for ShellExecutor {
 
     /// Runs the command: no shell, an empty environment but `PATH`, stdin closed, killed at
     /// the timeout. Ok with the output on exit status 0.
-    async fn execute(&self, _approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
+    async fn execute(
+        &self,
+        _approval: i64,
+        request: &ActionRequest,
+        _seen: &DryRunReport,
+    ) -> Result<String, ExecError> {
         let name = request.kind.trim_start_matches("shell:");
         let command = self.commands.get(name).ok_or_else(|| {
             ExecError::Refused(format!("{} is not on the allow-list", request.kind))
@@ -305,6 +310,7 @@ mod tests {
             .execute(
                 1,
                 &request("shell:greet", serde_json::json!({"who": "$(id)", "n": 2})),
+                &DryRunReport::new(Vec::new(), &[], 0),
             )
             .await
             .unwrap();

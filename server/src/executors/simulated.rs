@@ -4,7 +4,7 @@
 use engine::brain::WorkloadFact;
 use engine::dryrun::DryRunReport;
 use engine::policy::ActionRequest;
-use engine::simcluster::EXECUTOR;
+use engine::simcluster::{ApplyError, EXECUTOR};
 
 use crate::base::cluster::SimulatedCluster;
 use crate::services::approvals::{Blast, ExecError, Executor, Handles};
@@ -16,14 +16,27 @@ impl Executor for SimulatedCluster {
     }
 
     async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport {
-        self.with(|cluster| {
+        let report = self.with(|cluster| {
             engine::dryrun::dry_run(request, cluster, EXECUTOR, blast.radius, blast.limit)
-        })
+        });
+        if let Some(change) = self.take_after_dry_run() {
+            self.with(change);
+        }
+        report
     }
 
-    async fn execute(&self, approval: i64, request: &ActionRequest) -> Result<String, ExecError> {
-        self.with(|cluster| cluster.apply(approval, request))
-            .map_err(ExecError::Failed)
+    /// Applied under the same hold on the state as a fresh reading of it: only as `seen`.
+    async fn execute(
+        &self,
+        approval: i64,
+        request: &ActionRequest,
+        seen: &DryRunReport,
+    ) -> Result<String, ExecError> {
+        self.with(|cluster| cluster.apply_as_seen(approval, request, seen))
+            .map_err(|e| match e {
+                ApplyError::Moved(reason) => ExecError::Moved(reason),
+                ApplyError::Failed(why) => ExecError::Failed(why),
+            })
     }
 
     async fn workloads(

@@ -207,6 +207,12 @@ impl Approvals {
     /// it; its fingerprint is re-keyed with the vault key, so it cannot be used to guess the
     /// values it covers.
     async fn raw_dry_run(&self, real: &ActionRequest) -> DryRunReport {
+        self.raw_dry_run_seen(real).await.0
+    }
+
+    /// [`Approvals::raw_dry_run`], and the executor's own report as it made it (its
+    /// fingerprint not re-keyed): what a conditional write is checked against.
+    async fn raw_dry_run_seen(&self, real: &ActionRequest) -> (DryRunReport, DryRunReport) {
         let blast_radius = self
             .0
             .topology
@@ -223,8 +229,9 @@ impl Approvals {
             }
             None => unrouted(&real.kind, blast_radius),
         };
+        let seen = report.clone();
         report.state_fingerprint = self.0.key.digest("dry-run", &report.state_fingerprint);
-        report
+        (report, seen)
     }
 
     fn executor_name(&self, kind: &str) -> &'static str {

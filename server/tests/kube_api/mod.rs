@@ -2,7 +2,9 @@
 //! serves the objects of `fixtures/kube/cluster.json` — written in the API's documented JSON
 //! (core/v1, apps/v1, policy/v1, authorization.k8s.io/v1) — and answers the calls AWOOOI makes
 //! the way the API reference describes them: GET and LIST with label and field selectors,
-//! PATCH (merge / strategic-merge) and DELETE honouring `dryRun=All`, the `scale` and
+//! PATCH (merge / strategic-merge) and DELETE honouring `dryRun=All` (and, as the API server,
+//! answering 409 when a write names a `resourceVersion` or precondition the object has moved
+//! past), the `scale` and
 //! `eviction` subresources (429 with a `Status` when a PodDisruptionBudget allows no
 //! disruption), and SelfSubjectAccessReview answered from a rule table. Every request is
 //! recorded so tests can check what was sent.
@@ -49,6 +51,9 @@ struct Store {
     recorded: Vec<Recorded>,
     /// `namespace/pod` → its container log (`fixtures/kube/logs.json`).
     logs: BTreeMap<String, String>,
+    /// Object path → a change another actor makes right after the next dry-run write to it
+    /// (between a re-check and the real write).
+    after_dry_run: BTreeMap<String, Value>,
 }
 
 #[derive(Clone, Default)]
@@ -273,6 +278,16 @@ impl FakeKube {
         self.0.lock().unwrap().objects.get(&key).cloned()
     }
 
+    /// Makes `patch` to the object at `path` (as another actor would) right after the next
+    /// dry-run write to it — between a re-check and the real write.
+    pub fn edit_after_next_dry_run(&self, path: &str, patch: Value) {
+        self.0
+            .lock()
+            .unwrap()
+            .after_dry_run
+            .insert(path.into(), patch);
+    }
+
     /// Changes an object in place (as another actor on the cluster would), bumping its
     /// resourceVersion.
     pub fn edit(&self, path: &str, patch: Value) {
@@ -440,6 +455,21 @@ async fn handle(State(fake): State<FakeKube>, method: Method, uri: Uri, body: By
                     ),
                 );
             }
+            // Optimistic concurrency, as the API server: a write that names the version it was
+            // decided on is refused when the object has moved on.
+            if let Some(wanted) = body["metadata"]["resourceVersion"].as_str()
+                && object["metadata"]["resourceVersion"].as_str() != Some(wanted)
+            {
+                return status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": the object has been \
+                         modified; please apply your changes to the latest version and try again",
+                        target.resource
+                    ),
+                );
+            }
             let mut changed = object.clone();
             let answer;
             if sub == Some("scale") {
@@ -466,12 +496,42 @@ async fn handle(State(fake): State<FakeKube>, method: Method, uri: Uri, body: By
                 let generation = changed["metadata"]["generation"].as_i64().unwrap_or(1);
                 changed["metadata"]["generation"] = json!(generation + 1);
                 store.objects.insert(key, changed.clone());
+            } else if let Some(edit) = store.after_dry_run.remove(&object_path) {
+                store.version += 1;
+                let version = store.version.to_string();
+                if let Some(current) = store.objects.get_mut(&key) {
+                    merge(current, &edit);
+                    current["metadata"]["resourceVersion"] = json!(version);
+                }
             }
             ok(&answer.unwrap_or(changed))
         }
         (Method::DELETE, None) => {
+            if let Some(wanted) = body["preconditions"]["resourceVersion"].as_str()
+                && object["metadata"]["resourceVersion"].as_str() != Some(wanted)
+            {
+                return status(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: \
+                         ResourceVersion in precondition: {wanted}, ResourceVersion in object meta: {}",
+                        target.resource,
+                        object["metadata"]["resourceVersion"]
+                            .as_str()
+                            .unwrap_or_default()
+                    ),
+                );
+            }
             if !dry_run {
                 store.objects.remove(&key);
+            } else if let Some(edit) = store.after_dry_run.remove(&object_path) {
+                store.version += 1;
+                let version = store.version.to_string();
+                if let Some(current) = store.objects.get_mut(&key) {
+                    merge(current, &edit);
+                    current["metadata"]["resourceVersion"] = json!(version);
+                }
             }
             ok(&object)
         }

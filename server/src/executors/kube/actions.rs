@@ -11,6 +11,51 @@ const LOG_LINES: i64 = 20;
 /// Events reported, the latest.
 const EVENTS: usize = 10;
 
+/// `patch` carrying the version it was decided on (when there is one): the API server refuses
+/// it (409) when the object has changed since.
+fn guarded(mut patch: serde_json::Value, seen: Option<&str>) -> serde_json::Value {
+    if let Some(version) = seen {
+        patch["metadata"]["resourceVersion"] = json!(version);
+    }
+    patch
+}
+
+/// Why a write was not done.
+#[derive(Debug)]
+pub(super) enum Refusal {
+    /// The target changed since the re-check (409 on a conditional write).
+    Moved(String),
+    Failed(String),
+}
+
+impl Refusal {
+    fn of(error: &kube::Error, conditional: bool) -> Refusal {
+        match error {
+            kube::Error::Api(status) if conditional && status.code == 409 => {
+                Refusal::Moved(format!(
+                    "the target changed between the re-check and the apply: {}",
+                    said(error)
+                ))
+            }
+            _ => Refusal::Failed(said(error)),
+        }
+    }
+}
+
+impl From<String> for Refusal {
+    fn from(why: String) -> Refusal {
+        Refusal::Failed(why)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::Moved(why) | Refusal::Failed(why) => f.write_str(why),
+        }
+    }
+}
+
 impl KubeCluster {
     /// The patch a rollback applies: the earlier ReplicaSet's pod template, without the
     /// label the ReplicaSet added.
@@ -26,12 +71,39 @@ impl KubeCluster {
         json!({ "spec": { "template": template } })
     }
 
+    /// The action for real, its writes conditional on the target's `resourceVersion` the
+    /// re-check read (`seen`): a target changed since is refused by the API server (409), and
+    /// nothing is done — [`ExecError::Moved`].
+    pub(super) async fn submit_as_seen(
+        &self,
+        request: &ActionRequest,
+        seen: Option<&str>,
+    ) -> Result<String, ExecError> {
+        self.submit_with(request, false, seen)
+            .await
+            .map_err(|refusal| match refusal {
+                Refusal::Moved(why) => ExecError::Moved(why),
+                Refusal::Failed(why) => ExecError::Failed(why),
+            })
+    }
+
     /// Submits the action with `dryRun=All` (or for real), returning what was done.
     pub(super) async fn submit(
         &self,
         request: &ActionRequest,
         dry_run: bool,
     ) -> Result<String, String> {
+        self.submit_with(request, dry_run, None)
+            .await
+            .map_err(|r| r.to_string())
+    }
+
+    async fn submit_with(
+        &self,
+        request: &ActionRequest,
+        dry_run: bool,
+        seen: Option<&str>,
+    ) -> Result<String, Refusal> {
         let ns = Self::namespace(request);
         let name = request.target.as_str();
         let patch_params = if dry_run {
@@ -39,19 +111,26 @@ impl KubeCluster {
         } else {
             PatchParams::default()
         };
-        let delete_params = if dry_run {
+        let mut delete_params = if dry_run {
             DeleteParams::default().dry_run()
         } else {
             DeleteParams::default()
         };
-        let err = |e: kube::Error| said(&e);
+        if let Some(version) = seen {
+            delete_params.preconditions = Some(kube::api::Preconditions {
+                resource_version: Some(version.to_owned()),
+                uid: None,
+            });
+        }
+        let guarded = |patch| guarded(patch, seen);
+        let err = |e: kube::Error| Refusal::of(&e, seen.is_some());
         match request.kind.as_str() {
             "restart_deployment" => {
                 let api: Api<Deployment> = Api::namespaced(self.client.clone(), ns);
                 let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                let patch = json!({"spec": {"template": {"metadata": {"annotations": {
+                let patch = guarded(json!({"spec": {"template": {"metadata": {"annotations": {
                     "kubectl.kubernetes.io/restartedAt": at
-                }}}}});
+                }}}}}));
                 api.patch(name, &patch_params, &Patch::Strategic(patch))
                     .await
                     .map_err(err)?;
@@ -73,7 +152,7 @@ impl KubeCluster {
                 api.patch_scale(
                     name,
                     &patch_params,
-                    &Patch::Merge(json!({"spec": {"replicas": wanted}})),
+                    &Patch::Merge(guarded(json!({"spec": {"replicas": wanted}}))),
                 )
                 .await
                 .map_err(err)?;
@@ -81,7 +160,7 @@ impl KubeCluster {
                     "deployments/{name} scaled from {current} to {wanted} replicas"
                 ))
             }
-            "rollback_deployment" => self.rollback(ns, name, &patch_params).await,
+            "rollback_deployment" => self.rollback(ns, name, &patch_params, seen).await,
             "delete_pod" => {
                 let api: Api<Pod> = Api::namespaced(self.client.clone(), ns);
                 api.delete(name, &delete_params).await.map_err(err)?;
@@ -102,17 +181,19 @@ impl KubeCluster {
                 api.patch(
                     name,
                     &patch_params,
-                    &Patch::Strategic(json!({"spec": {"unschedulable": true}})),
+                    &Patch::Strategic(guarded(json!({"spec": {"unschedulable": true}}))),
                 )
                 .await
                 .map_err(err)?;
                 if request.kind == "drain_node" && !dry_run {
-                    return self.evict_all(name).await;
+                    return Ok(self.evict_all(name).await?);
                 }
                 Ok(format!("nodes/{name} cordoned"))
             }
-            "run_diagnostics" => self.diagnostics(ns, name).await,
-            other => Err(format!("the Kubernetes backend cannot `{other}`")),
+            "run_diagnostics" => Ok(self.diagnostics(ns, name).await?),
+            other => Err(Refusal::Failed(format!(
+                "the Kubernetes backend cannot `{other}`"
+            ))),
         }
     }
 
@@ -122,8 +203,9 @@ impl KubeCluster {
         ns: &str,
         name: &str,
         patch_params: &PatchParams,
-    ) -> Result<String, String> {
-        let err = |e: kube::Error| said(&e);
+        seen: Option<&str>,
+    ) -> Result<String, Refusal> {
+        let err = |e: kube::Error| Refusal::of(&e, true);
         let (_, previous) = self.previous_revision(ns, name).await?;
         let revision = previous
             .metadata
@@ -135,7 +217,7 @@ impl KubeCluster {
         api.patch(
             name,
             patch_params,
-            &Patch::Strategic(Self::rollback_patch(&previous)),
+            &Patch::Strategic(guarded(Self::rollback_patch(&previous), seen)),
         )
         .await
         .map_err(err)?;

@@ -2,7 +2,7 @@
 //! and the worker that expires, closes interrupted executions and runs what waits.
 
 use chrono::{DateTime, Utc};
-use engine::dryrun::recheck;
+use engine::dryrun::{DryRunReport, recheck};
 use engine::policy::{ActionRequest, ApprovalStatus};
 use entity::execution::ExecutionStatus;
 use entity::{approval, execution, incident};
@@ -42,19 +42,25 @@ impl Approvals {
         }
         let request = request_of(&view.row);
         let real = self.real_request(view.row.incident_id, &request).await?;
-        if self.claim(&view, &request, &real).await? == Claim::Voided {
+        let (claim, seen) = self.claim(&view, &request, &real).await?;
+        if claim == Claim::Voided {
             return self.load(id).await;
         }
         // The only place real values leave: the executor gets them, its output is labelled
-        // again before anything stores or logs it.
+        // again before anything stores or logs it. The write is conditional on what the
+        // re-check saw, where the backend can make it so.
         let outcome = match self.0.executors.route(&real.kind) {
-            Some(executor) => executor.execute(i64::from(id), &real).await,
+            Some(executor) => executor.execute(i64::from(id), &real, &seen).await,
             None => Err(ExecError::Refused(format!(
                 "no executor handles the action kind `{}`",
                 real.kind
             ))),
         };
         drop(real);
+        if let Err(ExecError::Moved(reason)) = outcome {
+            self.void_at_apply(&view, &reason).await?;
+            return self.load(id).await;
+        }
         let (succeeded, output) = self.record_outcome(&view, &request, outcome).await?;
         self.learn(&view, succeeded, &output).await;
         self.load(id).await
@@ -67,9 +73,9 @@ impl Approvals {
         view: &ApprovalView,
         request: &ActionRequest,
         real: &ActionRequest,
-    ) -> Result<Claim, ApprovalError> {
+    ) -> Result<(Claim, DryRunReport), ApprovalError> {
         let (id, incident_id) = (view.row.id, view.row.incident_id);
-        let raw_report = self.raw_dry_run(real).await;
+        let (raw_report, seen) = self.raw_dry_run_seen(real).await;
         let verdict = recheck(&view.dry_run(), &raw_report);
         let next = match verdict {
             Ok(()) => ApprovalStatus::Executing,
@@ -143,7 +149,65 @@ impl Approvals {
         };
         txn.commit().await?;
         self.notify(id);
-        Ok(claim)
+        Ok((claim, seen))
+    }
+
+    /// The write was refused because the target changed after the re-check (a conditional
+    /// write's conflict): nothing ran. The approval ends VOIDED with the reason, its execution
+    /// FAILED with the same words; audited and told like a void at the re-check.
+    async fn void_at_apply(&self, view: &ApprovalView, reason: &str) -> Result<(), ApprovalError> {
+        let id = view.row.id;
+        let now = Utc::now();
+        let txn = crate::base::db::begin_write(&self.0.db).await?;
+        let reason = self
+            .pseudonymise_in(&txn, view.row.incident_id, |b, shield| {
+                b.pseudonymise(shield, reason)
+            })
+            .await?;
+        approval::Entity::update_many()
+            .col_expr(
+                approval::Column::Status,
+                Expr::value(ApprovalStatus::Voided),
+            )
+            .col_expr(
+                approval::Column::Version,
+                Expr::col(approval::Column::Version).add(1),
+            )
+            .col_expr(
+                approval::Column::VoidReason,
+                Expr::value(Some(reason.clone())),
+            )
+            .col_expr(approval::Column::UpdatedAt, Expr::value(now))
+            .filter(approval::Column::Id.eq(id))
+            .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
+            .exec(&txn)
+            .await?;
+        execution::Entity::update_many()
+            .col_expr(
+                execution::Column::Status,
+                Expr::value(ExecutionStatus::Failed),
+            )
+            .col_expr(
+                execution::Column::Output,
+                Expr::value(format!("not run: {reason}")),
+            )
+            .col_expr(execution::Column::FinishedAt, Expr::value(now))
+            .filter(execution::Column::ApprovalId.eq(id))
+            .exec(&txn)
+            .await?;
+        self.notice_in(&txn, EventKind::ApprovalVoided, id, "system")
+            .await?;
+        audit_approval(
+            &txn,
+            "approval.voided",
+            id,
+            json!({"reason": reason, "at": "apply"}),
+        )
+        .await?;
+        txn.commit().await?;
+        tracing::warn!(approval = id, %reason, "approval voided at the apply");
+        self.notify(id);
+        Ok(())
     }
 
     /// What the executor did, in one transaction: the approval EXECUTED or FAILED, the

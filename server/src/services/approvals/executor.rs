@@ -26,6 +26,10 @@ pub enum ExecError {
     /// It ran and failed; the text is what it said.
     #[error("{0}")]
     Failed(String),
+    /// The target changed after the re-check, so the write was refused and nothing was done:
+    /// the approval ends VOIDED with this reason.
+    #[error("{0}")]
+    Moved(String),
 }
 
 /// Which action kinds an executor carries out, and its name on each execution.
@@ -73,8 +77,15 @@ pub trait Executor: Send + Sync + 'static {
     /// The dry-run checks for the real request, taken as AWOOOI's executor identity.
     async fn dry_run(&self, request: &ActionRequest, blast: Blast) -> DryRunReport;
     /// Carries out an approved request; the output is for people (it is pseudonymised before
-    /// it is stored).
-    async fn execute(&self, approval: i64, request: &ActionRequest) -> Result<String, ExecError>;
+    /// it is stored). `seen` is the re-check's report: an executor whose backend can make the
+    /// write conditional on it (the simulated cluster's state, Kubernetes' `resourceVersion`)
+    /// does, and answers [`ExecError::Moved`] when the state moved since.
+    async fn execute(
+        &self,
+        approval: i64,
+        request: &ActionRequest,
+        seen: &DryRunReport,
+    ) -> Result<String, ExecError>;
     /// What it can tell of the workloads (deployments) `(namespace, name)`, one answer each
     /// (`None`: it has no such workload); `None` overall when it runs no workloads or cannot
     /// tell now. Reads only.

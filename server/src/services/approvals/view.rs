@@ -61,6 +61,7 @@ fn report(text: &str) -> DryRunReport {
         checks: Vec::new(),
         state_fingerprint: String::new(),
         blast_radius: 0,
+        target_version: None,
     })
 }
 
