@@ -459,6 +459,47 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
     );
 }
 
+/// A rollback undoes the bad revision whole: the sidecar container and the env var it added
+/// are gone afterwards, on a stand-in that merges strategic patches' lists by name as the API
+/// server does (so a patch that only merged the old template would have kept them).
+#[tokio::test]
+async fn a_rollback_removes_the_sidecar_and_env_var_the_bad_revision_added() {
+    let fake = FakeKube::from_fixture();
+    let kube = cluster(&fake).await;
+    let before = fake.object(WEB).unwrap()["spec"]["template"]["spec"]["containers"].clone();
+    let mut bad = before.clone();
+    bad[0]["env"] = json!([{"name": "DEBUG_DUMP_REQUESTS", "value": "1"}]);
+    bad.as_array_mut()
+        .unwrap()
+        .push(json!({"name": "sidecar", "image": "registry.example.com/proxy:9"}));
+    fake.edit(
+        WEB,
+        json!({"spec": {"template": {"spec": {"containers": bad}}}}),
+    );
+    let said = run(&kube, 9, &request("rollback_deployment", "web", json!({})))
+        .await
+        .unwrap();
+    assert!(said.starts_with("deployments/web rolled back"), "{said}");
+    let containers = fake.object(WEB).unwrap()["spec"]["template"]["spec"]["containers"].clone();
+    let names: Vec<&str> = containers
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"], "the sidecar is gone: {containers}");
+    assert!(
+        containers[0]["env"].is_null()
+            || !containers[0]["env"]
+                .to_string()
+                .contains("DEBUG_DUMP_REQUESTS"),
+        "the env var is gone: {containers}"
+    );
+    assert_eq!(containers[0]["image"], "registry.example.com/web:1.2");
+    let stored = fake.object(WEB).unwrap().to_string();
+    assert!(!stored.contains("$patch"), "directives are not stored");
+}
+
 /// TOCTOU to the last moment: another actor changes the target right after the re-check's
 /// dry-run. The write names the version the re-check read, the API server refuses it (409),
 /// and nothing of ours is written — for a patch and for a delete.

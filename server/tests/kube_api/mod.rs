@@ -2,7 +2,8 @@
 //! serves the objects of `fixtures/kube/cluster.json` — written in the API's documented JSON
 //! (core/v1, apps/v1, policy/v1, authorization.k8s.io/v1) — and answers the calls AWOOOI makes
 //! the way the API reference describes them: GET and LIST with label and field selectors,
-//! PATCH (merge / strategic-merge) and DELETE honouring `dryRun=All` (and, as the API server,
+//! PATCH (JSON merge, and strategic merge with its list merge keys and `$patch` directives) and
+//! DELETE honouring `dryRun=All` (and, as the API server,
 //! answering 409 when a write names a `resourceVersion` or precondition the object has moved
 //! past), the `scale` and
 //! `eviction` subresources (429 with a `Status` when a PodDisruptionBudget allows no
@@ -146,6 +147,60 @@ fn merge(target: &mut Value, patch: &Value) {
                     t.remove(k);
                 } else {
                     merge(t.entry(k.clone()).or_insert(Value::Null), v);
+                }
+            }
+        }
+        (t, p) => *t = p.clone(),
+    }
+}
+
+/// The merge key of a list field, as the API's strategic-merge patch declares it for the
+/// objects served here (`patchMergeKey`); other lists are replaced whole.
+fn merge_key(field: &str) -> Option<&'static str> {
+    match field {
+        "containers" | "initContainers" | "env" | "volumes" | "volumeMounts"
+        | "imagePullSecrets" => Some("name"),
+        "ports" => Some("containerPort"),
+        _ => None,
+    }
+}
+
+/// A strategic-merge patch, as the API server applies one: maps merge; lists with a merge key
+/// merge item by item on that key (an item with `$patch: delete` is removed); a map carrying
+/// `$patch: replace` replaces the target whole; `null` removes a field.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    match (target, patch) {
+        (t, Value::Object(p)) if p.get("$patch").and_then(Value::as_str) == Some("replace") => {
+            let mut replacement = Value::Object(p.clone());
+            if let Some(map) = replacement.as_object_mut() {
+                map.remove("$patch");
+            }
+            *t = replacement;
+        }
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    t.remove(k);
+                    continue;
+                }
+                match (merge_key(k), t.get_mut(k), v) {
+                    (Some(key), Some(Value::Array(items)), Value::Array(patches)) => {
+                        for item_patch in patches {
+                            let id = &item_patch[key];
+                            let at = items.iter().position(|i| &i[key] == id);
+                            let delete =
+                                item_patch.get("$patch").and_then(Value::as_str) == Some("delete");
+                            match (at, delete) {
+                                (Some(i), true) => {
+                                    items.remove(i);
+                                }
+                                (Some(i), false) => strategic_merge(&mut items[i], item_patch),
+                                (None, false) => items.push(item_patch.clone()),
+                                (None, true) => {}
+                            }
+                        }
+                    }
+                    _ => strategic_merge(t.entry(k.clone()).or_insert(Value::Null), v),
                 }
             }
         }
@@ -307,7 +362,17 @@ impl FakeKube {
     }
 }
 
-async fn handle(State(fake): State<FakeKube>, method: Method, uri: Uri, body: Bytes) -> Response {
+async fn handle(
+    State(fake): State<FakeKube>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
+    let strategic = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/strategic-merge-patch+json"));
     let body: Value = if body.is_empty() {
         Value::Null
     } else {
@@ -487,7 +552,11 @@ async fn handle(State(fake): State<FakeKube>, method: Method, uri: Uri, body: By
                 changed["status"]["readyReplicas"] = replicas.clone();
                 answer = Some(scale_of(&changed));
             } else {
-                merge(&mut changed, &body);
+                if strategic {
+                    strategic_merge(&mut changed, &body);
+                } else {
+                    merge(&mut changed, &body);
+                }
                 answer = None;
             }
             if !dry_run {

@@ -58,7 +58,10 @@ impl std::fmt::Display for Refusal {
 
 impl KubeCluster {
     /// The patch a rollback applies: the earlier ReplicaSet's pod template, without the
-    /// label the ReplicaSet added.
+    /// label the ReplicaSet added, replacing the current template whole (the strategic-merge
+    /// directive `$patch: replace`; `kubectl rollout undo` replaces it too, with a JSON patch)
+    /// — a plain strategic merge would keep a container or an env var the bad revision added,
+    /// since those lists merge by name.
     pub(super) fn rollback_patch(set: &ReplicaSet) -> serde_json::Value {
         let mut template = set
             .spec
@@ -68,6 +71,8 @@ impl KubeCluster {
         if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
             labels.remove("pod-template-hash");
         }
+        let mut template = serde_json::to_value(template).unwrap_or_default();
+        template["$patch"] = json!("replace");
         json!({ "spec": { "template": template } })
     }
 
