@@ -969,16 +969,21 @@ async fn gql(port: u16, token: &str, query: &str) -> Value {
         .unwrap()
 }
 
-async fn a_killed_server_s_successor_delivers_each_key_once(backend: Backend) {
-    let hooks = Receiver::start(false).await;
-    let db = ScratchDb::new(backend).await;
+/// A real `awoooi serve` on `db` with one webhook channel to `hooks` (`attempts` tries, short
+/// back-off and leases) and an ADMIN `root` signed in: (its config file, the process, its
+/// port, root's token).
+async fn hook_server(
+    db: &ScratchDb,
+    hooks: &Receiver,
+    attempts: u32,
+) -> (std::path::PathBuf, Process, u16, String) {
     let config = db.dir.join("awoooi.toml");
     std::fs::write(
         &config,
         format!(
             r#"
 [notifications.retry]
-attempts = 1000
+attempts = {attempts}
 base_ms = 100
 max_ms = 200
 lease_seconds = 2
@@ -992,22 +997,14 @@ url = "{}/hook"
         ),
     )
     .unwrap();
-    let add = Command::new(env!("CARGO_BIN_EXE_awoooi"))
-        .args(["user", "add", "root", "--role", "admin"])
-        .env("AWOOOI_DATABASE_URL", &db.url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut add = add;
-        writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
-        assert!(add.wait().unwrap().success());
-    }
+    let add = support::cli(
+        &db.url,
+        &["user", "add", "root", "--role", "admin"],
+        Some(PASSWORD),
+    );
+    assert!(add.status.success(), "{}", add.stderr);
     let port = free_port();
-    let first = serve(&db, &config, port).await;
+    let server = serve(db, &config, port).await;
     let login = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/graphql"))
         .json(&json!({"query": format!("mutation {{ login(username: \"root\", password: \"{PASSWORD}\") {{ token }} }}")}))
@@ -1018,6 +1015,13 @@ url = "{}/hook"
         .await
         .unwrap();
     let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+    (config, server, port, token)
+}
+
+async fn a_killed_server_s_successor_delivers_each_key_once(backend: Backend) {
+    let hooks = Receiver::start(false).await;
+    let db = ScratchDb::new(backend).await;
+    let (config, first, port, token) = hook_server(&db, &hooks, 1000).await;
     // Events of two kinds: test messages, and incidents opened by alerts.
     for _ in 0..4 {
         let sent = gql(
@@ -1108,44 +1112,7 @@ url = "{}/hook"
 async fn a_delivery_whose_answer_was_lost_is_sent_again_with_its_key(backend: Backend) {
     let hooks = Receiver::start(true).await;
     let db = ScratchDb::new(backend).await;
-    let config = db.dir.join("awoooi.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[notifications.retry]
-attempts = 10
-base_ms = 100
-max_ms = 200
-lease_seconds = 2
-poll_ms = 50
-[[notifications.channels]]
-name = "hook"
-kind = "webhook"
-url = "{}/hook"
-"#,
-            hooks.base
-        ),
-    )
-    .unwrap();
-    let add = support::cli(
-        &db.url,
-        &["user", "add", "root", "--role", "admin"],
-        Some(PASSWORD),
-    );
-    assert!(add.status.success(), "{}", add.stderr);
-    let port = free_port();
-    let mut first = serve(&db, &config, port).await;
-    let login = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{port}/graphql"))
-        .json(&json!({"query": format!("mutation {{ login(username: \"root\", password: \"{PASSWORD}\") {{ token }} }}")}))
-        .send()
-        .await
-        .unwrap()
-        .json::<Value>()
-        .await
-        .unwrap();
-    let token = login["data"]["login"]["token"].as_str().unwrap().to_owned();
+    let (config, mut first, port, token) = hook_server(&db, &hooks, 10).await;
     *hooks.kill_on_call.lock().unwrap() = Some(first.0.id());
     let sent = gql(
         port,

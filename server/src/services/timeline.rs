@@ -13,7 +13,9 @@ use entity::{
     notification_delivery, notification_event, thinking_event,
 };
 use sea_orm::sea_query::Condition;
-use sea_orm::{ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 use serde_json::Value;
 
 use crate::services::notify::EventKind;
@@ -25,17 +27,18 @@ const CONCLUSION: &str = "CONCLUSION";
 /// How much of an execution's output a timeline entry quotes.
 const OUTPUT_EXCERPT: usize = 500;
 
-/// The incident and those merged into it, oldest first.
+/// The incident, then those merged into it, oldest first.
 pub async fn family(db: &impl ConnectionTrait, id: i32) -> Result<Vec<i32>, DbErr> {
     let mut ids = vec![id];
     ids.extend(
         incident::Entity::find()
+            .select_only()
+            .column(incident::Column::Id)
             .filter(incident::Column::MergedInto.eq(id))
             .order_by_asc(incident::Column::Id)
+            .into_tuple::<i32>()
             .all(db)
-            .await?
-            .into_iter()
-            .map(|i| i.id),
+            .await?,
     );
     Ok(ids)
 }
@@ -173,6 +176,16 @@ pub async fn timeline(
     found: &incident::Model,
 ) -> Result<Vec<TimelineEntry>, DbErr> {
     let ids = family(db, found.id).await?;
+    timeline_of(db, found, &ids).await
+}
+
+/// [`timeline`] of `found` and its family `ids` (as [`family`] gives them).
+async fn timeline_of(
+    db: &impl ConnectionTrait,
+    found: &incident::Model,
+    ids: &[i32],
+) -> Result<Vec<TimelineEntry>, DbErr> {
+    let ids = ids.to_vec();
     let mut out = Vec::new();
     let system = |at, kind, text: String| TimelineEntry {
         at,
@@ -365,8 +378,8 @@ pub async fn postmortem_facts(
     db: &impl ConnectionTrait,
     found: &incident::Model,
 ) -> Result<PostmortemFacts, DbErr> {
-    let timeline = timeline(db, found).await?;
     let ids = family(db, found.id).await?;
+    let timeline = timeline_of(db, found, &ids).await?;
     let alerts = alert::Entity::find()
         .filter(alert::Column::IncidentId.is_in(ids.clone()))
         .order_by_asc(alert::Column::Id)

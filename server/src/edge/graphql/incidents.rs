@@ -80,23 +80,10 @@ async fn alert_counts(
 impl Incident {
     /// This incident and those merged into it.
     async fn family(&self, db: &DatabaseConnection) -> Result<Vec<i32>, ApiError> {
-        let mut ids = vec![self.0.id];
-        ids.extend(merged_into(db, self.0.id).await?);
-        Ok(ids)
+        crate::services::timeline::family(db, self.0.id)
+            .await
+            .map_err(ApiError::internal)
     }
-}
-
-async fn merged_into(db: &DatabaseConnection, id: i32) -> Result<Vec<i32>, ApiError> {
-    use sea_orm::QuerySelect;
-    incident::Entity::find()
-        .select_only()
-        .column(incident::Column::Id)
-        .filter(incident::Column::MergedInto.eq(id))
-        .order_by_asc(incident::Column::Id)
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(ApiError::internal)
 }
 
 #[Object]
@@ -127,9 +114,11 @@ impl Incident {
     /// here too).
     async fn merged_from(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ID>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        Ok(merged_into(db, self.0.id)
+        Ok(self
+            .family(db)
             .await?
             .into_iter()
+            .skip(1)
             .map(Into::into)
             .collect())
     }
