@@ -16,6 +16,8 @@ pub struct Model {
     pub output: String,
     pub started_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    /// Renewed while it runs; a RUNNING execution whose lease ran out was interrupted.
+    pub lease_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

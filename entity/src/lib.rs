@@ -15,6 +15,7 @@ pub mod incident;
 pub mod incident_vault;
 pub mod ingest_receipt;
 pub mod knowledge_entry;
+pub mod knowledge_outbox;
 pub mod notification_delivery;
 pub mod notification_event;
 pub mod postmortem;

@@ -15,6 +15,7 @@ mod m20261202_000010_notifications;
 mod m20261202_000011_storms;
 mod m20261205_000012_settle;
 mod m20261206_000013_postmortems;
+mod m20261207_000014_outbox;
 
 pub struct Migrator;
 
@@ -35,6 +36,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261202_000011_storms::Migration),
             Box::new(m20261205_000012_settle::Migration),
             Box::new(m20261206_000013_postmortems::Migration),
+            Box::new(m20261207_000014_outbox::Migration),
         ]
     }
 }

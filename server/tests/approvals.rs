@@ -847,20 +847,8 @@ async fn interrupted_executions_end_failed_and_never_rerun(backend: Backend) {
             .unwrap();
     }
     let approvals = &server.state.approvals;
-    assert_eq!(
-        approvals
-            .fail_interrupted(chrono::Duration::minutes(60))
-            .await
-            .unwrap(),
-        1
-    );
-    assert_eq!(
-        approvals
-            .fail_interrupted(chrono::Duration::minutes(60))
-            .await
-            .unwrap(),
-        0
-    );
+    assert_eq!(approvals.fail_interrupted().await.unwrap(), 1);
+    assert_eq!(approvals.fail_interrupted().await.unwrap(), 0);
     assert_eq!(get(&server, &sam, &ids[0]).await["status"], "FAILED");
     assert_eq!(get(&server, &sam, &ids[1]).await["status"], "EXECUTING");
     assert!(

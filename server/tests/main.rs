@@ -13,6 +13,7 @@ mod approvals;
 mod audit;
 mod authorization;
 mod brains;
+mod crashes;
 mod evals;
 mod faults;
 mod finops;

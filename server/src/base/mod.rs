@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod bus;
 pub mod cluster;
+pub mod crash;
 pub mod db;
 pub mod incident;
 pub mod keys;

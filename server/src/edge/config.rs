@@ -371,6 +371,10 @@ fn approvals_config(
         policy,
         expiry: chrono::Duration::minutes(i64::from(minutes)),
         blast_limit: file.blast_limit.unwrap_or(10),
+        execution_lease: chrono::Duration::seconds(i64::from(positive(
+            "approvals.execution_lease_seconds",
+            file.execution_lease_seconds.unwrap_or(120),
+        )?)),
     })
 }
 

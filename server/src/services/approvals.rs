@@ -49,6 +49,10 @@ pub struct ApprovalsConfig {
     pub policy: engine::policy::PolicyTable,
     pub expiry: chrono::Duration,
     pub blast_limit: usize,
+    /// How long an execution's claim lasts unless the server running it renews it (it does,
+    /// every third of this, while the executor works). A RUNNING execution whose lease ran out
+    /// was interrupted and ends FAILED.
+    pub execution_lease: chrono::Duration,
 }
 
 impl ApprovalsConfig {
@@ -117,10 +121,6 @@ struct Inner {
 pub struct Approvals(Arc<Inner>);
 
 const MAX_FIELD: usize = 253;
-
-/// An execution still EXECUTING after this long was interrupted (executors time out well
-/// before: shell 30 s, MCP 60 s, Ansible 300 s by default).
-const STALE_EXECUTION: chrono::Duration = chrono::Duration::minutes(60);
 
 /// The requester of what the Brain proposes: no person, so every eligible person may sign.
 pub const SYSTEM_REQUESTER: &str = "awoooi";
@@ -603,6 +603,9 @@ pub struct FileApprovalsConfig {
     pub expiry_minutes: Option<u32>,
     /// Dry-run fails when more services than this depend on the target (default 10).
     pub blast_limit: Option<usize>,
+    /// An execution's lease, renewed while it runs (default 120 s); a server stopped mid-way
+    /// leaves it to run out, and the execution ends FAILED.
+    pub execution_lease_seconds: Option<u32>,
     /// Risk per action kind, merged over the defaults, e.g. `restart_deployment = "HIGH"`.
     #[serde(default)]
     pub risks: std::collections::BTreeMap<String, engine::policy::RiskLevel>,

@@ -14,15 +14,22 @@
 //! 7. an entry carrying an approval id stores it, and the incident's path-A entry is
 //!    back-linked to the same approval in the same transaction.
 //!
+//! An entry decided inside another transaction (an execution's outcome) goes through the
+//! outbox (`knowledge_outbox`, in that transaction) and is moved here after the commit, by
+//! the same rules; the worker sweeps what a crash left.
+//!
 //! `knowledge.write_await = false` (`AWOOOI_KM_WRITE_AWAIT=false`) makes writes
-//! fire-and-forget (the same path, in a background task) for rollback.
+//! fire-and-forget for rollback: the entry is put in the outbox (one insert) and written by a
+//! background task, so a crash cannot lose what was handed over.
 
 mod entries;
+mod outbox;
 mod postmortem;
 mod search;
 mod writer;
 
 pub use entries::{execution_entry, resolution_entry};
+pub use outbox::enqueue_in;
 pub use postmortem::{KeyTimeMedians, generate, key_time_medians, postmortem_of};
 pub use search::{search, similar, similarity_text};
 
@@ -103,7 +110,7 @@ pub enum Written {
     Duplicate,
     /// Retries exhausted: safe in the dead-letter queue, written by a replay later.
     DeadLettered,
-    /// Fire-and-forget mode: handed to a background task.
+    /// Fire-and-forget mode: in the outbox, written by a background task.
     Queued,
 }
 

@@ -705,6 +705,27 @@ impl Process {
         self.child.wait().unwrap();
     }
 
+    /// Sets (`Some`) or removes (`None`) an environment variable for the next
+    /// [`Process::restart`].
+    pub fn set_env(&mut self, key: &str, value: Option<&str>) {
+        self.envs.retain(|(k, _)| k != key);
+        if let Some(value) = value {
+            self.envs.push((key.to_owned(), value.to_owned()));
+        }
+    }
+
+    /// Waits up to `wait` for the process to end by itself (a crash point); true if it did.
+    pub async fn wait_exit(&mut self, wait: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline {
+            if self.child.try_wait().unwrap().is_some() {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    }
+
     /// Starts the same command again on the same port, after [`Process::kill9`].
     pub async fn restart(&mut self) {
         self.child = Process::start(&self.args, &self.envs, &self.log);

@@ -5,16 +5,15 @@ use chrono::{DateTime, Utc};
 use engine::dryrun::{DryRunReport, recheck};
 use engine::policy::{ActionRequest, ApprovalStatus};
 use entity::execution::ExecutionStatus;
-use entity::{approval, execution, incident};
+use entity::{approval, approval_signature, execution, incident};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, PaginatorTrait,
+    QueryFilter, Set,
 };
 use serde_json::json;
 
-use super::{
-    ApprovalError, ApprovalView, Approvals, ExecError, STALE_EXECUTION, request_of, survivor_of,
-};
+use super::{ApprovalError, ApprovalView, Approvals, ExecError, request_of, survivor_of};
 use crate::base::incident::IncidentStatus;
 use crate::services::notify::{self, EventKind};
 
@@ -49,6 +48,7 @@ impl Approvals {
         // The only place real values leave: the executor gets them, its output is labelled
         // again before anything stores or logs it. The write is conditional on what the
         // re-check saw, where the backend can make it so.
+        let lease = self.renew_lease(id);
         let outcome = match self.0.executors.route(&real.kind) {
             Some(executor) => executor.execute(i64::from(id), &real, &seen).await,
             None => Err(ExecError::Refused(format!(
@@ -56,13 +56,17 @@ impl Approvals {
                 real.kind
             ))),
         };
+        drop(lease);
         drop(real);
         if let Err(ExecError::Moved(reason)) = outcome {
             self.void_at_apply(&view, &reason).await?;
             return self.load(id).await;
         }
-        let (succeeded, output) = self.record_outcome(&view, &request, outcome).await?;
-        self.learn(&view, succeeded, &output).await;
+        let outbox = self.record_outcome(&view, &request, outcome).await?;
+        crate::base::crash::point("execution.committed");
+        if let Some(outbox) = outbox {
+            self.0.knowledge.deliver(outbox).await;
+        }
         self.load(id).await
     }
 
@@ -137,6 +141,7 @@ impl Approvals {
                     output: Set(String::new()),
                     started_at: Set(now),
                     finished_at: Set(None),
+                    lease_until: Set(Some(now + self.0.config.execution_lease)),
                     ..Default::default()
                 }
                 .insert(&txn)
@@ -210,15 +215,42 @@ impl Approvals {
         Ok(())
     }
 
+    /// Renews execution `id`'s lease every third of it until the guard is dropped, so a long
+    /// run is never taken for an interrupted one while this process lives.
+    fn renew_lease(&self, id: i32) -> LeaseGuard {
+        let this = self.clone();
+        let lease = self.0.config.execution_lease;
+        let every = (lease / 3)
+            .to_std()
+            .unwrap_or(std::time::Duration::from_secs(1));
+        LeaseGuard(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let renewed = execution::Entity::update_many()
+                    .col_expr(
+                        execution::Column::LeaseUntil,
+                        Expr::value(Some(Utc::now() + lease)),
+                    )
+                    .filter(execution::Column::ApprovalId.eq(id))
+                    .filter(execution::Column::Status.eq(ExecutionStatus::Running))
+                    .exec(&this.0.db)
+                    .await;
+                if let Err(error) = renewed {
+                    tracing::warn!(approval = id, %error, "execution lease not renewed; retrying");
+                }
+            }
+        }))
+    }
+
     /// What the executor did, in one transaction: the approval EXECUTED or FAILED, the
-    /// execution's labelled output, the incident's move, notifications and the audit event.
-    /// Returns whether it succeeded, and the labelled output.
+    /// execution's labelled output, the incident's move, notifications, the audit event and
+    /// the execution's knowledge entry (in the outbox). Returns the outbox row to deliver.
     async fn record_outcome(
         &self,
         view: &ApprovalView,
         request: &ActionRequest,
         outcome: Result<String, ExecError>,
-    ) -> Result<(bool, String), ApprovalError> {
+    ) -> Result<Option<i32>, ApprovalError> {
         let id = view.row.id;
         let (succeeded, raw_output) = match outcome {
             Ok(output) => (true, output),
@@ -237,7 +269,7 @@ impl Approvals {
             })
             .await?;
         drop(raw_output);
-        approval::Entity::update_many()
+        let closed = approval::Entity::update_many()
             .col_expr(approval::Column::Status, Expr::value(finished))
             .col_expr(
                 approval::Column::Version,
@@ -247,7 +279,17 @@ impl Approvals {
             .filter(approval::Column::Id.eq(id))
             .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
             .exec(&txn)
-            .await?;
+            .await?
+            .rows_affected;
+        if closed == 0 {
+            // Its lease ran out first (this process stalled past it) and it was closed as
+            // interrupted; the late outcome is logged, not recorded over that.
+            txn.rollback().await?;
+            tracing::error!(approval = id, succeeded, %output, "execution finished after its lease ran out; it was already closed as interrupted");
+            return Err(ApprovalError::Conflict(format!(
+                "approval {id} was closed as interrupted before its outcome arrived"
+            )));
+        }
         execution::Entity::update_many()
             .col_expr(execution::Column::Status, Expr::value(execution_status))
             .col_expr(execution::Column::Output, Expr::value(output.clone()))
@@ -270,13 +312,15 @@ impl Approvals {
             "approval.failed"
         };
         audit_approval(&txn, action, id, json!({"output": output})).await?;
+        let signed = !view.signatures.is_empty();
+        let outbox = learn_in(&txn, &view.row, signed, succeeded, &output).await?;
         txn.commit().await?;
         self.incident_changed(view.row.incident_id);
         if survivor != view.row.incident_id {
             self.incident_changed(survivor);
         }
         self.notify(id);
-        Ok((succeeded, output))
+        Ok(outbox)
     }
 
     /// The incident an execution moves (the survivor of a merge): MITIGATING after a fix that
@@ -332,44 +376,38 @@ impl Approvals {
         Ok(survivor)
     }
 
-    /// The execution's knowledge entry (B_MANUAL, B_AUTO_*, PLAYBOOK). The execution stands
-    /// whatever happens here; a failure is logged (and the writer has dead-lettered it if it
-    /// could).
-    async fn learn(&self, view: &ApprovalView, succeeded: bool, output: &str) {
-        let signed = !view.signatures.is_empty();
-        let entry = crate::services::knowledge::execution_entry(
-            &self.0.db, &view.row, signed, succeeded, output,
-        )
-        .await;
-        let outcome = match entry {
-            Ok(Some(entry)) => self.0.knowledge.write(entry).await.map(|_| ()),
-            Ok(None) => Ok(()),
-            Err(e) => Err(crate::services::knowledge::KmError::Lost(format!(
-                "cannot read the incident: {e}"
-            ))),
-        };
-        if let Err(e) = outcome {
-            tracing::error!(approval = view.row.id, error = %e, "execution knowledge entry not written");
-        }
-    }
-
-    /// Executions left EXECUTING for longer than `stale` (the process running them stopped
-    /// mid-way) end FAILED: whether the action took effect is unknown, so it is never run
-    /// again by itself; a person checks the target and proposes it anew. Returns how many.
-    pub async fn fail_interrupted(&self, stale: chrono::Duration) -> Result<usize, DbErr> {
-        let cutoff = Utc::now() - stale;
-        let stranded = approval::Entity::find()
+    /// Executions whose lease ran out (the process running them stopped mid-way) end FAILED:
+    /// whether the action took effect is unknown, so it is never run again by itself; a
+    /// person checks the target and proposes it anew. Each gets its knowledge entry, through
+    /// the outbox. An EXECUTING approval with no lease (written before leases) counts from
+    /// its last update. Returns how many.
+    pub async fn fail_interrupted(&self) -> Result<usize, DbErr> {
+        let lease = self.0.config.execution_lease;
+        let executing = approval::Entity::find()
             .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
-            .filter(approval::Column::UpdatedAt.lt(cutoff))
             .all(&self.0.db)
             .await?;
         let mut closed = 0;
-        for row in stranded {
+        for row in executing {
             let now = Utc::now();
+            let ran = execution::Entity::find()
+                .filter(execution::Column::ApprovalId.eq(row.id))
+                .one(&self.0.db)
+                .await?;
+            let leased = ran.as_ref().and_then(|r| r.lease_until);
+            let ran_out = match leased {
+                Some(until) => until < now,
+                None => row.updated_at < now - lease,
+            };
+            if !ran_out {
+                continue;
+            }
             let why = "interrupted: the server running it stopped before it finished; \
                        check the target before proposing it again";
             let txn = crate::base::db::begin_write(&self.0.db).await?;
-            let changed = approval::Entity::update_many()
+            // Conditional on what was read: a lease renewed meanwhile, or an outcome
+            // recorded meanwhile, keeps it.
+            let mut approval_update = approval::Entity::update_many()
                 .col_expr(
                     approval::Column::Status,
                     Expr::value(ApprovalStatus::Failed),
@@ -380,16 +418,12 @@ impl Approvals {
                 )
                 .col_expr(approval::Column::UpdatedAt, Expr::value(now))
                 .filter(approval::Column::Id.eq(row.id))
-                .filter(approval::Column::Status.eq(ApprovalStatus::Executing))
-                .filter(approval::Column::UpdatedAt.lt(cutoff))
-                .exec(&txn)
-                .await?
-                .rows_affected;
-            if changed == 0 {
-                txn.rollback().await?;
-                continue;
+                .filter(approval::Column::Status.eq(ApprovalStatus::Executing));
+            if leased.is_none() {
+                approval_update =
+                    approval_update.filter(approval::Column::UpdatedAt.lt(now - lease));
             }
-            execution::Entity::update_many()
+            let mut execution_update = execution::Entity::update_many()
                 .col_expr(
                     execution::Column::Status,
                     Expr::value(ExecutionStatus::Failed),
@@ -397,24 +431,54 @@ impl Approvals {
                 .col_expr(execution::Column::Output, Expr::value(why))
                 .col_expr(execution::Column::FinishedAt, Expr::value(now))
                 .filter(execution::Column::ApprovalId.eq(row.id))
-                .filter(execution::Column::Status.eq(ExecutionStatus::Running))
-                .exec(&txn)
-                .await?;
+                .filter(execution::Column::Status.eq(ExecutionStatus::Running));
+            if leased.is_some() {
+                execution_update = execution_update.filter(execution::Column::LeaseUntil.lt(now));
+                if execution_update.exec(&txn).await?.rows_affected == 0 {
+                    txn.rollback().await?;
+                    continue;
+                }
+                if approval_update.exec(&txn).await?.rows_affected == 0 {
+                    txn.rollback().await?;
+                    continue;
+                }
+            } else {
+                if approval_update.exec(&txn).await?.rows_affected == 0 {
+                    txn.rollback().await?;
+                    continue;
+                }
+                execution_update.exec(&txn).await?;
+            }
             self.notice_in(&txn, EventKind::ApprovalFailed, row.id, "system")
                 .await?;
             audit_approval(&txn, "approval.failed", row.id, json!({"output": why})).await?;
+            let signed = approval_signature::Entity::find()
+                .filter(approval_signature::Column::ApprovalId.eq(row.id))
+                .count(&txn)
+                .await?
+                > 0;
+            let outbox = learn_in(&txn, &row, signed, false, why).await?;
             txn.commit().await?;
             tracing::warn!(approval = row.id, "execution interrupted; marked FAILED");
             self.notify(row.id);
+            if let Some(outbox) = outbox {
+                self.0.knowledge.deliver(outbox).await;
+            }
             closed += 1;
         }
         Ok(closed)
     }
 
-    /// Background duties: expire what is due, and run approvals left APPROVED (e.g. by a
-    /// restart between the last signature and execution).
+    /// Background duties: expire what is due, close executions whose lease ran out, and run
+    /// approvals left APPROVED (e.g. by a restart between the last signature and execution).
+    /// Ticks every `every`, or every half lease if that is shorter.
     pub fn start_worker(&self, every: std::time::Duration) {
         let this = self.clone();
+        let half_lease = (self.0.config.execution_lease / 2)
+            .to_std()
+            .unwrap_or(every)
+            .max(std::time::Duration::from_millis(500));
+        let every = every.min(half_lease);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(every);
             loop {
@@ -422,7 +486,7 @@ impl Approvals {
                 if let Err(error) = this.expire_due().await {
                     tracing::warn!(%error, "expiring approvals failed");
                 }
-                if let Err(error) = this.fail_interrupted(STALE_EXECUTION).await {
+                if let Err(error) = this.fail_interrupted().await {
                     tracing::warn!(%error, "closing interrupted executions failed");
                 }
                 let waiting = approval::Entity::find()
@@ -454,6 +518,31 @@ enum Claim {
     Voided,
     /// Claimed as EXECUTING: run it.
     Running,
+}
+
+/// Renews an execution's lease while it lives.
+struct LeaseGuard(tokio::task::JoinHandle<()>);
+
+impl Drop for LeaseGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The execution's knowledge entry (B_MANUAL, B_AUTO_*, PLAYBOOK), put in the outbox inside
+/// the transaction that records the outcome. `output` is labelled already.
+async fn learn_in(
+    txn: &DatabaseTransaction,
+    row: &approval::Model,
+    signed: bool,
+    succeeded: bool,
+    output: &str,
+) -> Result<Option<i32>, DbErr> {
+    use crate::services::knowledge;
+    match knowledge::execution_entry(txn, row, signed, succeeded, output).await? {
+        Some(entry) => knowledge::enqueue_in(txn, &entry).await,
+        None => Ok(None),
+    }
 }
 
 /// The audit event of an approval's step, in the step's transaction (appended last).

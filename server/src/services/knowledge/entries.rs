@@ -12,8 +12,8 @@ pub(super) struct Facts {
     pub(super) summary: Option<String>,
 }
 
-pub(super) async fn facts(
-    db: &DatabaseConnection,
+pub(super) async fn facts<C: ConnectionTrait>(
+    db: &C,
     incident_id: i32,
 ) -> Result<Option<Facts>, DbErr> {
     use entity::{alert, analysis, incident};
@@ -44,8 +44,8 @@ pub(super) async fn facts(
 
 /// The entry for a finished execution: B_MANUAL when people signed it, B_AUTO_* when it ran
 /// by itself (LOW), PLAYBOOK for an Ansible playbook. `output` is pseudonymised already.
-pub async fn execution_entry(
-    db: &DatabaseConnection,
+pub async fn execution_entry<C: ConnectionTrait>(
+    db: &C,
     approval: &entity::approval::Model,
     signed_by_people: bool,
     succeeded: bool,

@@ -40,18 +40,12 @@ impl KmWriter {
     pub async fn write(&self, entry: Entry) -> Result<Written, KmError> {
         validate(&entry)?;
         if !self.0.config.write_await {
-            let writer = self.clone();
-            tokio::spawn(async move {
-                // Failures are logged and counted inside; nothing is waiting for them.
-                let _ = writer.write_awaited(entry).await;
-            });
-            count("queued");
-            return Ok(Written::Queued);
+            return self.queue(entry).await;
         }
         self.write_awaited(entry).await
     }
 
-    async fn write_awaited(&self, entry: Entry) -> Result<Written, KmError> {
+    pub(super) async fn write_awaited(&self, entry: Entry) -> Result<Written, KmError> {
         let timeout = Duration::from_secs_f64(self.0.config.timeout_seconds);
         let mut attempt = 0usize;
         loop {
@@ -102,64 +96,9 @@ impl KmWriter {
     /// One attempt: the insert (a no-op on a duplicate) and the back-link, in one transaction.
     async fn insert(&self, entry: &Entry) -> Result<Written, DbErr> {
         let txn = self.0.db.begin().await?;
-        let row = knowledge_entry::ActiveModel {
-            incident_id: Set(entry.incident_id),
-            path_type: Set(entry.path_type.as_str().to_owned()),
-            related_approval_id: Set(entry.related_approval_id),
-            title: Set(entry.title.clone()),
-            body: Set(entry.body.clone()),
-            service: Set(entry.service.clone()),
-            alert_names: Set(entry.alert_names.join(" ")),
-            root_cause: Set(entry.root_cause.clone()),
-            action: Set(entry.action.clone()),
-            outcome: Set(entry.outcome),
-            created_at: Set(Utc::now()),
-            ..Default::default()
-        };
-        let inserted = knowledge_entry::Entity::insert(row)
-            .on_conflict(
-                OnConflict::columns([
-                    knowledge_entry::Column::IncidentId,
-                    knowledge_entry::Column::PathType,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await?;
-        if inserted == 0 {
-            txn.rollback().await?;
-            return Ok(Written::Duplicate);
-        }
-        let incident = knowledge_entry::Column::IncidentId.eq(entry.incident_id);
-        let approval = match (entry.path_type, entry.related_approval_id) {
-            // An execution's entry: the incident's A entry points at the same approval.
-            (path, Some(approval)) if path != PathType::A => Some(approval),
-            // The A entry written after the executions: link it to the latest of them.
-            (PathType::A, None) => knowledge_entry::Entity::find()
-                .filter(incident.clone())
-                .filter(knowledge_entry::Column::PathType.ne(PathType::A.as_str()))
-                .filter(knowledge_entry::Column::RelatedApprovalId.is_not_null())
-                .order_by_desc(knowledge_entry::Column::Id)
-                .one(&txn)
-                .await?
-                .and_then(|latest| latest.related_approval_id),
-            _ => None,
-        };
-        if let Some(approval) = approval {
-            knowledge_entry::Entity::update_many()
-                .col_expr(
-                    knowledge_entry::Column::RelatedApprovalId,
-                    Expr::value(approval),
-                )
-                .filter(incident)
-                .filter(knowledge_entry::Column::PathType.eq(PathType::A.as_str()))
-                .filter(knowledge_entry::Column::RelatedApprovalId.is_null())
-                .exec(&txn)
-                .await?;
-        }
+        let done = insert_in(&txn, entry).await?;
         txn.commit().await?;
-        Ok(Written::Written)
+        Ok(done)
     }
 
     /// Rule 3: Redis first, else the local file; only if both fail is the entry lost — and
@@ -307,12 +246,17 @@ impl KmWriter {
         Ok(())
     }
 
-    /// Re-drives the queues every `replay_every_seconds`.
+    /// Sweeps the outbox (at once, then every `replay_every_seconds`) and re-drives the
+    /// dead-letter queues on the same beat.
     pub fn start_worker(&self) {
         let writer = self.clone();
         let every = Duration::from_secs(self.0.config.replay_every_seconds);
         tokio::spawn(async move {
             loop {
+                // The outbox first, at start too: what a crash left is written at once.
+                if let Err(e) = writer.sweep_outbox().await {
+                    tracing::warn!(error = %e, "knowledge outbox sweep failed; next round retries");
+                }
                 tokio::time::sleep(every).await;
                 if let Err(e) = writer.replay().await {
                     tracing::warn!(error = %e, "knowledge replay failed; next round retries");
@@ -331,6 +275,69 @@ impl KmWriter {
     ) -> Result<Vec<knowledge_entry::Model>, DbErr> {
         search(&self.0.db, query, first, except).await
     }
+}
+
+/// The insert (a no-op on a duplicate) and the back-link, inside `txn`.
+pub(super) async fn insert_in<C: ConnectionTrait>(
+    txn: &C,
+    entry: &Entry,
+) -> Result<Written, DbErr> {
+    let row = knowledge_entry::ActiveModel {
+        incident_id: Set(entry.incident_id),
+        path_type: Set(entry.path_type.as_str().to_owned()),
+        related_approval_id: Set(entry.related_approval_id),
+        title: Set(entry.title.clone()),
+        body: Set(entry.body.clone()),
+        service: Set(entry.service.clone()),
+        alert_names: Set(entry.alert_names.join(" ")),
+        root_cause: Set(entry.root_cause.clone()),
+        action: Set(entry.action.clone()),
+        outcome: Set(entry.outcome),
+        created_at: Set(Utc::now()),
+        ..Default::default()
+    };
+    let inserted = knowledge_entry::Entity::insert(row)
+        .on_conflict(
+            OnConflict::columns([
+                knowledge_entry::Column::IncidentId,
+                knowledge_entry::Column::PathType,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await?;
+    if inserted == 0 {
+        return Ok(Written::Duplicate);
+    }
+    let incident = knowledge_entry::Column::IncidentId.eq(entry.incident_id);
+    let approval = match (entry.path_type, entry.related_approval_id) {
+        // An execution's entry: the incident's A entry points at the same approval.
+        (path, Some(approval)) if path != PathType::A => Some(approval),
+        // The A entry written after the executions: link it to the latest of them.
+        (PathType::A, None) => knowledge_entry::Entity::find()
+            .filter(incident.clone())
+            .filter(knowledge_entry::Column::PathType.ne(PathType::A.as_str()))
+            .filter(knowledge_entry::Column::RelatedApprovalId.is_not_null())
+            .order_by_desc(knowledge_entry::Column::Id)
+            .one(txn)
+            .await?
+            .and_then(|latest| latest.related_approval_id),
+        _ => None,
+    };
+    if let Some(approval) = approval {
+        knowledge_entry::Entity::update_many()
+            .col_expr(
+                knowledge_entry::Column::RelatedApprovalId,
+                Expr::value(approval),
+            )
+            .filter(incident)
+            .filter(knowledge_entry::Column::PathType.eq(PathType::A.as_str()))
+            .filter(knowledge_entry::Column::RelatedApprovalId.is_null())
+            .exec(txn)
+            .await?;
+    }
+    Ok(Written::Written)
 }
 
 async fn push_redis(client: &redis::Client, key: &str, line: &str) -> redis::RedisResult<()> {
