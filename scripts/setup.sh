@@ -34,10 +34,12 @@ fi
 
 if [ "${1:-}" = "--e2e" ]; then
   # Debian packages: Chromium for the browser tests; Prometheus (with promtool) for the
-  # FinOps metrics-source tests, which start their own server on a backfilled store.
+  # FinOps metrics-source tests, which start their own server on a backfilled store; the
+  # openssl command line, which makes the Kubernetes stand-in's CA and certificate.
   want_apt=""
   command -v chromium >/dev/null || want_apt="$want_apt chromium"
   { command -v prometheus && command -v promtool; } >/dev/null || want_apt="$want_apt prometheus"
+  command -v openssl >/dev/null || want_apt="$want_apt openssl"
   if [ -n "$want_apt" ]; then
     log "installing Debian packages:$want_apt"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -10,13 +10,35 @@ use std::time::Duration;
 
 use engine::dryrun::{CheckName, DryRunReport};
 use engine::policy::ActionRequest;
-use kube_api::FakeKube;
+use kube_api::{FakeKube, Tls};
 use serde_json::{Value, json};
 use server::executors::kube::{KubeCluster, KubeConfig};
 use server::services::approvals::{Blast, ExecError, Executor};
 use support::{Backend, TestServer};
 
 const WEB: &str = "/apis/apps/v1/namespaces/prod/deployments/web";
+
+/// The bearer token the stand-in requires when a test asks it to.
+const TOKEN: &str = "standin-token-7f3a9c";
+
+/// A fresh directory for certificates and kubeconfigs.
+fn scratch_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("awoooi-kube-{:016x}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn connect_with(kubeconfig: std::path::PathBuf, drain_timeout: u64) -> KubeCluster {
+    KubeCluster::connect(&KubeConfig {
+        kubeconfig: Some(kubeconfig),
+        drain_timeout_seconds: drain_timeout,
+        request_timeout_seconds: 5,
+        ..KubeConfig::default()
+    })
+    .await
+    .unwrap()
+    .with_retry_every(Duration::from_millis(200))
+}
 
 fn blast(radius: usize, limit: usize) -> Blast {
     Blast { radius, limit }
@@ -459,6 +481,118 @@ async fn an_unreachable_api_server_fails_the_dry_run_saying_so() {
     );
 }
 
+/// Over HTTPS with the kubeconfig's CA and token: the dry-run and the write go through, each
+/// request carrying the token. A kubeconfig with another token is refused by the API server
+/// (401, named in the report); one with another CA never gets past the TLS handshake. Neither
+/// writes anything.
+#[tokio::test]
+async fn the_kubeconfig_gives_the_ca_and_the_token_and_nothing_else_gets_in() {
+    let fake = FakeKube::from_fixture();
+    let dir = scratch_dir();
+    let tls = Tls::make(&dir.join("tls"));
+    fake.require_token(TOKEN);
+    let url = fake.serve_tls(&tls).await;
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let restart = request("restart_deployment", "web", json!({}));
+
+    let kube = connect_with(FakeKube::kubeconfig(&dir, &url, &tls.ca_pem, TOKEN), 1).await;
+    let report = kube.dry_run(&restart, blast(0, 10)).await;
+    assert!(report.passed, "{report:?}");
+    let said = run(&kube, 1, &restart).await.unwrap();
+    assert!(said.starts_with("deployments/web restarted"), "{said}");
+    let sent = fake.recorded();
+    assert!(sent.iter().any(|r| r.method == "PATCH" && !r.dry_run()));
+    for r in &sent {
+        assert_eq!(
+            r.authorization.as_deref(),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{} {}",
+            r.method,
+            r.path
+        );
+    }
+    let version = fake.object(WEB).unwrap()["metadata"]["resourceVersion"].clone();
+
+    let wrong_token =
+        connect_with(FakeKube::kubeconfig(&dir, &url, &tls.ca_pem, "stolen"), 1).await;
+    let report = wrong_token.dry_run(&restart, blast(0, 10)).await;
+    assert!(!report.passed);
+    let (_, rbac) = check(&report, CheckName::Rbac);
+    assert!(
+        rbac.contains("401") || rbac.contains("Unauthorized"),
+        "{rbac}"
+    );
+    assert!(run(&wrong_token, 2, &restart).await.is_err());
+
+    let before = fake.recorded().len();
+    let other_ca = Tls::make(&dir.join("other"));
+    let untrusted =
+        connect_with(FakeKube::kubeconfig(&dir, &url, &other_ca.ca_pem, TOKEN), 1).await;
+    let report = untrusted.dry_run(&restart, blast(0, 10)).await;
+    assert!(!report.passed);
+    assert!(run(&untrusted, 3, &restart).await.is_err());
+    assert_eq!(
+        fake.recorded().len(),
+        before,
+        "a client not trusting the server's certificate sent nothing"
+    );
+    assert_eq!(
+        fake.object(WEB).unwrap()["metadata"]["resourceVersion"],
+        version,
+        "neither wrote anything"
+    );
+}
+
+/// With a ReplicaSet controller that takes 600 ms to replace an evicted pod, a drain whose
+/// budget is spent by the previous drain waits (the Eviction API answers 429) until the
+/// replacement is up and counted healthy, then evicts — within its deadline, never past the
+/// budget. The replacements land on the one node left schedulable.
+#[tokio::test]
+async fn a_drain_waits_for_the_controller_to_replace_what_the_last_one_evicted() {
+    let fake = FakeKube::from_fixture().with_controller_delay(Duration::from_millis(600));
+    let url = fake.serve().await;
+    let kube = connect(&url, 10).await;
+    let said = run(&kube, 1, &request("drain_node", "node-a", json!({})))
+        .await
+        .unwrap();
+    assert!(said.contains("1 pod(s) evicted"), "{said}");
+    // At once: the budget is spent until the controller's replacement is healthy.
+    let said = run(&kube, 2, &request("drain_node", "node-c", json!({})))
+        .await
+        .unwrap();
+    assert_eq!(
+        said,
+        "nodes/node-c cordoned and drained through the Eviction API: 1 pod(s) evicted (pods/web-6d4cf56db6-g5h6i)"
+    );
+    let attempts: Vec<_> = fake
+        .recorded()
+        .into_iter()
+        .filter(|r| r.path.ends_with("web-6d4cf56db6-g5h6i/eviction") && !r.dry_run())
+        .collect();
+    assert!(
+        attempts.len() >= 2,
+        "refused while the budget was spent, then let through ({} attempt(s))",
+        attempts.len()
+    );
+    // Both replacements are up (the second one's delay too), on node-b.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let pods = fake.list("/api/v1/namespaces/prod/pods");
+    let web: Vec<_> = pods
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == "web")
+        .collect();
+    assert_eq!(web.len(), 3, "{web:?}");
+    assert!(
+        web.iter().all(|p| p["spec"]["nodeName"] == "node-b"),
+        "{web:?}"
+    );
+    let budget = fake
+        .object("/apis/policy/v1/namespaces/prod/poddisruptionbudgets/web-pdb")
+        .unwrap();
+    assert_eq!(budget["status"]["currentHealthy"], 3);
+    assert_eq!(budget["status"]["disruptionsAllowed"], 1);
+}
+
 /// A rollback undoes the bad revision whole: the sidecar container and the env var it added
 /// are gone afterwards, on a stand-in that merges strategic patches' lists by name as the API
 /// server does (so a patch that only merged the old template would have kept them).
@@ -614,11 +748,19 @@ async fn a_change_after_the_recheck_voids_the_approval_at_the_apply(backend: Bac
     assert!(text.contains("approval.voided"), "{text}");
 }
 
+/// The whole loop against an API server reached as a real one is: HTTPS with its own CA and a
+/// bearer token, both from a kubeconfig file.
 async fn an_approved_restart_goes_to_the_api_server(backend: Backend) {
     let fake = FakeKube::from_fixture();
-    let url = fake.serve().await;
-    let toml =
-        format!("[cluster]\nbackend = \"kubernetes\"\n[cluster.kubernetes]\nurl = \"{url}\"\n");
+    let dir = scratch_dir();
+    let tls = Tls::make(&dir.join("tls"));
+    fake.require_token(TOKEN);
+    let url = fake.serve_tls(&tls).await;
+    let kubeconfig = FakeKube::kubeconfig(&dir, &url, &tls.ca_pem, TOKEN);
+    let toml = format!(
+        "[cluster]\nbackend = \"kubernetes\"\n[cluster.kubernetes]\nkubeconfig = \"{}\"\n",
+        kubeconfig.display()
+    );
     let server = TestServer::start_configured(backend, &[], &toml).await;
     let sam = server.signed_in("sam", "sre").await;
     let alice = server.signed_in("alice", "devops").await;
@@ -668,6 +810,12 @@ async fn an_approved_restart_goes_to_the_api_server(backend: Backend) {
         .filter(|r| r.method == "PATCH" && r.path == WEB)
         .collect();
     assert_eq!(patches.len(), 1, "executed exactly once");
+    let sent = fake.recorded();
+    assert!(
+        sent.iter()
+            .all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}"))),
+        "every request carries the kubeconfig's token"
+    );
     // The simulated cluster's chaos hook is refused on a real cluster.
     let chaos = server
         .graphql(Some(&sam), "{ cluster { name } }", json!({}))

@@ -37,6 +37,10 @@ pub struct KubeConfig {
     /// The API server's URL, spoken to without credentials (`kubectl proxy`, tests). Without
     /// it: in-cluster service account, else `KUBECONFIG` / `~/.kube/config`.
     pub url: Option<String>,
+    /// A kubeconfig file to read (its current context, or `context`) instead of
+    /// `KUBECONFIG` / `~/.kube/config`: the server, its CA and the credentials (a bearer token
+    /// or a client certificate) all come from it. `url` wins when both are set.
+    pub kubeconfig: Option<std::path::PathBuf>,
     /// A kubeconfig context other than the current one.
     pub context: Option<String>,
     /// Who AWOOOI acts as, for people reading dry-run reports.
@@ -54,6 +58,7 @@ impl Default for KubeConfig {
     fn default() -> Self {
         KubeConfig {
             url: None,
+            kubeconfig: None,
             context: None,
             identity: default_identity(),
             drain_timeout_seconds: default_drain_timeout(),
@@ -209,14 +214,28 @@ impl KubeCluster {
                 url.parse()
                     .with_context(|| format!("cluster.kubernetes.url `{url}` is not a URL"))?,
             ),
-            None => match &config.context {
-                Some(context) => kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
-                    context: Some(context.clone()),
-                    ..Default::default()
-                })
-                .await
-                .with_context(|| format!("cannot load kubeconfig context `{context}`"))?,
-                None => kube::Config::infer()
+            None => match (&config.kubeconfig, &config.context) {
+                (Some(path), context) => {
+                    let file = kube::config::Kubeconfig::read_from(path).with_context(|| {
+                        format!("cannot read the kubeconfig {}", path.display())
+                    })?;
+                    let options = kube::config::KubeConfigOptions {
+                        context: context.clone(),
+                        ..Default::default()
+                    };
+                    kube::Config::from_custom_kubeconfig(file, &options)
+                        .await
+                        .with_context(|| format!("cannot use the kubeconfig {}", path.display()))?
+                }
+                (None, Some(context)) => {
+                    kube::Config::from_kubeconfig(&kube::config::KubeConfigOptions {
+                        context: Some(context.clone()),
+                        ..Default::default()
+                    })
+                    .await
+                    .with_context(|| format!("cannot load kubeconfig context `{context}`"))?
+                }
+                (None, None) => kube::Config::infer()
                     .await
                     .context("no Kubernetes configuration (in-cluster or kubeconfig) found")?,
             },

@@ -9,10 +9,20 @@
 //! `eviction` subresources (429 with a `Status` when a PodDisruptionBudget allows no
 //! disruption), and SelfSubjectAccessReview answered from a rule table. Every request is
 //! recorded so tests can check what was sent.
+//!
+//! Like an API server it can serve HTTPS only, with a certificate from its own CA, and refuse
+//! (401) any request without the bearer token of the kubeconfig it writes ([`FakeKube::serve_tls`],
+//! [`FakeKube::kubeconfig`]); and its ReplicaSet controller can take time
+//! ([`FakeKube::with_controller_delay`]): a pod evicted or deleted is replaced on a schedulable
+//! node only after the delay, and only then do the budgets covering it count it healthy again.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
+
+use tower::ServiceExt;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -28,6 +38,8 @@ pub struct Recorded {
     pub path: String,
     pub query: String,
     pub body: Value,
+    /// The `Authorization` header as sent.
+    pub authorization: Option<String>,
 }
 
 impl Recorded {
@@ -55,6 +67,10 @@ struct Store {
     /// Object path → a change another actor makes right after the next dry-run write to it
     /// (between a re-check and the real write).
     after_dry_run: BTreeMap<String, Value>,
+    /// Every request must carry `Authorization: Bearer <token>`.
+    token: Option<String>,
+    /// How long the ReplicaSet controller takes to replace a pod that left (`None`: never).
+    controller_delay: Option<std::time::Duration>,
 }
 
 #[derive(Clone, Default)]
@@ -300,6 +316,83 @@ impl FakeKube {
         url
     }
 
+    /// Serves HTTPS only, with `tls`'s server certificate; returns its URL.
+    pub async fn serve_tls(&self, tls: &Tls) -> String {
+        use tokio_rustls::rustls;
+        use tokio_rustls::rustls::pki_types::pem::PemObject;
+        use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs = CertificateDer::pem_slice_iter(tls.cert_pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .unwrap();
+        let key = PrivateKeyDer::from_pem_slice(tls.key_pem.as_bytes()).unwrap();
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("https://{}", listener.local_addr().unwrap());
+        let app = Router::new().fallback(handle).with_state(self.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    // A client that does not trust the CA ends here.
+                    let Ok(stream) = acceptor.accept(stream).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(app.map_request(
+                        |r: hyper::Request<hyper::body::Incoming>| r.map(axum::body::Body::new),
+                    ));
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        });
+        url
+    }
+
+    /// A kubeconfig for `url`: its CA certificate file and the bearer token, in the current
+    /// context (written in `dir`; returns the kubeconfig's path).
+    pub fn kubeconfig(dir: &Path, url: &str, ca_pem: &str, token: &str) -> PathBuf {
+        let ca = dir.join("kube-ca.crt");
+        std::fs::write(&ca, ca_pem).unwrap();
+        let text = format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- name: standin
+  cluster:
+    server: {url}
+    certificate-authority: {}
+users:
+- name: awoooi
+  user:
+    token: {token}
+contexts:
+- name: standin
+  context:
+    cluster: standin
+    user: awoooi
+    namespace: prod
+current-context: standin
+",
+            ca.display()
+        );
+        let path = dir.join(format!("kubeconfig-{:08x}", rand::random::<u32>()));
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
     pub fn deny(&self, verb: &str, resource: &str) {
         self.0
             .lock()
@@ -333,6 +426,22 @@ impl FakeKube {
         self.0.lock().unwrap().objects.get(&key).cloned()
     }
 
+    /// The objects of a collection path (`/api/v1/namespaces/prod/pods`).
+    pub fn list(&self, path: &str) -> Vec<Value> {
+        let target = parse(path).unwrap();
+        let namespace = target.namespace.unwrap_or_default();
+        self.0
+            .lock()
+            .unwrap()
+            .objects
+            .iter()
+            .filter(|((p, r, ns, _), _)| {
+                *p == target.prefix && *r == target.resource && *ns == namespace
+            })
+            .map(|(_, o)| o.clone())
+            .collect()
+    }
+
     /// Makes `patch` to the object at `path` (as another actor would) right after the next
     /// dry-run write to it — between a re-check and the real write.
     pub fn edit_after_next_dry_run(&self, path: &str, patch: Value) {
@@ -341,6 +450,77 @@ impl FakeKube {
             .unwrap()
             .after_dry_run
             .insert(path.into(), patch);
+    }
+
+    /// Requests without `Authorization: Bearer <token>` get 401, as the API server answers.
+    pub fn require_token(&self, token: &str) {
+        self.0.lock().unwrap().token = Some(token.into());
+    }
+
+    /// The ReplicaSet controller replaces a pod that left after `delay`.
+    pub fn with_controller_delay(self, delay: std::time::Duration) -> FakeKube {
+        self.0.lock().unwrap().controller_delay = Some(delay);
+        self
+    }
+
+    /// The controller's work for `pod`, which just left: after the delay, a pod from the same
+    /// ReplicaSet on a schedulable node, counted healthy by the budgets selecting it.
+    fn replace_later(&self, store: &Store, pod: &Value) {
+        let (Some(delay), Some(hash)) = (
+            store.controller_delay,
+            pod["metadata"]["labels"]["pod-template-hash"].as_str(),
+        ) else {
+            return;
+        };
+        let (fake, mut pod, hash) = (self.clone(), pod.clone(), hash.to_owned());
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let mut store = fake.0.lock().unwrap();
+            let left_node = pod["spec"]["nodeName"].clone();
+            let nodes: Vec<Value> = store
+                .objects
+                .iter()
+                .filter(|((_, r, _, _), n)| r == "nodes" && n["spec"]["unschedulable"] != true)
+                .map(|((_, _, _, name), _)| json!(name))
+                .collect();
+            let Some(node) = nodes
+                .iter()
+                .find(|n| **n != left_node)
+                .or(nodes.first())
+                .cloned()
+            else {
+                return; // Nowhere to schedule it: it stays Pending, not served here.
+            };
+            let app = pod["metadata"]["labels"]["app"]
+                .as_str()
+                .unwrap_or("pod")
+                .to_owned();
+            let name = format!("{app}-{hash}-r{:04x}", rand::random::<u16>());
+            store.version += 1;
+            pod["metadata"]["name"] = json!(name);
+            pod["metadata"]["resourceVersion"] = json!(store.version.to_string());
+            pod["spec"]["nodeName"] = node;
+            let namespace = pod["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let labels = pod["metadata"]["labels"].clone();
+            store.objects.insert(
+                ("/api/v1".into(), "pods".into(), namespace.clone(), name),
+                pod,
+            );
+            for ((_, r, ns, _), budget) in store.objects.iter_mut() {
+                if r == "poddisruptionbudgets"
+                    && *ns == namespace
+                    && labels_match(&budget["spec"]["selector"], &labels)
+                {
+                    let healthy = budget["status"]["currentHealthy"].as_i64().unwrap_or(0) + 1;
+                    let desired = budget["status"]["desiredHealthy"].as_i64().unwrap_or(0);
+                    budget["status"]["currentHealthy"] = json!(healthy);
+                    budget["status"]["disruptionsAllowed"] = json!((healthy - desired).max(0));
+                }
+            }
+        });
     }
 
     /// Changes an object in place (as another actor on the cluster would), bumping its
@@ -383,13 +563,23 @@ async fn handle(
     };
     let query = uri.query().unwrap_or_default().to_owned();
     let path = uri.path().to_owned();
+    let authorization = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let mut store = fake.0.lock().unwrap();
     store.recorded.push(Recorded {
         method: method.to_string(),
         path: path.clone(),
         query: query.clone(),
         body: body.clone(),
+        authorization: authorization.clone(),
     });
+    if let Some(token) = &store.token
+        && authorization.as_deref() != Some(format!("Bearer {token}").as_str())
+    {
+        return status(401, "Unauthorized", "Unauthorized");
+    }
     let Some(target) = parse(&path) else {
         return status(
             404,
@@ -594,6 +784,9 @@ async fn handle(
             }
             if !dry_run {
                 store.objects.remove(&key);
+                if target.resource == "pods" {
+                    fake.replace_later(&store, &object);
+                }
             } else if let Some(edit) = store.after_dry_run.remove(&object_path) {
                 store.version += 1;
                 let version = store.version.to_string();
@@ -646,6 +839,7 @@ async fn handle(
                 return status(201, "", "");
             }
             store.objects.remove(&key);
+            fake.replace_later(&store, &object);
             for budget in budgets {
                 let b = store.objects.get_mut(&budget).unwrap();
                 for field in ["disruptionsAllowed", "currentHealthy"] {
@@ -670,4 +864,98 @@ fn scale_of(deployment: &Value) -> Value {
         "spec": {"replicas": deployment["spec"]["replicas"]},
         "status": {"replicas": deployment["status"]["replicas"], "selector": "app=web"},
     })
+}
+
+/// A CA and a server certificate for 127.0.0.1 and localhost signed by it (EC P-256, valid two
+/// days), made by the `openssl` command line in `dir`.
+pub struct Tls {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl Tls {
+    pub fn make(dir: &Path) -> Tls {
+        std::fs::create_dir_all(dir).unwrap();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("the openssl command line (scripts/setup.sh installs it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let ec = [
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+        ];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "ca.key",
+                    "-out",
+                    "ca.crt",
+                    "-days",
+                    "2",
+                    "-subj",
+                    "/CN=standin-ca",
+                ],
+            ]
+            .concat(),
+        );
+        openssl(
+            &[
+                &["req"][..],
+                &ec,
+                &[
+                    "-keyout",
+                    "server.key",
+                    "-out",
+                    "server.csr",
+                    "-subj",
+                    "/CN=kube-apiserver",
+                ],
+            ]
+            .concat(),
+        );
+        std::fs::write(
+            dir.join("server.ext"),
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+        )
+        .unwrap();
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.crt",
+            "-days",
+            "2",
+            "-extfile",
+            "server.ext",
+        ]);
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        Tls {
+            ca_pem: read("ca.crt"),
+            cert_pem: read("server.crt"),
+            key_pem: read("server.key"),
+        }
+    }
 }
