@@ -29,15 +29,14 @@ fn scratch_dir() -> std::path::PathBuf {
 }
 
 async fn connect_with(kubeconfig: std::path::PathBuf, drain_timeout: u64) -> KubeCluster {
-    KubeCluster::connect(&KubeConfig {
-        kubeconfig: Some(kubeconfig),
-        drain_timeout_seconds: drain_timeout,
-        request_timeout_seconds: 5,
-        ..KubeConfig::default()
-    })
+    connect_as(
+        KubeConfig {
+            kubeconfig: Some(kubeconfig),
+            ..KubeConfig::default()
+        },
+        drain_timeout,
+    )
     .await
-    .unwrap()
-    .with_retry_every(Duration::from_millis(200))
 }
 
 fn blast(radius: usize, limit: usize) -> Blast {
@@ -50,11 +49,22 @@ async fn cluster(fake: &FakeKube) -> KubeCluster {
 }
 
 async fn connect(url: &str, drain_timeout: u64) -> KubeCluster {
+    connect_as(
+        KubeConfig {
+            url: Some(url.to_owned()),
+            ..KubeConfig::default()
+        },
+        drain_timeout,
+    )
+    .await
+}
+
+/// `config` with the tests' timeouts: 5 s per call, drains retried every 200 ms.
+async fn connect_as(config: KubeConfig, drain_timeout: u64) -> KubeCluster {
     KubeCluster::connect(&KubeConfig {
-        url: Some(url.to_owned()),
         drain_timeout_seconds: drain_timeout,
         request_timeout_seconds: 5,
-        ..KubeConfig::default()
+        ..config
     })
     .await
     .unwrap()
