@@ -1,6 +1,7 @@
 //! LLM brains against local fake providers that speak each provider's documented streaming
 //! wire format (Ollama NDJSON, OpenAI SSE chat completions, Anthropic SSE messages) and record
-//! every request body. Real providers are not reachable from CI; these fakes live only here.
+//! every request, headers and body. Real providers are not reachable from CI; these fakes live
+//! only here.
 
 use crate::support;
 
@@ -32,6 +33,8 @@ enum Step {
 struct Fake {
     script: Arc<Mutex<VecDeque<Step>>>,
     seen: Arc<Mutex<Vec<Value>>>,
+    /// Each request's headers, one `name: value` per line.
+    headers: Arc<Mutex<Vec<String>>>,
 }
 
 fn chunks(text: &str) -> Vec<String> {
@@ -49,8 +52,18 @@ fn stream(lines: Vec<String>) -> Body {
     }))
 }
 
-async fn respond(fake: &Fake, body: Value, format: fn(&str) -> Vec<String>) -> Response {
+async fn respond(
+    fake: &Fake,
+    headers: &axum::http::HeaderMap,
+    body: Value,
+    format: fn(&str) -> Vec<String>,
+) -> Response {
     fake.seen.lock().unwrap().push(body);
+    let headers = headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    fake.headers.lock().unwrap().push(headers);
     let step = fake
         .script
         .lock()
@@ -130,24 +143,30 @@ async fn start_fake(fake: Fake) -> String {
         .route(
             "/api/chat",
             post(
-                |State(f): State<Fake>, axum::Json(b): axum::Json<Value>| async move {
-                    respond(&f, b, ollama_lines).await
+                |State(f): State<Fake>,
+                 h: axum::http::HeaderMap,
+                 axum::Json(b): axum::Json<Value>| async move {
+                    respond(&f, &h, b, ollama_lines).await
                 },
             ),
         )
         .route(
             "/v1/chat/completions",
             post(
-                |State(f): State<Fake>, axum::Json(b): axum::Json<Value>| async move {
-                    respond(&f, b, openai_lines).await
+                |State(f): State<Fake>,
+                 h: axum::http::HeaderMap,
+                 axum::Json(b): axum::Json<Value>| async move {
+                    respond(&f, &h, b, openai_lines).await
                 },
             ),
         )
         .route(
             "/v1/messages",
             post(
-                |State(f): State<Fake>, axum::Json(b): axum::Json<Value>| async move {
-                    respond(&f, b, anthropic_lines).await
+                |State(f): State<Fake>,
+                 h: axum::http::HeaderMap,
+                 axum::Json(b): axum::Json<Value>| async move {
+                    respond(&f, &h, b, anthropic_lines).await
                 },
             ),
         )
@@ -160,15 +179,25 @@ async fn start_fake(fake: Fake) -> String {
 
 const PROVIDERS: [(&str, &str); 3] = [("ollama", ""), ("openai", "/v1"), ("anthropic", "")];
 
-/// A server whose brain is `provider` at the fake, with the demo topology.
+/// A server whose brain is `provider` at the fake, with the demo topology, on SQLite.
 async fn server_with(provider: &str, base_suffix: &str, fake: &Fake, timeout: u64) -> TestServer {
+    server_on(Backend::Sqlite, provider, base_suffix, fake, timeout).await
+}
+
+async fn server_on(
+    backend: Backend,
+    provider: &str,
+    base_suffix: &str,
+    fake: &Fake,
+    timeout: u64,
+) -> TestServer {
     let base = start_fake(fake.clone()).await;
     let toml = format!(
         "[brain]\nprovider = \"{provider}\"\nmodel = \"test-model\"\nbase_url = \"{base}{base_suffix}\"\n\
          api_key = \"test-key\"\ntimeout_seconds = {timeout}\nmax_retries = 1\n\
          input_usd_per_mtok = 3.0\noutput_usd_per_mtok = 15.0\n"
     );
-    TestServer::start_configured(Backend::Sqlite, &["--demo"], &toml).await
+    TestServer::start_configured(backend, &["--demo"], &toml).await
 }
 
 const INCIDENT: &str = "query($id: ID!) { incident(id: $id) { status
@@ -251,7 +280,26 @@ fn said(incident: &Value) -> String {
         .collect()
 }
 
-fn assert_no_pii(fake: &Fake) {
+/// No raw value of any detector kind in any request the provider got, headers or body; the
+/// pseudonymised alert is in every prompt, and the provider's own credential in the headers
+/// (so the headers recorded are the ones sent).
+fn assert_no_pii(fake: &Fake, provider: &str) {
+    let headers = fake.headers.lock().unwrap();
+    assert!(!headers.is_empty());
+    for sent in headers.iter() {
+        for raw in RAW {
+            assert!(
+                !sent.contains(raw),
+                "{raw} was sent to the provider in a header: {sent}"
+            );
+        }
+        let credential = match provider {
+            "ollama" => "content-type: application/json",
+            "openai" => "authorization: Bearer test-key",
+            _ => "x-api-key: test-key",
+        };
+        assert!(sent.contains(credential), "{provider}: {sent}");
+    }
     let seen = fake.seen.lock().unwrap();
     assert!(!seen.is_empty());
     for body in seen.iter() {
@@ -269,15 +317,16 @@ fn assert_no_pii(fake: &Fake) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn streamed_answers_become_proposals_with_usage_and_cost() {
+on_both_backends!(streamed_answers_become_proposals_with_usage_and_cost);
+
+async fn streamed_answers_become_proposals_with_usage_and_cost(backend: Backend) {
     for (provider, suffix) in PROVIDERS {
         let fake = Fake::default();
         fake.script
             .lock()
             .unwrap()
             .push_back(Step::Answer(format!("{REASONING}{ANSWER}")));
-        let server = server_with(provider, suffix, &fake, 10).await;
+        let server = server_on(backend, provider, suffix, &fake, 10).await;
         let incident = investigate(&server).await;
         let analysis = &incident["analysis"];
         assert_eq!(analysis["brain"], provider, "{incident}");
@@ -302,7 +351,7 @@ async fn streamed_answers_become_proposals_with_usage_and_cost() {
             !text.contains("\"summary\""),
             "the JSON answer is not narrated: {text}"
         );
-        assert_no_pii(&fake);
+        assert_no_pii(&fake, provider);
         let streamed = fake.seen.lock().unwrap()[0]["stream"].clone();
         assert_eq!(streamed, true, "{provider} is asked to stream");
     }
@@ -358,7 +407,7 @@ async fn malformed_answers_get_one_repair_then_fall_back() {
             repair.contains("could not be used"),
             "the repair request is sent"
         );
-        assert_no_pii(&fake);
+        assert_no_pii(&fake, provider);
 
         // Unusable twice: the rules brain answers, and says so.
         let fake = Fake::default();

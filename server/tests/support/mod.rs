@@ -655,8 +655,8 @@ impl Drop for Process {
 }
 
 impl Process {
-    /// Starts `awoooi serve ARGS --bind 127.0.0.1:<free port>` with `envs`, its output
-    /// appended to `log`; returns once `/healthz` answers.
+    /// Starts `awoooi serve ARGS --bind 127.0.0.1:<free port>` with `envs` (`RUST_LOG=warn`
+    /// unless they set it), its output appended to `log`; returns once `/healthz` answers.
     pub async fn spawn(args: &[&str], envs: &[(&str, &str)], log: PathBuf) -> Process {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -690,8 +690,8 @@ impl Process {
         Command::new(env!("CARGO_BIN_EXE_awoooi"))
             .arg("serve")
             .args(args)
-            .envs(envs.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "warn")
+            .envs(envs.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
