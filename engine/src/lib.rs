@@ -12,6 +12,7 @@ pub mod eval;
 pub mod finops;
 pub mod incident;
 pub mod input;
+pub mod oncall;
 pub mod policy;
 pub mod postmortem;
 pub mod role;

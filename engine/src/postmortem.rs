@@ -46,12 +46,17 @@ pub enum TimelineKind {
     Failed,
     /// A notification was delivered to a channel.
     Notified,
+    /// A person acknowledged the incident.
     Acknowledged,
+    /// It was assigned to someone (or unassigned).
+    Assigned,
+    /// A person commented.
+    Commented,
     Resolved,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 20] = [
+    pub const ALL: [TimelineKind; 22] = [
         TimelineKind::AlertFired,
         TimelineKind::Opened,
         TimelineKind::Correlated,
@@ -71,6 +76,8 @@ impl TimelineKind {
         TimelineKind::Failed,
         TimelineKind::Notified,
         TimelineKind::Acknowledged,
+        TimelineKind::Assigned,
+        TimelineKind::Commented,
         TimelineKind::Resolved,
     ];
 
@@ -95,6 +102,8 @@ impl TimelineKind {
             TimelineKind::Failed => "FAILED",
             TimelineKind::Notified => "NOTIFIED",
             TimelineKind::Acknowledged => "ACKNOWLEDGED",
+            TimelineKind::Assigned => "ASSIGNED",
+            TimelineKind::Commented => "COMMENTED",
             TimelineKind::Resolved => "RESOLVED",
         }
     }

@@ -29,6 +29,11 @@ pub struct Model {
     pub scope: Option<String>,
     /// Status MERGED: the incident that absorbed this one.
     pub merged_into: Option<i32>,
+    /// Who acknowledged it first, and when.
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<DateTimeUtc>,
+    /// The user it is assigned to.
+    pub assignee: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

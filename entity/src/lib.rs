@@ -12,6 +12,7 @@ pub mod audit_event;
 pub mod execution;
 pub mod finops_report;
 pub mod incident;
+pub mod incident_comment;
 pub mod incident_vault;
 pub mod ingest_receipt;
 pub mod knowledge_entry;

@@ -16,6 +16,7 @@ mod m20261202_000011_storms;
 mod m20261205_000012_settle;
 mod m20261206_000013_postmortems;
 mod m20261207_000014_outbox;
+mod m20261207_000015_triage;
 
 pub struct Migrator;
 
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_settle::Migration),
             Box::new(m20261206_000013_postmortems::Migration),
             Box::new(m20261207_000014_outbox::Migration),
+            Box::new(m20261207_000015_triage::Migration),
         ]
     }
 }

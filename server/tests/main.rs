@@ -26,6 +26,7 @@ mod kube;
 mod mcp;
 mod mcp_actions;
 mod notifications;
+mod oncall;
 mod postmortem;
 mod replicas;
 mod settle;

@@ -58,14 +58,31 @@ async fn a_real_mcp_client_lists_inspects_and_proposes_but_never_executes(backen
         assert_eq!(
             out["tools"],
             json!([
+                "acknowledge_incident",
                 "approval_status",
+                "assign_incident",
                 "blast_radius",
+                "comment_on_incident",
                 "finops_report",
                 "get_incident",
                 "list_incidents",
                 "propose_action",
                 "root_causes"
             ])
+        );
+        // Acknowledged and assigned as the caller; the first acknowledgement stands.
+        let acked: Value = serde_json::from_str(out["ack"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(acked["acknowledgedBy"], "agent", "{out}");
+        let assigned: Value =
+            serde_json::from_str(out["assign"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(assigned["assignee"], "agent", "{out}");
+        let comment: Value =
+            serde_json::from_str(out["comment"]["text"].as_str().unwrap()).unwrap();
+        assert_eq!(comment["author"], "agent");
+        let body = comment["body"].as_str().unwrap();
+        assert!(
+            body.contains("[IP_") && !body.contains("10.9.8.7"),
+            "stored with the incident's label: {body}"
         );
         assert_eq!(out["list"]["error"], false, "{out}");
         assert!(
@@ -118,4 +135,24 @@ async fn a_real_mcp_client_lists_inspects_and_proposes_but_never_executes(backen
     );
     let cluster = server.state.approvals.simulated_cluster().unwrap();
     assert!(cluster.with(|c| c.applied().is_empty()));
+    // Both comments are on the incident, and its timeline shows the three steps.
+    let seen = server
+        .graphql(
+            Some(&token),
+            "query($id: ID!) { incident(id: $id) { comments { author }
+               timeline(first: 100) { edges { node { kind actor } } } } }",
+            json!({"id": incident}),
+        )
+        .await;
+    let seen = &seen["data"]["incident"];
+    assert_eq!(seen["comments"].as_array().unwrap().len(), 2, "{seen}");
+    let kinds: Vec<&str> = seen["timeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["kind"].as_str().unwrap())
+        .collect();
+    for kind in ["ACKNOWLEDGED", "ASSIGNED", "COMMENTED"] {
+        assert!(kinds.contains(&kind), "{kind} missing: {kinds:?}");
+    }
 }

@@ -36,6 +36,12 @@ async def exercise(session, incident, target):
     if not out["propose"]["error"]:
         approval = json.loads(out["propose"]["text"])["id"]
         out["status"] = await call("approval_status", {"approval_id": approval})
+    out["ack"] = await call("acknowledge_incident", {"incident_id": incident})
+    out["assign"] = await call("assign_incident", {"incident_id": incident, "assignee": "agent"})
+    out["comment"] = await call(
+        "comment_on_incident",
+        {"incident_id": incident, "body": f"checked from {target}; host 10.9.8.7 looks fine"},
+    )
     out["finops"] = await call("finops_report", {})
     out["missing_argument"] = await call("get_incident", {})
     out["unknown_service"] = await call("root_causes", {"service": "no-such-service"})

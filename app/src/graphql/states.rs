@@ -127,6 +127,8 @@ schema_enum!(
         Failed => "FAILED",
         Notified => "NOTIFIED",
         Acknowledged => "ACKNOWLEDGED",
+        Assigned => "ASSIGNED",
+        Commented => "COMMENTED",
         Resolved => "RESOLVED",
     }
 );

@@ -2,6 +2,7 @@
 //! incident id as associated data), loaded and stored only here.
 
 use chrono::{DateTime, Utc};
+use engine::shield::boundary::Boundary;
 use engine::shield::{Pseudonyms, VaultKey};
 use entity::incident_vault;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, DbErr, EntityTrait, Set};
@@ -48,6 +49,28 @@ pub async fn store_names(
         row.insert(conn).await?;
     }
     Ok(())
+}
+
+/// Runs `f` with incident `incident_id`'s label map as a [`Boundary`], inside `txn` with the
+/// map's row locked, and stores the map again if `f` added labels: what a person types about an
+/// incident gets the incident's own labels (`[IP_1]` everywhere for the same address).
+pub async fn with_boundary<T>(
+    txn: &impl ConnectionTrait,
+    key: &VaultKey,
+    incident_id: i32,
+    f: impl FnOnce(&mut Boundary) -> T,
+) -> Result<T, DbErr> {
+    let stored = load_names(txn, key, incident_id, true).await?;
+    let existed = stored.is_some();
+    let names = stored.unwrap_or_default();
+    let before = names.len();
+    let mut boundary = Boundary::new(names);
+    let out = f(&mut boundary);
+    let names = boundary.into_names();
+    if names.len() != before {
+        store_names(txn, key, incident_id, &names, existed, Utc::now()).await?;
+    }
+    Ok(out)
 }
 
 fn vault_context(incident_id: i32) -> Vec<u8> {

@@ -48,6 +48,7 @@ pub struct AppState {
     pub topology: Arc<engine::topology::Topology>,
     pub approvals: crate::services::approvals::Approvals,
     pub notifier: crate::services::notify::Notifier,
+    pub oncall: crate::services::oncall::Oncall,
     pub config: Arc<Config>,
     pub leptos: LeptosOptions,
     pub metrics: PrometheusHandle,

@@ -83,6 +83,29 @@ const TOOLS: &[Spec] = &[
         },
     },
     Spec {
+        name: "acknowledge_incident",
+        description: "Acknowledge an open incident as the caller: it stops its escalation. The \
+                      first acknowledgement stands.",
+        schema: || json!({"type": "object", "required": ["incident_id"], "properties": {"incident_id": {"type": "string"}}}),
+    },
+    Spec {
+        name: "assign_incident",
+        description: "Assign an incident to a user by name; omit `assignee` to unassign it.",
+        schema: || {
+            json!({"type": "object", "required": ["incident_id"], "properties": {
+                "incident_id": {"type": "string"}, "assignee": {"type": "string"}}})
+        },
+    },
+    Spec {
+        name: "comment_on_incident",
+        description: "Comment on an incident (Markdown). Raw values are stored as the incident's \
+                      labels.",
+        schema: || {
+            json!({"type": "object", "required": ["incident_id", "body"], "properties": {
+                "incident_id": {"type": "string"}, "body": {"type": "string"}}})
+        },
+    },
+    Spec {
         name: "finops_report",
         description: "The latest FinOps scan: monthly waste, what is realizable now, what is freed \
                       after a scale-down, and each finding with its saving, risk and fixing action.",
@@ -98,6 +121,8 @@ const TOOLS: &[Spec] = &[
 const APPROVAL_FIELDS: &str = "id status baseRisk effectiveRisk requiredSignatures requiredRoles
     action { kind target namespace params } signatures { signer role decision }
     dryRun { passed checks { name passed detail } } voidReason execution { status output }";
+
+const TRIAGE_FIELDS: &str = "id title status acknowledgedBy acknowledgedAt assignee";
 
 fn tool(spec: &Spec) -> Tool {
     let schema: JsonObject = match (spec.schema)() {
@@ -157,6 +182,22 @@ fn operation(name: &str, args: &JsonObject) -> Result<(String, Value, &'static s
                 "rationale": args.get("rationale"),
             }}),
             "proposeAction",
+        ),
+        "acknowledge_incident" => (
+            format!("mutation($i: ID!) {{ acknowledgeIncident(incidentId: $i) {{ {TRIAGE_FIELDS} }} }}"),
+            json!({"i": text(args, "incident_id")?}),
+            "acknowledgeIncident",
+        ),
+        "assign_incident" => (
+            format!("mutation($i: ID!, $a: String) {{ assignIncident(incidentId: $i, assignee: $a) {{ {TRIAGE_FIELDS} }} }}"),
+            json!({"i": text(args, "incident_id")?, "a": args.get("assignee")}),
+            "assignIncident",
+        ),
+        "comment_on_incident" => (
+            "mutation($i: ID!, $b: String!) { commentOnIncident(incidentId: $i, body: $b) { id author body createdAt } }"
+                .into(),
+            json!({"i": text(args, "incident_id")?, "b": text(args, "body")?}),
+            "commentOnIncident",
         ),
         "approval_status" => (
             format!("query($id: ID!) {{ approval(id: $id) {{ {APPROVAL_FIELDS} }} }}"),

@@ -96,6 +96,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     .archiving(archive.enabled());
     knowledge.start_worker();
     knowledge.watch_resolutions(ingest.bus());
+    let oncall = crate::services::oncall::Oncall::new(
+        db.clone(),
+        shield.clone(),
+        key.clone(),
+        ingest.bus().clone(),
+    );
     let approvals = approvals::Approvals::new(
         db.clone(),
         config.approvals.clone(),
@@ -147,6 +153,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         approvals.clone(),
         finops,
         notifier.clone(),
+        oncall.clone(),
         &config.graphql,
         lockout.clone(),
     );
@@ -159,6 +166,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         topology,
         approvals,
         notifier,
+        oncall,
         rate,
         config: Arc::new(config),
         leptos,

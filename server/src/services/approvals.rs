@@ -38,7 +38,7 @@ use tokio::sync::broadcast;
 use crate::base::bus::{Bus, Event};
 use crate::base::cluster::SimulatedCluster;
 use crate::base::incident::IncidentStatus;
-use crate::base::vault::{load_names, store_names};
+use crate::base::vault::load_names;
 use crate::services::knowledge::KmWriter;
 use crate::services::notify::{self, EventKind};
 
@@ -260,17 +260,8 @@ impl Approvals {
         incident_id: i32,
         f: impl FnOnce(&mut Boundary, &Shield) -> T,
     ) -> Result<T, DbErr> {
-        let stored = load_names(txn, &self.0.key, incident_id, true).await?;
-        let existed = stored.is_some();
-        let names = stored.unwrap_or_default();
-        let before = names.len();
-        let mut boundary = Boundary::new(names);
-        let out = f(&mut boundary, &self.0.shield);
-        let names = boundary.into_names();
-        if names.len() != before {
-            store_names(txn, &self.0.key, incident_id, &names, existed, Utc::now()).await?;
-        }
-        Ok(out)
+        let shield = &self.0.shield;
+        crate::base::vault::with_boundary(txn, &self.0.key, incident_id, |b| f(b, shield)).await
     }
 
     /// What a person typed may hold raw values: the request and rationale with the incident's

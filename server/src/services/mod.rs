@@ -10,4 +10,5 @@ pub mod finops;
 pub mod ingest;
 pub mod knowledge;
 pub mod notify;
+pub mod oncall;
 pub mod timeline;

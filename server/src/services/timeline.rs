@@ -1,6 +1,7 @@
 //! An incident's timeline, and the facts its postmortem is written from, read from what the
 //! loop stored: alerts, correlation notes, analysis conclusions, the audit events of its
-//! approvals, executions, notification deliveries and the resolution. Every text is the
+//! approvals, executions, notification deliveries, the on-call steps (acknowledged, assigned,
+//! from the audit trail; the comments) and the resolution. Every text is the
 //! pseudonymised form (it comes from the database); nothing is stored twice for this.
 
 use chrono::{DateTime, Utc};
@@ -10,7 +11,7 @@ use engine::postmortem::{
 };
 use entity::{
     alert, analysis, approval, approval_signature, audit_event, execution, incident,
-    notification_delivery, notification_event, thinking_event,
+    incident_comment, notification_delivery, notification_event, thinking_event,
 };
 use sea_orm::sea_query::Condition;
 use sea_orm::{
@@ -179,6 +180,55 @@ pub async fn timeline(
     timeline_of(db, found, &ids).await
 }
 
+/// What people did on the incidents `ids`: acknowledgements and assignments (their audit
+/// events) and comments (their first line).
+async fn oncall_steps(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<TimelineEntry>, DbErr> {
+    let subjects: Vec<String> = ids.iter().map(|id| format!("incident:{id}")).collect();
+    let mut out = Vec::new();
+    for event in audit_event::Entity::find()
+        .filter(audit_event::Column::Subject.is_in(subjects))
+        .filter(audit_event::Column::Action.is_in(["incident.acknowledged", "incident.assigned"]))
+        .order_by_asc(audit_event::Column::Id)
+        .all(db)
+        .await?
+    {
+        let details: Value = serde_json::from_str(&event.details).unwrap_or(Value::Null);
+        let (kind, text) = match event.action.as_str() {
+            "incident.acknowledged" => (
+                TimelineKind::Acknowledged,
+                format!("acknowledged by {}", event.actor),
+            ),
+            _ => (
+                TimelineKind::Assigned,
+                match text_of(&details, "assignee") {
+                    Some(who) => format!("assigned to {who}"),
+                    None => "unassigned".to_owned(),
+                },
+            ),
+        };
+        out.push(TimelineEntry {
+            at: event.at,
+            kind,
+            actor: event.actor,
+            text,
+        });
+    }
+    for comment in incident_comment::Entity::find()
+        .filter(incident_comment::Column::IncidentId.is_in(ids.to_vec()))
+        .order_by_asc(incident_comment::Column::Id)
+        .all(db)
+        .await?
+    {
+        out.push(TimelineEntry {
+            at: comment.created_at,
+            kind: TimelineKind::Commented,
+            actor: comment.author,
+            text: format!("commented: {}", excerpt(&comment.body, 300)),
+        });
+    }
+    Ok(out)
+}
+
 /// [`timeline`] of `found` and its family `ids` (as [`family`] gives them).
 async fn timeline_of(
     db: &impl ConnectionTrait,
@@ -277,6 +327,8 @@ async fn timeline_of(
             text: note.text,
         });
     }
+
+    out.extend(oncall_steps(db, &ids).await?);
 
     let approvals = approval::Entity::find()
         .filter(approval::Column::IncidentId.is_in(ids.clone()))

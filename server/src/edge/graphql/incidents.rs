@@ -145,6 +145,33 @@ impl Incident {
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
     }
+    /// Who acknowledged it first.
+    async fn acknowledged_by(&self) -> Option<&str> {
+        self.0.acknowledged_by.as_deref()
+    }
+
+    async fn acknowledged_at(&self) -> Option<DateTime<Utc>> {
+        self.0.acknowledged_at
+    }
+
+    /// The user it is assigned to.
+    async fn assignee(&self) -> Option<&str> {
+        self.0.assignee.as_deref()
+    }
+
+    /// Its comments, oldest first.
+    async fn comments(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<super::oncall::IncidentComment>> {
+        let found = ctx
+            .data::<crate::services::oncall::Oncall>()?
+            .comments(self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(found.into_iter().map(Into::into).collect())
+    }
+
     async fn resolved_at(&self) -> Option<DateTime<Utc>> {
         self.0.resolved_at
     }
@@ -299,11 +326,14 @@ pub struct IncidentQuery;
 
 #[Object]
 impl IncidentQuery {
-    /// Incidents, newest first.
+    /// Incidents, newest first; `assignee` keeps those assigned to that user, `acknowledged`
+    /// those acknowledged (true) or not (false).
     async fn incidents(
         &self,
         ctx: &Context<'_>,
         status: Option<IncidentStatus>,
+        assignee: Option<String>,
+        acknowledged: Option<bool>,
         #[graphql(default = 20)] first: i32,
         after: Option<String>,
     ) -> async_graphql::Result<Connection<String, Incident, CountFields>> {
@@ -316,6 +346,14 @@ impl IncidentQuery {
                 incident::Column::Status.eq(engine::incident::IncidentStatus::from(status)),
             );
         }
+        if let Some(assignee) = assignee {
+            query = query.filter(incident::Column::Assignee.eq(assignee));
+        }
+        query = match acknowledged {
+            Some(true) => query.filter(incident::Column::AcknowledgedAt.is_not_null()),
+            Some(false) => query.filter(incident::Column::AcknowledgedAt.is_null()),
+            None => query,
+        };
         let total_count = query.clone().count(db).await.map_err(ApiError::internal)?;
         if let Some(after_id) = page.after {
             query = query.filter(incident::Column::Id.lt(after_id));

@@ -14,6 +14,7 @@ mod finops;
 mod incidents;
 mod knowledge;
 mod notifications;
+mod oncall;
 mod postmortems;
 mod system;
 pub mod topology;
@@ -55,6 +56,7 @@ pub struct Mutation(
     cluster::ClusterMutation,
     finops::FinopsMutation,
     notifications::NotificationMutation,
+    oncall::OncallMutation,
 );
 
 #[derive(MergedSubscription, Default)]
@@ -94,6 +96,7 @@ pub fn build_schema(
     approvals: crate::services::approvals::Approvals,
     finops: crate::services::finops::Finops,
     notifier: crate::services::notify::Notifier,
+    oncall: crate::services::oncall::Oncall,
     limits: &crate::edge::limits::GraphqlLimits,
     lockout: std::sync::Arc<crate::services::auth::lockout::Lockout>,
 ) -> AppSchema {
@@ -122,6 +125,7 @@ pub fn build_schema(
         .data(approvals)
         .data(finops)
         .data(notifier)
+        .data(oncall)
         .data(lockout)
         .finish()
 }

@@ -33,6 +33,8 @@ pub enum TimelineKind {
     Failed,
     Notified,
     Acknowledged,
+    Assigned,
+    Commented,
     Resolved,
 }
 
