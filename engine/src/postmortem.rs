@@ -52,11 +52,13 @@ pub enum TimelineKind {
     Assigned,
     /// A person commented.
     Commented,
+    /// A silence held an alert of the incident back.
+    Silenced,
     Resolved,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 22] = [
+    pub const ALL: [TimelineKind; 23] = [
         TimelineKind::AlertFired,
         TimelineKind::Opened,
         TimelineKind::Correlated,
@@ -78,6 +80,7 @@ impl TimelineKind {
         TimelineKind::Acknowledged,
         TimelineKind::Assigned,
         TimelineKind::Commented,
+        TimelineKind::Silenced,
         TimelineKind::Resolved,
     ];
 
@@ -104,6 +107,7 @@ impl TimelineKind {
             TimelineKind::Acknowledged => "ACKNOWLEDGED",
             TimelineKind::Assigned => "ASSIGNED",
             TimelineKind::Commented => "COMMENTED",
+            TimelineKind::Silenced => "SILENCED",
             TimelineKind::Resolved => "RESOLVED",
         }
     }

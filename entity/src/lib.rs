@@ -21,6 +21,8 @@ pub mod notification_delivery;
 pub mod notification_event;
 pub mod postmortem;
 pub mod session;
+pub mod silence;
+pub mod silenced_alert;
 pub mod states;
 pub mod thinking_event;
 pub mod trust_score;

@@ -128,3 +128,25 @@ engine::stored_as_text!(
     UploadStatus,
     [UploadStatus::Pending, UploadStatus::Uploaded]
 );
+
+/// A one-off silence, or a maintenance window (a silence that recurs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SilenceKind {
+    Silence,
+    Maintenance,
+}
+
+impl SilenceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SilenceKind::Silence => "SILENCE",
+            SilenceKind::Maintenance => "MAINTENANCE",
+        }
+    }
+}
+
+engine::stored_as_text!(
+    SilenceKind,
+    [SilenceKind::Silence, SilenceKind::Maintenance]
+);

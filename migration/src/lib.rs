@@ -17,6 +17,7 @@ mod m20261205_000012_settle;
 mod m20261206_000013_postmortems;
 mod m20261207_000014_outbox;
 mod m20261207_000015_triage;
+mod m20261207_000016_silences;
 
 pub struct Migrator;
 
@@ -39,6 +40,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_postmortems::Migration),
             Box::new(m20261207_000014_outbox::Migration),
             Box::new(m20261207_000015_triage::Migration),
+            Box::new(m20261207_000016_silences::Migration),
         ]
     }
 }

@@ -31,6 +31,7 @@ mod postmortem;
 mod replicas;
 mod settle;
 mod shell;
+mod silences;
 mod storms;
 mod streams;
 mod tracer;

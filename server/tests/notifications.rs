@@ -23,6 +23,7 @@ use support::{Backend, PASSWORD, ScratchDb, TestServer};
 
 on_both_backends!(
     an_approval_reaches_every_channel_and_slack_buttons_sign_it,
+    the_slack_acknowledge_button_acknowledges_as_the_mapped_user,
     receivers_down_are_retried_then_dead_lettered_and_redriven,
     a_killed_server_s_successor_delivers_each_key_once,
     a_delivery_whose_answer_was_lost_is_sent_again_with_its_key,
@@ -340,6 +341,94 @@ async fn approval(server: &TestServer, token: &str, id: &str) -> Value {
         .await;
     assert_eq!(answer["errors"], Value::Null, "{answer}");
     answer["data"]["approval"].clone()
+}
+
+/// An open incident's Slack message carries an Acknowledge button; a click, signed by Slack
+/// and mapped to a user, acknowledges it as that user (a VIEWER is refused), and the message
+/// is replaced with one that names who acknowledged it and has no button.
+async fn the_slack_acknowledge_button_acknowledges_as_the_mapped_user(backend: Backend) {
+    let hooks = Receiver::start(true).await;
+    let base = &hooks.base;
+    let toml = format!(
+        r##"
+[notifications.retry]
+base_ms = 100
+max_ms = 500
+poll_ms = 50
+[[notifications.channels]]
+name = "ops-slack"
+kind = "slack"
+url = "{base}/slack"
+[[notifications.routes]]
+events = ["INCIDENT_OPENED"]
+channels = ["ops-slack"]
+[notifications.slack]
+signing_secret = "{SIGNING_SECRET}"
+response_url_prefix = "{base}/slack-response/"
+users = {{ U0BOB = "bob", U0ERIN = "erin" }}
+"##
+    );
+    let server = TestServer::start_configured(backend, &[], &toml).await;
+    let sam = server.signed_in("sam", "sre").await;
+    let _bob = server.signed_in("bob", "sre").await;
+    let _erin = server.signed_in("erin", "viewer").await;
+    let incident = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "QueueBacklog", "service": "jobs", "severity": "critical"}),
+        )
+        .await;
+    let message = hooks
+        .wait_for("/slack", "incident message", |c| {
+            c.text().contains("Incident opened")
+        })
+        .await
+        .json();
+    let button = message["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["type"] == "actions")
+        .expect("an Acknowledge button")["elements"][0]
+        .clone();
+    assert_eq!(button["action_id"], "awoooi_acknowledge");
+    assert_eq!(button["value"], incident.as_str());
+
+    let response_url = format!("{base}/slack-response/T0TEST/2/ack");
+    let now = chrono::Utc::now().timestamp();
+    let click = |user: &str| slack_click(user, "awoooi_acknowledge", &incident, &response_url);
+    let (status, body) = post_click(&server, &click("U0ERIN"), now, SIGNING_SECRET).await;
+    assert_eq!((status, &body["ok"]), (200, &json!(false)), "{body}");
+    assert!(body["text"].as_str().unwrap().contains("VIEWER"), "{body}");
+    let (status, body) = post_click(&server, &click("U0BOB"), now, SIGNING_SECRET).await;
+    assert_eq!((status, &body["ok"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        body["text"],
+        format!("incident {incident} acknowledged by bob")
+    );
+    let seen = server
+        .graphql(
+            Some(&sam),
+            "query($i: ID!) { incident(id: $i) { acknowledgedBy } }",
+            json!({"i": incident}),
+        )
+        .await;
+    assert_eq!(seen["data"]["incident"]["acknowledgedBy"], "bob");
+    let update = hooks
+        .wait_for("/slack-response/T0TEST/2/ack", "message update", |c| {
+            c.json()["replace_original"] == true
+        })
+        .await;
+    assert!(
+        update.text().contains("*Acknowledged by:* bob"),
+        "{}",
+        update.text()
+    );
+    assert!(
+        !update.text().contains("awoooi_acknowledge"),
+        "no button once acknowledged: {}",
+        update.text()
+    );
 }
 
 async fn an_approval_reaches_every_channel_and_slack_buttons_sign_it(backend: Backend) {

@@ -5,3 +5,4 @@ pub mod graph;
 pub mod layout;
 pub mod status;
 pub mod terminal;
+pub mod triage;

@@ -129,6 +129,7 @@ schema_enum!(
         Acknowledged => "ACKNOWLEDGED",
         Assigned => "ASSIGNED",
         Commented => "COMMENTED",
+        Silenced => "SILENCED",
         Resolved => "RESOLVED",
     }
 );

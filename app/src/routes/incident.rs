@@ -8,6 +8,7 @@ use crate::components::approval::{Card, upsert};
 use crate::components::graph::TopologyGraph;
 use crate::components::status::{Pill, short_time};
 use crate::components::terminal::{Line, ThinkingTerminal};
+use crate::components::triage::{TriageFacts, TriagePanel};
 use crate::graphql::{self, incident};
 use crate::routes::approvals::{ApprovalBoard, Scope};
 
@@ -79,7 +80,7 @@ pub fn IncidentPage() -> impl IntoView {
             {move || Suspend::new(async move {
                 match detail.await {
                     Ok(incident::ResponseData { incident: Some(found), topology }) => {
-                        view! { <IncidentDetail incident=found topology board/> }.into_any()
+                        view! { <IncidentDetail incident=found topology board version/> }.into_any()
                     }
                     Ok(_) => view! {
                         <Title text="Not found"/>
@@ -112,7 +113,24 @@ fn IncidentDetail(
     topology: incident::IncidentTopology,
     /// The proposal cards shown, owned by the page: they outlive this view's re-renders.
     board: RwSignal<Vec<Card>>,
+    /// Bumped to re-read the incident.
+    version: RwSignal<u32>,
 ) -> impl IntoView {
+    let triage = TriageFacts {
+        id: incident.id.clone(),
+        acknowledged_by: incident.acknowledged_by.clone(),
+        acknowledged_at: incident.acknowledged_at.clone(),
+        assignee: incident.assignee.clone(),
+        closed: matches!(
+            incident.status,
+            graphql::IncidentStatus::Resolved | graphql::IncidentStatus::Merged
+        ),
+        comments: incident.comments.clone(),
+    };
+    let triage = view! {
+        <TriagePanel facts=triage changed=Callback::new(move |()| version.update(|v| *v += 1))/>
+    }
+    .into_any();
     let alerts = incident.alerts;
     let lines: Vec<Line> = incident
         .thinking
@@ -193,6 +211,7 @@ fn IncidentDetail(
                 </span>
             })}
         </div>
+        {triage}
         {act}
         <div class="grid">
             <section class="panel">

@@ -1,5 +1,7 @@
 //! The incident list: rendered on the server, then kept live by the `incidentUpdates`
-//! subscription — new incidents appear and changed ones update without a reload.
+//! subscription — new incidents appear and changed ones update without a reload. Filters
+//! (`?assignee=alice`, `?acknowledged=false`) are links, read by the server and kept by the
+//! live rows too.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -20,6 +22,39 @@ pub struct IncidentRow {
     /// Alerts absorbed (repeats included).
     pub alert_count: i64,
     pub merged_into: Option<String>,
+    pub assignee: Option<String>,
+    pub acknowledged_by: Option<String>,
+}
+
+/// Which incidents the list shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub assignee: Option<String>,
+    pub acknowledged: Option<bool>,
+}
+
+impl Filter {
+    /// From the page's query string (`assignee`, `acknowledged=true|false`).
+    pub fn from_query(assignee: Option<String>, acknowledged: Option<String>) -> Filter {
+        Filter {
+            assignee: assignee.filter(|a| !a.trim().is_empty()),
+            acknowledged: match acknowledged.as_deref() {
+                Some("true") => Some(true),
+                Some("false") => Some(false),
+                _ => None,
+            },
+        }
+    }
+
+    /// Whether `row` belongs in the list (a live update may move it out).
+    pub fn keeps(&self, row: &IncidentRow) -> bool {
+        self.assignee
+            .as_ref()
+            .is_none_or(|a| row.assignee.as_ref() == Some(a))
+            && self
+                .acknowledged
+                .is_none_or(|a| row.acknowledged_by.is_some() == a)
+    }
 }
 
 /// The same fields come from the list query and from the live subscription, as two generated
@@ -36,6 +71,8 @@ macro_rules! row_from {
             created_at: n.created_at,
             alert_count: n.alert_count,
             merged_into: n.merged_into,
+            assignee: n.assignee,
+            acknowledged_by: n.acknowledged_by,
         }
     }};
 }
@@ -52,13 +89,31 @@ pub fn upsert(rows: &mut Vec<IncidentRow>, row: IncidentRow) {
 #[component]
 pub fn IncidentsPage() -> impl IntoView {
     let transport = graphql::use_transport();
-    let list = Resource::new(
-        || (),
+    let query = leptos_router::hooks::use_query_map();
+    let filter = Memo::new(move |_| {
+        query.with(|q| Filter::from_query(q.get("assignee"), q.get("acknowledged")))
+    });
+    let me = Resource::new(|| (), {
+        let transport = transport.clone();
         move |_| {
+            let transport = transport.clone();
+            async move {
+                transport?
+                    .run::<graphql::Me>(graphql::me::Variables {})
+                    .await
+                    .map(|d| d.me.map(|m| m.username))
+            }
+        }
+    });
+    let list = Resource::new(
+        move || filter.get(),
+        move |filter| {
             let transport = transport.clone();
             async move {
                 let variables = incidents::Variables {
                     status: None,
+                    assignee: filter.assignee.clone(),
+                    acknowledged: filter.acknowledged,
                     first: 50,
                     after: None,
                 };
@@ -69,6 +124,24 @@ pub fn IncidentsPage() -> impl IntoView {
     view! {
         <Title text="Incidents"/>
         <h1 class="page-title">"Incidents"</h1>
+        <nav class="filters" data-testid="incident-filters">
+            <a href="/incidents" class:active=move || filter.get() == Filter::default()>"All"</a>
+            <a href="/incidents?acknowledged=false" data-testid="filter-unacknowledged"
+                class:active=move || filter.get().acknowledged == Some(false)>"Unacknowledged"</a>
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    me.await.ok().flatten().map(|name| {
+                        let href = format!("/incidents?assignee={name}");
+                        view! {
+                            <a href=href data-testid="filter-mine"
+                                class:active=move || filter.get().assignee.as_deref() == Some(name.as_str())>
+                                "Assigned to me"
+                            </a>
+                        }
+                    })
+                })}
+            </Suspense>
+        </nav>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
@@ -79,7 +152,7 @@ pub fn IncidentsPage() -> impl IntoView {
                             .into_iter()
                             .map(|edge| row_from!(edge.node))
                             .collect::<Vec<_>>();
-                        view! { <IncidentTable initial=rows/> }.into_any()
+                        view! { <IncidentTable initial=rows filter=filter.get_untracked()/> }.into_any()
                     }
                     Err(error) => {
                         view! { <p class="form-error" role="alert">{error.to_string()}</p> }
@@ -92,8 +165,11 @@ pub fn IncidentsPage() -> impl IntoView {
 }
 
 #[component]
-fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
+fn IncidentTable(initial: Vec<IncidentRow>, filter: Filter) -> impl IntoView {
     let rows = RwSignal::new(initial);
+    // Live rows are filtered in the browser; the server render is filtered by the query.
+    #[cfg(not(feature = "hydrate"))]
+    let _ = filter;
 
     #[cfg(feature = "hydrate")]
     {
@@ -103,7 +179,13 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
             move |event| {
                 if let SubscriptionEvent::Data(data) = event {
                     let row = row_from!(data.incident_updates);
-                    rows.update(|rows| upsert(rows, row));
+                    rows.update(|rows| {
+                        if filter.keeps(&row) {
+                            upsert(rows, row);
+                        } else {
+                            rows.retain(|r| r.id != row.id);
+                        }
+                    });
                 }
             },
         );
@@ -126,6 +208,7 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
                             <th>"Incident"</th>
                             <th>"Service"</th>
                             <th>"Status"</th>
+                            <th>"Owner"</th>
                             <th>"Alerts"</th>
                             <th>"Opened"</th>
                         </tr>
@@ -145,6 +228,13 @@ fn IncidentTable(initial: Vec<IncidentRow>) -> impl IntoView {
                                             {row.merged_into.clone().map(|into| view! {
                                                 " " <a href=format!("/incidents/{into}") data-testid="merged-into">{format!("into #{into}")}</a>
                                             })}
+                                        </td>
+                                        <td data-testid="owner">
+                                            {row.assignee.clone().unwrap_or_else(|| "—".into())}
+                                            {match &row.acknowledged_by {
+                                                Some(by) => view! { <span class="muted small">{format!(" · ack {by}")}</span> }.into_any(),
+                                                None => view! { <span class="pill st-open small">" unacked"</span> }.into_any(),
+                                            }}
                                         </td>
                                         <td class="mono" data-testid="alert-count">{row.alert_count}</td>
                                         <td class="mono muted">{short_time(&row.created_at)}</td>
@@ -173,6 +263,8 @@ mod tests {
             created_at: String::new(),
             alert_count: 1,
             merged_into: None,
+            assignee: None,
+            acknowledged_by: None,
         }
     }
 
@@ -184,5 +276,21 @@ mod tests {
         upsert(&mut rows, row("1", Resolved));
         let ids: Vec<_> = rows.iter().map(|r| (r.id.as_str(), r.status)).collect();
         assert_eq!(ids, [("3", Open), ("2", Open), ("1", Resolved)]);
+    }
+
+    #[test]
+    fn filters_read_the_query_and_keep_only_matching_rows() {
+        let filter = Filter::from_query(Some("alice".into()), Some("false".into()));
+        let mut r = row("1", IncidentStatus::Open);
+        assert!(!filter.keeps(&r));
+        r.assignee = Some("alice".into());
+        assert!(filter.keeps(&r));
+        r.acknowledged_by = Some("sam".into());
+        assert!(!filter.keeps(&r));
+        assert_eq!(
+            Filter::from_query(Some(" ".into()), Some("maybe".into())),
+            Filter::default()
+        );
+        assert!(Filter::default().keeps(&r));
     }
 }

@@ -55,6 +55,18 @@ impl Boundary {
         }
     }
 
+    /// Label values with the incident's labels replaced by their real values (to silence
+    /// "alerts like this one": the silence matches what alerts really carry).
+    pub fn real_labels(
+        &self,
+        labels: &std::collections::BTreeMap<String, String>,
+    ) -> std::collections::BTreeMap<String, String> {
+        labels
+            .iter()
+            .map(|(k, v)| (self.names.rehydrate(k), self.names.rehydrate(v)))
+            .collect()
+    }
+
     /// `text` pseudonymised with the incident's own labels (a value seen before keeps its
     /// label; a new one gets the next label, kept in the map).
     pub fn pseudonymise(&mut self, shield: &Shield, text: &str) -> String {

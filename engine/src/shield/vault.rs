@@ -51,6 +51,44 @@ impl VaultKey {
         mac.update(value.as_bytes());
         hex::encode(&mac.finalize().into_bytes()[..16])
     }
+
+    /// Encrypts `plaintext` (AES-256-GCM, a random nonce); `context` must be given again to
+    /// open it, so a sealed value cannot be moved to another row.
+    pub fn seal(&self, plaintext: &[u8], context: &[u8]) -> Vec<u8> {
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
+        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
+        let sealed = cipher
+            .encrypt(
+                &nonce,
+                Payload {
+                    msg: plaintext,
+                    aad: context,
+                },
+            )
+            .expect("AES-GCM encryption of a bounded buffer");
+        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Decrypts what [`VaultKey::seal`] made with the same key and context.
+    pub fn open(&self, sealed: &[u8], context: &[u8]) -> Result<Vec<u8>, VaultError> {
+        if sealed.len() < NONCE_LEN {
+            return Err(VaultError::CannotOpen);
+        }
+        let (nonce, body) = sealed.split_at(NONCE_LEN);
+        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&self.0));
+        cipher
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: body,
+                    aad: context,
+                },
+            )
+            .map_err(|_| VaultError::CannotOpen)
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,39 +110,12 @@ impl Pseudonyms {
             })
             .collect();
         let plaintext = serde_json::to_vec(&entries).expect("entries serialise");
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.0));
-        let nonce = Aes256Gcm::generate_nonce(&mut OsRng);
-        let sealed = cipher
-            .encrypt(
-                &nonce,
-                Payload {
-                    msg: &plaintext,
-                    aad: context,
-                },
-            )
-            .expect("AES-GCM encryption of a bounded buffer");
-        let mut out = Vec::with_capacity(NONCE_LEN + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        out
+        key.seal(&plaintext, context)
     }
 
     /// Decrypts a map sealed with the same key and context.
     pub fn open(sealed: &[u8], key: &VaultKey, context: &[u8]) -> Result<Pseudonyms, VaultError> {
-        if sealed.len() < NONCE_LEN {
-            return Err(VaultError::CannotOpen);
-        }
-        let (nonce, body) = sealed.split_at(NONCE_LEN);
-        let cipher = Aes256Gcm::new(Key::<Aes256Gcm>::from_slice(&key.0));
-        let plaintext = cipher
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: body,
-                    aad: context,
-                },
-            )
-            .map_err(|_| VaultError::CannotOpen)?;
+        let plaintext = key.open(sealed, context)?;
         let entries: Vec<Entry> =
             serde_json::from_slice(&plaintext).map_err(|_| VaultError::CannotOpen)?;
         let mut names = Pseudonyms::new();

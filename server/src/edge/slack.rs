@@ -1,6 +1,6 @@
 //! Slack's interactions endpoint (`/api/v1/slack/interactions`): a button click, verified by
 //! Slack's signature, signs an approval like a click in the console — the same roles,
-//! four-eyes and policy.
+//! four-eyes and policy — or acknowledges an incident as the mapped user.
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::edge::http::AppState;
-use crate::services::notify::slack::{APPROVE, REJECT, Unverified, blocks, verify};
+use crate::services::notify::slack::{ACKNOWLEDGE, APPROVE, REJECT, Unverified, blocks, verify};
 use crate::services::notify::{self, EventKind};
 
 #[derive(Deserialize)]
@@ -80,7 +80,7 @@ pub async fn interactions(
     };
     let outcome = decide(&state, &interaction).await;
     let (ok, text) = match &outcome {
-        Ok(view) => (
+        Ok(Clicked::Signed(view)) => (
             true,
             format!(
                 "approval {} is now {}",
@@ -88,9 +88,22 @@ pub async fn interactions(
                 view.row.status.as_str()
             ),
         ),
+        Ok(Clicked::Acknowledged(found)) => (
+            true,
+            format!(
+                "incident {} acknowledged by {}",
+                found.id,
+                found.acknowledged_by.as_deref().unwrap_or("?")
+            ),
+        ),
         Err(reason) => (false, reason.clone()),
     };
-    metrics::counter!("awoooi_slack_interactions_total", "outcome" => if ok { "signed" } else { "refused" }).increment(1);
+    let counted = match &outcome {
+        Ok(Clicked::Signed(_)) => "signed",
+        Ok(Clicked::Acknowledged(_)) => "acknowledged",
+        Err(_) => "refused",
+    };
+    metrics::counter!("awoooi_slack_interactions_total", "outcome" => counted).increment(1);
     // The outcome goes back to Slack through the click's response_url: the card replaced
     // with its new state, or the refusal shown to the one who clicked.
     if let Some(url) = interaction
@@ -99,16 +112,32 @@ pub async fn interactions(
         .filter(|u| u.starts_with(config.response_url_prefix()))
     {
         let update = match &outcome {
-            Ok(view) => {
+            Ok(Clicked::Signed(view)) => {
                 let mut card = card_of(&state, view.row.id).await;
                 card["replace_original"] = json!(true);
                 card
             }
-            Err(reason) => json!({
-                "response_type": "ephemeral",
-                "replace_original": false,
-                "text": format!("AWOOOI did not sign: {reason}"),
-            }),
+            Ok(Clicked::Acknowledged(found)) => {
+                let mut card = incident_card_of(&state, found.id).await;
+                card["replace_original"] = json!(true);
+                card
+            }
+            Err(reason) => {
+                let verb = if interaction
+                    .actions
+                    .iter()
+                    .any(|a| a.action_id == ACKNOWLEDGE)
+                {
+                    "acknowledge"
+                } else {
+                    "sign"
+                };
+                json!({
+                    "response_type": "ephemeral",
+                    "replace_original": false,
+                    "text": format!("AWOOOI did not {verb}: {reason}"),
+                })
+            }
         };
         let url = url.to_owned();
         tokio::spawn(async move {
@@ -128,11 +157,15 @@ pub async fn interactions(
     answer(StatusCode::OK, ok, &text)
 }
 
-/// Applies the click: who, which approval, which decision; then the policy decides.
-async fn decide(
-    state: &AppState,
-    interaction: &Interaction,
-) -> Result<crate::services::approvals::ApprovalView, String> {
+/// What a click did.
+enum Clicked {
+    Signed(Box<crate::services::approvals::ApprovalView>),
+    Acknowledged(Box<entity::incident::Model>),
+}
+
+/// Applies the click: who, which approval or incident, which decision; then the policy
+/// decides (a VIEWER acknowledges nothing, as in the console).
+async fn decide(state: &AppState, interaction: &Interaction) -> Result<Clicked, String> {
     if interaction.kind != "block_actions" {
         return Err(format!(
             "`{}` interactions are not handled",
@@ -142,13 +175,13 @@ async fn decide(
     let action = interaction
         .actions
         .iter()
-        .find(|a| a.action_id == APPROVE || a.action_id == REJECT)
-        .ok_or("no Approve or Reject action in the payload")?;
+        .find(|a| [APPROVE, REJECT, ACKNOWLEDGE].contains(&a.action_id.as_str()))
+        .ok_or("no Approve, Reject or Acknowledge action in the payload")?;
     let id: i32 = action
         .value
         .as_deref()
         .and_then(|v| v.parse().ok())
-        .ok_or("the button carries no approval id")?;
+        .ok_or("the button carries no id")?;
     let config = &state.config.notifications.slack;
     let name = config.users.get(&interaction.user.id).ok_or_else(|| {
         format!(
@@ -169,6 +202,17 @@ async fn decide(
         })?;
     let principal = crate::services::auth::user_principal(&user)
         .ok_or_else(|| format!("`{name}` has an unknown role"))?;
+    if action.action_id == ACKNOWLEDGE {
+        if principal.role == engine::Role::Viewer {
+            return Err(format!("`{name}` is a VIEWER and may not acknowledge"));
+        }
+        return state
+            .oncall
+            .acknowledge(id, &principal.name)
+            .await
+            .map(|found| Clicked::Acknowledged(Box::new(found)))
+            .map_err(|e| e.to_string());
+    }
     let (decision, comment) = if action.action_id == APPROVE {
         (Decision::Approve, Some("approved in Slack".to_owned()))
     } else {
@@ -178,7 +222,27 @@ async fn decide(
         .approvals
         .sign(id, &principal.name, principal.role, decision, comment)
         .await
+        .map(|view| Clicked::Signed(Box::new(view)))
         .map_err(|e| e.to_string())
+}
+
+/// The message of incident `id` as it is now (after an acknowledgement).
+async fn incident_card_of(state: &AppState, id: i32) -> Value {
+    match notify::payload_of(
+        &state.db,
+        EventKind::IncidentOpened,
+        Some(id),
+        None,
+        "slack",
+    )
+    .await
+    {
+        Ok(payload) => {
+            let link = payload.link(state.notifier.public_url());
+            blocks(&payload, &link, &format!("incident {id}"))
+        }
+        Err(e) => json!({"text": format!("incident {id} changed; cannot read it: {e}")}),
+    }
 }
 
 /// The card of approval `id` as it is now (for the message update).

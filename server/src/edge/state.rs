@@ -102,6 +102,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         key.clone(),
         ingest.bus().clone(),
     );
+    oncall.start_worker(std::time::Duration::from_secs(
+        config.oncall.check_every_seconds,
+    ));
     let approvals = approvals::Approvals::new(
         db.clone(),
         config.approvals.clone(),

@@ -51,6 +51,7 @@ async fn store(state: &AppState, events: Vec<AlertEvent>) -> Response {
             StatusCode::ACCEPTED,
             Json(json!({
                 "accepted": receipt.accepted,
+                "silenced": receipt.silenced,
                 "incidents": receipt.incidents.iter().map(i32::to_string).collect::<Vec<_>>(),
             })),
         )

@@ -47,6 +47,8 @@ pub struct Receipt {
     pub incidents: Vec<i32>,
     /// The submission's key was applied before: nothing changed this time.
     pub duplicate: bool,
+    /// Events a silence held back (stored and counted; they open nothing).
+    pub silenced: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -257,10 +259,12 @@ async fn apply(
                 accepted: events.len(),
                 incidents: Vec::new(),
                 duplicate: true,
+                silenced: 0,
             });
             continue;
         }
         let mut touched = Vec::new();
+        let silenced_before = group.silenced;
         for event in *events {
             if let Some(id) = group.apply(&txn, event).await?
                 && !touched.contains(&id)
@@ -278,6 +282,7 @@ async fn apply(
             accepted: events.len(),
             incidents: touched,
             duplicate: false,
+            silenced: group.silenced - silenced_before,
         });
     }
     let said = group.flush(&txn).await?;
@@ -332,6 +337,10 @@ struct Group<'a> {
     open: HashMap<String, i32>,
     alerts: std::collections::BTreeMap<i32, AlertChange>,
     incidents: std::collections::BTreeMap<i32, IncidentChange>,
+    /// Silences in force, read once per group.
+    silences: Vec<crate::services::oncall::silences::Holding>,
+    /// Events held back by a silence so far.
+    silenced: usize,
 }
 
 /// An incident as correlation sees it: its stored digests mapped back to topology names.

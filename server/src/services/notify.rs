@@ -60,10 +60,14 @@ pub enum EventKind {
     ApprovalSuperseded,
     /// The settings page's "send test notification".
     Test,
+    /// A silence or a maintenance window's occurrence ended: the digest of what it held back.
+    SilenceEnded,
+    /// A silence ends soon: its creator is warned.
+    SilenceExpiring,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::IncidentOpened,
         EventKind::IncidentResolved,
         EventKind::ApprovalPending,
@@ -76,6 +80,8 @@ impl EventKind {
         EventKind::ApprovalExpired,
         EventKind::ApprovalSuperseded,
         EventKind::Test,
+        EventKind::SilenceEnded,
+        EventKind::SilenceExpiring,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +98,8 @@ impl EventKind {
             EventKind::ApprovalExpired => "APPROVAL_EXPIRED",
             EventKind::ApprovalSuperseded => "APPROVAL_SUPERSEDED",
             EventKind::Test => "TEST",
+            EventKind::SilenceEnded => "SILENCE_ENDED",
+            EventKind::SilenceExpiring => "SILENCE_EXPIRING",
         }
     }
 
@@ -114,6 +122,8 @@ impl EventKind {
             EventKind::ApprovalExpired => "Approval expired",
             EventKind::ApprovalSuperseded => "Superseded by a newer analysis",
             EventKind::Test => "Test notification",
+            EventKind::SilenceEnded => "Silence ended",
+            EventKind::SilenceExpiring => "Silence ends soon",
         }
     }
 }
@@ -129,6 +139,33 @@ pub struct Payload {
     pub approval: Option<ApprovalFacts>,
     /// The namespace routing rules match (the action's, else the first alert's label).
     pub namespace: Option<String>,
+    /// A silence's end or coming end, with its digest.
+    #[serde(default)]
+    pub silence: Option<SilenceFacts>,
+}
+
+/// What a silence message says: which silence, and (at its end) what it held back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SilenceFacts {
+    pub id: i32,
+    /// SILENCE or MAINTENANCE.
+    pub kind: String,
+    pub name: Option<String>,
+    /// Pseudonymised.
+    pub matchers: String,
+    pub comment: String,
+    pub created_by: String,
+    /// When it ends (or this occurrence ended).
+    pub ends_at: DateTime<Utc>,
+    /// `name ×count` of the alerts that fired while it held.
+    #[serde(default)]
+    pub fired: Vec<String>,
+    /// Of those, the ones that resolved meanwhile.
+    #[serde(default)]
+    pub resolved: Vec<String>,
+    /// Of those, the ones still firing at its end.
+    #[serde(default)]
+    pub still_firing: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -138,6 +175,9 @@ pub struct IncidentFacts {
     pub severity: Severity,
     pub status: IncidentStatus,
     pub service: Option<String>,
+    /// Who acknowledged it, if anyone had when the event was written.
+    #[serde(default)]
+    pub acknowledged_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,6 +206,26 @@ pub struct ApprovalFacts {
 impl Payload {
     /// One line: `Approval needed: restart_deployment order-api (HIGH)`.
     pub fn summary(&self) -> String {
+        if let Some(silence) = &self.silence {
+            let what = match self.event {
+                EventKind::SilenceExpiring => format!(
+                    "#{} {} by {} ends at {}",
+                    silence.id,
+                    silence.matchers,
+                    silence.created_by,
+                    silence.ends_at.format("%Y-%m-%d %H:%M UTC")
+                ),
+                _ => format!(
+                    "#{} {}: {} alert(s) held back, {} resolved meanwhile, {} still firing",
+                    silence.id,
+                    silence.name.as_deref().unwrap_or(&silence.matchers),
+                    silence.fired.len(),
+                    silence.resolved.len(),
+                    silence.still_firing.len()
+                ),
+            };
+            return format!("{}: {what}", self.event.headline());
+        }
         let what = match (&self.approval, &self.incident) {
             (Some(a), _) => format!("{} {} ({})", a.kind, a.target, a.effective_risk.as_str()),
             (None, Some(i)) => format!("#{} {} ({})", i.id, i.title, i.severity.as_str()),
@@ -182,6 +242,9 @@ impl Payload {
             out.push(("Severity", i.severity.as_str().to_owned()));
             if let Some(s) = &i.service {
                 out.push(("Service", s.clone()));
+            }
+            if let Some(by) = &i.acknowledged_by {
+                out.push(("Acknowledged by", by.clone()));
             }
         }
         if let Some(a) = &self.approval {
@@ -229,6 +292,38 @@ impl Payload {
                 out.push(("Why", a.rationale.clone()));
             }
         }
+        if let Some(silence) = &self.silence {
+            let what = if silence.kind == "MAINTENANCE" {
+                "Maintenance window"
+            } else {
+                "Silence"
+            };
+            out.push((
+                what,
+                format!("#{} {}", silence.id, silence.name.as_deref().unwrap_or("")),
+            ));
+            out.push(("Matchers", silence.matchers.clone()));
+            if !silence.comment.is_empty() {
+                out.push(("Comment", silence.comment.clone()));
+            }
+            out.push(("Created by", silence.created_by.clone()));
+            out.push((
+                "Ends",
+                silence.ends_at.format("%Y-%m-%d %H:%M UTC").to_string(),
+            ));
+            if self.event == EventKind::SilenceEnded {
+                let list = |l: &[String]| {
+                    if l.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        l.join(", ")
+                    }
+                };
+                out.push(("Fired meanwhile", list(&silence.fired)));
+                out.push(("Resolved meanwhile", list(&silence.resolved)));
+                out.push(("Still firing", list(&silence.still_firing)));
+            }
+        }
         out.push(("By", self.actor.clone()));
         out
     }
@@ -236,10 +331,11 @@ impl Payload {
     /// Where a person looks at it in the console.
     pub fn link(&self, public_url: &str) -> String {
         let base = public_url.trim_end_matches('/');
-        match (&self.approval, &self.incident) {
-            (Some(a), _) => format!("{base}/approvals/{}", a.id),
-            (None, Some(i)) => format!("{base}/incidents/{}", i.id),
-            (None, None) => format!("{base}/settings"),
+        match (&self.approval, &self.incident, &self.silence) {
+            (Some(a), _, _) => format!("{base}/approvals/{}", a.id),
+            (None, Some(i), _) => format!("{base}/incidents/{}", i.id),
+            (None, None, Some(_)) => format!("{base}/silences"),
+            (None, None, None) => format!("{base}/settings"),
         }
     }
 }
@@ -322,11 +418,20 @@ pub async fn enqueue_in(
 ) -> Result<(), DbErr> {
     let approval_id = approval.as_ref().map(|a| a.id);
     let payload = payload_of(conn, event, incident_id, approval, actor).await?;
+    insert_event(conn, &payload, approval_id).await
+}
+
+/// The event row of `payload`, routed by the worker later.
+async fn insert_event(
+    conn: &impl ConnectionTrait,
+    payload: &Payload,
+    approval_id: Option<i32>,
+) -> Result<(), DbErr> {
     notification_event::ActiveModel {
-        kind: Set(event.as_str().to_owned()),
+        kind: Set(payload.event.as_str().to_owned()),
         incident_id: Set(payload.incident.as_ref().map(|i| i.id)),
         approval_id: Set(approval_id),
-        payload: Set(serde_json::to_string(&payload).expect("payload serialises")),
+        payload: Set(serde_json::to_string(payload).expect("payload serialises")),
         routed: Set(false),
         created_at: Set(payload.at),
         ..Default::default()
@@ -371,8 +476,28 @@ pub async fn payload_of(
             severity: i.severity,
             status: i.status,
             service: i.service,
+            acknowledged_by: i.acknowledged_by,
         }),
         approval,
         namespace,
+        silence: None,
     })
+}
+
+/// Writes a silence's event inside `conn`'s transaction.
+pub async fn enqueue_silence_in(
+    conn: &impl ConnectionTrait,
+    event: EventKind,
+    silence: SilenceFacts,
+) -> Result<(), DbErr> {
+    let payload = Payload {
+        event,
+        at: Utc::now(),
+        actor: "system".into(),
+        incident: None,
+        approval: None,
+        namespace: None,
+        silence: Some(silence),
+    };
+    insert_event(conn, &payload, None).await
 }

@@ -11,7 +11,8 @@ use engine::postmortem::{
 };
 use entity::{
     alert, analysis, approval, approval_signature, audit_event, execution, incident,
-    incident_comment, notification_delivery, notification_event, thinking_event,
+    incident_comment, notification_delivery, notification_event, silence, silenced_alert,
+    thinking_event,
 };
 use sea_orm::sea_query::Condition;
 use sea_orm::{
@@ -225,6 +226,45 @@ async fn oncall_steps(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<Time
             actor: comment.author,
             text: format!("commented: {}", excerpt(&comment.body, 300)),
         });
+    }
+    let held = silenced_alert::Entity::find()
+        .filter(silenced_alert::Column::IncidentId.is_in(ids.to_vec()))
+        .order_by_asc(silenced_alert::Column::Id)
+        .all(db)
+        .await?;
+    if !held.is_empty() {
+        let silences = silence::Entity::find()
+            .filter(
+                silence::Column::Id.is_in(held.iter().map(|h| h.silence_id).collect::<Vec<_>>()),
+            )
+            .all(db)
+            .await?;
+        for h in held {
+            let by = silences
+                .iter()
+                .find(|s| s.id == h.silence_id)
+                .map(|s| match &s.name {
+                    Some(name) => format!("maintenance window #{} {name}", s.id),
+                    None => format!("silence #{} {}", s.id, s.matchers),
+                })
+                .unwrap_or_else(|| format!("silence #{}", h.silence_id));
+            let resolved = if h.status == engine::alert::AlertStatus::Resolved {
+                "; it resolved meanwhile"
+            } else {
+                ""
+            };
+            out.push(TimelineEntry {
+                at: h.first_seen,
+                kind: TimelineKind::Silenced,
+                actor: "system".into(),
+                text: format!(
+                    "{} held back by {by}: {} firing(s) until {}{resolved}",
+                    h.name,
+                    h.count,
+                    h.last_seen.format("%H:%M:%S UTC")
+                ),
+            });
+        }
     }
     Ok(out)
 }

@@ -46,6 +46,8 @@ pub struct FileConfig {
     #[serde(default)]
     pub archive: crate::services::archive::ArchiveConfig,
     #[serde(default)]
+    pub oncall: crate::services::oncall::OncallConfig,
+    #[serde(default)]
     pub bus: crate::base::bus::BusConfig,
     #[serde(default)]
     pub graphql: crate::edge::limits::GraphqlLimits,

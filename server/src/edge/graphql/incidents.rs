@@ -514,6 +514,13 @@ impl IncidentMutation {
             .submit(vec![event])
             .await
             .map_err(ApiError::internal)?;
+        if receipt.silenced > 0 && receipt.incidents.is_empty() {
+            return Err(ApiError::Conflict(
+                "a silence holds alerts like this one: it is stored and counted, and opens no incident"
+                    .into(),
+            )
+            .into());
+        }
         let Some(id) = receipt.incidents.first() else {
             return Err(ApiError::NotFound(
                 "resolved alert matches no firing alert; nothing changed".into(),

@@ -45,6 +45,7 @@ pub struct Query(
     finops::FinopsQuery,
     notifications::NotificationQuery,
     postmortems::PostmortemQuery,
+    oncall::SilenceQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -57,6 +58,7 @@ pub struct Mutation(
     finops::FinopsMutation,
     notifications::NotificationMutation,
     oncall::OncallMutation,
+    oncall::SilenceMutation,
 );
 
 #[derive(MergedSubscription, Default)]

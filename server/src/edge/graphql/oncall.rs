@@ -11,8 +11,10 @@ impl From<OncallError> for ApiError {
     fn from(error: OncallError) -> Self {
         match error {
             OncallError::NotFound(_) => ApiError::NotFound(error.to_string()),
+            OncallError::Missing(m) => ApiError::NotFound(m),
             OncallError::Invalid(m) => ApiError::BadUserInput(m),
             OncallError::Conflict(m) => ApiError::Conflict(m),
+            OncallError::Forbidden(m) => ApiError::Forbidden(m),
             OncallError::Db(e) => ApiError::internal(e),
         }
     }
@@ -103,5 +105,289 @@ impl OncallMutation {
             .await
             .map_err(ApiError::from)?;
         Ok(IncidentComment::from(comment))
+    }
+}
+
+/// A one-off silence or a maintenance window.
+#[derive(async_graphql::Enum, Clone, Copy, PartialEq, Eq)]
+#[graphql(remote = "entity::states::SilenceKind")]
+pub enum SilenceKind {
+    Silence,
+    Maintenance,
+}
+
+/// When a maintenance window recurs.
+#[derive(SimpleObject)]
+pub struct SilenceRecurrence {
+    /// MON … SUN.
+    pub days: Vec<String>,
+    /// HH:MM in the time zone.
+    pub start: String,
+    pub time_zone: String,
+    pub duration_minutes: i32,
+}
+
+/// An alert a silence held back (pseudonymised), per occurrence.
+#[derive(SimpleObject)]
+pub struct SilencedAlert {
+    pub name: String,
+    pub service: Option<String>,
+    pub labels: async_graphql::Json<serde_json::Value>,
+    pub incident_id: Option<ID>,
+    pub firing: bool,
+    /// Firings held back.
+    pub count: i32,
+    pub occurrence_start: DateTime<Utc>,
+    pub first_seen: DateTime<Utc>,
+    pub last_seen: DateTime<Utc>,
+    pub resolved_at: Option<DateTime<Utc>>,
+}
+
+/// A silence: label matchers (Alertmanager's syntax, with labels in place of raw values),
+/// when it holds, who made it and why.
+pub struct Silence(pub entity::silence::Model);
+
+fn recurrence_of(row: &entity::silence::Model) -> Option<engine::oncall::windows::Recurrence> {
+    row.recurrence
+        .as_deref()
+        .and_then(|t| serde_json::from_str(t).ok())
+}
+
+#[Object]
+impl Silence {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn kind(&self) -> SilenceKind {
+        self.0.kind.into()
+    }
+    /// A maintenance window's name.
+    async fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+    async fn matchers(&self) -> &str {
+        &self.0.matchers
+    }
+    async fn comment(&self) -> &str {
+        &self.0.comment
+    }
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn starts_at(&self) -> DateTime<Utc> {
+        self.0.starts_at
+    }
+    /// A silence's end; a window's last day (null: until expired).
+    async fn ends_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ends_at
+    }
+    async fn expired_at(&self) -> Option<DateTime<Utc>> {
+        self.0.expired_at
+    }
+    async fn expired_by(&self) -> Option<&str> {
+        self.0.expired_by.as_deref()
+    }
+    async fn recurrence(&self) -> Option<SilenceRecurrence> {
+        recurrence_of(&self.0).map(|r| SilenceRecurrence {
+            days: r
+                .days
+                .iter()
+                .map(|d| engine::oncall::windows::day_name(*d).to_owned())
+                .collect(),
+            start: r.start.format("%H:%M").to_string(),
+            time_zone: r.zone.clone(),
+            duration_minutes: r.duration_minutes as i32,
+        })
+    }
+    /// Whether it holds alerts back now.
+    async fn holding(&self) -> bool {
+        crate::services::oncall::silences::holds_at(&self.0, Utc::now())
+    }
+    /// A window's next occurrence, if it has one before its end.
+    async fn next_start(&self) -> Option<DateTime<Utc>> {
+        let next = recurrence_of(&self.0)?.next_after(Utc::now())?.start;
+        (self.0.expired_at.is_none() && self.0.ends_at.is_none_or(|e| next < e)).then_some(next)
+    }
+    /// What it held back, newest occurrence first.
+    async fn held_back(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<SilencedAlert>> {
+        let rows = ctx
+            .data::<Oncall>()?
+            .held_back(self.0.id)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows
+            .into_iter()
+            .map(|a| SilencedAlert {
+                name: a.name,
+                service: a.service,
+                labels: async_graphql::Json(
+                    serde_json::from_str(&a.labels).unwrap_or(serde_json::Value::Null),
+                ),
+                incident_id: a.incident_id.map(|i| ID(i.to_string())),
+                firing: a.status == engine::alert::AlertStatus::Firing,
+                count: a.count,
+                occurrence_start: a.occurrence_start,
+                first_seen: a.first_seen,
+                last_seen: a.last_seen,
+                resolved_at: a.resolved_at,
+            })
+            .collect())
+    }
+}
+
+#[derive(Default)]
+pub struct SilenceQuery;
+
+#[Object]
+impl SilenceQuery {
+    /// Silences and maintenance windows, newest first; `holding: true` keeps those holding
+    /// alerts back now.
+    async fn silences(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default = false)] holding: bool,
+    ) -> async_graphql::Result<Vec<Silence>> {
+        super::principal(ctx)?;
+        let rows = ctx
+            .data::<Oncall>()?
+            .silences(holding)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows.into_iter().map(Silence).collect())
+    }
+}
+
+fn silence_id(id: &ID) -> Result<i32, ApiError> {
+    id.parse::<i32>()
+        .map_err(|_| ApiError::NotFound(format!("silence {} not found", id.as_str())))
+}
+
+#[derive(Default)]
+pub struct SilenceMutation;
+
+#[Object]
+impl SilenceMutation {
+    /// Silences alerts matching `matchers` (Alertmanager syntax, e.g.
+    /// `{alertname="DiskFull", env=~"stag.*"}`) from now (or `startsAt`) for `durationMinutes`
+    /// or until `endsAt`, at most 30 days. Matched alerts are stored and counted but open no
+    /// incident, start no analysis and notify nobody; a digest follows the end. Matchers that
+    /// match every alert need an ADMIN.
+    async fn create_silence(
+        &self,
+        ctx: &Context<'_>,
+        matchers: String,
+        comment: String,
+        starts_at: Option<DateTime<Utc>>,
+        ends_at: Option<DateTime<Utc>>,
+        duration_minutes: Option<i32>,
+    ) -> async_graphql::Result<Silence> {
+        use engine::Role::*;
+        let who = require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let from = starts_at.unwrap_or_else(Utc::now);
+        let ends_at = match (ends_at, duration_minutes) {
+            (Some(end), None) => end,
+            (None, Some(minutes)) if minutes > 0 => {
+                from + chrono::Duration::minutes(minutes.into())
+            }
+            (None, Some(_)) => {
+                return Err(
+                    ApiError::BadUserInput("durationMinutes must be positive".into()).into(),
+                );
+            }
+            _ => {
+                return Err(ApiError::BadUserInput(
+                    "give exactly one of endsAt and durationMinutes".into(),
+                )
+                .into());
+            }
+        };
+        let new = crate::services::oncall::silences::NewSilence {
+            matchers,
+            starts_at,
+            ends_at,
+            comment,
+        };
+        let row = ctx
+            .data::<Oncall>()?
+            .create_silence(new, &who.name, who.role)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Silence(row))
+    }
+
+    /// Silences alerts like a stored one (its name and labels) for `durationMinutes`.
+    async fn silence_alert(
+        &self,
+        ctx: &Context<'_>,
+        alert_id: ID,
+        duration_minutes: i32,
+        comment: String,
+    ) -> async_graphql::Result<Silence> {
+        use engine::Role::*;
+        let who = require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let id = alert_id
+            .parse::<i32>()
+            .map_err(|_| ApiError::NotFound(format!("alert {} not found", alert_id.as_str())))?;
+        let row = ctx
+            .data::<Oncall>()?
+            .silence_like(id, duration_minutes.into(), &comment, &who.name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Silence(row))
+    }
+
+    /// A maintenance window: a silence that recurs on `days` (MON … SUN) at `start` (HH:MM)
+    /// in `timeZone` (IANA, e.g. Europe/Berlin) for `durationMinutes`, until `until` or until
+    /// expired. Its hours follow the zone's civil time across daylight-saving changes.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_maintenance_window(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        matchers: String,
+        days: Vec<String>,
+        start: String,
+        time_zone: String,
+        duration_minutes: i32,
+        comment: String,
+        until: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Silence> {
+        use engine::Role::*;
+        let who = require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let recurrence = engine::oncall::windows::Recurrence::new(
+            &days,
+            &start,
+            &time_zone,
+            duration_minutes.into(),
+        )
+        .map_err(|e| ApiError::BadUserInput(e.to_string()))?;
+        let new = crate::services::oncall::silences::NewWindow {
+            name,
+            matchers,
+            recurrence,
+            until,
+            comment,
+        };
+        let row = ctx
+            .data::<Oncall>()?
+            .create_window(new, &who.name, who.role)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Silence(row))
+    }
+
+    /// Ends a silence or maintenance window now; its digest follows.
+    async fn expire_silence(&self, ctx: &Context<'_>, id: ID) -> async_graphql::Result<Silence> {
+        use engine::Role::*;
+        let who = require_role(ctx, &[Admin, Devops, Sre, Cto, Ciso])?;
+        let row = ctx
+            .data::<Oncall>()?
+            .expire_silence(silence_id(&id)?, &who.name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Silence(row))
     }
 }

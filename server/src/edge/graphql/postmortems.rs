@@ -35,6 +35,7 @@ pub enum TimelineKind {
     Acknowledged,
     Assigned,
     Commented,
+    Silenced,
     Resolved,
 }
 

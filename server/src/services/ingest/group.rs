@@ -69,6 +69,7 @@ impl<'a> Group<'a> {
         }
         // A fingerprint firing now is not flapping.
         recent.retain(|fp, _| !firing.contains_key(fp));
+        let silences = crate::services::oncall::silences::holding(conn, &settings.key, now).await?;
         Ok(Group {
             settings,
             index,
@@ -85,6 +86,8 @@ impl<'a> Group<'a> {
             open: HashMap::new(),
             alerts: Default::default(),
             incidents: Default::default(),
+            silences,
+            silenced: 0,
         })
     }
 
@@ -118,13 +121,32 @@ impl<'a> Group<'a> {
         Ok(self.incidents.get_mut(&id).expect("inserted above"))
     }
 
-    /// Plans one event; returns the incident it touched, if any.
+    /// Plans one event; returns the incident it touched, if any. An event a silence matches is
+    /// stored as held back and touches nothing — except the resolution of an alert an incident
+    /// already has, which also resolves it there (an incident never hangs on a silence).
     pub(super) async fn apply(
         &mut self,
         conn: &impl ConnectionTrait,
         event: &AlertEvent,
     ) -> Result<Option<i32>, DbErr> {
         let known = self.firing.get(&event.fingerprint).copied();
+        if let Some(silence) = crate::services::oncall::silences::first_match(&self.silences, event)
+        {
+            let in_incident = known.or_else(|| self.recent.get(&event.fingerprint).copied());
+            crate::services::oncall::silences::record_in(
+                conn,
+                &self.settings.shield,
+                silence,
+                event,
+                in_incident.map(|f| f.incident_id),
+                self.now,
+            )
+            .await?;
+            self.silenced += 1;
+            if !(event.status == AlertStatus::Resolved && known.is_some()) {
+                return Ok(None);
+            }
+        }
         match (event.status, known) {
             // A repeat: count it, open nothing.
             (AlertStatus::Firing, Some(found)) => {

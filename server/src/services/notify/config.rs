@@ -231,9 +231,11 @@ mod tests {
                 severity,
                 status: IncidentStatus::Open,
                 service: Some(service.into()),
+                acknowledged_by: None,
             }),
             approval: None,
             namespace: namespace.map(str::to_owned),
+            silence: None,
         }
     }
 

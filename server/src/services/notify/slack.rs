@@ -1,5 +1,6 @@
 //! Slack: Block Kit messages through an incoming webhook or `chat.postMessage`, and the
-//! interactive Approve / Reject buttons (`POST /api/v1/slack/interactions`).
+//! interactive Approve / Reject buttons and an open incident's Acknowledge button
+//! (`POST /api/v1/slack/interactions`).
 //!
 //! A click reaches AWOOOI only as a request Slack signed with the app's signing secret
 //! (<https://api.slack.com/authentication/verifying-requests-from-slack>): `v0=` HMAC-SHA256
@@ -20,6 +21,7 @@ use crate::base::signing;
 
 pub const APPROVE: &str = "awoooi_approve";
 pub const REJECT: &str = "awoooi_reject";
+pub const ACKNOWLEDGE: &str = "awoooi_acknowledge";
 
 /// How far a request's timestamp may be from now.
 pub const MAX_SKEW_SECONDS: i64 = 300;
@@ -103,6 +105,24 @@ pub fn blocks(payload: &super::Payload, link: &str, key: &str) -> Value {
                  "confirm": {"title": plain("Reject this action?", 100),
                              "text": plain("A rejection ends the approval and resets the pattern's trust.", 300),
                              "confirm": plain("Reject", 30), "deny": plain("Keep it", 30)}},
+            ],
+        }));
+    }
+    if payload.approval.is_none()
+        && let Some(i) = &payload.incident
+        && i.acknowledged_by.is_none()
+        && !matches!(
+            i.status,
+            crate::base::incident::IncidentStatus::Resolved
+                | crate::base::incident::IncidentStatus::Merged
+        )
+    {
+        blocks.push(json!({
+            "type": "actions",
+            "block_id": format!("awoooi_incident_{}", i.id),
+            "elements": [
+                {"type": "button", "action_id": ACKNOWLEDGE, "style": "primary",
+                 "text": plain("Acknowledge", 75), "value": i.id.to_string()},
             ],
         }));
     }

@@ -1,0 +1,173 @@
+//! The incident's on-call strip: acknowledge, assign (to me, to someone, or nobody), and the
+//! comments with a box to add one. Each action calls its mutation and then `changed`, which
+//! re-reads the page (the `incidentUpdates` subscription does too, for other viewers).
+
+use leptos::prelude::*;
+
+use crate::components::status::short_time;
+use crate::graphql::{self, incident};
+
+/// What the strip shows of the incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriageFacts {
+    pub id: String,
+    pub acknowledged_by: Option<String>,
+    pub acknowledged_at: Option<String>,
+    pub assignee: Option<String>,
+    /// Resolved or merged: nothing left to acknowledge.
+    pub closed: bool,
+    pub comments: Vec<incident::IncidentIncidentComments>,
+}
+
+#[component]
+pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
+    let transport = graphql::use_transport().ok();
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let assignee = RwSignal::new(facts.assignee.clone().unwrap_or_default());
+    let body = RwSignal::new(String::new());
+    let id = facts.id.clone();
+
+    // Runs one mutation; on success re-reads the page, else shows the server's words.
+    let act = move |run: Box<dyn FnOnce(graphql::Transport) -> TriageFuture>| {
+        let Some(transport) = transport.clone() else {
+            return;
+        };
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let result = run(transport).await;
+            busy.set(false);
+            match result {
+                Ok(()) => changed.run(()),
+                Err(message) => error.set(Some(message)),
+            }
+        });
+    };
+
+    let acknowledge = {
+        let (act, id) = (act.clone(), id.clone());
+        move |_| {
+            let id = id.clone();
+            act(Box::new(move |t| {
+                Box::pin(async move {
+                    t.run::<graphql::AcknowledgeIncident>(
+                        graphql::acknowledge_incident::Variables { id },
+                    )
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.message)
+                })
+            }))
+        }
+    };
+    let assign = {
+        let (act, id) = (act.clone(), id.clone());
+        move |to: Option<String>| {
+            let id = id.clone();
+            act(Box::new(move |t| {
+                Box::pin(async move {
+                    t.run::<graphql::AssignIncident>(graphql::assign_incident::Variables {
+                        id,
+                        assignee: to,
+                    })
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.message)
+                })
+            }))
+        }
+    };
+    let assign_typed = {
+        let assign = assign.clone();
+        move |_| {
+            let name = assignee.get_untracked().trim().to_owned();
+            assign((!name.is_empty()).then_some(name))
+        }
+    };
+    let comment = {
+        let (act, id) = (act.clone(), id.clone());
+        move |_| {
+            let text = body.get_untracked();
+            if text.trim().is_empty() {
+                error.set(Some("Write something first.".into()));
+                return;
+            }
+            let id = id.clone();
+            act(Box::new(move |t| {
+                Box::pin(async move {
+                    let done = t
+                        .run::<graphql::CommentOnIncident>(
+                            graphql::comment_on_incident::Variables { id, body: text },
+                        )
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.message);
+                    if done.is_ok() {
+                        body.set(String::new());
+                    }
+                    done
+                })
+            }))
+        }
+    };
+
+    let ack_view = match (&facts.acknowledged_by, facts.closed) {
+        (Some(by), _) => view! {
+            <span data-testid="acknowledged">
+                {format!("Acknowledged by {by}")}
+                {facts.acknowledged_at.as_ref().map(|at| format!(" at {}", short_time(at)))}
+            </span>
+        }
+        .into_any(),
+        (None, true) => view! { <span class="muted">"Not acknowledged"</span> }.into_any(),
+        (None, false) => view! {
+            <button class="btn btn-primary" data-testid="acknowledge" on:click=acknowledge
+                disabled=move || busy.get()>"Acknowledge"</button>
+        }
+        .into_any(),
+    };
+    let comments = facts.comments.clone();
+    view! {
+        <section class="panel triage" data-testid="triage">
+            <div class="facts-row">
+                {ack_view}
+                <span data-testid="assignee">
+                    {match &facts.assignee {
+                        Some(who) => format!("Assigned to {who}"),
+                        None => "Unassigned".to_owned(),
+                    }}
+                </span>
+                <label class="inline">
+                    <span class="sr-only">"Assign to"</span>
+                    <input type="text" placeholder="user name" data-testid="assignee-input"
+                        prop:value=move || assignee.get()
+                        on:input=move |ev| assignee.set(event_target_value(&ev))/>
+                </label>
+                <button class="btn" data-testid="assign" on:click=assign_typed
+                    disabled=move || busy.get()>"Assign"</button>
+            </div>
+            <h2>{format!("Comments ({})", comments.len())}</h2>
+            <ol class="comments" data-testid="comments">
+                {comments.into_iter().map(|c| view! {
+                    <li data-testid="comment">
+                        <p class="muted small">{format!("{} · {}", c.author, short_time(&c.created_at))}</p>
+                        <p class="comment-body">{c.body}</p>
+                    </li>
+                }).collect_view()}
+            </ol>
+            <label>
+                <span class="sr-only">"Comment"</span>
+                <textarea rows="3" placeholder="Add a comment (Markdown)" data-testid="comment-input"
+                    prop:value=move || body.get()
+                    on:input=move |ev| body.set(event_target_value(&ev))></textarea>
+            </label>
+            <button class="btn" data-testid="comment-submit" on:click=comment
+                disabled=move || busy.get()>"Comment"</button>
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        </section>
+    }
+}
+
+/// What one triage action's future gives: `Err` with the server's message.
+type TriageFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>;
