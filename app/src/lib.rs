@@ -24,6 +24,7 @@ use routes::{
     login::Login,
     placeholder::ComingSoon,
     settings::SettingsPage,
+    silences::SilencesPage,
     topology::TopologyPage,
 };
 
@@ -81,6 +82,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/audit") view=|| view! { <Layout><AuditPage/></Layout> }/>
                 <Route path=path!("/knowledge") view=|| view! { <Layout><KnowledgePage/></Layout> }/>
                 <Route path=path!("/settings") view=|| view! { <Layout><SettingsPage/></Layout> }/>
+                <Route path=path!("/silences") view=|| view! { <Layout><SilencesPage/></Layout> }/>
             </Routes>
         </Router>
     }

@@ -61,3 +61,59 @@ test("acknowledge, assign and comment from the incident page; the timeline and t
   await open(alice, "/incidents?acknowledged=false");
   await expect(alice.locator(`a[href="/incidents/${incident}"]`)).toHaveCount(0);
 });
+
+test("silence from the console: held back, counted, shown, then expired; and from an alert", async ({
+  browser,
+}) => {
+  const page = await session(browser, "bob");
+  const name = `NightlyBackup${Date.now()}`;
+  await open(page, "/silences");
+  const form = page.getByTestId("new-silence");
+  await form.getByTestId("silence-matchers-input").fill(`{alertname="${name}"}`);
+  await form.getByTestId("silence-minutes").fill("30");
+  await form.getByTestId("silence-comment").fill("backups rewritten tonight");
+  await form.getByTestId("create-silence").click();
+  const holding = page.getByTestId("silences-holding");
+  const mine = holding.getByTestId("silence").filter({ hasText: name });
+  await expect(mine).toHaveCount(1);
+
+  // Matching alerts are stored and counted, and open nothing.
+  for (let i = 0; i < 2; i++) {
+    const fired = await page.request.post("/api/v1/alerts/webhook", {
+      data: { name, service: "backup", severity: "critical" },
+    });
+    expect(fired.status()).toBe(202);
+    const body = await fired.json();
+    expect(body.silenced).toBe(1);
+    expect(body.incidents).toEqual([]);
+  }
+  await page.reload();
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(mine.getByTestId("silence-held")).toContainText("2 firing(s) held back");
+
+  // Silencing everything is refused for an SRE, with the reason.
+  await form.getByTestId("silence-matchers-input").fill('{alertname=~".*"}');
+  await form.getByTestId("silence-comment").fill("storm");
+  await form.getByTestId("create-silence").click();
+  await expect(form.getByRole("alert")).toContainText("only an ADMIN may silence everything");
+
+  await mine.getByTestId("expire-silence").click();
+  await expect(page.getByTestId("silences-ended").getByTestId("silence").filter({ hasText: name })).toHaveCount(1);
+  await expect(holding.getByTestId("silence").filter({ hasText: name })).toHaveCount(0);
+
+  // From an incident's alert: its repeats are held back, and its timeline says so.
+  const other = `CertExpiring${Date.now()}`;
+  const alert = { name: other, service: `edge-${Date.now()}`, severity: "warning" };
+  const fired = await page.request.post("/api/v1/alerts/webhook", { data: alert });
+  const incident = (await fired.json()).incidents[0];
+  await open(page, `/incidents/${incident}`);
+  await page.getByTestId("silence-like-this").first().click();
+  await expect(page.getByTestId("silenced")).toContainText("Silenced for 2 h");
+  const repeat = await page.request.post("/api/v1/alerts/webhook", { data: alert });
+  expect((await repeat.json()).silenced).toBe(1);
+  await page.reload();
+  await expect(page.locator("body")).toHaveAttribute("data-hydrated", "true");
+  await expect(
+    page.getByTestId("timeline").getByTestId("timeline-entry").filter({ hasText: "held back by silence #" }),
+  ).toHaveCount(1);
+});

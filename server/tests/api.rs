@@ -384,6 +384,7 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
         ("/approvals", "Nothing waits for a signature."),
         ("/trust", "No pattern has been decided yet."),
         ("/audit", "user.added"),
+        ("/silences", "Holding now (0)"),
     ] {
         let response = server.get(page, Some(&cookie)).await;
         assert_eq!(response.status(), 200, "{page}");

@@ -386,3 +386,65 @@ async fn silencing_an_incident_s_alert_shows_in_its_timeline(backend: Backend) {
     .await;
     assert_eq!(resolved["incidents"], json!([incident]), "{resolved}");
 }
+
+/// `awoooi silence add|list|expire` against a running server, as the token's user; a bad
+/// duration is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_adds_lists_and_expires_silences() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    let token = server.signed_in("sam", "sre").await;
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_awoooi"))
+            .args(args)
+            .env("AWOOOI_URL", &server.base)
+            .env("AWOOOI_TOKEN", &token)
+            .output()
+            .unwrap()
+    };
+    let added = run(&[
+        "silence",
+        "add",
+        "alertname=\"DiskFull\", env=\"staging\"",
+        "--for",
+        "90m",
+        "--comment",
+        "resizing",
+    ]);
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let line = String::from_utf8_lossy(&added.stdout).into_owned();
+    assert!(
+        line.starts_with("#")
+            && line.contains("HOLDING")
+            && line.contains("{alertname=\"DiskFull\", env=\"staging\"}"),
+        "{line}"
+    );
+    let id = line[1..].split('\t').next().unwrap().to_owned();
+    let listed = run(&["silence", "list", "--holding"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&format!("#{id}\tHOLDING")));
+    let expired = run(&["silence", "expire", &id]);
+    assert!(
+        expired.status.success(),
+        "{}",
+        String::from_utf8_lossy(&expired.stderr)
+    );
+    let listed = run(&["silence", "list", "--holding"]);
+    assert_eq!(String::from_utf8_lossy(&listed.stdout), "");
+    let again = run(&["silence", "expire", &id]);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("has ended already (CONFLICT)"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+    let bad = run(&["silence", "add", "a=\"b\"", "--for", "2w", "--comment", "x"]);
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--for `2w`: the unit must be m, h or d"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+}

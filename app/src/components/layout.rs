@@ -3,10 +3,11 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-const NAV: [(&str, &str); 9] = [
+const NAV: [(&str, &str); 10] = [
     ("/", "Dashboard"),
     ("/incidents", "Incidents"),
     ("/approvals", "Approvals"),
+    ("/silences", "Silences"),
     ("/topology", "Topology"),
     ("/knowledge", "Knowledge"),
     ("/finops", "FinOps"),

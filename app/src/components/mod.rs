@@ -1,5 +1,6 @@
 //! Pieces shared by pages.
 
+pub mod action;
 pub mod approval;
 pub mod graph;
 pub mod layout;

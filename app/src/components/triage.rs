@@ -4,6 +4,7 @@
 
 use leptos::prelude::*;
 
+use crate::components::action::run_action;
 use crate::components::status::short_time;
 use crate::graphql::{self, incident};
 
@@ -21,61 +22,38 @@ pub struct TriageFacts {
 
 #[component]
 pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
-    let transport = graphql::use_transport().ok();
     let error = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     let assignee = RwSignal::new(facts.assignee.clone().unwrap_or_default());
     let body = RwSignal::new(String::new());
     let id = facts.id.clone();
 
-    // Runs one mutation; on success re-reads the page, else shows the server's words.
-    let act = move |run: Box<dyn FnOnce(graphql::Transport) -> TriageFuture>| {
-        let Some(transport) = transport.clone() else {
-            return;
-        };
-        busy.set(true);
-        error.set(None);
-        leptos::task::spawn_local(async move {
-            let result = run(transport).await;
-            busy.set(false);
-            match result {
-                Ok(()) => changed.run(()),
-                Err(message) => error.set(Some(message)),
-            }
-        });
-    };
-
+    let done = move || changed.run(());
     let acknowledge = {
-        let (act, id) = (act.clone(), id.clone());
+        let id = id.clone();
         move |_| {
             let id = id.clone();
-            act(Box::new(move |t| {
-                Box::pin(async move {
-                    t.run::<graphql::AcknowledgeIncident>(
-                        graphql::acknowledge_incident::Variables { id },
-                    )
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.message)
+            run_action(error, busy, done, move |t| async move {
+                t.run::<graphql::AcknowledgeIncident>(graphql::acknowledge_incident::Variables {
+                    id,
                 })
-            }))
+                .await
+                .map(drop)
+            })
         }
     };
     let assign = {
-        let (act, id) = (act.clone(), id.clone());
+        let id = id.clone();
         move |to: Option<String>| {
             let id = id.clone();
-            act(Box::new(move |t| {
-                Box::pin(async move {
-                    t.run::<graphql::AssignIncident>(graphql::assign_incident::Variables {
-                        id,
-                        assignee: to,
-                    })
-                    .await
-                    .map(drop)
-                    .map_err(|e| e.message)
+            run_action(error, busy, done, move |t| async move {
+                t.run::<graphql::AssignIncident>(graphql::assign_incident::Variables {
+                    id,
+                    assignee: to,
                 })
-            }))
+                .await
+                .map(drop)
+            })
         }
     };
     let assign_typed = {
@@ -86,7 +64,7 @@ pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
         }
     };
     let comment = {
-        let (act, id) = (act.clone(), id.clone());
+        let id = id.clone();
         move |_| {
             let text = body.get_untracked();
             if text.trim().is_empty() {
@@ -94,21 +72,18 @@ pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
                 return;
             }
             let id = id.clone();
-            act(Box::new(move |t| {
-                Box::pin(async move {
-                    let done = t
-                        .run::<graphql::CommentOnIncident>(
-                            graphql::comment_on_incident::Variables { id, body: text },
-                        )
-                        .await
-                        .map(drop)
-                        .map_err(|e| e.message);
-                    if done.is_ok() {
-                        body.set(String::new());
-                    }
-                    done
+            let done = move || {
+                body.set(String::new());
+                done();
+            };
+            run_action(error, busy, done, move |t| async move {
+                t.run::<graphql::CommentOnIncident>(graphql::comment_on_incident::Variables {
+                    id,
+                    body: text,
                 })
-            }))
+                .await
+                .map(drop)
+            })
         }
     };
 
@@ -168,6 +143,3 @@ pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
         </section>
     }
 }
-
-/// What one triage action's future gives: `Err` with the server's message.
-type TriageFuture = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>>>>;

@@ -108,6 +108,7 @@ fn HeadlineTiles() -> impl IntoView {
                                 </div>
                                 {executions_tile(&executions)}
                                 {key_times_tile(&d.key_times)}
+                                {silences_tile(&d.silences)}
                             }.into_any()
                         }
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -167,6 +168,30 @@ fn key_times_tile(k: &dashboard_tiles::DashboardTilesKeyTimes) -> impl IntoView 
                 }).collect_view()}
             </dl>
             <p class="muted small">{format!("{} incident(s) resolved in 30 days", k.incidents)}</p>
+        </div>
+    }
+}
+
+/// The silences holding alerts back now.
+fn silences_tile(silences: &[dashboard_tiles::DashboardTilesSilences]) -> impl IntoView + use<> {
+    view! {
+        <div class="tile" data-testid="tile-silences">
+            <h3><a href="/silences">{format!("Active silences ({})", silences.len())}</a></h3>
+            {if silences.is_empty() {
+                view! { <p class="muted">"Nothing is silenced"</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="tile-list">
+                        {silences.iter().map(|s| view! {
+                            <li>
+                                <span class="mono">{s.name.clone().unwrap_or_else(|| s.matchers.clone())}</span>
+                                {s.ends_at.as_deref().map(|e| view! { <span class="muted">{format!(" until {}", short_time(e))}</span> })}
+                            </li>
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            }}
         </div>
     }
 }

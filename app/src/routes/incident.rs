@@ -642,7 +642,48 @@ fn alert_card(alert: incident::IncidentIncidentAlerts) -> impl IntoView {
             <p class="muted mono small">
                 "last seen "{short_time(&alert.last_seen)}
             </p>
+            <SilenceLikeThis alert_id=alert.id.clone()/>
         </article>
+    }
+}
+
+/// "Silence alerts like this for 2 h": a silence on this alert's name and labels.
+#[component]
+fn SilenceLikeThis(alert_id: String) -> impl IntoView {
+    let transport = graphql::use_transport().ok();
+    let said = RwSignal::new(None::<Result<String, String>>);
+    let silence = move |_| {
+        let Some(transport) = transport.clone() else {
+            return;
+        };
+        let alert_id = alert_id.clone();
+        leptos::task::spawn_local(async move {
+            let result = transport
+                .run::<graphql::SilenceAlert>(graphql::silence_alert::Variables {
+                    alert_id,
+                    duration_minutes: 120,
+                    comment: "silenced from the incident page".into(),
+                })
+                .await;
+            said.set(Some(match result {
+                Ok(data) => Ok(format!(
+                    "Silenced for 2 h (silence #{}).",
+                    data.silence_alert.id
+                )),
+                Err(e) => Err(e.message),
+            }));
+        });
+    };
+    view! {
+        <p class="small">
+            <button class="btn btn-small btn-ghost" data-testid="silence-like-this" on:click=silence>
+                "Silence alerts like this for 2 h"
+            </button>
+            {move || said.get().map(|r| match r {
+                Ok(text) => view! { <span class="muted" data-testid="silenced">" "{text}" "<a href="/silences">"Silences"</a></span> }.into_any(),
+                Err(e) => view! { <span class="form-error" role="alert">{e}</span> }.into_any(),
+            })}
+        </p>
     }
 }
 

@@ -10,4 +10,5 @@ pub mod knowledge;
 pub mod login;
 pub mod placeholder;
 pub mod settings;
+pub mod silences;
 pub mod topology;

@@ -75,6 +75,9 @@ pub enum Command {
     /// Break something in a running server's simulated cluster, for demos and tests (needs an
     /// ADMIN token in AWOOOI_TOKEN).
     Chaos(ChaosArgs),
+    /// Silences on a running server (AWOOOI_URL, AWOOOI_TOKEN): add, list, expire.
+    #[command(subcommand)]
+    Silence(SilenceCommand),
     /// Serve MCP on stdin/stdout, acting through a running server's API with AWOOOI_TOKEN
     /// (its user is the requester of what it proposes).
     Mcp(RemoteArgs),
@@ -173,6 +176,57 @@ pub struct ChaosArgs {
     pub replicas: Option<u32>,
     #[command(flatten)]
     pub remote: RemoteArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SilenceCommand {
+    /// Silence alerts matching MATCHERS (Alertmanager syntax, e.g. 'alertname="DiskFull",
+    /// env=~"stag.*"') from now for --for (e.g. 90m, 2h, 1d).
+    Add {
+        matchers: String,
+        /// How long: minutes (m), hours (h) or days (d).
+        #[arg(long = "for", default_value = "2h")]
+        duration: String,
+        /// Why (required).
+        #[arg(long)]
+        comment: String,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// List silences and maintenance windows (--holding: only those holding alerts now).
+    List {
+        #[arg(long)]
+        holding: bool,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+    /// End a silence now (its digest follows).
+    Expire {
+        id: i32,
+        #[command(flatten)]
+        remote: RemoteArgs,
+    },
+}
+
+/// A duration as people type it: `90m`, `2h`, `1d` (minutes without a unit). In minutes.
+pub fn minutes_of(text: &str) -> Result<i64, String> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text.split_at(at),
+        None => (text, "m"),
+    };
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90m, 2h or 1d"))?;
+    let per = match unit {
+        "m" | "min" => 1,
+        "h" => 60,
+        "d" => 24 * 60,
+        _ => return Err(format!("`{text}`: the unit must be m, h or d")),
+    };
+    n.checked_mul(per)
+        .filter(|m| *m > 0)
+        .ok_or_else(|| format!("`{text}` must be positive"))
 }
 
 /// A running server and the token to act with.

@@ -100,6 +100,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Chaos(args)) => chaos_command(args).await,
+        Some(Command::Silence(command)) => silence_command(command).await,
         Some(Command::Mcp(remote)) => mcp::serve_stdio(remote.url, remote.token).await,
         Some(Command::TracerBullet(args)) => {
             let url = args.url.trim_end_matches('/').to_owned();
@@ -179,23 +180,18 @@ async fn eval_command(args: cli::EvalArgs) -> anyhow::Result<()> {
 }
 
 /// `awoooi chaos`: one `clusterChaos` call to a running server.
-async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
-    let kind = match args.kind {
-        cli::ChaosKind::CrashPod => "CRASH_POD",
-        cli::ChaosKind::ExhaustDatabase => "EXHAUST_DATABASE",
-        cli::ChaosKind::SetReplicas => "SET_REPLICAS",
-        cli::ChaosKind::BadRollout => "BAD_ROLLOUT",
-    };
-    let body = serde_json::json!({
-        "query": "mutation($k: ChaosKind!, $t: String!, $n: String, $r: Int) \
-                  { clusterChaos(kind: $k, target: $t, namespace: $n, replicas: $r) }",
-        "variables": {"k": kind, "t": args.target, "n": args.namespace, "r": args.replicas},
-    });
-    let url = format!("{}/graphql", args.remote.url.trim_end_matches('/'));
+/// One GraphQL operation on a running server as the token's user; `data` or the error with
+/// its code.
+async fn remote_graphql(
+    remote: &cli::RemoteArgs,
+    query: &str,
+    variables: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{}/graphql", remote.url.trim_end_matches('/'));
     let answer: serde_json::Value = reqwest::Client::new()
         .post(&url)
-        .bearer_auth(&args.remote.token)
-        .json(&body)
+        .bearer_auth(&remote.token)
+        .json(&serde_json::json!({"query": query, "variables": variables}))
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?
@@ -209,10 +205,84 @@ async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
             error["extensions"]["code"].as_str().unwrap_or("no code")
         );
     }
-    println!(
-        "{}",
-        answer["data"]["clusterChaos"].as_str().unwrap_or_default()
-    );
+    Ok(answer["data"].clone())
+}
+
+/// `awoooi silence add|list|expire`.
+async fn silence_command(command: cli::SilenceCommand) -> anyhow::Result<()> {
+    const FIELDS: &str =
+        "id kind name matchers comment createdBy startsAt endsAt holding heldBack { count }";
+    let line = |s: &serde_json::Value| {
+        let held: i64 = s["heldBack"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|h| h["count"].as_i64()).sum())
+            .unwrap_or(0);
+        format!(
+            "#{}\t{}\t{}\t{}\tuntil {}\tby {}\t{held} held back\t{}",
+            s["id"].as_str().unwrap_or("?"),
+            if s["holding"] == true { "HOLDING" } else { "-" },
+            s["name"].as_str().unwrap_or(""),
+            s["matchers"].as_str().unwrap_or(""),
+            s["endsAt"].as_str().unwrap_or("-"),
+            s["createdBy"].as_str().unwrap_or(""),
+            s["comment"].as_str().unwrap_or(""),
+        )
+    };
+    match command {
+        cli::SilenceCommand::Add {
+            matchers,
+            duration,
+            comment,
+            remote,
+        } => {
+            let minutes = cli::minutes_of(&duration).map_err(|e| anyhow::anyhow!("--for {e}"))?;
+            let data = remote_graphql(
+                &remote,
+                &format!("mutation($m: String!, $c: String!, $d: Int) {{ createSilence(matchers: $m, comment: $c, durationMinutes: $d) {{ {FIELDS} }} }}"),
+                serde_json::json!({"m": matchers, "c": comment, "d": minutes}),
+            )
+            .await?;
+            println!("{}", line(&data["createSilence"]));
+        }
+        cli::SilenceCommand::List { holding, remote } => {
+            let data = remote_graphql(
+                &remote,
+                &format!("query($h: Boolean) {{ silences(holding: $h) {{ {FIELDS} }} }}"),
+                serde_json::json!({"h": holding}),
+            )
+            .await?;
+            for s in data["silences"].as_array().into_iter().flatten() {
+                println!("{}", line(s));
+            }
+        }
+        cli::SilenceCommand::Expire { id, remote } => {
+            let data = remote_graphql(
+                &remote,
+                &format!("mutation($id: ID!) {{ expireSilence(id: $id) {{ {FIELDS} }} }}"),
+                serde_json::json!({"id": id.to_string()}),
+            )
+            .await?;
+            println!("{}", line(&data["expireSilence"]));
+        }
+    }
+    Ok(())
+}
+
+async fn chaos_command(args: cli::ChaosArgs) -> anyhow::Result<()> {
+    let kind = match args.kind {
+        cli::ChaosKind::CrashPod => "CRASH_POD",
+        cli::ChaosKind::ExhaustDatabase => "EXHAUST_DATABASE",
+        cli::ChaosKind::SetReplicas => "SET_REPLICAS",
+        cli::ChaosKind::BadRollout => "BAD_ROLLOUT",
+    };
+    let data = remote_graphql(
+        &args.remote,
+        "mutation($k: ChaosKind!, $t: String!, $n: String, $r: Int) \
+         { clusterChaos(kind: $k, target: $t, namespace: $n, replicas: $r) }",
+        serde_json::json!({"k": kind, "t": args.target, "n": args.namespace, "r": args.replicas}),
+    )
+    .await?;
+    println!("{}", data["clusterChaos"].as_str().unwrap_or_default());
     Ok(())
 }
 
