@@ -22,6 +22,7 @@ use routes::{
     incidents::IncidentsPage,
     knowledge::KnowledgePage,
     login::Login,
+    oncall::OncallPage,
     placeholder::ComingSoon,
     settings::SettingsPage,
     silences::SilencesPage,
@@ -83,6 +84,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/knowledge") view=|| view! { <Layout><KnowledgePage/></Layout> }/>
                 <Route path=path!("/settings") view=|| view! { <Layout><SettingsPage/></Layout> }/>
                 <Route path=path!("/silences") view=|| view! { <Layout><SilencesPage/></Layout> }/>
+                <Route path=path!("/oncall") view=|| view! { <Layout><OncallPage/></Layout> }/>
             </Routes>
         </Router>
     }

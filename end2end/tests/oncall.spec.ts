@@ -117,3 +117,30 @@ test("silence from the console: held back, counted, shown, then expired; and fro
     page.getByTestId("timeline").getByTestId("timeline-entry").filter({ hasText: "held back by silence #" }),
   ).toHaveCount(1);
 });
+
+test("a schedule and an escalation policy made on the On call page; the dashboard says who is on call", async ({
+  browser,
+}) => {
+  const page = await session(browser, "bob");
+  const name = `primary-${Date.now()}`;
+  await open(page, "/oncall");
+  const schedule = page.getByTestId("new-schedule");
+  await schedule.getByTestId("schedule-name").fill(name);
+  await schedule.getByTestId("schedule-people").fill("alice, bob");
+  await schedule.getByTestId("create-schedule").click();
+  const row = page.getByTestId("schedule").filter({ hasText: name });
+  await expect(row).toHaveCount(1);
+  await expect(row.getByTestId("on-call-now")).toHaveText(/alice|bob/);
+
+  const policy = page.getByTestId("new-policy");
+  await policy.getByTestId("policy-name").fill(`critical-${Date.now()}`);
+  await policy.getByTestId("policy-steps").fill(`schedule ${name} 5\nuser nobody-here 10`);
+  await policy.getByTestId("create-policy").click();
+  await expect(policy.getByRole("alert")).toContainText("step 2: `nobody-here` is not a user");
+  await policy.getByTestId("policy-steps").fill(`schedule ${name} 5\nrole CTO 0`);
+  await policy.getByTestId("create-policy").click();
+  await expect(page.getByTestId("policy").filter({ hasText: `page schedule ${name}, then wait 5 min` })).toHaveCount(1);
+
+  await open(page, "/");
+  await expect(page.getByTestId("tile-on-call")).toContainText(name);
+});

@@ -54,11 +54,13 @@ pub enum TimelineKind {
     Commented,
     /// A silence held an alert of the incident back.
     Silenced,
+    /// An escalation step paged someone.
+    Escalated,
     Resolved,
 }
 
 impl TimelineKind {
-    pub const ALL: [TimelineKind; 23] = [
+    pub const ALL: [TimelineKind; 24] = [
         TimelineKind::AlertFired,
         TimelineKind::Opened,
         TimelineKind::Correlated,
@@ -81,6 +83,7 @@ impl TimelineKind {
         TimelineKind::Assigned,
         TimelineKind::Commented,
         TimelineKind::Silenced,
+        TimelineKind::Escalated,
         TimelineKind::Resolved,
     ];
 
@@ -108,6 +111,7 @@ impl TimelineKind {
             TimelineKind::Assigned => "ASSIGNED",
             TimelineKind::Commented => "COMMENTED",
             TimelineKind::Silenced => "SILENCED",
+            TimelineKind::Escalated => "ESCALATED",
             TimelineKind::Resolved => "RESOLVED",
         }
     }

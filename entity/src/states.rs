@@ -150,3 +150,35 @@ engine::stored_as_text!(
     SilenceKind,
     [SilenceKind::Silence, SilenceKind::Maintenance]
 );
+
+/// Where an incident's escalation stands: it pages while `Active`, and stops for good at an
+/// acknowledgement, a resolution, or after its last step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EscalationStatus {
+    Active,
+    Acknowledged,
+    Resolved,
+    Exhausted,
+}
+
+impl EscalationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EscalationStatus::Active => "ACTIVE",
+            EscalationStatus::Acknowledged => "ACKNOWLEDGED",
+            EscalationStatus::Resolved => "RESOLVED",
+            EscalationStatus::Exhausted => "EXHAUSTED",
+        }
+    }
+}
+
+engine::stored_as_text!(
+    EscalationStatus,
+    [
+        EscalationStatus::Active,
+        EscalationStatus::Acknowledged,
+        EscalationStatus::Resolved,
+        EscalationStatus::Exhausted
+    ]
+);

@@ -18,6 +18,7 @@ mod m20261206_000013_postmortems;
 mod m20261207_000014_outbox;
 mod m20261207_000015_triage;
 mod m20261207_000016_silences;
+mod m20261207_000017_escalation;
 
 pub struct Migrator;
 
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000014_outbox::Migration),
             Box::new(m20261207_000015_triage::Migration),
             Box::new(m20261207_000016_silences::Migration),
+            Box::new(m20261207_000017_escalation::Migration),
         ]
     }
 }

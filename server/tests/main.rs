@@ -14,6 +14,7 @@ mod audit;
 mod authorization;
 mod brains;
 mod crashes;
+mod escalation;
 mod evals;
 mod faults;
 mod finops;

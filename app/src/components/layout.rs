@@ -3,11 +3,12 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-const NAV: [(&str, &str); 10] = [
+const NAV: [(&str, &str); 11] = [
     ("/", "Dashboard"),
     ("/incidents", "Incidents"),
     ("/approvals", "Approvals"),
     ("/silences", "Silences"),
+    ("/oncall", "On call"),
     ("/topology", "Topology"),
     ("/knowledge", "Knowledge"),
     ("/finops", "FinOps"),

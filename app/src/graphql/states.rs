@@ -130,6 +130,7 @@ schema_enum!(
         Assigned => "ASSIGNED",
         Commented => "COMMENTED",
         Silenced => "SILENCED",
+        Escalated => "ESCALATED",
         Resolved => "RESOLVED",
     }
 );

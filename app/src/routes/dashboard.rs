@@ -109,6 +109,7 @@ fn HeadlineTiles() -> impl IntoView {
                                 {executions_tile(&executions)}
                                 {key_times_tile(&d.key_times)}
                                 {silences_tile(&d.silences)}
+                                {on_call_tile(&d.schedules)}
                             }.into_any()
                         }
                         Err(e) => view! { <p class="form-error" role="alert">{e.to_string()}</p> }.into_any(),
@@ -168,6 +169,28 @@ fn key_times_tile(k: &dashboard_tiles::DashboardTilesKeyTimes) -> impl IntoView 
                 }).collect_view()}
             </dl>
             <p class="muted small">{format!("{} incident(s) resolved in 30 days", k.incidents)}</p>
+        </div>
+    }
+}
+
+/// Who is on call now, per schedule.
+fn on_call_tile(schedules: &[dashboard_tiles::DashboardTilesSchedules]) -> impl IntoView + use<> {
+    view! {
+        <div class="tile" data-testid="tile-on-call">
+            <h3><a href="/oncall">"On call now"</a></h3>
+            {if schedules.is_empty() {
+                view! { <p class="muted">"No schedule"</p> }.into_any()
+            } else {
+                view! {
+                    <ul class="tile-list">
+                        {schedules.iter().map(|s| view! {
+                            <li><span class="muted">{format!("{}: ", s.name)}</span>
+                                <strong>{s.on_call_now.clone().unwrap_or_else(|| "nobody".into())}</strong></li>
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            }}
         </div>
     }
 }

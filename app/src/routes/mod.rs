@@ -8,6 +8,7 @@ pub mod incident;
 pub mod incidents;
 pub mod knowledge;
 pub mod login;
+pub mod oncall;
 pub mod placeholder;
 pub mod settings;
 pub mod silences;

@@ -101,6 +101,12 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         shield.clone(),
         key.clone(),
         ingest.bus().clone(),
+        config
+            .notifications
+            .channels
+            .iter()
+            .map(|c| c.name.clone())
+            .collect(),
     );
     oncall.start_worker(std::time::Duration::from_secs(
         config.oncall.check_every_seconds,

@@ -64,10 +64,12 @@ pub enum EventKind {
     SilenceEnded,
     /// A silence ends soon: its creator is warned.
     SilenceExpiring,
+    /// An escalation step pages someone about an unacknowledged incident.
+    EscalationPage,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 14] = [
+    pub const ALL: [EventKind; 15] = [
         EventKind::IncidentOpened,
         EventKind::IncidentResolved,
         EventKind::ApprovalPending,
@@ -82,6 +84,7 @@ impl EventKind {
         EventKind::Test,
         EventKind::SilenceEnded,
         EventKind::SilenceExpiring,
+        EventKind::EscalationPage,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -100,6 +103,7 @@ impl EventKind {
             EventKind::Test => "TEST",
             EventKind::SilenceEnded => "SILENCE_ENDED",
             EventKind::SilenceExpiring => "SILENCE_EXPIRING",
+            EventKind::EscalationPage => "ESCALATION_PAGE",
         }
     }
 
@@ -124,6 +128,7 @@ impl EventKind {
             EventKind::Test => "Test notification",
             EventKind::SilenceEnded => "Silence ended",
             EventKind::SilenceExpiring => "Silence ends soon",
+            EventKind::EscalationPage => "Paging",
         }
     }
 }
@@ -142,6 +147,26 @@ pub struct Payload {
     /// A silence's end or coming end, with its digest.
     #[serde(default)]
     pub silence: Option<SilenceFacts>,
+    /// An escalation step's page.
+    #[serde(default)]
+    pub page: Option<PageFacts>,
+}
+
+/// Whom an escalation step pages, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageFacts {
+    pub policy: String,
+    /// 1-based.
+    pub step: usize,
+    pub steps: usize,
+    /// What the step names: `user alice`, `role CTO`, `schedule primary`, `channel ops`.
+    pub target: String,
+    /// The people paged (none for a channel step, or a schedule nobody is on call for).
+    pub recipients: Vec<String>,
+    /// Minutes since the incident opened without an acknowledgement.
+    pub unacknowledged_minutes: i64,
+    /// A channel step: delivered to this channel only, whatever the routes say.
+    pub channel: Option<String>,
 }
 
 /// What a silence message says: which silence, and (at its end) what it held back.
@@ -206,6 +231,24 @@ pub struct ApprovalFacts {
 impl Payload {
     /// One line: `Approval needed: restart_deployment order-api (HIGH)`.
     pub fn summary(&self) -> String {
+        if let (Some(page), Some(i)) = (&self.page, &self.incident) {
+            let who = if page.recipients.is_empty() {
+                page.target.clone()
+            } else {
+                page.recipients.join(", ")
+            };
+            return format!(
+                "{}: {who} for #{} {} ({}), unacknowledged for {} min (step {} of {}, {})",
+                self.event.headline(),
+                i.id,
+                i.title,
+                i.severity.as_str(),
+                page.unacknowledged_minutes,
+                page.step,
+                page.steps,
+                page.policy
+            );
+        }
         if let Some(silence) = &self.silence {
             let what = match self.event {
                 EventKind::SilenceExpiring => format!(
@@ -291,6 +334,16 @@ impl Payload {
             if !a.rationale.is_empty() {
                 out.push(("Why", a.rationale.clone()));
             }
+        }
+        if let Some(page) = &self.page {
+            out.push(("Paging", page.target.clone()));
+            if !page.recipients.is_empty() {
+                out.push(("People", page.recipients.join(", ")));
+            }
+            out.push((
+                "Escalation",
+                format!("step {} of {} ({})", page.step, page.steps, page.policy),
+            ));
         }
         if let Some(silence) = &self.silence {
             let what = if silence.kind == "MAINTENANCE" {
@@ -481,7 +534,26 @@ pub async fn payload_of(
         approval,
         namespace,
         silence: None,
+        page: None,
     })
+}
+
+/// Writes an escalation step's page about incident `incident_id` inside `conn`'s transaction.
+pub async fn enqueue_page_in(
+    conn: &impl ConnectionTrait,
+    incident_id: i32,
+    page: PageFacts,
+) -> Result<(), DbErr> {
+    let mut payload = payload_of(
+        conn,
+        EventKind::EscalationPage,
+        Some(incident_id),
+        None,
+        "system",
+    )
+    .await?;
+    payload.page = Some(page);
+    insert_event(conn, &payload, None).await
 }
 
 /// Writes a silence's event inside `conn`'s transaction.
@@ -498,6 +570,7 @@ pub async fn enqueue_silence_in(
         approval: None,
         namespace: None,
         silence: Some(silence),
+        page: None,
     };
     insert_event(conn, &payload, None).await
 }

@@ -1,8 +1,10 @@
 //! On-call work: acknowledge, assign and comment on incidents (`oncall/triage.rs`); silences
 //! and maintenance windows, which ingest consults, with their warnings and digests
-//! (`oncall/silences.rs`). Each change is one transaction with its audit event, told on the
+//! (`oncall/silences.rs`); schedules, escalation policies and the escalation of unacknowledged
+//! incidents (`oncall/escalation.rs`). Each change is one transaction with its audit event, told on the
 //! bus after the commit; the timeline reads them back.
 
+pub mod escalation;
 pub mod silences;
 mod triage;
 
@@ -66,6 +68,8 @@ struct Inner {
     shield: Arc<Shield>,
     key: VaultKey,
     bus: Bus,
+    /// The notification channels' names (escalation steps may name one).
+    channels: Vec<String>,
 }
 
 /// The on-call service; cheap to clone.
@@ -73,12 +77,19 @@ struct Inner {
 pub struct Oncall(Arc<Inner>);
 
 impl Oncall {
-    pub fn new(db: DatabaseConnection, shield: Arc<Shield>, key: VaultKey, bus: Bus) -> Oncall {
+    pub fn new(
+        db: DatabaseConnection,
+        shield: Arc<Shield>,
+        key: VaultKey,
+        bus: Bus,
+        channels: Vec<String>,
+    ) -> Oncall {
         Oncall(Arc::new(Inner {
             db,
             shield,
             key,
             bus,
+            channels,
         }))
     }
 }

@@ -188,7 +188,11 @@ async fn oncall_steps(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<Time
     let mut out = Vec::new();
     for event in audit_event::Entity::find()
         .filter(audit_event::Column::Subject.is_in(subjects))
-        .filter(audit_event::Column::Action.is_in(["incident.acknowledged", "incident.assigned"]))
+        .filter(audit_event::Column::Action.is_in([
+            "incident.acknowledged",
+            "incident.assigned",
+            "incident.escalated",
+        ]))
         .order_by_asc(audit_event::Column::Id)
         .all(db)
         .await?
@@ -199,6 +203,27 @@ async fn oncall_steps(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<Time
                 TimelineKind::Acknowledged,
                 format!("acknowledged by {}", event.actor),
             ),
+            "incident.escalated" => {
+                let people = details["recipients"]
+                    .as_array()
+                    .map(|r| {
+                        r.iter()
+                            .filter_map(Value::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .filter(|p| !p.is_empty());
+                let target = text_of(&details, "target").unwrap_or_default();
+                (
+                    TimelineKind::Escalated,
+                    format!(
+                        "paged {} ({target}; step {} of policy {})",
+                        people.as_deref().unwrap_or("nobody on call"),
+                        text_of(&details, "step").unwrap_or_default(),
+                        text_of(&details, "policy").unwrap_or_default()
+                    ),
+                )
+            }
             _ => (
                 TimelineKind::Assigned,
                 match text_of(&details, "assignee") {

@@ -159,6 +159,14 @@ impl Incident {
         self.0.assignee.as_deref()
     }
 
+    /// Its escalation, if a policy's route took it.
+    async fn escalation(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Option<super::oncall::IncidentEscalation>> {
+        super::oncall::escalation_of(ctx, self.0.id).await
+    }
+
     /// Its comments, oldest first.
     async fn comments(
         &self,

@@ -46,6 +46,7 @@ pub struct Query(
     notifications::NotificationQuery,
     postmortems::PostmortemQuery,
     oncall::SilenceQuery,
+    oncall::ScheduleQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -59,6 +60,7 @@ pub struct Mutation(
     notifications::NotificationMutation,
     oncall::OncallMutation,
     oncall::SilenceMutation,
+    oncall::ScheduleMutation,
 );
 
 #[derive(MergedSubscription, Default)]

@@ -391,3 +391,337 @@ impl SilenceMutation {
         Ok(Silence(row))
     }
 }
+
+/// A weekly on-call rotation.
+pub struct Schedule(pub entity::schedule::Model);
+
+/// Someone else on call for a while.
+#[derive(SimpleObject)]
+pub struct ScheduleOverride {
+    pub user: String,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: DateTime<Utc>,
+}
+
+#[Object]
+impl Schedule {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    /// In rotation order.
+    async fn participants(&self) -> Vec<String> {
+        serde_json::from_str(&self.0.participants).unwrap_or_default()
+    }
+    /// MON … SUN.
+    async fn handover_day(&self) -> &str {
+        &self.0.handover_day
+    }
+    /// HH:MM in the time zone.
+    async fn handover_time(&self) -> &str {
+        &self.0.handover_time
+    }
+    async fn time_zone(&self) -> &str {
+        &self.0.time_zone
+    }
+    async fn since(&self) -> DateTime<Utc> {
+        self.0.since
+    }
+    async fn overrides(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<ScheduleOverride>> {
+        let oncall = ctx.data::<Oncall>()?;
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?;
+        let rotation = oncall
+            .rotation(db, &self.0)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(rotation
+            .overrides
+            .into_iter()
+            .map(|o| ScheduleOverride {
+                user: o.user,
+                starts_at: o.start,
+                ends_at: o.end,
+            })
+            .collect())
+    }
+    /// Who is on call now.
+    async fn on_call_now(&self, ctx: &Context<'_>) -> async_graphql::Result<Option<String>> {
+        let oncall = ctx.data::<Oncall>()?;
+        let db = ctx.data::<sea_orm::DatabaseConnection>()?;
+        let rotation = oncall
+            .rotation(db, &self.0)
+            .await
+            .map_err(ApiError::internal)?;
+        Ok(rotation.on_call(Utc::now()).map(str::to_owned))
+    }
+}
+
+/// Whom a step pages: `USER`, `ROLE`, `SCHEDULE` or `CHANNEL`, and its name.
+#[derive(SimpleObject, async_graphql::InputObject)]
+#[graphql(input_name = "EscalationStepInput")]
+pub struct EscalationStep {
+    pub kind: String,
+    pub name: String,
+    pub wait_minutes: i32,
+}
+
+/// Which incidents a policy is for (empty lists allow any value).
+#[derive(SimpleObject)]
+pub struct EscalationRoute {
+    pub severities: Vec<super::incidents::Severity>,
+    pub services: Vec<String>,
+    pub namespaces: Vec<String>,
+}
+
+/// An escalation policy.
+pub struct EscalationPolicy(pub entity::escalation_policy::Model);
+
+fn step_of(step: &engine::oncall::escalation::Step) -> EscalationStep {
+    use engine::oncall::escalation::StepTarget;
+    let (kind, name) = match &step.target {
+        StepTarget::User(n) => ("USER", n.clone()),
+        StepTarget::Role(r) => ("ROLE", r.as_str().to_owned()),
+        StepTarget::Schedule(n) => ("SCHEDULE", n.clone()),
+        StepTarget::Channel(n) => ("CHANNEL", n.clone()),
+    };
+    EscalationStep {
+        kind: kind.into(),
+        name,
+        wait_minutes: step.wait_minutes as i32,
+    }
+}
+
+#[Object]
+impl EscalationPolicy {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn position(&self) -> i32 {
+        self.0.position
+    }
+    async fn route(&self) -> EscalationRoute {
+        let route: engine::oncall::escalation::Route =
+            serde_json::from_str(&self.0.route).unwrap_or_default();
+        EscalationRoute {
+            severities: route.severities.into_iter().map(Into::into).collect(),
+            services: route.services,
+            namespaces: route.namespaces,
+        }
+    }
+    async fn steps(&self) -> Vec<EscalationStep> {
+        let steps: Vec<engine::oncall::escalation::Step> =
+            serde_json::from_str(&self.0.steps).unwrap_or_default();
+        steps.iter().map(step_of).collect()
+    }
+}
+
+#[derive(Default)]
+pub struct ScheduleQuery;
+
+#[Object]
+impl ScheduleQuery {
+    /// On-call schedules, by name.
+    async fn schedules(&self, ctx: &Context<'_>) -> async_graphql::Result<Vec<Schedule>> {
+        super::principal(ctx)?;
+        let rows = ctx
+            .data::<Oncall>()?
+            .schedules()
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows.into_iter().map(Schedule).collect())
+    }
+
+    /// Who is on call on `schedule` at `at` (default: now); null if nobody is.
+    async fn on_call(
+        &self,
+        ctx: &Context<'_>,
+        schedule: String,
+        at: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Option<String>> {
+        super::principal(ctx)?;
+        Ok(ctx
+            .data::<Oncall>()?
+            .on_call(&schedule, at.unwrap_or_else(Utc::now))
+            .await
+            .map_err(ApiError::from)?)
+    }
+
+    /// Escalation policies, in the order their routes are tried.
+    async fn escalation_policies(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<Vec<EscalationPolicy>> {
+        super::principal(ctx)?;
+        let rows = ctx
+            .data::<Oncall>()?
+            .policies()
+            .await
+            .map_err(ApiError::from)?;
+        Ok(rows.into_iter().map(EscalationPolicy).collect())
+    }
+}
+
+#[derive(Default)]
+pub struct ScheduleMutation;
+
+#[Object]
+impl ScheduleMutation {
+    /// A weekly rotation: `participants` (users) in order, handed over on `handoverDay`
+    /// (MON … SUN) at `handoverTime` (HH:MM) in `timeZone`, from `since` (default now).
+    #[allow(clippy::too_many_arguments)]
+    async fn create_schedule(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        participants: Vec<String>,
+        handover_day: String,
+        handover_time: String,
+        time_zone: String,
+        since: Option<DateTime<Utc>>,
+    ) -> async_graphql::Result<Schedule> {
+        use engine::Role::*;
+        let who = require_role(ctx, &[Admin, Devops, Sre])?;
+        let new = crate::services::oncall::escalation::NewSchedule {
+            name,
+            participants,
+            handover_day,
+            handover_time,
+            time_zone,
+            since,
+        };
+        let row = ctx
+            .data::<Oncall>()?
+            .create_schedule(new, &who.name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Schedule(row))
+    }
+
+    /// Puts `user` on call on `schedule` from `startsAt` to `endsAt` (an override).
+    async fn add_schedule_override(
+        &self,
+        ctx: &Context<'_>,
+        schedule: String,
+        user: String,
+        starts_at: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    ) -> async_graphql::Result<ScheduleOverride> {
+        use engine::Role::*;
+        let who = require_role(ctx, &[Admin, Devops, Sre])?;
+        let row = ctx
+            .data::<Oncall>()?
+            .add_override(&schedule, &user, starts_at, ends_at, &who.name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(ScheduleOverride {
+            user: row.username,
+            starts_at: row.starts_at,
+            ends_at: row.ends_at,
+        })
+    }
+
+    /// An escalation policy: incidents its route takes (by severity, service, namespace;
+    /// empty: any) page each step in turn until acknowledged. Steps name a `USER`, a `ROLE`,
+    /// a `SCHEDULE` (whoever is on call) or a `CHANNEL`, and how long to wait before the next.
+    #[allow(clippy::too_many_arguments)]
+    async fn create_escalation_policy(
+        &self,
+        ctx: &Context<'_>,
+        name: String,
+        steps: Vec<EscalationStep>,
+        #[graphql(default)] severities: Vec<super::incidents::Severity>,
+        #[graphql(default)] services: Vec<String>,
+        #[graphql(default)] namespaces: Vec<String>,
+        #[graphql(default)] position: i32,
+    ) -> async_graphql::Result<EscalationPolicy> {
+        use engine::Role::*;
+        use engine::oncall::escalation::{Route, Step, StepTarget};
+        let who = require_role(ctx, &[Admin, Devops, Sre])?;
+        let mut parsed = Vec::new();
+        for (i, s) in steps.into_iter().enumerate() {
+            let bad = |what: String| ApiError::BadUserInput(format!("step {}: {what}", i + 1));
+            let target = match s.kind.to_ascii_uppercase().as_str() {
+                "USER" => StepTarget::User(s.name),
+                "SCHEDULE" => StepTarget::Schedule(s.name),
+                "CHANNEL" => StepTarget::Channel(s.name),
+                "ROLE" => StepTarget::Role(
+                    crate::services::oncall::escalation::role_named(&s.name)
+                        .ok_or_else(|| bad(format!("`{}` is not a role", s.name)))?,
+                ),
+                other => {
+                    return Err(bad(format!(
+                        "kind `{other}`: one of USER, ROLE, SCHEDULE, CHANNEL"
+                    ))
+                    .into());
+                }
+            };
+            let wait_minutes = u32::try_from(s.wait_minutes)
+                .map_err(|_| bad("waitMinutes must not be negative".into()))?;
+            parsed.push(Step {
+                target,
+                wait_minutes,
+            });
+        }
+        let new = crate::services::oncall::escalation::NewPolicy {
+            name,
+            route: Route {
+                severities: severities.into_iter().map(Into::into).collect(),
+                services,
+                namespaces,
+            },
+            steps: parsed,
+            position,
+        };
+        let row = ctx
+            .data::<Oncall>()?
+            .create_policy(new, &who.name)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(EscalationPolicy(row))
+    }
+}
+
+/// Where an incident's escalation stands.
+#[derive(SimpleObject)]
+pub struct IncidentEscalation {
+    pub policy: String,
+    /// The next step to page (1-based), once `nextAt` comes; past the last: none left.
+    pub next_step: i32,
+    pub steps: i32,
+    pub next_at: DateTime<Utc>,
+    /// ACTIVE, ACKNOWLEDGED, RESOLVED or EXHAUSTED.
+    pub status: String,
+}
+
+/// Incident `id`'s escalation, if a policy took it.
+pub async fn escalation_of(
+    ctx: &Context<'_>,
+    id: i32,
+) -> async_graphql::Result<Option<IncidentEscalation>> {
+    let oncall = ctx.data::<Oncall>()?;
+    let Some(row) = oncall.escalation_of(id).await.map_err(ApiError::from)? else {
+        return Ok(None);
+    };
+    let policy = oncall
+        .policies()
+        .await
+        .map_err(ApiError::from)?
+        .into_iter()
+        .find(|p| p.id == row.policy_id);
+    let steps = policy
+        .as_ref()
+        .and_then(|p| serde_json::from_str::<Vec<engine::oncall::escalation::Step>>(&p.steps).ok())
+        .map_or(0, |s| s.len() as i32);
+    Ok(Some(IncidentEscalation {
+        policy: policy.map(|p| p.name).unwrap_or_default(),
+        next_step: row.next_step + 1,
+        steps,
+        next_at: row.next_at,
+        status: row.status.as_str().to_owned(),
+    }))
+}

@@ -36,6 +36,7 @@ pub enum TimelineKind {
     Assigned,
     Commented,
     Silenced,
+    Escalated,
     Resolved,
 }
 

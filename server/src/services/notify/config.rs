@@ -181,6 +181,15 @@ impl NotifyConfig {
 
     /// The channels an event goes to, in configuration order, each once.
     pub fn route(&self, payload: &Payload) -> Vec<String> {
+        // A channel step of an escalation names its channel: that one, whatever the routes.
+        if let Some(channel) = payload.page.as_ref().and_then(|p| p.channel.as_ref()) {
+            return self
+                .channels
+                .iter()
+                .filter(|c| &c.name == channel)
+                .map(|c| c.name.clone())
+                .collect();
+        }
         if self.routes.is_empty() {
             return self.channels.iter().map(|c| c.name.clone()).collect();
         }
@@ -236,6 +245,7 @@ mod tests {
             approval: None,
             namespace: namespace.map(str::to_owned),
             silence: None,
+            page: None,
         }
     }
 

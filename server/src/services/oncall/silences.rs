@@ -552,7 +552,7 @@ impl Oncall {
         Ok(true)
     }
 
-    /// Runs [`Oncall::silence_duties`] every `every`.
+    /// Runs [`Oncall::silence_duties`] and [`Oncall::escalation_duties`] every `every`.
     pub fn start_worker(&self, every: std::time::Duration) {
         let this = self.clone();
         tokio::spawn(async move {
@@ -561,6 +561,9 @@ impl Oncall {
                 tick.tick().await;
                 if let Err(error) = this.silence_duties(Utc::now()).await {
                     tracing::warn!(%error, "silence warnings and digests failed; next round retries");
+                }
+                if let Err(error) = this.escalation_duties(Utc::now()).await {
+                    tracing::warn!(%error, "escalation round failed; next round retries");
                 }
             }
         });

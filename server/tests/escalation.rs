@@ -1,0 +1,226 @@
+//! Escalation, on SQLite and PostgreSQL, with the clock given to each round: an
+//! unacknowledged CRITICAL incident walks its policy step by step (the schedule's on-call
+//! person, with an override; then a user) and stops at the acknowledgement; two replicas
+//! running the same rounds at the same moments page each step once; a WARNING incident the
+//! route does not take is never paged; schedules and policies are checked.
+
+use crate::support;
+
+use chrono::{Duration, Utc};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::{Value, json};
+use support::{Backend, TestServer};
+
+on_both_backends!(an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack);
+
+fn code(answer: &Value) -> &str {
+    answer["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or("none")
+}
+
+/// The pages written so far: (incident, step, recipients).
+async fn pages(server: &TestServer) -> Vec<(i64, i64, Value)> {
+    let db = &server.state.db;
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        "SELECT payload FROM notification_events WHERE kind = 'ESCALATION_PAGE' ORDER BY id",
+    ))
+    .await
+    .unwrap()
+    .iter()
+    .map(|r| {
+        let payload: Value =
+            serde_json::from_str(&r.try_get::<String>("", "payload").unwrap()).unwrap();
+        (
+            payload["incident"]["id"].as_i64().unwrap(),
+            payload["page"]["step"].as_i64().unwrap(),
+            payload["page"]["recipients"].clone(),
+        )
+    })
+    .collect()
+}
+
+async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(backend: Backend) {
+    // The workers' own rounds are an hour apart (their first, at start, finds no policy):
+    // the test drives every round itself.
+    let server =
+        TestServer::start_configured(backend, &[], "[oncall]\ncheck_every_seconds = 3600\n").await;
+    let other = server.second_replica().await;
+    let sam = server.signed_in("sam", "sre").await;
+    for (name, role) in [("alice", "sre"), ("bob", "sre"), ("carol", "cto")] {
+        server.add_user(name, role, support::PASSWORD);
+    }
+    let since = (Utc::now() - Duration::days(14)).to_rfc3339();
+    let create = "mutation($p: [String!]!, $s: DateTime) { createSchedule(name: \"primary\",
+        participants: $p, handoverDay: \"MON\", handoverTime: \"09:00\", timeZone: \"Europe/Berlin\",
+        since: $s) { name participants onCallNow } }";
+    let bad = server
+        .graphql(
+            Some(&sam),
+            create,
+            json!({"p": ["alice", "mallory"], "s": since}),
+        )
+        .await;
+    assert_eq!(code(&bad), "BAD_USER_INPUT", "{bad}");
+    assert!(
+        bad["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`mallory` is not a user")
+    );
+    let created = server
+        .graphql(
+            Some(&sam),
+            create,
+            json!({"p": ["alice", "bob"], "s": since}),
+        )
+        .await;
+    assert_eq!(created["errors"], Value::Null, "{created}");
+    let scheduled = created["data"]["createSchedule"]["onCallNow"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(scheduled == "alice" || scheduled == "bob");
+    // Whoever is scheduled, an override puts carol on call for the next hour.
+    let now = Utc::now();
+    let overridden = server
+        .graphql(
+            Some(&sam),
+            "mutation($a: DateTime!, $b: DateTime!) { addScheduleOverride(schedule: \"primary\",
+               user: \"carol\", startsAt: $a, endsAt: $b) { user } }",
+            json!({"a": (now - Duration::minutes(1)).to_rfc3339(), "b": (now + Duration::hours(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_eq!(overridden["errors"], Value::Null, "{overridden}");
+    let on_call = server
+        .graphql(Some(&sam), "{ onCall(schedule: \"primary\") }", json!({}))
+        .await;
+    assert_eq!(on_call["data"]["onCall"], "carol");
+    let later = (now + Duration::hours(2)).to_rfc3339();
+    let after = server
+        .graphql(
+            Some(&sam),
+            "query($at: DateTime) { onCall(schedule: \"primary\", at: $at) }",
+            json!({"at": later}),
+        )
+        .await;
+    assert_eq!(after["data"]["onCall"], scheduled.as_str());
+
+    let policy =
+        "mutation($s: [EscalationStepInput!]!) { createEscalationPolicy(name: \"critical\",
+        severities: [CRITICAL], steps: $s) { name steps { kind name waitMinutes } } }";
+    let refused = server
+        .graphql(
+            Some(&sam),
+            policy,
+            json!({"s": [{"kind": "SCHEDULE", "name": "secondary", "waitMinutes": 5}]}),
+        )
+        .await;
+    assert_eq!(code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert!(
+        refused["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("step 1: no schedule named `secondary`")
+    );
+    let steps = json!([
+        {"kind": "SCHEDULE", "name": "primary", "waitMinutes": 5},
+        {"kind": "USER", "name": "sam", "waitMinutes": 10},
+        {"kind": "ROLE", "name": "cto", "waitMinutes": 0},
+    ]);
+    let created = server
+        .graphql(Some(&sam), policy, json!({"s": steps}))
+        .await;
+    assert_eq!(created["errors"], Value::Null, "{created}");
+
+    let critical: i64 = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "CheckoutDown", "service": "checkout", "severity": "critical"}),
+        )
+        .await
+        .parse()
+        .unwrap();
+    let warning: i64 = server
+        .incident_from_alert(
+            &sam,
+            json!({"name": "SlowQueries", "service": "reports", "severity": "warning"}),
+        )
+        .await
+        .parse()
+        .unwrap();
+
+    // Two replicas run the same rounds at the same moments.
+    let round = |minutes: i64| {
+        let at = Utc::now() + Duration::minutes(minutes) + Duration::seconds(1);
+        let (a, b) = (server.state.oncall.clone(), other.oncall.clone());
+        async move {
+            let (x, y) = tokio::join!(a.escalation_duties(at), b.escalation_duties(at));
+            x.unwrap() + y.unwrap()
+        }
+    };
+    assert_eq!(round(0).await, 1, "step 1 at once");
+    assert_eq!(pages(&server).await, [(critical, 1, json!(["carol"]))]);
+    assert_eq!(round(2).await, 0, "step 2 waits five minutes");
+    assert_eq!(round(6).await, 1, "step 2 after five minutes");
+    assert_eq!(round(7).await, 0);
+    assert_eq!(
+        pages(&server).await,
+        [
+            (critical, 1, json!(["carol"])),
+            (critical, 2, json!(["sam"]))
+        ]
+    );
+    let view = server
+        .graphql(
+            Some(&sam),
+            "query($i: ID!) { incident(id: $i) { escalation { policy nextStep steps status } } }",
+            json!({"i": critical.to_string()}),
+        )
+        .await;
+    assert_eq!(
+        view["data"]["incident"]["escalation"],
+        json!({"policy": "critical", "nextStep": 3, "steps": 3, "status": "ACTIVE"})
+    );
+
+    // Sam acknowledges: step 3 (the CTO) never comes.
+    let ack = server
+        .graphql(
+            Some(&sam),
+            "mutation($i: ID!) { acknowledgeIncident(incidentId: $i) { acknowledgedBy } }",
+            json!({"i": critical.to_string()}),
+        )
+        .await;
+    assert_eq!(ack["errors"], Value::Null, "{ack}");
+    assert_eq!(round(30).await, 0);
+    assert_eq!(pages(&server).await.len(), 2);
+    assert!(
+        pages(&server).await.iter().all(|(i, _, _)| *i != warning),
+        "the route does not take WARNING incidents"
+    );
+    let view = server
+        .graphql(
+            Some(&sam),
+            "query($i: ID!) { incident(id: $i) { escalation { status }
+               timeline(first: 100) { edges { node { kind text } } } } }",
+            json!({"i": critical.to_string()}),
+        )
+        .await;
+    let incident = &view["data"]["incident"];
+    assert_eq!(incident["escalation"]["status"], "ACKNOWLEDGED");
+    let escalated: Vec<&str> = incident["timeline"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["node"]["kind"] == "ESCALATED")
+        .map(|e| e["node"]["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        escalated,
+        [
+            "paged carol (schedule primary; step 1 of policy critical)",
+            "paged sam (user sam; step 2 of policy critical)"
+        ]
+    );
+}
