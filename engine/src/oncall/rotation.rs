@@ -3,7 +3,7 @@
 //! while). `on_call(at)` answers who is on call at any moment, overrides first (the latest
 //! created wins when they overlap).
 
-use chrono::{DateTime, Duration, NaiveTime, Utc, Weekday};
+use chrono::{DateTime, NaiveTime, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 
 use super::windows::{Recurrence, WindowError};
@@ -19,13 +19,13 @@ pub struct Override {
 /// A weekly rotation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Rotation {
-    /// In order; the first is on call from the first hand-over at or after `since`.
+    /// In order; the first is on call from `since` to the first hand-over after it, then
+    /// each hands over to the next.
     pub participants: Vec<String>,
     pub handover_day: Weekday,
     pub handover_time: NaiveTime,
     pub zone: String,
-    /// When the rotation began; the first participant's week starts at the first hand-over
-    /// at or after it.
+    /// When the rotation began.
     pub since: DateTime<Utc>,
     /// Oldest first; later ones win.
     pub overrides: Vec<Override>,
@@ -76,21 +76,22 @@ impl Rotation {
         }
     }
 
-    /// The rotation's participant at `at` (overrides aside): `None` before the first
-    /// hand-over.
+    /// The rotation's participant at `at` (overrides aside): `None` before `since`.
     pub fn scheduled(&self, at: DateTime<Utc>) -> Option<&str> {
-        let handovers = self.handovers();
-        let first = handovers
-            .next_after(self.since - Duration::seconds(1))?
-            .start;
-        if at < first {
+        if at < self.since {
             return None;
+        }
+        let handovers = self.handovers();
+        // The first participant is on call from `since` to the first hand-over after it.
+        let first = handovers.next_after(self.since)?.start;
+        if at < first {
+            return self.participants.first().map(String::as_str);
         }
         // Hand-overs are a civil week apart: the elapsed time between two is a week give or
         // take a daylight-saving shift, so rounding counts them exactly.
         let last = handovers.last_started(at)?.start;
         let week = 7.0 * 24.0 * 60.0;
-        let index = ((last - first).num_minutes() as f64 / week).round() as i64;
+        let index = ((last - first).num_minutes() as f64 / week).round() as i64 + 1;
         let n = self.participants.len() as i64;
         Some(&self.participants[index.rem_euclid(n) as usize])
     }
@@ -129,20 +130,37 @@ mod tests {
     }
 
     #[test]
-    fn each_participant_has_a_week_from_the_first_handover_in_order() {
+    fn the_first_is_on_call_from_the_start_then_each_hands_over_in_order() {
         let r = rotation();
-        // Before the first hand-over (Mon 2026-10-19 09:00 CEST = 07:00 UTC): nobody.
-        assert_eq!(r.on_call(utc("2026-10-19T06:59:00Z")), None);
-        assert_eq!(r.on_call(utc("2026-10-19T07:00:00Z")), Some("ana"));
-        assert_eq!(r.on_call(utc("2026-10-25T23:00:00Z")), Some("ana"));
+        assert_eq!(r.on_call(utc("2026-10-15T11:59:00Z")), None);
+        // From the start to the first hand-over (Mon 2026-10-19 09:00 CEST = 07:00 UTC).
+        assert_eq!(r.on_call(utc("2026-10-15T12:00:00Z")), Some("ana"));
+        assert_eq!(r.on_call(utc("2026-10-19T06:59:00Z")), Some("ana"));
+        assert_eq!(r.on_call(utc("2026-10-19T07:00:00Z")), Some("ben"));
+        assert_eq!(r.on_call(utc("2026-10-25T23:00:00Z")), Some("ben"));
         // Berlin is on CET from 2026-10-25: the next hand-over is 09:00 CET = 08:00 UTC.
-        assert_eq!(r.on_call(utc("2026-10-26T07:30:00Z")), Some("ana"));
-        assert_eq!(r.on_call(utc("2026-10-26T08:00:00Z")), Some("ben"));
-        assert_eq!(r.on_call(utc("2026-11-02T08:00:00Z")), Some("cho"));
-        assert_eq!(r.on_call(utc("2026-11-09T08:00:00Z")), Some("ana"));
-        // Nineteen weeks after the first hand-over (19 mod 3 = 1), across the winter.
-        assert_eq!(r.on_call(utc("2027-03-01T07:59:00Z")), Some("ana"));
-        assert_eq!(r.on_call(utc("2027-03-01T08:00:00Z")), Some("ben"));
+        assert_eq!(r.on_call(utc("2026-10-26T07:30:00Z")), Some("ben"));
+        assert_eq!(r.on_call(utc("2026-10-26T08:00:00Z")), Some("cho"));
+        assert_eq!(r.on_call(utc("2026-11-02T08:00:00Z")), Some("ana"));
+        assert_eq!(r.on_call(utc("2026-11-09T08:00:00Z")), Some("ben"));
+        // Nineteen weeks after the first hand-over, across the winter: the 20th (20 mod 3 = 2).
+        assert_eq!(r.on_call(utc("2027-03-01T07:59:00Z")), Some("ben"));
+        assert_eq!(r.on_call(utc("2027-03-01T08:00:00Z")), Some("cho"));
+    }
+
+    #[test]
+    fn a_start_on_a_handover_gives_the_first_a_whole_week() {
+        let r = Rotation::new(
+            vec!["ana".into(), "ben".into()],
+            "MON",
+            "09:00",
+            "UTC",
+            utc("2026-11-02T09:00:00Z"),
+        )
+        .unwrap();
+        assert_eq!(r.on_call(utc("2026-11-02T09:00:00Z")), Some("ana"));
+        assert_eq!(r.on_call(utc("2026-11-09T08:59:00Z")), Some("ana"));
+        assert_eq!(r.on_call(utc("2026-11-09T09:00:00Z")), Some("ben"));
     }
 
     #[test]
@@ -160,7 +178,7 @@ mod tests {
         });
         assert_eq!(r.on_call(utc("2026-10-27T06:00:00Z")), Some("dee"));
         assert_eq!(r.on_call(utc("2026-10-27T12:30:00Z")), Some("eve"));
-        assert_eq!(r.on_call(utc("2026-10-28T00:00:00Z")), Some("ben"));
+        assert_eq!(r.on_call(utc("2026-10-28T00:00:00Z")), Some("cho"));
     }
 
     #[test]
