@@ -1,4 +1,5 @@
-//! An incident's escalation: its policy, the next step to page and when it falls due.
+//! An escalation of an unacknowledged incident or an unsigned approval: its policy, the next
+//! step to page and when it falls due.
 
 use sea_orm::entity::prelude::*;
 
@@ -9,8 +10,11 @@ pub use crate::states::EscalationStatus;
 pub struct Model {
     #[sea_orm(primary_key)]
     pub id: i32,
+    /// `incident:<id>` or `approval:<id>`.
     #[sea_orm(unique)]
+    pub subject: String,
     pub incident_id: i32,
+    pub approval_id: Option<i32>,
     pub policy_id: i32,
     pub started_at: DateTimeUtc,
     /// The index of the next step to page.

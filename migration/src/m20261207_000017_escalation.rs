@@ -1,5 +1,6 @@
 //! Escalation: weekly on-call schedules with overrides, escalation policies (a route and
-//! ordered steps), and each incident's escalation (the next step and when it falls due).
+//! ordered steps), and the escalation of each incident and each approval waiting for
+//! signatures (the next step and when it falls due).
 
 use sea_orm_migration::{prelude::*, schema::*};
 
@@ -75,8 +76,11 @@ impl MigrationTrait for Migration {
                     .table(Escalations::Table)
                     .if_not_exists()
                     .col(pk_auto(Escalations::Id))
-                    // One escalation per incident.
-                    .col(integer_uniq(Escalations::IncidentId))
+                    // What escalates, once: `incident:<id>`, or `approval:<id>` while it
+                    // waits for signatures.
+                    .col(string_uniq(Escalations::Subject))
+                    .col(integer(Escalations::IncidentId))
+                    .col(integer_null(Escalations::ApprovalId))
                     .col(integer(Escalations::PolicyId))
                     .col(timestamp_with_time_zone(Escalations::StartedAt))
                     // The index of the next step to page.
@@ -157,7 +161,9 @@ enum EscalationPolicies {
 enum Escalations {
     Table,
     Id,
+    Subject,
     IncidentId,
+    ApprovalId,
     PolicyId,
     StartedAt,
     NextStep,

@@ -1,6 +1,7 @@
 //! Escalation, on SQLite and PostgreSQL, with the clock given to each round: an
 //! unacknowledged CRITICAL incident walks its policy step by step (the schedule's on-call
-//! person, with an override; then a user) and stops at the acknowledgement; two replicas
+//! person, with an override; then a user) and stops at the acknowledgement, and an approval
+//! of it waiting for signatures escalates until someone signs; two replicas
 //! running the same rounds at the same moments page each step once; a WARNING incident the
 //! route does not take is never paged; schedules and policies are checked.
 
@@ -19,8 +20,11 @@ fn code(answer: &Value) -> &str {
         .unwrap_or("none")
 }
 
-/// The pages written so far: (incident, step, recipients).
-async fn pages(server: &TestServer) -> Vec<(i64, i64, Value)> {
+/// One page: the incident, the approval (an approval's escalation), the step, whom.
+type Page = (i64, Option<i64>, i64, Value);
+
+/// The pages written so far, oldest first.
+async fn all_pages(server: &TestServer) -> Vec<Page> {
     let db = &server.state.db;
     db.query_all_raw(Statement::from_string(
         db.get_database_backend(),
@@ -34,11 +38,26 @@ async fn pages(server: &TestServer) -> Vec<(i64, i64, Value)> {
             serde_json::from_str(&r.try_get::<String>("", "payload").unwrap()).unwrap();
         (
             payload["incident"]["id"].as_i64().unwrap(),
+            payload["page"]["approval"].as_i64(),
             payload["page"]["step"].as_i64().unwrap(),
             payload["page"]["recipients"].clone(),
         )
     })
     .collect()
+}
+
+/// The pages of one subject: incident `incident`'s own, or approval `approval`'s; each
+/// (subject, step) paged at most once overall.
+async fn pages(server: &TestServer, incident: i64, approval: Option<i64>) -> Vec<(i64, Value)> {
+    let all = all_pages(server).await;
+    let mut seen = std::collections::HashSet::new();
+    for (i, a, step, _) in &all {
+        assert!(seen.insert((*i, *a, *step)), "paged twice: {all:?}");
+    }
+    all.into_iter()
+        .filter(|(i, a, _, _)| *i == incident && *a == approval)
+        .map(|(_, _, step, who)| (step, who))
+        .collect()
 }
 
 async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(backend: Backend) {
@@ -160,17 +179,24 @@ async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(b
             x.unwrap() + y.unwrap()
         }
     };
-    assert_eq!(round(0).await, 1, "step 1 at once");
-    assert_eq!(pages(&server).await, [(critical, 1, json!(["carol"]))]);
-    assert_eq!(round(2).await, 0, "step 2 waits five minutes");
-    assert_eq!(round(6).await, 1, "step 2 after five minutes");
-    assert_eq!(round(7).await, 0);
+    // The Brain's own proposals escalate too: each subject's pages are read on their own.
+    round(0).await;
     assert_eq!(
-        pages(&server).await,
-        [
-            (critical, 1, json!(["carol"])),
-            (critical, 2, json!(["sam"]))
-        ]
+        pages(&server, critical, None).await,
+        [(1, json!(["carol"]))],
+        "step 1 at once"
+    );
+    round(2).await;
+    assert_eq!(
+        pages(&server, critical, None).await.len(),
+        1,
+        "step 2 waits five minutes"
+    );
+    round(6).await;
+    round(7).await;
+    assert_eq!(
+        pages(&server, critical, None).await,
+        [(1, json!(["carol"])), (2, json!(["sam"]))]
     );
     let view = server
         .graphql(
@@ -193,12 +219,56 @@ async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(b
         )
         .await;
     assert_eq!(ack["errors"], Value::Null, "{ack}");
-    assert_eq!(round(30).await, 0);
-    assert_eq!(pages(&server).await.len(), 2);
+    round(30).await;
+    assert_eq!(pages(&server, critical, None).await.len(), 2);
     assert!(
-        pages(&server).await.iter().all(|(i, _, _)| *i != warning),
+        all_pages(&server)
+            .await
+            .iter()
+            .all(|(i, _, _, _)| *i != warning),
         "the route does not take WARNING incidents"
     );
+
+    // An approval waiting for signatures escalates by the same policy until someone decides
+    // (here a rejection: its dry-run failed, so it cannot be approved).
+    let proposed = server
+        .graphql(
+            Some(&sam),
+            "mutation($i: ID!) { proposeAction(incidentId: $i, action: {kind: \"scale_deployment\",
+               target: \"checkout\", params: {replicas: 4}}) { id status } }",
+            json!({"i": critical.to_string()}),
+        )
+        .await;
+    assert_eq!(
+        proposed["data"]["proposeAction"]["status"], "PENDING",
+        "{proposed}"
+    );
+    let approval = proposed["data"]["proposeAction"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id: i64 = approval.parse().unwrap();
+    round(31).await;
+    assert_eq!(
+        pages(&server, critical, Some(id)).await,
+        [(1, json!(["carol"]))]
+    );
+    let alice = server.login("alice", support::PASSWORD).await;
+    let signed = server
+        .graphql(
+            Some(&alice),
+            "mutation($id: ID!) { reject(approvalId: $id, reason: \"no such deployment\") { status } }",
+            json!({"id": approval}),
+        )
+        .await;
+    assert_eq!(signed["errors"], Value::Null, "{signed}");
+    round(60).await;
+    assert_eq!(
+        pages(&server, critical, Some(id)).await.len(),
+        1,
+        "decided: its escalation stopped"
+    );
+
     let view = server
         .graphql(
             Some(&sam),
@@ -216,11 +286,18 @@ async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(b
         .filter(|e| e["node"]["kind"] == "ESCALATED")
         .map(|e| e["node"]["text"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        escalated,
-        [
-            "paged carol (schedule primary; step 1 of policy critical)",
-            "paged sam (user sam; step 2 of policy critical)"
-        ]
+    let mine = format!(
+        "paged carol about approval #{approval} (schedule primary; step 1 of policy critical)"
     );
+    for expected in [
+        "paged carol (schedule primary; step 1 of policy critical)",
+        "paged sam (user sam; step 2 of policy critical)",
+        mine.as_str(),
+    ] {
+        assert_eq!(
+            escalated.iter().filter(|t| **t == expected).count(),
+            1,
+            "{expected}: {escalated:?}"
+        );
+    }
 }

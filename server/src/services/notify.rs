@@ -163,10 +163,13 @@ pub struct PageFacts {
     pub target: String,
     /// The people paged (none for a channel step, or a schedule nobody is on call for).
     pub recipients: Vec<String>,
-    /// Minutes since the incident opened without an acknowledgement.
+    /// Minutes since the incident opened (or the approval was proposed) with nobody acting.
     pub unacknowledged_minutes: i64,
     /// A channel step: delivered to this channel only, whatever the routes say.
     pub channel: Option<String>,
+    /// An approval's escalation: the approval waiting for signatures.
+    #[serde(default)]
+    pub approval: Option<i32>,
 }
 
 /// What a silence message says: which silence, and (at its end) what it held back.
@@ -237,13 +240,19 @@ impl Payload {
             } else {
                 page.recipients.join(", ")
             };
+            let why = match page.approval {
+                Some(a) => format!(
+                    "approval #{a} unsigned for {} min",
+                    page.unacknowledged_minutes
+                ),
+                None => format!("unacknowledged for {} min", page.unacknowledged_minutes),
+            };
             return format!(
-                "{}: {who} for #{} {} ({}), unacknowledged for {} min (step {} of {}, {})",
+                "{}: {who} for #{} {} ({}), {why} (step {} of {}, {})",
                 self.event.headline(),
                 i.id,
                 i.title,
                 i.severity.as_str(),
-                page.unacknowledged_minutes,
                 page.step,
                 page.steps,
                 page.policy

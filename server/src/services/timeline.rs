@@ -214,10 +214,13 @@ async fn oncall_steps(db: &impl ConnectionTrait, ids: &[i32]) -> Result<Vec<Time
                     })
                     .filter(|p| !p.is_empty());
                 let target = text_of(&details, "target").unwrap_or_default();
+                let about = text_of(&details, "approval")
+                    .map(|a| format!(" about approval #{a}"))
+                    .unwrap_or_default();
                 (
                     TimelineKind::Escalated,
                     format!(
-                        "paged {} ({target}; step {} of policy {})",
+                        "paged {}{about} ({target}; step {} of policy {})",
                         people.as_deref().unwrap_or("nobody on call"),
                         text_of(&details, "step").unwrap_or_default(),
                         text_of(&details, "policy").unwrap_or_default()

@@ -704,7 +704,12 @@ pub async fn escalation_of(
     id: i32,
 ) -> async_graphql::Result<Option<IncidentEscalation>> {
     let oncall = ctx.data::<Oncall>()?;
-    let Some(row) = oncall.escalation_of(id).await.map_err(ApiError::from)? else {
+    let subject = format!("incident:{id}");
+    let Some(row) = oncall
+        .escalation_of(&subject)
+        .await
+        .map_err(ApiError::from)?
+    else {
         return Ok(None);
     };
     let policy = oncall

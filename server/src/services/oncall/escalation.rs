@@ -1,16 +1,18 @@
 //! Schedules (weekly rotations with overrides: who is on call), escalation policies (a route
-//! and ordered steps), and the escalation of each open incident: the worker starts one for
-//! every unacknowledged incident a policy's route takes, pages each step when it falls due,
-//! and stops at the acknowledgement or the resolution. A step is claimed by a conditional
+//! and ordered steps), and escalations: the worker starts one for every unacknowledged
+//! incident and every approval waiting for signatures whose incident a policy's route takes,
+//! pages each step when it falls due, and stops at the acknowledgement or the resolution (an
+//! approval's when it leaves PENDING). A step is claimed by a conditional
 //! update in the page's transaction, so N replicas page it once.
 
 use chrono::{DateTime, Utc};
 use engine::Role;
 use engine::oncall::escalation::{Route, Step, StepTarget, check_steps, due_at};
 use engine::oncall::rotation::{Override, Rotation};
+use engine::policy::ApprovalStatus;
 use entity::escalation::{self, EscalationStatus};
-use entity::{alert, escalation_policy, incident, schedule, schedule_override, user};
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use entity::{alert, approval, escalation_policy, incident, schedule, schedule_override, user};
+use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
     Set,
@@ -289,10 +291,13 @@ impl Oncall {
             .await?)
     }
 
-    /// Incident `id`'s escalation, if it has one.
-    pub async fn escalation_of(&self, id: i32) -> Result<Option<escalation::Model>, OncallError> {
+    /// The escalation of `subject` (`incident:<id>`, `approval:<id>`), if it has one.
+    pub async fn escalation_of(
+        &self,
+        subject: &str,
+    ) -> Result<Option<escalation::Model>, OncallError> {
         Ok(escalation::Entity::find()
-            .filter(escalation::Column::IncidentId.eq(id))
+            .filter(escalation::Column::Subject.eq(subject))
             .one(&self.0.db)
             .await?)
     }
@@ -328,8 +333,9 @@ impl Oncall {
         Ok(paged)
     }
 
-    /// An escalation for each open, unacknowledged incident without one whose route matches
-    /// (policies tried in order). A second replica's insert is a no-op.
+    /// An escalation for each open, unacknowledged incident and each approval waiting for
+    /// signatures that has none and whose incident a route takes (policies tried in order).
+    /// A second replica's insert is a no-op.
     async fn start_escalations(&self, policies: &[escalation_policy::Model]) -> Result<(), DbErr> {
         let open = incident::Entity::find()
             .filter(incident::Column::AcknowledgedAt.is_null())
@@ -339,59 +345,109 @@ impl Oncall {
                 IncidentStatus::AwaitingApproval,
                 IncidentStatus::Mitigating,
             ]))
-            .filter(
-                Expr::col((incident::Entity, incident::Column::Id)).not_in_subquery(
-                    sea_orm::sea_query::Query::select()
-                        .column(escalation::Column::IncidentId)
-                        .from(escalation::Entity)
-                        .to_owned(),
-                ),
-            )
             .all(&self.0.db)
             .await?;
-        for found in open {
-            let first = alert::Entity::find()
-                .filter(alert::Column::IncidentId.eq(found.id))
-                .order_by_asc(alert::Column::Id)
-                .one(&self.0.db)
-                .await?;
-            let namespace = first.and_then(|a| {
-                serde_json::from_str::<std::collections::BTreeMap<String, String>>(&a.labels)
-                    .ok()
-                    .and_then(|l| l.get("namespace").cloned())
-            });
-            let chosen = policies.iter().find(|p| {
-                serde_json::from_str::<Route>(&p.route).is_ok_and(|r| {
-                    r.matches(
-                        found.severity,
-                        found.service.as_deref(),
-                        namespace.as_deref(),
-                    )
-                })
-            });
-            let Some(policy) = chosen else {
-                continue;
-            };
-            let now = Utc::now();
-            let row = escalation::ActiveModel {
-                incident_id: Set(found.id),
-                policy_id: Set(policy.id),
-                started_at: Set(found.created_at),
-                next_step: Set(0),
-                next_at: Set(found.created_at),
-                status: Set(EscalationStatus::Active),
-                updated_at: Set(now),
-                ..Default::default()
-            };
-            escalation::Entity::insert(row)
-                .on_conflict(
-                    OnConflict::column(escalation::Column::IncidentId)
-                        .do_nothing()
-                        .to_owned(),
-                )
-                .exec_without_returning(&self.0.db)
-                .await?;
+        let waiting = approval::Entity::find()
+            .filter(approval::Column::Status.eq(ApprovalStatus::Pending))
+            .all(&self.0.db)
+            .await?;
+        // Which of these have started already (only the candidates are read).
+        let candidates: Vec<String> = open
+            .iter()
+            .map(|i| format!("incident:{}", i.id))
+            .chain(waiting.iter().map(|a| format!("approval:{}", a.id)))
+            .collect();
+        let mut started = std::collections::HashSet::new();
+        for chunk in candidates.chunks(500) {
+            started.extend(
+                escalation::Entity::find()
+                    .filter(escalation::Column::Subject.is_in(chunk.to_vec()))
+                    .all(&self.0.db)
+                    .await?
+                    .into_iter()
+                    .map(|e| e.subject),
+            );
         }
+        for found in open {
+            let subject = format!("incident:{}", found.id);
+            if !started.contains(&subject) {
+                self.start_one(policies, &found, subject, None, found.created_at)
+                    .await?;
+            }
+        }
+        for pending in waiting {
+            let subject = format!("approval:{}", pending.id);
+            if started.contains(&subject) {
+                continue;
+            }
+            if let Some(found) = incident::Entity::find_by_id(pending.incident_id)
+                .one(&self.0.db)
+                .await?
+            {
+                self.start_one(
+                    policies,
+                    &found,
+                    subject,
+                    Some(pending.id),
+                    pending.created_at,
+                )
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts `subject`'s escalation under the first policy whose route takes `found`.
+    async fn start_one(
+        &self,
+        policies: &[escalation_policy::Model],
+        found: &incident::Model,
+        subject: String,
+        approval_id: Option<i32>,
+        since: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let first = alert::Entity::find()
+            .filter(alert::Column::IncidentId.eq(found.id))
+            .order_by_asc(alert::Column::Id)
+            .one(&self.0.db)
+            .await?;
+        let namespace = first.and_then(|a| {
+            serde_json::from_str::<std::collections::BTreeMap<String, String>>(&a.labels)
+                .ok()
+                .and_then(|l| l.get("namespace").cloned())
+        });
+        let chosen = policies.iter().find(|p| {
+            serde_json::from_str::<Route>(&p.route).is_ok_and(|r| {
+                r.matches(
+                    found.severity,
+                    found.service.as_deref(),
+                    namespace.as_deref(),
+                )
+            })
+        });
+        let Some(policy) = chosen else {
+            return Ok(());
+        };
+        let row = escalation::ActiveModel {
+            subject: Set(subject),
+            incident_id: Set(found.id),
+            approval_id: Set(approval_id),
+            policy_id: Set(policy.id),
+            started_at: Set(since),
+            next_step: Set(0),
+            next_at: Set(since),
+            status: Set(EscalationStatus::Active),
+            updated_at: Set(Utc::now()),
+            ..Default::default()
+        };
+        escalation::Entity::insert(row)
+            .on_conflict(
+                OnConflict::column(escalation::Column::Subject)
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.0.db)
+            .await?;
         Ok(())
     }
 
@@ -413,7 +469,20 @@ impl Oncall {
             return Ok(false);
         };
         let index = usize::try_from(row.next_step).unwrap_or(usize::MAX);
-        let (status, next_step, next_at) = if found.acknowledged_at.is_some() {
+        // An approval's escalation ends when it leaves PENDING (signed, rejected, expired…);
+        // an incident's at its acknowledgement or resolution.
+        let approval_waits = match row.approval_id {
+            Some(id) => approval::Entity::find_by_id(id)
+                .one(&txn)
+                .await?
+                .map(|a| a.status == ApprovalStatus::Pending),
+            None => None,
+        };
+        let acted = match approval_waits {
+            Some(waits) => !waits,
+            None => found.acknowledged_at.is_some(),
+        };
+        let (status, next_step, next_at) = if acted {
             (EscalationStatus::Acknowledged, row.next_step, row.next_at)
         } else if matches!(
             found.status,
@@ -423,10 +492,14 @@ impl Oncall {
         } else if index >= steps.len() {
             (EscalationStatus::Exhausted, row.next_step, row.next_at)
         } else {
+            // The next step is due when the waits before it have run out, and never sooner
+            // than this step's wait after this page (a late page gives its person the whole
+            // wait).
+            let wait = chrono::Duration::minutes(i64::from(steps[index].wait_minutes));
             (
                 EscalationStatus::Active,
                 row.next_step + 1,
-                due_at(&steps, row.started_at, index + 1),
+                Ord::max(due_at(&steps, row.started_at, index + 1), now + wait),
             )
         };
         let claimed = escalation::Entity::update_many()
@@ -452,12 +525,14 @@ impl Oncall {
             steps: steps.len(),
             target: target.clone(),
             recipients: recipients.clone(),
-            unacknowledged_minutes: Ord::max((now - found.created_at).num_minutes(), 0),
+            unacknowledged_minutes: Ord::max((now - row.started_at).num_minutes(), 0),
             channel,
+            approval: row.approval_id,
         };
         notify::enqueue_page_in(&txn, found.id, page).await?;
         let details = json!({
             "policy": policy.name, "step": index + 1, "target": target, "recipients": recipients,
+            "approval": row.approval_id,
         });
         crate::base::audit::append_in(
             &txn,
