@@ -18,6 +18,9 @@ pub async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr>
     options
         .max_connections(1)
         .min_connections(1)
+        // No maintenance task (see `connect`).
+        .idle_timeout(None)
+        .max_lifetime(None)
         .sqlx_logging(false);
     let lock = Database::connect(options).await?;
     lock.execute_unprepared(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
@@ -47,6 +50,12 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     options
         .connect_timeout(Duration::from_secs(5))
         .acquire_timeout(Duration::from_secs(5))
+        // No idle reaping and no lifetime recycling, hence no pool maintenance task: in sqlx
+        // 0.9.0 that task can spin at 100% CPU forever after an idle-count underflow
+        // (launchbadge/sqlx#3645), seen here as a finished `awoooi user add` that never
+        // exited. A broken connection is still replaced: sqlx pings one before handing it out.
+        .idle_timeout(None)
+        .max_lifetime(None)
         .sqlx_logging(false);
     let db = Database::connect(options).await?;
     if url.starts_with("sqlite:") {
@@ -159,6 +168,9 @@ impl DbHealth {
                             .min_connections(0)
                             .connect_timeout(Self::LIMIT)
                             .acquire_timeout(Self::LIMIT)
+                            // No maintenance task (see `connect`).
+                            .idle_timeout(None)
+                            .max_lifetime(None)
                             .sqlx_logging(false);
                         probe = Database::connect(options).await.ok();
                     }
