@@ -241,6 +241,10 @@ async fn silences_are_checked_and_silencing_everything_takes_an_admin(backend: B
             "{answer}"
         );
     }
+    let too_many = server
+        .graphql(Some(&sam), "{ silences(first: 0) { id } }", json!({}))
+        .await;
+    assert_eq!(code(&too_many), "BAD_USER_INPUT", "{too_many}");
     let everything = json!({"m": "{alertname=~\".*\"}", "c": "storm", "d": 10});
     let refused = server.graphql(Some(&sam), CREATE, everything.clone()).await;
     assert_eq!(code(&refused), "FORBIDDEN", "{refused}");

@@ -17,6 +17,8 @@ pub struct TriageFacts {
     pub assignee: Option<String>,
     /// Resolved or merged: nothing left to acknowledge.
     pub closed: bool,
+    /// Where its escalation stands, if a policy took it: one line.
+    pub escalation: Option<String>,
     pub comments: Vec<incident::IncidentIncidentComments>,
 }
 
@@ -122,6 +124,7 @@ pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
                 <button class="btn" data-testid="assign" on:click=assign_typed
                     disabled=move || busy.get()>"Assign"</button>
             </div>
+            {facts.escalation.clone().map(|line| view! { <p class="muted small" data-testid="escalation">{line}</p> })}
             <h2>{format!("Comments ({})", comments.len())}</h2>
             <ol class="comments" data-testid="comments">
                 {comments.into_iter().map(|c| view! {
@@ -141,5 +144,57 @@ pub fn TriagePanel(facts: TriageFacts, changed: Callback<()>) -> impl IntoView {
                 disabled=move || busy.get()>"Comment"</button>
             {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
         </section>
+    }
+}
+
+/// One line on an incident's escalation: the policy, and the next step or why it stopped.
+pub fn escalation_line(e: &incident::IncidentIncidentEscalation) -> String {
+    match e.status.as_str() {
+        "ACTIVE" if e.next_step <= e.steps => format!(
+            "Escalating by {}: step {} of {} at {}",
+            e.policy,
+            e.next_step,
+            e.steps,
+            short_time(&e.next_at)
+        ),
+        "ACTIVE" | "EXHAUSTED" => format!("Escalation {}: every step paged", e.policy),
+        "ACKNOWLEDGED" => format!("Escalation {}: stopped at the acknowledgement", e.policy),
+        _ => format!("Escalation {}: stopped at the resolution", e.policy),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn escalation(status: &str, next_step: i64) -> incident::IncidentIncidentEscalation {
+        incident::IncidentIncidentEscalation {
+            policy: "critical".into(),
+            next_step,
+            steps: 3,
+            next_at: "2026-12-06T03:05:00+00:00".into(),
+            status: status.into(),
+        }
+    }
+
+    #[test]
+    fn the_escalation_line_says_the_next_step_or_why_it_stopped() {
+        let line = escalation_line(&escalation("ACTIVE", 2));
+        assert!(
+            line.starts_with("Escalating by critical: step 2 of 3 at "),
+            "{line}"
+        );
+        assert_eq!(
+            escalation_line(&escalation("ACTIVE", 4)),
+            "Escalation critical: every step paged"
+        );
+        assert_eq!(
+            escalation_line(&escalation("ACKNOWLEDGED", 3)),
+            "Escalation critical: stopped at the acknowledgement"
+        );
+        assert_eq!(
+            escalation_line(&escalation("RESOLVED", 2)),
+            "Escalation critical: stopped at the resolution"
+        );
     }
 }

@@ -126,6 +126,10 @@ fn IncidentDetail(
             graphql::IncidentStatus::Resolved | graphql::IncidentStatus::Merged
         ),
         comments: incident.comments.clone(),
+        escalation: incident
+            .escalation
+            .as_ref()
+            .map(crate::components::triage::escalation_line),
     };
     let triage = view! {
         <TriagePanel facts=triage changed=Callback::new(move |()| version.update(|v| *v += 1))/>

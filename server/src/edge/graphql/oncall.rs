@@ -243,17 +243,24 @@ pub struct SilenceQuery;
 
 #[Object]
 impl SilenceQuery {
-    /// Silences and maintenance windows, newest first; `holding: true` keeps those holding
-    /// alerts back now.
+    /// Silences and maintenance windows, newest first, at most `first` (1–500); `holding:
+    /// true` keeps those holding alerts back now.
     async fn silences(
         &self,
         ctx: &Context<'_>,
         #[graphql(default = false)] holding: bool,
+        #[graphql(default = 100)] first: i32,
     ) -> async_graphql::Result<Vec<Silence>> {
         super::principal(ctx)?;
+        if !(1..=500).contains(&first) {
+            return Err(ApiError::BadUserInput(format!(
+                "first must be between 1 and 500, got {first}"
+            ))
+            .into());
+        }
         let rows = ctx
             .data::<Oncall>()?
-            .silences(holding)
+            .silences(holding, first as u64)
             .await
             .map_err(ApiError::from)?;
         Ok(rows.into_iter().map(Silence).collect())

@@ -18,7 +18,7 @@ use entity::{alert, silenced_alert};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, Set,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::json;
 
@@ -437,17 +437,32 @@ impl Oncall {
         Ok(row)
     }
 
-    /// Silences, newest first; `holding_only` keeps those in force now (a window between
-    /// its occurrences counts as not holding).
-    pub async fn silences(&self, holding_only: bool) -> Result<Vec<silence::Model>, OncallError> {
-        let rows = silence::Entity::find()
-            .order_by_desc(silence::Column::Id)
-            .all(&self.0.db)
-            .await?;
+    /// At most `first` silences, newest first; `holding_only` keeps those in force now (a
+    /// window between its occurrences counts as not holding), read from the ones that can be.
+    pub async fn silences(
+        &self,
+        holding_only: bool,
+        first: u64,
+    ) -> Result<Vec<silence::Model>, OncallError> {
+        let mut query = silence::Entity::find().order_by_desc(silence::Column::Id);
         let now = Utc::now();
+        if holding_only {
+            query = query
+                .filter(silence::Column::ExpiredAt.is_null())
+                .filter(silence::Column::StartsAt.lte(now))
+                .filter(
+                    Condition::any()
+                        .add(silence::Column::EndsAt.is_null())
+                        .add(silence::Column::EndsAt.gt(now)),
+                );
+        } else {
+            query = query.limit(first);
+        }
+        let rows = query.all(&self.0.db).await?;
         Ok(rows
             .into_iter()
             .filter(|r| !holding_only || holds_at(r, now))
+            .take(usize::try_from(first).unwrap_or(usize::MAX))
             .collect())
     }
 
