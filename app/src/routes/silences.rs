@@ -13,6 +13,15 @@ const DAYS: [&str; 7] = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"];
 
 type Row = silence_list::SilenceListSilences;
 
+/// The whole minutes typed in `field`, or `None` with the error shown.
+fn minutes_in(field: RwSignal<String>, error: RwSignal<Option<String>>) -> Option<i64> {
+    let parsed = field.get_untracked().trim().parse::<i64>().ok();
+    if parsed.is_none() {
+        error.set(Some("Duration: a number of minutes.".into()));
+    }
+    parsed
+}
+
 #[component]
 pub fn SilencesPage() -> impl IntoView {
     let transport = graphql::use_transport();
@@ -150,8 +159,7 @@ fn NewSilence(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Ok(duration) = minutes.get_untracked().trim().parse::<i64>() else {
-            error.set(Some("Duration: a number of minutes.".into()));
+        let Some(duration) = minutes_in(minutes, error) else {
             return;
         };
         let vars = graphql::create_silence::Variables {
@@ -199,8 +207,7 @@ fn NewWindow(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let Ok(duration) = minutes.get_untracked().trim().parse::<i64>() else {
-            error.set(Some("Duration: a number of minutes.".into()));
+        let Some(duration) = minutes_in(minutes, error) else {
             return;
         };
         let vars = graphql::create_maintenance_window::Variables {

@@ -719,12 +719,7 @@ pub async fn escalation_of(
     else {
         return Ok(None);
     };
-    let policy = oncall
-        .policies()
-        .await
-        .map_err(ApiError::from)?
-        .into_iter()
-        .find(|p| p.id == row.policy_id);
+    let policy = oncall.policy(row.policy_id).await.map_err(ApiError::from)?;
     let steps = policy
         .as_ref()
         .and_then(|p| serde_json::from_str::<Vec<engine::oncall::escalation::Step>>(&p.steps).ok())

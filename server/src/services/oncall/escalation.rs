@@ -282,6 +282,13 @@ impl Oncall {
         Ok(row)
     }
 
+    /// Policy `id`, if it exists.
+    pub async fn policy(&self, id: i32) -> Result<Option<escalation_policy::Model>, OncallError> {
+        Ok(escalation_policy::Entity::find_by_id(id)
+            .one(&self.0.db)
+            .await?)
+    }
+
     /// Every policy, in the order routes are tried.
     pub async fn policies(&self) -> Result<Vec<escalation_policy::Model>, OncallError> {
         Ok(escalation_policy::Entity::find()
