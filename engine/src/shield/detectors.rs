@@ -52,22 +52,98 @@ pub(crate) enum ValuePart {
     LastSix,
 }
 
+/// Where a detector's matches can start: a cheap test that every start passes, so the
+/// detector's automaton runs only at the few positions that do (see `starts.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// At one of these literals where it begins a word (found ASCII case-insensitively; the
+    /// pattern, which starts with `\b`, decides case).
+    At(&'static [&'static str]),
+    /// At one of these literals wherever it is, in a word or not (exactly as written).
+    Anywhere(&'static [&'static str]),
+    /// At the blank before one of these literals, or at the literal where it starts a line.
+    Blank(&'static [&'static str]),
+    /// A key name ending in one of these words and followed by what a value needs (`=`, `:`,
+    /// a blank, a quote, `\`): at each word start of the key (`spring.datasource.password`).
+    Key(&'static [&'static str]),
+    /// At the first letter of the scheme before `://`.
+    Scheme,
+    /// At each word boundary of the run of mailbox characters before `@` or `%40`.
+    Mailbox,
+    /// At each word boundary of the word before `@tcp(`, `@unix(`, `@udp(`.
+    Dsn,
+    /// Found by the pass over words and colons.
+    Shape(Shape),
+}
+
+/// The shapes the word pass looks for: what follows a word's first characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Shape {
+    /// Eight hexadecimal digits and `-`, with dashes where a UUID has them.
+    Uuid,
+    /// One or two hexadecimal digits and `:`, or two and `-`, five times over.
+    Mac,
+    /// Four hexadecimal digits and `.`, three groups.
+    DottedMac,
+    /// A run of hexadecimal digits and colons holding `::` or six colons.
+    Ipv6,
+    /// Four dotted groups of one to three digits.
+    Ipv4,
+    /// At least 13 digits among digits, blanks and dashes.
+    Card,
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Builtin {
     pub kind: &'static str,
     pub pattern: &'static str,
     pub check: Check,
     pub value: ValuePart,
+    pub start: Start,
 }
 
-const fn d(kind: &'static str, pattern: &'static str, check: Check, value: ValuePart) -> Builtin {
+const fn d(
+    kind: &'static str,
+    pattern: &'static str,
+    check: Check,
+    value: ValuePart,
+    start: Start,
+) -> Builtin {
     Builtin {
         kind,
         pattern,
         check,
         value,
+        start,
     }
 }
+
+/// The words a secret's key name ends with (the structured-secret detector's alternatives).
+const SECRET_KEY_WORDS: &[&str] = &[
+    "pass",
+    "password",
+    "passwd",
+    "passphrase",
+    "pwd",
+    "secret",
+    "token",
+    "key",
+    "sess",
+    "session",
+    "sessid",
+    "sessionid",
+    "sess_id",
+    "sess-id",
+    "session_id",
+    "session-id",
+    "sid",
+    "sig",
+    "signature",
+    "code",
+    "auth",
+    "dockerconfigjson",
+    "dockercfg",
+];
 
 /// In priority order: when two detectors match at the same position, the earlier one wins.
 /// Specific shapes (JWT, vendor keys, assignments) come before generic ones (IP, card).
@@ -77,6 +153,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
         Check::MinLen(24),
         ValuePart::Whole,
+        Start::Anywhere(&["eyJ"]),
     ),
     // Private keys: PEM on one line (escaped newlines), or base64 of PEM as Kubernetes
     // Secrets and kubeconfigs hold it (`tls.key:`, `client-key-data:`).
@@ -85,12 +162,14 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"-----BEGIN[A-Z ]*PRIVATE KEY-----[A-Za-z0-9+/=\\ \t]+(?:-----END[A-Z ]*PRIVATE KEY-----)?",
         Check::None,
         ValuePart::Whole,
+        Start::At(&["-----BEGIN"]),
     ),
     d(
         "SECRET",
         r"LS0tLS1CRUdJTi[A-Za-z0-9+/]+={0,2}",
         Check::PemPrivateKey,
         ValuePart::Whole,
+        Start::Anywhere(&["LS0tLS1CRUdJTi"]),
     ),
     // `scheme://user:password@host`, also with an empty user (`redis://:password@host`).
     d(
@@ -98,6 +177,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"[A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:[^\s/]+@",
         Check::None,
         ValuePart::UrlPassword,
+        Start::Scheme,
     ),
     // Go's MySQL DSN: `user:password@tcp(host:3306)/db`.
     d(
@@ -105,6 +185,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r#"\b[A-Za-z0-9_.-]+:[^\s"']+@(?:tcp|unix|udp)\("#,
         Check::None,
         ValuePart::UrlPassword,
+        Start::Dsn,
     ),
     // Structured secrets: `DB_PASSWORD=…`, `"clientSecret": "…"`, `x-api-key: …`,
     // `spring.datasource.password=…`, `sessionid=…`, `PASSWORD 'x'`, `?key=…`. One pattern for
@@ -115,18 +196,21 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r#"(?i)\b(?:[A-Za-z0-9_][A-Za-z0-9_.-]*)?(?:pass(?:word|wd|phrase)?|pwd|secret|token|key|sess(?:ion)?(?:[_-]?id)?|sid|sig(?:nature)?|code|auth|requirepass|masterauth|dockerconfigjson|dockercfg)\\?["']?(?:[ \t]*[=:][ \t]*[^\s,;]|[ \t]+\\?["'])"#,
         Check::SecretKey,
         ValuePart::AfterAssignment,
+        Start::Key(SECRET_KEY_WORDS),
     ),
     d(
         "TOKEN",
         r"(?i)\b(?:bearer|apikey)\s+[A-Za-z0-9._~+/-]+=*",
         Check::MinLen(23),
         ValuePart::AfterScheme,
+        Start::At(&["bearer", "apikey"]),
     ),
     d(
         "PASSWORD",
         r"(?i)\bbasic[ \t]+[A-Za-z0-9+/]{4,}={0,2}",
         Check::BasicCredential,
         ValuePart::AfterScheme,
+        Start::At(&["basic"]),
     ),
     // Credentials on command lines: `curl -u user:password`, `docker login -u user -p password`.
     d(
@@ -134,12 +218,14 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r#"(?:(?m:^)|[ \t])(?:-u|--user)[ \t=]+[^\s:'"/]+:[^\s'"]+"#,
         Check::None,
         ValuePart::AfterColon,
+        Start::Blank(&["-u", "--user"]),
     ),
     d(
         "PASSWORD",
         r"\blogin[ \t]+(?:(?:-u|--username)[ \t=]+\S+[ \t]+)?(?:-p|--password)[ \t=]+\S+",
         Check::None,
         ValuePart::AfterPasswordFlag,
+        Start::At(&["login"]),
     ),
     // `--password value`, `--client-secret value` (a blank instead of `=`).
     d(
@@ -147,6 +233,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"(?i)(?:(?m:^)|[ \t])--(?:[a-z0-9]+-)*(?:password|passwd|pass|secret|token|api-key)[ \t]+[^\s-]\S*",
         Check::FlagValue,
         ValuePart::AfterBlank,
+        Start::Blank(&["--"]),
     ),
     // SQL: `IDENTIFIED BY 'x'`, `SET PASSWORD FOR u = 'x'`; SNMP communities and IOS secrets;
     // MySQL's `temporary password is generated for root@localhost: x`.
@@ -155,6 +242,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"(?i)\bidentified(?:[ \t]+with[ \t]+\S+)?[ \t]+by[ \t]+'[^'\n]+'|\bset[ \t]+password\b[^=\n]*=[ \t]*'[^'\n]+'|\bsnmp(?:-server)?[ \t]+community[ \t]+[^\s;]+|\b(?:secret|password)[ \t]+[05789][ \t]+\S+|\bpassword is generated for \S+:[ \t]+\S+",
         Check::None,
         ValuePart::LastWord,
+        Start::At(&["identified", "set", "snmp", "secret", "password"]),
     ),
     // Loose shape, length checked after the scan (see UUID below).
     d(
@@ -162,6 +250,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]+\b",
         Check::Lengths(&[20]),
         ValuePart::Whole,
+        Start::At(&["AKIA", "ASIA", "ABIA", "ACCA"]),
     ),
     // Vendor tokens by their documented prefixes (each at least 24 long).
     d(
@@ -169,30 +258,63 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b(?:gh[pousr]_|github_pat_|gl(?:pat|ptt|dt|rt|cbt|oas|soat|ffct|imt)-|npm_|pypi-AgE|AIza|ya29\.|hf_|SG\.|shp(?:at|ca|pa|ss)_|dop_v1_|xapp-)[A-Za-z0-9_.-]+",
         Check::MinLen(24),
         ValuePart::Whole,
+        Start::At(&[
+            "ghp_",
+            "gho_",
+            "ghu_",
+            "ghs_",
+            "ghr_",
+            "github_pat_",
+            "glpat-",
+            "glptt-",
+            "gldt-",
+            "glrt-",
+            "glcbt-",
+            "gloas-",
+            "glsoat-",
+            "glffct-",
+            "glimt-",
+            "npm_",
+            "pypi-AgE",
+            "AIza",
+            "ya29.",
+            "hf_",
+            "SG.",
+            "shpat_",
+            "shpca_",
+            "shppa_",
+            "shpss_",
+            "dop_v1_",
+            "xapp-",
+        ]),
     ),
     d(
         "TOKEN",
         r"\b(?:IQoJb3JpZ2luX2Vj|FwoGZXIvYXdzE|AQoDYXdzE)[A-Za-z0-9/+=]+",
         Check::None,
         ValuePart::Whole,
+        Start::At(&["IQoJb3JpZ2luX2Vj", "FwoGZXIvYXdzE", "AQoDYXdzE"]),
     ),
     d(
         "TOKEN",
         r"\bxox[abposr]-[A-Za-z0-9-]+\b",
         Check::MinLen(15),
         ValuePart::Whole,
+        Start::At(&["xox"]),
     ),
     d(
         "TOKEN",
         r"\b(?:sk|pk|rk)_(?:live|test)_[A-Za-z0-9]+\b",
         Check::MinLen(24),
         ValuePart::Whole,
+        Start::At(&["sk_", "pk_", "rk_"]),
     ),
     d(
         "TOKEN",
         r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]+",
         Check::MinLen(23),
         ValuePart::Whole,
+        Start::At(&["sk-"]),
     ),
     // Slack incoming webhooks: `/services/T…/B…/<secret>`.
     d(
@@ -200,6 +322,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"/services/T[A-Z0-9]{6,}/B[A-Z0-9]{6,}/[A-Za-z0-9]{20,}",
         Check::None,
         ValuePart::LastSegment,
+        Start::At(&["/services/T"]),
     ),
     // Also URL-encoded (`alice%40example.com` in query strings).
     d(
@@ -207,6 +330,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b",
         Check::None,
         ValuePart::Whole,
+        Start::Mailbox,
     ),
     // Loose shapes with their lengths checked after the scan: counted repetitions multiply the
     // automaton's states (and the time to build them) far more than they narrow the search.
@@ -215,6 +339,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+\b",
         Check::Lengths(&[8, 4, 4, 4, 12]),
         ValuePart::Whole,
+        Start::Shape(Shape::Uuid),
     ),
     // MACs: `00:1a:…`, Net-SNMP's `0:1a:…`, Windows' `00-1A-…` (of a longer dashed run, such
     // as a DHCPv6 DUID, the last six groups: the MAC it ends with), Cisco's `aabb.ccdd.eeff`.
@@ -223,12 +348,14 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b[0-9A-Fa-f]{1,2}(?::[0-9A-Fa-f]{1,2}){5}\b|\b[0-9A-Fa-f]{2}(?:-[0-9A-Fa-f]{2}){5,}\b",
         Check::None,
         ValuePart::LastSix,
+        Start::Shape(Shape::Mac),
     ),
     d(
         "MAC",
         r"\b[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\.[0-9A-Fa-f]{4}\b",
         Check::None,
         ValuePart::Whole,
+        Start::Shape(Shape::DottedMac),
     ),
     // IPv6: a loose candidate (compressed with `::`, or all eight groups) that must parse;
     // [`ipv6_within`] trims what surrounds it (`host:fe80::2`, `2001:db8::1: refused`).
@@ -237,12 +364,14 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*|(?:[0-9A-Fa-f]+:){6}[0-9A-Fa-f.:]+",
         Check::Ipv6,
         ValuePart::Whole,
+        Start::Shape(Shape::Ipv6),
     ),
     d(
         "IP",
         r"\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b",
         Check::Ipv4,
         ValuePart::Whole,
+        Start::Shape(Shape::Ipv4),
     ),
     // American Express (4-6-5) and Diners Club (4-6-4) grouping.
     d(
@@ -250,6 +379,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b3[0-9]{3}[ -][0-9]{6}[ -][0-9]{4,5}\b",
         Check::Luhn,
         ValuePart::Whole,
+        Start::Shape(Shape::Card),
     ),
     // Visa, Mastercard (51-55, 2221-2720), Amex, Diners, JCB, Discover (6011, 644-649, 65),
     // UnionPay (62): 13-19 digits, grouped by four or not; Luhn decides.
@@ -258,6 +388,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"\b(?:4[0-9]{3}|5[1-5][0-9]{2}|2[2-7][0-9]{2}|3[0-9]{3}|6(?:011|4[4-9][0-9]|5[0-9]{2}|2[0-9]{2}))(?:[ -]?[0-9]{4}){2}[ -]?[0-9]{1,7}\b",
         Check::Luhn,
         ValuePart::Whole,
+        Start::Shape(Shape::Card),
     ),
 ];
 
@@ -307,7 +438,7 @@ pub(crate) fn inside_path(text: &str, start: usize, end: usize) -> bool {
 
 /// Whether every part of `candidate` (split at `-`) has its length in `lengths`.
 pub(crate) fn lengths_are(candidate: &str, lengths: &[usize]) -> bool {
-    let mut parts = candidate.split('-');
+    let mut parts = candidate.as_bytes().split(|&b| b == b'-');
     lengths
         .iter()
         .all(|&n| parts.next().is_some_and(|p| p.len() == n))
@@ -316,7 +447,12 @@ pub(crate) fn lengths_are(candidate: &str, lengths: &[usize]) -> bool {
 
 /// Whether `candidate` is four dotted numbers of at most 255.
 pub(crate) fn octets(candidate: &str) -> bool {
-    candidate.split('.').all(|p| p.parse::<u8>().is_ok())
+    candidate.as_bytes().split(|&b| b == b'.').all(|part| {
+        // One to three digits (the pattern's shape) of at most 255.
+        (1..=3).contains(&part.len())
+            && part.iter().all(u8::is_ascii_digit)
+            && part.iter().fold(0u32, |n, b| n * 10 + u32::from(b - b'0')) <= 255
+    })
 }
 
 /// Whether `text[start..end]` (four dotted numbers) belongs to something longer or is a
@@ -330,23 +466,22 @@ pub(crate) fn inside_dotted_number(text: &str, start: usize, end: usize) -> bool
     let suffix = matches!(bytes.get(end), Some(b'-' | b'+'))
         && bytes.get(end + 1).is_some_and(u8::is_ascii_alphabetic);
     let named = {
-        let head = text[..start].trim_end_matches(['=', ':', ' ', '"', '\'']);
-        let word: String = head
-            .chars()
+        let head = text[..start]
+            .trim_end_matches(['=', ':', ' ', '"', '\''])
+            .as_bytes();
+        let len = head
+            .iter()
             .rev()
-            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect::<String>()
-            .to_ascii_lowercase();
-        word == "v"
-            || word == "ver"
-            || word.ends_with("version")
-            || matches!(
-                word.as_str(),
-                "firmware" | "fw" | "build" | "release" | "revision"
-            )
+            .take_while(|&&c| c.is_ascii_alphanumeric() || c == b'_' || c == b'-')
+            .count();
+        let word = &head[head.len() - len..];
+        let is = |name: &str| word.eq_ignore_ascii_case(name.as_bytes());
+        is("v")
+            || is("ver")
+            || (len >= 7 && word[len - 7..].eq_ignore_ascii_case(b"version"))
+            || ["firmware", "fw", "build", "release", "revision"]
+                .iter()
+                .any(|name| is(name))
     };
     // A product token's version, as user agents print them: `Chrome/120.0.0.0` (a capitalised
     // word after a blank, not a path's `/tmp/10.0.0.7` nor a host's `api.example.com/…`).
@@ -588,61 +723,25 @@ pub(crate) fn pem_private_key(encoded: &str) -> bool {
 /// words of exactly 40 of base64's characters — not part of a longer base64 or base64url word
 /// (a JWT's header can be 40 long) — with upper case, lower case and digits, not only
 /// hexadecimal (a SHA-1 is not a secret). A counted repetition in the automaton would multiply
-/// its states by 40, so this is a plain linear pass over the words.
-pub(crate) fn aws_secret_words(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
-    /// 2: a key's character; 1: joins a word but is not a key's (`=`, `.`, `_`, `-`).
-    const CLASS: [u8; 256] = {
-        let mut class = [0u8; 256];
-        let mut b = 0;
-        while b < 256 {
-            let c = b as u8;
-            class[b] = if c.is_ascii_alphanumeric() || c == b'/' || c == b'+' {
-                2
-            } else if matches!(c, b'=' | b'.' | b'_' | b'-') {
-                1
-            } else {
-                0
-            };
-            b += 1;
-        }
-        class
-    };
-    let bytes = text.as_bytes();
-    let body = |b: u8| CLASS[usize::from(b)] == 2;
-    let joins = |b: u8| CLASS[usize::from(b)] != 0;
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        while at < bytes.len() {
-            let start = at;
-            while at < bytes.len() && joins(bytes[at]) {
-                at += 1;
-            }
-            if at == start {
-                at += 1;
-                continue;
-            }
-            // A sentence's full stop (or a trailing `-`, `_`) is not part of the key.
-            let mut end = at;
-            while end > start && matches!(bytes[end - 1], b'.' | b'-' | b'_') {
-                end -= 1;
-            }
-            if end - start != 40 {
-                continue;
-            }
-            let word = &bytes[start..end];
-            let has = |f: fn(&u8) -> bool| word.iter().any(f);
-            if word.len() == 40
-                && word.iter().all(|&b| body(b))
-                && has(u8::is_ascii_uppercase)
-                && has(u8::is_ascii_lowercase)
-                && has(u8::is_ascii_digit)
-                && !word.iter().all(u8::is_ascii_hexdigit)
-            {
-                return Some((start, end));
-            }
-        }
-        None
-    })
+/// its states by 40, so the word pass (`starts.rs`) hands this every run of bytes that join a
+/// word (`[A-Za-z0-9/+=._-]`) at least 40 long; it returns the key's length if the run is one.
+pub(crate) fn aws_secret_word(run: &[u8]) -> Option<usize> {
+    // A sentence's full stop (or a trailing `-`, `_`) is not part of the key.
+    let mut end = run.len();
+    while end > 0 && matches!(run[end - 1], b'.' | b'-' | b'_') {
+        end -= 1;
+    }
+    let word = &run[..end];
+    let has = |f: fn(&u8) -> bool| word.iter().any(f);
+    (word.len() == 40
+        && word
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'/' || b == b'+')
+        && has(u8::is_ascii_uppercase)
+        && has(u8::is_ascii_lowercase)
+        && has(u8::is_ascii_digit)
+        && !word.iter().all(u8::is_ascii_hexdigit))
+    .then_some(end)
 }
 
 /// The Luhn checksum over the digits of `s` (separators ignored), for 13–19 digits.
@@ -695,9 +794,13 @@ const MAX_VALUE: usize = 4096;
 /// Where an unquoted value ends: before a closing bracket it did not open (`env=[KEY=value]`)
 /// and before `..` (tcpdump -A prints a header's CR LF so: `X-Api-Key: k..Accept: */*`).
 fn unquoted_end(value: &str) -> usize {
-    let mut end = value.find("..").unwrap_or(value.len());
-    let opened = |c| value[..end].contains(c);
-    let (round, square, curly) = (opened('('), opened('['), opened('{'));
+    let bytes = value.as_bytes();
+    let mut end = bytes
+        .windows(2)
+        .position(|pair| pair == b"..")
+        .unwrap_or(bytes.len());
+    let opened = |c| bytes[..end].contains(&c);
+    let (round, square, curly) = (opened(b'('), opened(b'['), opened(b'{'));
     while let Some(&last) = value.as_bytes()[..end].last() {
         let unopened = match last {
             b')' => !round,

@@ -1,19 +1,26 @@
 //! The Privacy Shield: finds personal and secret values in text and replaces each with a
 //! label such as `[IP_1]`, the same label for the same value within one incident.
 //!
-//! All detectors are compiled into one multi-pattern automaton, so a text is scanned once
-//! whatever the number of detectors. At one position the earlier detector in priority order
-//! wins (specific shapes before generic ones); matches never overlap. Candidates that need more
-//! than a pattern (card numbers: Luhn; IPv6: must parse) are confirmed after the scan, and a
-//! rejected candidate lets the next detector try the same position.
+//! Each detector is a pattern and the positions its matches can start at: one keyword
+//! automaton and one pass over the words find those positions (`starts.rs`), and the
+//! detector's pattern is tried, anchored, only there. Candidates are taken in order of
+//! position; at one position the earlier detector in priority order wins (specific shapes
+//! before generic ones); findings never overlap. Candidates that need more than a pattern (card
+//! numbers: Luhn; IPv6: must parse) are confirmed after their match, and a rejected candidate
+//! lets the next detector try the same position. The result is what one leftmost-first
+//! automaton of all the patterns finds, without running such an automaton over every byte.
 
 pub mod boundary;
 mod detectors;
 mod pseudonyms;
+mod starts;
 mod vault;
 
-use regex_automata::util::syntax;
-use regex_automata::{Anchored, Input, MatchKind, meta};
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+use regex_automata::nfa::thompson::{self, WhichCaptures};
+use regex_automata::util::{pool::Pool, syntax};
+use regex_automata::{Anchored, Input, MatchKind, hybrid, meta};
 use serde::Deserialize;
 
 use detectors::{BUILTINS, Check, ValuePart, luhn_valid, value_range};
@@ -55,15 +62,40 @@ pub struct Finding<'s> {
     pub kind: &'s str,
 }
 
+/// Buffers one scan fills, kept by callers that scan many texts.
+#[derive(Default)]
+struct Scratch {
+    candidates: Vec<starts::Candidate>,
+    secrets: Vec<(usize, usize)>,
+}
+
+type MakeCaches =
+    Box<dyn Fn() -> Vec<hybrid::dfa::Cache> + Send + Sync + UnwindSafe + RefUnwindSafe>;
+
 /// The compiled detectors. Cheap to share (`Arc`) and safe to use from many threads.
-#[derive(Debug)]
 pub struct Shield {
-    all: meta::Regex,
-    /// One regex per detector, for re-trying a position after a rejected candidate.
-    each: Vec<meta::Regex>,
+    /// Where the built-in detectors' matches can start.
+    starts: starts::Starts,
+    /// One lazy DFA per detector, run anchored at its candidates: it builds only the states
+    /// those short runs visit.
+    anchored: Vec<hybrid::dfa::DFA>,
+    /// The DFAs' caches, one set per thread at a time.
+    caches: Pool<Vec<hybrid::dfa::Cache>, MakeCaches>,
+    /// Configured detectors say nothing of where they start: their regexes find them.
+    custom: Vec<(usize, meta::Regex)>,
     detectors: Vec<Detector>,
 }
 
+impl std::fmt::Debug for Shield {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shield")
+            .field("detectors", &self.detectors)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One leftmost-first regex of `patterns` (a configured detector's, which finds its
+/// candidates).
 fn build(patterns: &[&str]) -> Result<meta::Regex, String> {
     meta::Regex::builder()
         // Detectors are ASCII; byte-level matching keeps the automaton small and fast.
@@ -71,12 +103,20 @@ fn build(patterns: &[&str]) -> Result<meta::Regex, String> {
         .configure(
             meta::Config::new()
                 .match_kind(MatchKind::LeftmostFirst)
-                .utf8_empty(false)
-                // Many patterns make many DFA states; a roomier cache avoids falling back
-                // to the (much slower) NFA simulation.
-                .hybrid_cache_capacity(16 * 1024 * 1024),
+                .utf8_empty(false),
         )
         .build_many(patterns)
+        .map_err(|e| e.to_string())
+}
+
+/// A detector's pattern as a lazy DFA for anchored searches: it reports where the match that
+/// starts at a candidate ends (leftmost-first), which is all the Shield needs.
+fn anchored(pattern: &str) -> Result<hybrid::dfa::DFA, String> {
+    hybrid::dfa::DFA::builder()
+        .syntax(syntax::Config::new().unicode(false).utf8(false))
+        .thompson(thompson::Config::new().which_captures(WhichCaptures::None))
+        .configure(hybrid::dfa::Config::new().match_kind(MatchKind::LeftmostFirst))
+        .build(pattern)
         .map_err(|e| e.to_string())
 }
 
@@ -103,11 +143,11 @@ impl Shield {
                 value: b.value,
             })
             .collect();
-        let mut patterns: Vec<&str> = BUILTINS.iter().map(|b| b.pattern).collect();
-        let mut each = Vec::with_capacity(patterns.len() + custom.len());
+        let mut dfas = Vec::with_capacity(BUILTINS.len() + custom.len());
         for builtin in BUILTINS {
-            each.push(build(&[builtin.pattern]).expect("built-in detector compiles"));
+            dfas.push(anchored(builtin.pattern).expect("built-in detector compiles"));
         }
+        let mut regexes = Vec::with_capacity(custom.len());
         for c in custom {
             if !valid_label(&c.label) {
                 return Err(ShieldError::BadLabel {
@@ -115,31 +155,36 @@ impl Shield {
                     label: c.label.clone(),
                 });
             }
-            let single =
-                build(&[c.pattern.as_str()]).map_err(|message| ShieldError::BadPattern {
-                    name: c.name.clone(),
-                    message,
-                })?;
-            if single.is_match("") {
+            let bad = |message| ShieldError::BadPattern {
+                name: c.name.clone(),
+                message,
+            };
+            let regex = build(&[c.pattern.as_str()]).map_err(bad)?;
+            if regex.is_match("") {
                 return Err(ShieldError::MatchesEmpty {
                     name: c.name.clone(),
                 });
             }
-            each.push(single);
-            patterns.push(&c.pattern);
+            dfas.push(anchored(&c.pattern).map_err(bad)?);
+            regexes.push((detectors.len(), regex));
             detectors.push(Detector {
                 kind: c.label.clone(),
                 check: Check::None,
                 value: ValuePart::Whole,
             });
         }
-        let all = build(&patterns).map_err(|message| ShieldError::BadPattern {
-            name: "(combined)".into(),
-            message,
-        })?;
+        let for_caches = dfas.clone();
+        let make: MakeCaches = Box::new(move || {
+            for_caches
+                .iter()
+                .map(hybrid::dfa::Cache::new)
+                .collect::<Vec<_>>()
+        });
         Ok(Shield {
-            all,
-            each,
+            starts: starts::Starts::new(BUILTINS),
+            anchored: dfas,
+            caches: Pool::new(make),
+            custom: regexes,
             detectors,
         })
     }
@@ -213,65 +258,81 @@ impl Shield {
         })
     }
 
-    /// Lower-priority detectors' chance at `start` after detector `rejected` was not confirmed.
-    fn retry_at(&self, text: &str, start: usize, rejected: usize) -> Option<Finding<'_>> {
-        (rejected + 1..self.detectors.len()).find_map(|index| {
-            let input = Input::new(text).range(start..).anchored(Anchored::Yes);
-            let m = self.each[index].search(&input)?;
-            self.confirm(index, text, m.start(), m.end())
-        })
-    }
-
     /// Every detected value in `text`, in order, never overlapping.
     pub fn find(&self, text: &str) -> Vec<Finding<'_>> {
         let mut findings = Vec::new();
-        self.each_finding(text, |finding| findings.push(finding));
+        self.each_finding(text, &mut Scratch::default(), |finding| {
+            findings.push(finding)
+        });
         findings
     }
 
+    /// The positions where a detector's pattern may match, in order of position and then of
+    /// priority; and the bare AWS secret keys, in order.
+    fn candidates(&self, text: &str, scratch: &mut Scratch) {
+        scratch.candidates.clear();
+        scratch.secrets.clear();
+        let out = &mut scratch.candidates;
+        self.starts.collect(text, out, &mut scratch.secrets);
+        for (index, regex) in &self.custom {
+            let mut at = 0;
+            while let Some(m) = regex.search(&Input::new(text).range(at..)) {
+                out.push((m.start(), *index));
+                at = m.end().max(m.start() + 1);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+
     /// Calls `found` with every detected value in `text`, in order, never overlapping.
-    fn each_finding<'s>(&'s self, text: &str, mut found: impl FnMut(Finding<'s>)) {
-        // Bare AWS secret keys come from a separate linear pass over the words; where one
-        // overlaps an automaton's finding, the automaton's finding wins.
-        let mut words = detectors::aws_secret_words(text).peekable();
+    fn each_finding<'s>(
+        &'s self,
+        text: &str,
+        scratch: &mut Scratch,
+        mut found: impl FnMut(Finding<'s>),
+    ) {
+        self.candidates(text, scratch);
+        // Bare AWS secret keys come from the word pass; where one overlaps a pattern's
+        // finding, the pattern's finding wins.
+        let mut secrets = scratch.secrets.iter().copied().peekable();
         let secret = |(start, end)| Finding {
             start,
             end,
             kind: "SECRET",
         };
+        let mut caches = self.caches.get();
         let mut emitted = 0;
         let mut at = 0;
-        while at < text.len() {
-            let input = Input::new(text).range(at..);
-            let Some(m) = self.all.search(&input) else {
-                break;
-            };
-            let index = m.pattern().as_usize();
-            let confirmed = self
-                .confirm(index, text, m.start(), m.end())
-                .or_else(|| self.retry_at(text, m.start(), index));
-            let Some(finding) = confirmed else {
-                // A long rejected candidate (a run of colons, of hex) is passed whole: trying
-                // it again one byte later would make such a run quadratic.
-                at = if m.len() > 64 { m.end() } else { m.start() + 1 };
+        for &(start, index) in &scratch.candidates {
+            if start < at {
+                continue;
+            }
+            let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+            // No quit bytes and no give-up threshold are configured: a search cannot fail.
+            let Ok(Some(end)) = self.anchored[index].try_search_fwd(&mut caches[index], &input)
+            else {
                 continue;
             };
-            while let Some(&(start, end)) = words.peek() {
+            let Some(finding) = self.confirm(index, text, start, end.offset()) else {
+                continue;
+            };
+            while let Some(&(start, end)) = secrets.peek() {
                 if start >= finding.end {
                     break;
                 }
                 if end <= finding.start && start >= emitted {
                     found(secret((start, end)));
                 }
-                words.next();
+                secrets.next();
             }
             // The scan goes on right after a value: what a match held beyond it (the rest of a
             // query string, a URL's host) is scanned too.
             emitted = finding.end;
-            at = finding.end.max(m.start() + 1);
+            at = finding.end.max(start + 1);
             found(finding);
         }
-        for (start, end) in words {
+        for (start, end) in secrets {
             if start >= emitted {
                 found(secret((start, end)));
             }
@@ -289,20 +350,48 @@ impl Shield {
     /// stream (`awoooi redact`). Invalid UTF-8 becomes U+FFFD; line endings are kept.
     pub fn redact_stream(
         &self,
-        mut input: impl std::io::BufRead,
+        mut input: impl std::io::Read,
         mut output: impl std::io::Write,
     ) -> std::io::Result<Pseudonyms> {
+        const BLOCK: usize = 1 << 20;
         let mut names = Pseudonyms::new();
-        let mut line = Vec::new();
+        let mut scratch = Scratch::default();
         let mut redacted = String::new();
-        loop {
-            line.clear();
-            if input.read_until(b'\n', &mut line)? == 0 {
-                break;
-            }
+        // Whole lines are taken from a block at a time; a partial last line waits for the
+        // next read (or the end of the input).
+        let mut block: Vec<u8> = Vec::with_capacity(BLOCK);
+        let mut done = false;
+        while !done {
+            let filled = block.len();
+            block.resize(filled.max(BLOCK / 2) + BLOCK / 2, 0);
+            let read = loop {
+                match input.read(&mut block[filled..]) {
+                    Ok(n) => break n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            };
+            block.truncate(filled + read);
+            done = read == 0;
+            let whole = if done {
+                block.len()
+            } else {
+                match memchr::memrchr(b'\n', &block) {
+                    Some(newline) => newline + 1,
+                    None => continue,
+                }
+            };
             redacted.clear();
-            self.redact_into(&String::from_utf8_lossy(&line), &mut names, &mut redacted);
+            // Valid UTF-8 (nearly every log) is checked once, not walked chunk by chunk.
+            let text = match std::str::from_utf8(&block[..whole]) {
+                Ok(text) => std::borrow::Cow::Borrowed(text),
+                Err(_) => String::from_utf8_lossy(&block[..whole]),
+            };
+            for line in text.split_inclusive('\n') {
+                self.redact_with(line, &mut names, &mut redacted, &mut scratch);
+            }
             output.write_all(redacted.as_bytes())?;
+            block.drain(..whole);
         }
         output.flush()?;
         Ok(names)
@@ -311,8 +400,18 @@ impl Shield {
     /// Appends `text` to `out` with every detected value replaced by its label in `names`
     /// (for streams: one buffer for every line).
     pub fn redact_into(&self, text: &str, names: &mut Pseudonyms, out: &mut String) {
+        self.redact_with(text, names, out, &mut Scratch::default());
+    }
+
+    fn redact_with(
+        &self,
+        text: &str,
+        names: &mut Pseudonyms,
+        out: &mut String,
+        scratch: &mut Scratch,
+    ) {
         let mut last = 0;
-        self.each_finding(text, |finding| {
+        self.each_finding(text, scratch, |finding| {
             // Findings lie on ASCII boundaries; `get` keeps this panic-free regardless.
             let (Some(before), Some(value)) = (
                 text.get(last..finding.start),

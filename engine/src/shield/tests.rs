@@ -622,3 +622,146 @@ fn long_runs_of_rejected_candidates_are_left_as_they_are() {
         }
     }
 }
+
+/// The findings of one leftmost-first automaton of every built-in pattern, run from each
+/// position in turn, with a rejected candidate handing its position to the next detector and
+/// then to the next position: how the Shield searched before its detectors said where their
+/// matches start (less a shortcut it took past long rejected candidates, which made it miss
+/// a value inside one). The candidate passes must find exactly this.
+fn single_automaton_find(shield: &Shield, text: &str) -> Vec<(usize, usize, String)> {
+    use regex_automata::{Anchored, Input, meta};
+    static AUTOMATA: std::sync::OnceLock<(meta::Regex, Vec<meta::Regex>)> =
+        std::sync::OnceLock::new();
+    let build = |patterns: &[&str]| build(patterns).expect("built-in patterns compile");
+    let (all, each) = AUTOMATA.get_or_init(|| {
+        let patterns: Vec<&str> = BUILTINS.iter().map(|b| b.pattern).collect();
+        let each = patterns.iter().map(|p| build(&[p])).collect();
+        (build(&patterns), each)
+    });
+    // Bare AWS secret keys: every maximal run of bytes that join a word, judged whole.
+    let joins = |b: u8| b.is_ascii_alphanumeric() || b"/+=._-".contains(&b);
+    let bytes = text.as_bytes();
+    let mut secrets = Vec::new();
+    let mut start = 0;
+    for end in 0..=bytes.len() {
+        if end == bytes.len() || !joins(bytes[end]) {
+            if let Some(len) = detectors::aws_secret_word(&bytes[start..end]) {
+                secrets.push((start, start + len));
+            }
+            start = end + 1;
+        }
+    }
+    let mut found = Vec::new();
+    let mut secrets = secrets.into_iter().peekable();
+    let (mut emitted, mut at) = (0, 0);
+    while at < text.len() {
+        let Some(m) = all.search(&Input::new(text).range(at..)) else {
+            break;
+        };
+        let index = m.pattern().as_usize();
+        let confirmed = shield.confirm(index, text, m.start(), m.end()).or_else(|| {
+            (index + 1..BUILTINS.len()).find_map(|next| {
+                let input = Input::new(text).range(m.start()..).anchored(Anchored::Yes);
+                let n = each[next].search(&input)?;
+                shield.confirm(next, text, n.start(), n.end())
+            })
+        });
+        let Some(finding) = confirmed else {
+            at = m.start() + 1;
+            continue;
+        };
+        while let Some(&(s, e)) = secrets.peek() {
+            if s >= finding.end {
+                break;
+            }
+            if e <= finding.start && s >= emitted {
+                found.push((s, e, "SECRET".to_owned()));
+            }
+            secrets.next();
+        }
+        emitted = finding.end;
+        at = finding.end.max(m.start() + 1);
+        found.push((finding.start, finding.end, finding.kind.to_owned()));
+    }
+    found.extend(
+        secrets
+            .filter(|&(s, _)| s >= emitted)
+            .map(|(s, e)| (s, e, "SECRET".to_owned())),
+    );
+    found
+}
+
+fn candidate_find(shield: &Shield, text: &str) -> Vec<(usize, usize, String)> {
+    shield
+        .find(text)
+        .into_iter()
+        .map(|f| (f.start, f.end, f.kind.to_owned()))
+        .collect()
+}
+
+/// On every line of the three labelled corpora, the candidate passes find exactly what one
+/// automaton of all the patterns finds.
+#[test]
+fn candidates_find_what_one_automaton_of_all_patterns_finds_on_the_corpora() {
+    let shield = Shield::builtin();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../evals/shield");
+    let mut lines = 0;
+    for corpus in [
+        "corpus.jsonl",
+        "holdout/holdout.jsonl",
+        "holdout2/holdout2.jsonl",
+    ] {
+        let path = format!("{root}/{corpus}");
+        let records = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        for record in records.lines() {
+            let record: serde_json::Value = serde_json::from_str(record).expect("a JSON record");
+            let text = record["text"].as_str().expect("a text");
+            assert_eq!(
+                candidate_find(&shield, text),
+                single_automaton_find(&shield, text),
+                "{corpus}: {text}"
+            );
+            lines += 1;
+        }
+    }
+    assert!(lines > 10_000, "{lines} lines");
+}
+
+use proptest::strategy::Strategy as _;
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+    /// On text made of the pieces values and their look-alikes are made of, the candidate
+    /// passes find exactly what one automaton of all the patterns finds.
+    #[test]
+    fn candidates_find_what_one_automaton_finds_on_generated_text(
+        pieces in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(vec![
+                    " ", "\t", "\n", "=", ":", "::", ".", "-", "--", "@", "%40", "/", "//", "\"",
+                    "'", "\\", ",", ";", "(", ")", "[", "]", "_", "+", "://", "0", "1", "12",
+                    "255", "256", "4111", "1111", "378282246310005", "ab", "fe80", "ffff", "Cd",
+                    "3f2b8c1e", "9d4a", "1c5d7e9f0a3b", "password", "PASSWORD", "db_pass",
+                    "secret", "Token", "api-key", "key", "sessionid", "Bearer ", "Basic ",
+                    "dXNlcjpwYXNz", "eyJhbGciOiJIUzI1NiJ9", "eyJzdWIiOiIxIn0", "sig",
+                    "AKIAIOSFODNN7EXAMPLE", "ghp_", "xoxb-", "sk-", "sk_live_", "-u ", "-p ",
+                    "login ", "IDENTIFIED BY ", "snmp-server community ", "user", "example.com",
+                    "@tcp(", "postgres", "http", "v", "Version=", "1.3.6.1", "Chrome/",
+                    "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "-----BEGIN RSA PRIVATE KEY-----",
+                    "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQ==", "/services/T0123456/B0123456/",
+                    "é", "ü",
+                ]).prop_map(|piece: &str| piece.to_owned()),
+                "[a-zA-Z0-9]{1,12}",
+            ],
+            0..24,
+        )
+    ) {
+        let text: String = pieces.concat();
+        let shield = Shield::builtin();
+        proptest::prop_assert_eq!(
+            candidate_find(&shield, &text),
+            single_automaton_find(&shield, &text),
+            "{:?}", text
+        );
+    }
+}
