@@ -5,20 +5,35 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::hash::BuildHasher;
+
+use hashbrown::HashTable;
 
 /// Consistent pseudonyms: the same value always gets the same `[KIND_N]`, whatever detector
 /// finds it later (the kind it was first found as stays).
 #[derive(Clone, Default)]
 pub struct Pseudonyms {
-    /// value → its kind and number. Looked up by `&str`, so a repeat costs one hash and no
-    /// allocation; a new value costs one. The reverse map is built only when rehydrating.
+    /// Every value's bytes, one after another (one growing buffer instead of an allocation
+    /// per value); `by_value` holds where each lies.
+    values: String,
+    /// value → its kind and number. Looked up by `&str`: a repeat costs one hash and no
+    /// allocation. The reverse map is built only when rehydrating.
+    by_value: HashTable<Slot>,
     /// foldhash: several times faster than SipHash on short values, and seeded per map, so
     /// text cannot be written to collide.
-    by_value: HashMap<Box<str>, Named, foldhash::fast::RandomState>,
+    hasher: foldhash::fast::RandomState,
     /// Further labels of a value restored from a vault sealed before one value had one label.
     aliases: Vec<(String, Named)>,
     /// The kinds seen, in order of first sight, each with its last number.
     kinds: Vec<(Box<str>, u32)>,
+}
+
+/// Where a value lies in `values`, and its label.
+#[derive(Clone, Copy)]
+struct Slot {
+    start: usize,
+    end: usize,
+    named: Named,
 }
 
 /// `[KIND_N]`: an index into `kinds` and N.
@@ -66,18 +81,42 @@ impl Pseudonyms {
     /// Appends the label of `value` to `out` (no allocation when the value was seen before).
     pub fn push_label(&mut self, kind: &str, value: &str, out: &mut String) {
         // Seen before, perhaps as another kind (`token=x`, then `password=x`): the same label.
-        let named = match self.by_value.get(value) {
-            Some(named) => *named,
+        let named = match self.named(value) {
+            Some(named) => named,
             None => {
                 let kind = self.kind_index(kind);
                 let counter = &mut self.kinds[usize::from(kind)].1;
                 *counter = counter.saturating_add(1);
                 let named = Named { kind, n: *counter };
-                self.by_value.insert(value.into(), named);
+                self.insert(value, named);
                 named
             }
         };
         self.write_label(named, out);
+    }
+
+    /// The label of `value`, if it has one.
+    fn named(&self, value: &str) -> Option<Named> {
+        let hash = self.hasher.hash_one(value);
+        self.by_value
+            .find(hash, |slot| &self.values[slot.start..slot.end] == value)
+            .map(|slot| slot.named)
+    }
+
+    /// Gives `value` (which has no label yet) the label `named`.
+    fn insert(&mut self, value: &str, named: Named) {
+        let hash = self.hasher.hash_one(value);
+        let start = self.values.len();
+        self.values.push_str(value);
+        let slot = Slot {
+            start,
+            end: self.values.len(),
+            named,
+        };
+        let (values, hasher) = (&self.values, &self.hasher);
+        self.by_value.insert_unique(hash, slot, |slot| {
+            hasher.hash_one(&values[slot.start..slot.end])
+        });
     }
 
     /// Kinds are the detectors' labels (a few dozen at most); past 65,536 of them the last
@@ -131,7 +170,10 @@ impl Pseudonyms {
 
     /// `(label, kind, value)` for sealing; private to the shield.
     pub(super) fn entries(&self) -> impl Iterator<Item = (String, &str, &str)> {
-        let own = self.by_value.iter().map(|(value, n)| (*n, &**value));
+        let own = self
+            .by_value
+            .iter()
+            .map(|slot| (slot.named, &self.values[slot.start..slot.end]));
         let aliases = self.aliases.iter().map(|(value, n)| (*n, value.as_str()));
         own.chain(aliases)
             .map(|(n, value)| (self.label(n), &*self.kinds[usize::from(n.kind)].0, value))
@@ -149,12 +191,10 @@ impl Pseudonyms {
         let counter = &mut self.kinds[usize::from(index)].1;
         *counter = (*counter).max(n);
         let named = Named { kind: index, n };
-        match self.by_value.get(value.as_str()) {
-            Some(existing) if *existing != named => self.aliases.push((value, named)),
+        match self.named(&value) {
+            Some(existing) if existing != named => self.aliases.push((value, named)),
             Some(_) => {}
-            None => {
-                self.by_value.insert(value.into(), named);
-            }
+            None => self.insert(&value, named),
         }
     }
 
