@@ -62,6 +62,14 @@ pub struct Finding<'s> {
     pub kind: &'s str,
 }
 
+fn secret<'s>(start: usize, end: usize) -> Finding<'s> {
+    Finding {
+        start,
+        end,
+        kind: "SECRET",
+    }
+}
+
 /// Buffers one scan fills, kept by callers that scan many texts.
 #[derive(Default)]
 struct Scratch {
@@ -293,48 +301,66 @@ impl Shield {
         mut found: impl FnMut(Finding<'s>),
     ) {
         self.candidates(text, scratch);
+        let mut caches = self.caches.get();
+        let mut confirmed = |start: usize, index: usize| {
+            let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+            // No quit bytes and no give-up threshold are configured: a search cannot fail.
+            let end = self.anchored[index]
+                .try_search_fwd(&mut caches[index], &input)
+                .ok()??;
+            self.confirm(index, text, start, end.offset())
+        };
         // Bare AWS secret keys come from the word pass; where one overlaps a pattern's
         // finding, the pattern's finding wins.
         let mut secrets = scratch.secrets.iter().copied().peekable();
-        let secret = |(start, end)| Finding {
-            start,
-            end,
-            kind: "SECRET",
-        };
-        let mut caches = self.caches.get();
         let mut emitted = 0;
-        let mut at = 0;
-        for &(start, index) in &scratch.candidates {
-            if start < at {
-                continue;
-            }
-            let input = Input::new(text).range(start..).anchored(Anchored::Yes);
-            // No quit bytes and no give-up threshold are configured: a search cannot fail.
-            let Ok(Some(end)) = self.anchored[index].try_search_fwd(&mut caches[index], &input)
-            else {
-                continue;
-            };
-            let Some(finding) = self.confirm(index, text, start, end.offset()) else {
-                continue;
-            };
+        let mut emit = |finding: Finding<'s>| {
             while let Some(&(start, end)) = secrets.peek() {
                 if start >= finding.end {
                     break;
                 }
                 if end <= finding.start && start >= emitted {
-                    found(secret((start, end)));
+                    found(secret(start, end));
                 }
                 secrets.next();
             }
+            emitted = finding.end;
+            found(finding);
+        };
+        let candidates = &scratch.candidates;
+        let mut at = 0;
+        for (i, &(start, index)) in candidates.iter().enumerate() {
+            if start < at {
+                continue;
+            }
+            let Some(finding) = confirmed(start, index) else {
+                continue;
+            };
+            // What a match held before its value is scanned too, up to the value: the user of
+            // `scheme://user:password@` or of `-u user:password` may be an address or a key.
+            let mut inner = start + 1;
+            for &(before, index) in &candidates[i + 1..] {
+                if before >= finding.start {
+                    break;
+                }
+                if before < inner {
+                    continue;
+                }
+                if let Some(held) = confirmed(before, index)
+                    && held.end <= finding.start
+                {
+                    inner = held.end.max(before + 1);
+                    emit(held);
+                }
+            }
             // The scan goes on right after a value: what a match held beyond it (the rest of a
             // query string, a URL's host) is scanned too.
-            emitted = finding.end;
             at = finding.end.max(start + 1);
-            found(finding);
+            emit(finding);
         }
         for (start, end) in secrets {
             if start >= emitted {
-                found(secret((start, end)));
+                found(secret(start, end));
             }
         }
     }

@@ -651,25 +651,18 @@ fn single_automaton_find(shield: &Shield, text: &str) -> Vec<(usize, usize, Stri
             start = end + 1;
         }
     }
+    // The findings at `position` in priority order, from the detector the automaton chose.
+    let at_position = |position: usize, first: usize| {
+        (first..BUILTINS.len()).filter_map(move |index| {
+            let input = Input::new(text).range(position..).anchored(Anchored::Yes);
+            let m = each[index].search(&input)?;
+            shield.confirm(index, text, m.start(), m.end())
+        })
+    };
     let mut found = Vec::new();
     let mut secrets = secrets.into_iter().peekable();
-    let (mut emitted, mut at) = (0, 0);
-    while at < text.len() {
-        let Some(m) = all.search(&Input::new(text).range(at..)) else {
-            break;
-        };
-        let index = m.pattern().as_usize();
-        let confirmed = shield.confirm(index, text, m.start(), m.end()).or_else(|| {
-            (index + 1..BUILTINS.len()).find_map(|next| {
-                let input = Input::new(text).range(m.start()..).anchored(Anchored::Yes);
-                let n = each[next].search(&input)?;
-                shield.confirm(next, text, n.start(), n.end())
-            })
-        });
-        let Some(finding) = confirmed else {
-            at = m.start() + 1;
-            continue;
-        };
+    let mut emitted = 0;
+    let mut emit = |finding: Finding<'_>| {
         while let Some(&(s, e)) = secrets.peek() {
             if s >= finding.end {
                 break;
@@ -680,8 +673,39 @@ fn single_automaton_find(shield: &Shield, text: &str) -> Vec<(usize, usize, Stri
             secrets.next();
         }
         emitted = finding.end;
-        at = finding.end.max(m.start() + 1);
         found.push((finding.start, finding.end, finding.kind.to_owned()));
+    };
+    let mut at = 0;
+    while at < text.len() {
+        let Some(m) = all.search(&Input::new(text).range(at..)) else {
+            break;
+        };
+        let Some(finding) = at_position(m.start(), m.pattern().as_usize()).next() else {
+            at = m.start() + 1;
+            continue;
+        };
+        // What the match held before its value, up to the value.
+        let mut inner = m.start() + 1;
+        while inner < finding.start {
+            let Some(n) = all
+                .search(&Input::new(text).range(inner..))
+                .filter(|n| n.start() < finding.start)
+            else {
+                break;
+            };
+            let held = at_position(n.start(), n.pattern().as_usize())
+                .find(|held| held.end <= finding.start);
+            inner = match held {
+                Some(held) => {
+                    let next = held.end.max(n.start() + 1);
+                    emit(held);
+                    next
+                }
+                None => n.start() + 1,
+            };
+        }
+        at = finding.end.max(m.start() + 1);
+        emit(finding);
     }
     found.extend(
         secrets
@@ -764,4 +788,24 @@ proptest::proptest! {
             "{:?}", text
         );
     }
+}
+
+/// What a credential's match holds before its value (the user of `-u user:password` or of
+/// `scheme://user:password@`) is found too.
+#[test]
+fn values_in_a_credentials_user_part_are_found() {
+    assert_redacts(&[
+        (
+            "curl -u alice@example.com:s3cr3t https://api.example.com",
+            "curl -u [EMAIL_1]:[PASSWORD_1] https://api.example.com",
+        ),
+        (
+            "s3://AKIAIOSFODNN7EXAMPLE:hunter2hunter2@bucket/key",
+            "s3://[AWS_KEY_1]:[PASSWORD_1]@bucket/key",
+        ),
+        (
+            "docker login -u 3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b -p t0psecret registry",
+            "docker login -u [UUID_1] -p [PASSWORD_1] registry",
+        ),
+    ]);
 }
