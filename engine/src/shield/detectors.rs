@@ -57,23 +57,36 @@ pub(crate) enum ValuePart {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Start {
     /// At one of these literals where it begins a word (found ASCII case-insensitively; the
-    /// pattern, which starts with `\b`, decides case).
+    /// pattern decides case).
     At(&'static [&'static str]),
-    /// At one of these literals wherever it is, in a word or not (exactly as written).
-    Anywhere(&'static [&'static str]),
+    /// At one of these literals wherever it is, in a word or not (exactly as written); only
+    /// its first occurrence in a run of the given alphabet, whose pattern reads that run to
+    /// its end whichever occurrence it starts at.
+    Anywhere(&'static [&'static str], Alphabet),
     /// At the blank before one of these literals, or at the literal where it starts a line.
     Blank(&'static [&'static str]),
     /// A key name ending in one of these words and followed by what a value needs (`=`, `:`,
-    /// a blank, a quote, `\`): at each word start of the key (`spring.datasource.password`).
+    /// a blank, a quote, `\`): at the key's first word start and at each in its last 64 bytes
+    /// (`spring.datasource.password`).
     Key(&'static [&'static str]),
-    /// At the first letter of the scheme before `://`.
+    /// At the first letter of the scheme before `://` (looked for up to 64 bytes back).
     Scheme,
     /// At each word boundary of the run of mailbox characters before `@` or `%40`.
     Mailbox,
-    /// At each word boundary of the word before `@tcp(`, `@unix(`, `@udp(`.
+    /// At each word boundary of the word before `@tcp(`, `@unix(`, `@udp(` (up to 256 bytes
+    /// back).
     Dsn,
     /// Found by the pass over words and colons.
     Shape(Shape),
+}
+
+/// The bytes of a run a pattern reads through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Alphabet {
+    /// `[A-Za-z0-9+/]`
+    Base64,
+    /// `[A-Za-z0-9_-]`
+    Base64Url,
 }
 
 /// The shapes the word pass looks for: what follows a word's first characters.
@@ -91,6 +104,17 @@ pub(crate) enum Shape {
     Ipv4,
     /// At least 13 digits among digits, blanks and dashes.
     Card,
+}
+
+impl ValuePart {
+    /// Whether a match of this part holds a user name before its value (`scheme://user:…@`,
+    /// `-u user:…`, `login -u user -p …`).
+    pub(crate) fn has_user(self) -> bool {
+        matches!(
+            self,
+            ValuePart::UrlPassword | ValuePart::AfterColon | ValuePart::AfterPasswordFlag
+        )
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +177,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"eyJ[A-Za-z0-9_-]+\.eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+",
         Check::MinLen(24),
         ValuePart::Whole,
-        Start::Anywhere(&["eyJ"]),
+        Start::Anywhere(&["eyJ"], Alphabet::Base64Url),
     ),
     // Private keys: PEM on one line (escaped newlines), or base64 of PEM as Kubernetes
     // Secrets and kubeconfigs hold it (`tls.key:`, `client-key-data:`).
@@ -169,7 +193,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         r"LS0tLS1CRUdJTi[A-Za-z0-9+/]+={0,2}",
         Check::PemPrivateKey,
         ValuePart::Whole,
-        Start::Anywhere(&["LS0tLS1CRUdJTi"]),
+        Start::Anywhere(&["LS0tLS1CRUdJTi"], Alphabet::Base64),
     ),
     // `scheme://user:password@host`, also with an empty user (`redis://:password@host`).
     d(
@@ -179,10 +203,11 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         ValuePart::UrlPassword,
         Start::Scheme,
     ),
-    // Go's MySQL DSN: `user:password@tcp(host:3306)/db`.
+    // Go's MySQL DSN: `user:password@tcp(host:3306)/db` (a password of at most 256 bytes:
+    // bounded, so candidates in a long run each read a bounded stretch).
     d(
         "PASSWORD",
-        r#"\b[A-Za-z0-9_.-]+:[^\s"']+@(?:tcp|unix|udp)\("#,
+        r#"\b[A-Za-z0-9_.-]+:[^\s"']{1,256}@(?:tcp|unix|udp)\("#,
         Check::None,
         ValuePart::UrlPassword,
         Start::Dsn,
@@ -239,7 +264,7 @@ pub(crate) const BUILTINS: &[Builtin] = &[
     // MySQL's `temporary password is generated for root@localhost: x`.
     d(
         "PASSWORD",
-        r"(?i)\bidentified(?:[ \t]+with[ \t]+\S+)?[ \t]+by[ \t]+'[^'\n]+'|\bset[ \t]+password\b[^=\n]*=[ \t]*'[^'\n]+'|\bsnmp(?:-server)?[ \t]+community[ \t]+[^\s;]+|\b(?:secret|password)[ \t]+[05789][ \t]+\S+|\bpassword is generated for \S+:[ \t]+\S+",
+        r"(?i)\bidentified(?:[ \t]+with[ \t]+\S+)?[ \t]+by[ \t]+'[^'\n]+'|\bset[ \t]+password\b[^=\n]{0,256}=[ \t]*'[^'\n]+'|\bsnmp(?:-server)?[ \t]+community[ \t]+[^\s;]+|\b(?:secret|password)[ \t]+[05789][ \t]+\S+|\bpassword is generated for \S+:[ \t]+\S+",
         Check::None,
         ValuePart::LastWord,
         Start::At(&["identified", "set", "snmp", "secret", "password"]),
@@ -358,10 +383,12 @@ pub(crate) const BUILTINS: &[Builtin] = &[
         Start::Shape(Shape::DottedMac),
     ),
     // IPv6: a loose candidate (compressed with `::`, or all eight groups) that must parse;
-    // [`ipv6_within`] trims what surrounds it (`host:fe80::2`, `2001:db8::1: refused`).
+    // [`ipv6_within`] trims what surrounds it (`host:fe80::2`, `2001:db8::1: refused`). An
+    // address is at most 45 bytes: the tail is read no further, so a long run of `::.` does
+    // not make every candidate in it read to its end.
     d(
         "IP",
-        r"[0-9A-Fa-f:]*::[0-9A-Fa-f:.]*|(?:[0-9A-Fa-f]+:){6}[0-9A-Fa-f.:]+",
+        r"[0-9A-Fa-f:]*::[0-9A-Fa-f:.]{0,45}|(?:[0-9A-Fa-f]+:){6}[0-9A-Fa-f.:]{1,45}",
         Check::Ipv6,
         ValuePart::Whole,
         Start::Shape(Shape::Ipv6),
@@ -864,7 +891,11 @@ pub(crate) fn value_range(part: ValuePart, m: &str, rest: &str) -> Option<(usize
                     let tail = &rest.as_bytes()[from..];
                     // At most MAX_VALUE bytes are read, so a line of rejected candidates
                     // (`key=key=key=…`) stays linear; a longer value's tail is scanned on.
-                    let limit = tail.len().min(MAX_VALUE);
+                    let mut limit = tail.len().min(MAX_VALUE);
+                    // … and a cut there must not fall inside a character.
+                    while limit < tail.len() && !rest.is_char_boundary(from + limit) {
+                        limit -= 1;
+                    }
                     tail[..limit]
                         .iter()
                         .position(|&c| {

@@ -1,14 +1,15 @@
 //! The Privacy Shield: finds personal and secret values in text and replaces each with a
 //! label such as `[IP_1]`, the same label for the same value within one incident.
 //!
-//! Each detector is a pattern and the positions its matches can start at: one keyword
-//! automaton and one pass over the words find those positions (`starts.rs`), and the
-//! detector's pattern is tried, anchored, only there. Candidates are taken in order of
+//! Each detector is a pattern and the positions its matches can start at: one pass over the
+//! bytes finds those positions (`starts.rs`), and the detector's pattern is tried, anchored,
+//! only there. Candidates are taken in order of
 //! position; at one position the earlier detector in priority order wins (specific shapes
 //! before generic ones); findings never overlap. Candidates that need more than a pattern (card
 //! numbers: Luhn; IPv6: must parse) are confirmed after their match, and a rejected candidate
-//! lets the next detector try the same position. The result is what one leftmost-first
-//! automaton of all the patterns finds, without running such an automaton over every byte.
+//! lets the next detector try the same position. Within the limits `starts.rs` documents, the
+//! result is what one leftmost-first automaton of all the patterns finds, without running such
+//! an automaton over every byte.
 
 pub mod boundary;
 mod detectors;
@@ -336,10 +337,15 @@ impl Shield {
             let Some(finding) = confirmed(start, index) else {
                 continue;
             };
-            // What a match held before its value is scanned too, up to the value: the user of
-            // `scheme://user:password@` or of `-u user:password` may be an address or a key.
+            // What a credential's match held before its value is scanned too, up to the
+            // value: the user of `scheme://user:password@` or of `-u user:password` may be an
+            // address or a key.
+            let held_user = self.detectors[index].value.has_user();
             let mut inner = start + 1;
             for &(before, index) in &candidates[i + 1..] {
+                if !held_user {
+                    break;
+                }
                 if before >= finding.start {
                     break;
                 }
@@ -402,8 +408,9 @@ impl Shield {
             let whole = if done {
                 block.len()
             } else {
-                match memchr::memrchr(b'\n', &block) {
-                    Some(newline) => newline + 1,
+                // Only what this read added can hold the last newline.
+                match memchr::memrchr(b'\n', &block[filled..]) {
+                    Some(newline) => filled + newline + 1,
                     None => continue,
                 }
             };

@@ -19,8 +19,8 @@ pub struct Pseudonyms {
     /// value → its kind and number. Looked up by `&str`: a repeat costs one hash and no
     /// allocation. The reverse map is built only when rehydrating.
     by_value: HashTable<Slot>,
-    /// foldhash: several times faster than SipHash on short values, and seeded per map, so
-    /// text cannot be written to collide.
+    /// foldhash: several times faster than SipHash on short values, and seeded per map (it
+    /// claims only minimal resistance to inputs written to collide).
     hasher: foldhash::fast::RandomState,
     /// Further labels of a value restored from a vault sealed before one value had one label.
     aliases: Vec<(String, Named)>,

@@ -2,12 +2,14 @@
 //! partial matches alive at every byte (every word could begin an e-mail address, a key name,
 //! a card number) and builds its states as it meets new text, which made it the Shield's cost.
 //! Instead, each detector says where its matches can start ([`Start`]): after a literal, at a
-//! key before `=`, at a word shaped like a number or an address. One keyword automaton and one
-//! pass over the words and colons find those positions, and only there is the detector's own
-//! pattern tried, anchored. Every position a detector's pattern can match at passes its test,
-//! so the findings are those of the single automaton (`tests.rs` compares the two).
+//! key before `=`, at a word shaped like a number or an address. One pass over the bytes (word
+//! tables, marks, colon runs) and a search for two literals find those positions, and only
+//! there is the detector's own pattern tried, anchored. Within the limits each rule documents
+//! (how far back an address or a key is looked for, how long an IPv6 run is tried at every
+//! position), every position a pattern can match at passes its test, so the findings are those
+//! of the single automaton; `tests.rs` compares the two on the corpora and generated text.
 
-use super::detectors::{Builtin, Shape, Start, aws_secret_word};
+use super::detectors::{Alphabet, Builtin, Shape, Start, aws_secret_word};
 
 /// How far back from `@` an address's local part is looked for: four times what RFC 5321
 /// allows (64 octets). Every word boundary in it is a candidate.
@@ -43,7 +45,7 @@ pub(crate) struct Starts {
     /// Key words, tried at word ends followed by a value's lead-in, by their last byte.
     keys: Table,
     /// Literals found wherever they are (`eyJ` of a JWT glued to what precedes it).
-    anywhere: Vec<(memchr::memmem::Finder<'static>, usize)>,
+    anywhere: Vec<(memchr::memmem::Finder<'static>, usize, u16)>,
     /// Detectors by shape, in priority order.
     shapes: Vec<(Shape, usize)>,
     /// The first two bytes of the word literals: most words are passed over on them.
@@ -91,6 +93,8 @@ const IPV6: u16 = 64; // [0-9A-Fa-f:]
 const MARK: u16 = 128; // a byte some literal begins with that is not a word character
 const BLANK: u16 = 256; // [ \t]
 const JOINS: u16 = 512; // [A-Za-z0-9/+=._-]: a base64 word's bytes, and what joins its parts
+const BASE64: u16 = 1024; // [A-Za-z0-9+/]
+const BASE64URL: u16 = 2048; // [A-Za-z0-9_-]
 
 const CLASSES: [u16; 256] = {
     let mut table = [0u16; 256];
@@ -127,6 +131,12 @@ const CLASSES: [u16; 256] = {
         }
         if c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+' | b'=' | b'.' | b'_' | b'-') {
             class |= JOINS;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'/' | b'+') {
+            class |= BASE64;
+        }
+        if c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-') {
+            class |= BASE64URL;
         }
         table[i] = class;
         i += 1;
@@ -240,10 +250,14 @@ impl Starts {
                     shapes.push((shape, detector));
                     &[]
                 }
-                Start::Anywhere(literals) => {
+                Start::Anywhere(literals, alphabet) => {
+                    let class = match alphabet {
+                        Alphabet::Base64 => BASE64,
+                        Alphabet::Base64Url => BASE64URL,
+                    };
                     for literal in literals {
-                        anywhere
-                            .push((memchr::memmem::Finder::new(literal).into_owned(), detector));
+                        let finder = memchr::memmem::Finder::new(literal).into_owned();
+                        anywhere.push((finder, detector, class));
                     }
                     &[]
                 }
@@ -304,6 +318,8 @@ impl Starts {
     ) {
         let bytes = text.as_bytes();
         let mut colons_done = 0;
+        // How far the address and DSN runs given a candidate go (see `at_literal`).
+        let mut reach = [0; 2];
         // Where the current run of bytes that join a word began.
         let mut run = 0;
         let mut at = 0;
@@ -330,7 +346,7 @@ impl Starts {
                     if (next.is_none() || next == second)
                         && starts_with_ignore_case(bytes, at, literal.bytes)
                     {
-                        at_literal(bytes, at, *literal, out);
+                        at_literal(bytes, at, *literal, out, &mut reach);
                     }
                 }
                 if b == b':' && at >= colons_done && !self.shapes.is_empty() {
@@ -340,8 +356,15 @@ impl Starts {
             at += 1;
         }
         secret_run(bytes, run, bytes.len(), secrets);
-        for (finder, detector) in &self.anywhere {
-            out.extend(finder.find_iter(bytes).map(|at| (at, *detector)));
+        for (finder, detector, class) in &self.anywhere {
+            // Later occurrences in the same run share the first one's fate: only it is tried.
+            let mut run_end = 0;
+            for at in finder.find_iter(bytes) {
+                if at >= run_end {
+                    out.push((at, *detector));
+                    run_end = at + run_len(bytes, at, *class, usize::MAX);
+                }
+            }
         }
     }
 
@@ -358,7 +381,7 @@ impl Starts {
             let head = tag(bytes, at);
             for literal in &self.words[usize::from(bytes[at].to_ascii_lowercase())] {
                 if head == Some(literal.tag) && starts_with_ignore_case(bytes, at, literal.bytes) {
-                    at_literal(bytes, at, *literal, out);
+                    at_literal(bytes, at, *literal, out, &mut [0; 2]);
                 }
             }
         }
@@ -376,7 +399,7 @@ impl Starts {
         let tail = end.checked_sub(3).and_then(|at| tag(bytes, at));
         for literal in keys {
             if tail == Some(literal.tag) && ends_with_ignore_case(bytes, end, literal.bytes) {
-                at_literal(bytes, end - literal.bytes.len(), *literal, out);
+                at_literal(bytes, end - literal.bytes.len(), *literal, out, &mut [0; 2]);
             }
         }
     }
@@ -418,7 +441,7 @@ impl Starts {
                 if len == 2 && byte(5) == Some(b'-') && byte(14) == Some(b'-') {
                     self.push_shape(Shape::Mac, at, out);
                 }
-                if len == 4 && card() {
+                if matches!(len, 4 | 8 | 12) && card() {
                     self.push_shape(Shape::Card, at, out);
                 }
             }
@@ -436,7 +459,9 @@ impl Starts {
                     self.push_shape(Shape::DottedMac, at, out);
                 }
             }
-            Some(b' ') if len == 4 && card() => self.push_shape(Shape::Card, at, out),
+            Some(b' ') if matches!(len, 4 | 8 | 12) && card() => {
+                self.push_shape(Shape::Card, at, out)
+            }
             _ => {}
         }
         if len >= 13 && card() {
@@ -530,7 +555,15 @@ fn next_is_dotted_quad(bytes: &[u8], mut at: usize) -> bool {
 }
 
 /// The candidates a literal found at `start` stands for.
-fn at_literal(bytes: &[u8], start: usize, literal: Literal, out: &mut Vec<Candidate>) {
+/// `reach`: how far the address and DSN runs already given a candidate go (later literals
+/// inside them add nothing).
+fn at_literal(
+    bytes: &[u8],
+    start: usize,
+    literal: Literal,
+    out: &mut Vec<Candidate>,
+    reach: &mut [usize; 2],
+) {
     let detector = literal.detector;
     match literal.start {
         Start::At(_) => out.push((start, detector)),
@@ -564,12 +597,16 @@ fn at_literal(bytes: &[u8], start: usize, literal: Literal, out: &mut Vec<Candid
             }
         }
         Start::Mailbox => {
-            let from = run_back(bytes, start, MAILBOX, LOCAL_PART);
-            for at in from..start {
-                if boundary(bytes, at) {
-                    out.push((at, detector));
-                }
+            // From the run's first boundary every `@` or `%40` in it is tried (the pattern
+            // backs off to each): later boundaries and later `%40`s share its fate.
+            if start < reach[0] {
+                return;
             }
+            let from = run_back(bytes, start, MAILBOX, LOCAL_PART);
+            if let Some(at) = (from..start).find(|&at| boundary(bytes, at)) {
+                out.push((at, detector));
+            }
+            reach[0] = start + 1 + run_len(bytes, start + 1, MAILBOX, usize::MAX);
         }
         Start::Dsn => {
             let from = {
@@ -579,13 +616,15 @@ fn at_literal(bytes: &[u8], start: usize, literal: Literal, out: &mut Vec<Candid
                     at -= 1;
                 }
                 at
-            };
+            }
+            .max(reach[1]);
+            reach[1] = start;
             for at in from..start {
                 if is(bytes, at, KEY) && boundary(bytes, at) {
                     out.push((at, detector));
                 }
             }
         }
-        Start::Shape(_) | Start::Anywhere(_) => {}
+        Start::Shape(_) | Start::Anywhere(..) => {}
     }
 }

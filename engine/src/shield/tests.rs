@@ -604,14 +604,21 @@ fn values_that_only_look_like_placeholders_or_end_early_are_found_whole() {
     assert_redacts(&cases);
 }
 
-/// Long runs of rejected candidates come back unchanged (and each is passed over once: the
-/// scan stays linear, which this does not time).
+/// Long runs of rejected candidates come back unchanged (this does not time them).
 #[test]
 fn long_runs_of_rejected_candidates_are_left_as_they_are() {
     for input in [
         "key=".repeat(2_000),
         ":".repeat(10_000),
         "abc:".repeat(2_000),
+        // Runs in which every position is a candidate whose pattern could read on to the end.
+        "eyJ".repeat(20_000),
+        "LS0tLS1CRUdJTi".repeat(5_000),
+        "::.".repeat(20_000),
+        "a%40".repeat(20_000),
+        "set password ".repeat(5_000),
+        "a@tcp(".repeat(10_000),
+        "x://:".repeat(10_000),
         format!("password=a{}", ")".repeat(5_000)),
     ] {
         let out = redact(&input);
@@ -656,7 +663,7 @@ fn single_automaton_find(shield: &Shield, text: &str) -> Vec<(usize, usize, Stri
         (first..BUILTINS.len()).filter_map(move |index| {
             let input = Input::new(text).range(position..).anchored(Anchored::Yes);
             let m = each[index].search(&input)?;
-            shield.confirm(index, text, m.start(), m.end())
+            Some((index, shield.confirm(index, text, m.start(), m.end())?))
         })
     };
     let mut found = Vec::new();
@@ -680,12 +687,16 @@ fn single_automaton_find(shield: &Shield, text: &str) -> Vec<(usize, usize, Stri
         let Some(m) = all.search(&Input::new(text).range(at..)) else {
             break;
         };
-        let Some(finding) = at_position(m.start(), m.pattern().as_usize()).next() else {
+        let Some((index, finding)) = at_position(m.start(), m.pattern().as_usize()).next() else {
             at = m.start() + 1;
             continue;
         };
-        // What the match held before its value, up to the value.
-        let mut inner = m.start() + 1;
+        // What a credential's match held before its value, up to the value.
+        let mut inner = if shield.detectors[index].value.has_user() {
+            m.start() + 1
+        } else {
+            finding.start
+        };
         while inner < finding.start {
             let Some(n) = all
                 .search(&Input::new(text).range(inner..))
@@ -694,6 +705,7 @@ fn single_automaton_find(shield: &Shield, text: &str) -> Vec<(usize, usize, Stri
                 break;
             };
             let held = at_position(n.start(), n.pattern().as_usize())
+                .map(|(_, held)| held)
                 .find(|held| held.end <= finding.start);
             inner = match held {
                 Some(held) => {
@@ -790,6 +802,27 @@ proptest::proptest! {
     }
 }
 
+/// A long unquoted value cut where a character is not is cut before it instead (no panic),
+/// and its tail is scanned on.
+#[test]
+fn a_long_value_with_wide_characters_is_cut_on_a_character() {
+    for width in 4090..4100 {
+        let text = format!("password={}é and more", "a".repeat(width));
+        let out = redact(&text);
+        assert!(out.starts_with("password=[PASSWORD_1]"), "{width}: {out}");
+        assert!(out.ends_with(" and more"), "{width}: {out}");
+    }
+}
+
+/// Cards grouped after 8 or 12 digits are found as the pattern allows.
+#[test]
+fn cards_grouped_after_eight_or_twelve_digits_are_found() {
+    assert_redacts(&[
+        ("card 41111111 11111111 ok", "card [CREDIT_CARD_1] ok"),
+        ("card 411111111111-1111 ok", "card [CREDIT_CARD_1] ok"),
+    ]);
+}
+
 /// What a credential's match holds before its value (the user of `-u user:password` or of
 /// `scheme://user:password@`) is found too.
 #[test]
@@ -808,4 +841,46 @@ fn values_in_a_credentials_user_part_are_found() {
             "docker login -u [UUID_1] -p [PASSWORD_1] registry",
         ),
     ]);
+}
+
+/// A reader that hands out one byte at a time and is interrupted before every other one.
+struct Trickle<'a> {
+    bytes: &'a [u8],
+    interrupt: bool,
+}
+
+impl std::io::Read for Trickle<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.interrupt = !self.interrupt;
+        if self.interrupt {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        let Some((&first, rest)) = self.bytes.split_first() else {
+            return Ok(0);
+        };
+        buf[0] = first;
+        self.bytes = rest;
+        Ok(1)
+    }
+}
+
+/// Reads of one byte, interruptions and invalid UTF-8 give what one read of the whole input
+/// gives.
+#[test]
+fn redact_stream_gives_the_same_from_short_and_interrupted_reads() {
+    let mut input =
+        b"a 10.0.0.1 password=hunter2\nb \xff bob@x.io 10.0.0.1\n\nlast 10.0.0.2".to_vec();
+    input.extend_from_slice("é 3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b".as_bytes());
+    let shield = Shield::builtin();
+    let (mut whole, mut trickled) = (Vec::new(), Vec::new());
+    shield.redact_stream(&input[..], &mut whole).unwrap();
+    let trickle = Trickle {
+        bytes: &input,
+        interrupt: false,
+    };
+    shield.redact_stream(trickle, &mut trickled).unwrap();
+    assert_eq!(
+        String::from_utf8(trickled).unwrap(),
+        String::from_utf8(whole).unwrap()
+    );
 }
