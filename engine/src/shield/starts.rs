@@ -319,7 +319,7 @@ impl Starts {
         let bytes = text.as_bytes();
         let mut colons_done = 0;
         // How far the address and DSN runs given a candidate go (see `at_literal`).
-        let mut reach = [0; 2];
+        let mut reach = Reach::default();
         // Where the current run of bytes that join a word began.
         let mut run = 0;
         let mut at = 0;
@@ -381,7 +381,7 @@ impl Starts {
             let head = tag(bytes, at);
             for literal in &self.words[usize::from(bytes[at].to_ascii_lowercase())] {
                 if head == Some(literal.tag) && starts_with_ignore_case(bytes, at, literal.bytes) {
-                    at_literal(bytes, at, *literal, out, &mut [0; 2]);
+                    at_literal(bytes, at, *literal, out, &mut Reach::default());
                 }
             }
         }
@@ -399,7 +399,13 @@ impl Starts {
         let tail = end.checked_sub(3).and_then(|at| tag(bytes, at));
         for literal in keys {
             if tail == Some(literal.tag) && ends_with_ignore_case(bytes, end, literal.bytes) {
-                at_literal(bytes, end - literal.bytes.len(), *literal, out, &mut [0; 2]);
+                at_literal(
+                    bytes,
+                    end - literal.bytes.len(),
+                    *literal,
+                    out,
+                    &mut Reach::default(),
+                );
             }
         }
     }
@@ -555,6 +561,16 @@ fn next_is_dotted_quad(bytes: &[u8], mut at: usize) -> bool {
 }
 
 /// The candidates a literal found at `start` stands for.
+/// How far the runs already given a candidate go, for the literals found by the marks pass
+/// (`@`, `%40`, `@tcp(`): a later literal inside them adds nothing.
+#[derive(Debug, Default)]
+struct Reach {
+    /// The end of the last address run given its candidate.
+    mailbox: usize,
+    /// The last DSN literal whose window was taken.
+    dsn: usize,
+}
+
 /// `reach`: how far the address and DSN runs already given a candidate go (later literals
 /// inside them add nothing).
 fn at_literal(
@@ -562,7 +578,7 @@ fn at_literal(
     start: usize,
     literal: Literal,
     out: &mut Vec<Candidate>,
-    reach: &mut [usize; 2],
+    reach: &mut Reach,
 ) {
     let detector = literal.detector;
     match literal.start {
@@ -599,14 +615,14 @@ fn at_literal(
         Start::Mailbox => {
             // From the run's first boundary every `@` or `%40` in it is tried (the pattern
             // backs off to each): later boundaries and later `%40`s share its fate.
-            if start < reach[0] {
+            if start < reach.mailbox {
                 return;
             }
             let from = run_back(bytes, start, MAILBOX, LOCAL_PART);
             if let Some(at) = (from..start).find(|&at| boundary(bytes, at)) {
                 out.push((at, detector));
             }
-            reach[0] = start + 1 + run_len(bytes, start + 1, MAILBOX, usize::MAX);
+            reach.mailbox = start + 1 + run_len(bytes, start + 1, MAILBOX, usize::MAX);
         }
         Start::Dsn => {
             let from = {
@@ -617,8 +633,8 @@ fn at_literal(
                 }
                 at
             }
-            .max(reach[1]);
-            reach[1] = start;
+            .max(reach.dsn);
+            reach.dsn = start;
             for at in from..start {
                 if is(bytes, at, KEY) && boundary(bytes, at) {
                     out.push((at, detector));
