@@ -17,4 +17,6 @@ else
   scripts/build-ui.sh
 fi
 cargo build -p server --bin awoooi "${release[@]}"
+# Semantic retrieval in the demo: the model setup.sh installed (unless one is configured).
+export AWOOOI_KM_EMBEDDINGS_MODEL="${AWOOOI_KM_EMBEDDINGS_MODEL:-${AWOOOI_MODELS:-$HOME/.cache/awoooi/models}/all-minilm-l6-v2}"
 exec "$TARGET_DIR/$bin_dir/awoooi" serve --demo --site-root "$TARGET_DIR/site" "$@"

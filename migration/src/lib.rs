@@ -19,6 +19,7 @@ mod m20261207_000014_outbox;
 mod m20261207_000015_triage;
 mod m20261207_000016_silences;
 mod m20261207_000017_escalation;
+mod m20261208_000018_knowledge_vectors;
 
 pub struct Migrator;
 
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000015_triage::Migration),
             Box::new(m20261207_000016_silences::Migration),
             Box::new(m20261207_000017_escalation::Migration),
+            Box::new(m20261208_000018_knowledge_vectors::Migration),
         ]
     }
 }

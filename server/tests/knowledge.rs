@@ -463,9 +463,15 @@ async fn similar_past_incidents_are_found_recall_at_3(backend: Backend) {
             names.join(" "),
             query["title"].as_str().unwrap()
         );
-        let found = server::services::knowledge::similar(&server.state.db, 999_999, &text, 3)
-            .await
-            .unwrap();
+        let found = server::services::knowledge::similar(
+            &server.state.db,
+            &server::services::knowledge::Retrieval::FullText,
+            999_999,
+            &text,
+            3,
+        )
+        .await
+        .unwrap();
         let ids: Vec<i64> = found.iter().map(|p| i64::from(p.incident_id)).collect();
         let relevant: Vec<i64> = query["relevant"]
             .as_array()

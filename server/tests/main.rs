@@ -30,6 +30,7 @@ mod notifications;
 mod oncall;
 mod postmortem;
 mod replicas;
+mod retrieval;
 mod settle;
 mod shell;
 mod silences;

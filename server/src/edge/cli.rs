@@ -285,6 +285,13 @@ pub enum UserCommand {
 pub enum KmCommand {
     /// Re-drive the knowledge dead-letter queue (Redis `km:dlq`, then the local file) once.
     ReplayDlq,
+    /// Embed every knowledge entry that has no vector of the configured model
+    /// (`[knowledge.embeddings]`) now, with progress; what the server's background job does.
+    Reembed {
+        /// Embed every entry again, even those the model already embedded.
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -73,7 +73,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Some(Command::Postmortem { id }) => {
             let db = open_db(&config).await?;
-            match knowledge::postmortem_of(&db, id).await? {
+            let retrieval = knowledge::Retrieval::from_config(&config.knowledge.embeddings)
+                .map_err(|e| anyhow::anyhow!("[knowledge.embeddings]: {e}"))?;
+            match knowledge::postmortem_of(&db, &retrieval, id).await? {
                 Some(markdown) => {
                     print!("{markdown}");
                     Ok(())
@@ -97,6 +99,39 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             if done.left > 0 {
                 anyhow::bail!("{} dead letter(s) could not be written yet", done.left);
             }
+            Ok(())
+        }
+        Some(Command::Km(cli::KmCommand::Reembed { all })) => {
+            let db = open_db(&config).await?;
+            let knowledge::Retrieval::Hybrid(semantic) =
+                knowledge::Retrieval::from_config(&config.knowledge.embeddings)
+                    .map_err(|e| anyhow::anyhow!("[knowledge.embeddings]: {e}"))?
+            else {
+                anyhow::bail!(
+                    "no embedding model: set [knowledge.embeddings] model or AWOOOI_KM_EMBEDDINGS_MODEL"
+                );
+            };
+            if all {
+                let n = knowledge::Semantic::mark_all_stale(&db).await?;
+                eprintln!("{n} stored vector(s) marked stale");
+            }
+            let total = semantic.pending(&db).await?;
+            let started = std::time::Instant::now();
+            let mut done = 0u64;
+            loop {
+                let n = semantic.embed_pending(&db, 16).await? as u64;
+                if n == 0 {
+                    break;
+                }
+                done += n;
+                let rate = done as f64 / started.elapsed().as_secs_f64().max(1e-3);
+                eprintln!("embedded {done}/{total} entries ({rate:.1}/s)");
+            }
+            let left = semantic.pending(&db).await?;
+            println!(
+                "knowledge embeddings: {done} entries embedded with {}; {left} pending (claimed by another process)",
+                semantic.fingerprint()
+            );
             Ok(())
         }
         Some(Command::Chaos(args)) => chaos_command(args).await,

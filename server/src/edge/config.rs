@@ -176,7 +176,11 @@ impl Config {
             approvals,
             actions,
             cluster: cluster_config(cluster)?,
-            knowledge: knowledge_config(file.knowledge, env("AWOOOI_KM_WRITE_AWAIT"))?,
+            knowledge: knowledge_config(
+                file.knowledge,
+                env("AWOOOI_KM_WRITE_AWAIT"),
+                env("AWOOOI_KM_EMBEDDINGS_MODEL"),
+            )?,
             finops: checked("finops", file.finops, |f| f.validate())?,
             notifications: checked("notifications", notifications, |n| n.validate())?,
             archive: archive_config(file.archive, &env)?,
@@ -289,11 +293,16 @@ fn cluster_config(cluster: ClusterConfig) -> Result<ClusterConfig, ConfigError> 
     Ok(cluster)
 }
 
-/// `[knowledge]`, with `AWOOOI_KM_WRITE_AWAIT` (true/false) over `write_await`.
+/// `[knowledge]`, with `AWOOOI_KM_WRITE_AWAIT` (true/false) over `write_await` and
+/// `AWOOOI_KM_EMBEDDINGS_MODEL` (a directory) over `[knowledge.embeddings] model`.
 fn knowledge_config(
     mut knowledge: crate::services::knowledge::KmConfig,
     write_await: Option<String>,
+    model: Option<String>,
 ) -> Result<crate::services::knowledge::KmConfig, ConfigError> {
+    if let Some(model) = model.filter(|m| !m.trim().is_empty()) {
+        knowledge.embeddings.model = Some(model.into());
+    }
     if let Some(value) = write_await {
         knowledge.write_await = match value.trim().to_ascii_lowercase().as_str() {
             "1" | "true" | "yes" | "on" => true,

@@ -93,7 +93,8 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         &config.data_dir,
         config.knowledge.clone(),
     )?
-    .archiving(archive.enabled());
+    .archiving(archive.enabled())
+    .retrieving(retrieval(&config, &db)?);
     knowledge.start_worker();
     knowledge.watch_resolutions(ingest.bus());
     let oncall = crate::services::oncall::Oncall::new(
@@ -297,4 +298,19 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
+}
+
+/// `[knowledge.embeddings]`: the model loaded and its embedding job started, or full-text
+/// retrieval; either way the log says which.
+fn retrieval(
+    config: &Config,
+    db: &sea_orm::DatabaseConnection,
+) -> anyhow::Result<knowledge::Retrieval> {
+    let retrieval = knowledge::Retrieval::from_config(&config.knowledge.embeddings)
+        .map_err(|e| anyhow::anyhow!("[knowledge.embeddings]: {e}"))?;
+    if let knowledge::Retrieval::Hybrid(semantic) = &retrieval {
+        semantic.spawn_job(db.clone(), std::time::Duration::from_secs(5));
+    }
+    tracing::info!(retrieval = %retrieval.describe(), "knowledge retrieval");
+    Ok(retrieval)
 }

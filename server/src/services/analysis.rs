@@ -509,6 +509,7 @@ impl Analyst {
         let likeliest = root_causes.first().map(|c: &GraphFact| c.service.as_str());
         let history = crate::services::knowledge::similar(
             db,
+            self.0.approvals.knowledge().retrieval(),
             incident_id,
             &[service.as_deref().unwrap_or_default(), likeliest.unwrap_or_default(), &names.join(" "), &found.title].join(" "),
             3,

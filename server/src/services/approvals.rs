@@ -126,6 +126,11 @@ const MAX_FIELD: usize = 253;
 pub const SYSTEM_REQUESTER: &str = "awoooi";
 
 impl Approvals {
+    /// The knowledge writer approvals record executions with.
+    pub fn knowledge(&self) -> &KmWriter {
+        &self.0.knowledge
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         db: DatabaseConnection,

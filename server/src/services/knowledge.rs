@@ -26,12 +26,14 @@ mod entries;
 mod outbox;
 mod postmortem;
 mod search;
+mod vectors;
 mod writer;
 
 pub use entries::{execution_entry, resolution_entry};
 pub use outbox::enqueue_in;
 pub use postmortem::{KeyTimeMedians, generate, key_time_medians, postmortem_of};
-pub use search::{search, similar, similarity_text};
+pub use search::{fulltext_ids, search, similar, similarity_text};
+pub use vectors::{EmbeddingsConfig, Retrieval, Semantic, fuse};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -157,6 +159,9 @@ pub struct KmConfig {
     /// The Redis list of dead letters.
     #[serde(default = "default_dlq_key")]
     pub dlq_key: String,
+    /// `[knowledge.embeddings]`: the sentence-embedding model for semantic retrieval.
+    #[serde(default)]
+    pub embeddings: EmbeddingsConfig,
 }
 
 fn default_dlq_key() -> String {
@@ -184,6 +189,7 @@ impl Default for KmConfig {
             backoff_seconds: default_backoff(),
             replay_every_seconds: default_replay(),
             dlq_key: default_dlq_key(),
+            embeddings: EmbeddingsConfig::default(),
         }
     }
 }
@@ -231,6 +237,8 @@ struct Inner {
     config: KmConfig,
     /// Postmortems are queued for the S3 archive.
     archive: bool,
+    /// How similar past incidents are found.
+    retrieval: Retrieval,
 }
 
 /// The one entry point for knowledge writes; cheap to clone.

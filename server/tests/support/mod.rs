@@ -610,9 +610,20 @@ impl Api {
 
 /// Runs the real `awoooi` binary against `database_url`.
 pub fn cli(database_url: &str, args: &[&str], stdin: Option<&str>) -> CliOutput {
+    cli_with_env(database_url, args, stdin, &[])
+}
+
+/// [`cli`] with extra environment variables (a setting's environment twin).
+pub fn cli_with_env(
+    database_url: &str,
+    args: &[&str],
+    stdin: Option<&str>,
+    envs: &[(&str, &str)],
+) -> CliOutput {
     let mut child = Command::new(env!("CARGO_BIN_EXE_awoooi"))
         .args(args)
         .env("AWOOOI_DATABASE_URL", database_url)
+        .envs(envs.iter().copied())
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -210,7 +210,8 @@ impl Incident {
         #[graphql(default = 3)] first: i32,
     ) -> async_graphql::Result<Vec<super::knowledge::SimilarIncident>> {
         let db = ctx.data::<DatabaseConnection>()?;
-        super::knowledge::similar_to(db, &self.0, first).await
+        let retrieval = ctx.data::<crate::services::knowledge::Retrieval>()?;
+        super::knowledge::similar_to(db, retrieval, &self.0, first).await
     }
     /// Actions proposed for it (and for incidents merged into it), newest first.
     async fn approvals(

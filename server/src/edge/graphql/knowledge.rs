@@ -79,7 +79,8 @@ pub struct KnowledgeQuery;
 
 #[Object]
 impl KnowledgeQuery {
-    /// Entries matching `query`, best first (the database's full-text ranking).
+    /// Entries matching `query`, best first (full-text, fused with meaning when a model is
+    /// configured).
     async fn knowledge(
         &self,
         ctx: &Context<'_>,
@@ -91,7 +92,8 @@ impl KnowledgeQuery {
             return Err(ApiError::BadUserInput("first: must be between 1 and 100".into()).into());
         }
         let db = ctx.data::<DatabaseConnection>()?;
-        let rows = crate::services::knowledge::search(db, &query, first as u64, None)
+        let retrieval = ctx.data::<crate::services::knowledge::Retrieval>()?;
+        let rows = crate::services::knowledge::search(db, retrieval, &query, first as u64, None)
             .await
             .map_err(ApiError::internal)?;
         Ok(rows.into_iter().map(KnowledgeEntry::from).collect())
@@ -114,6 +116,7 @@ pub struct SimilarIncident {
 /// The past incidents most similar to `incident` (what the Brain learns from).
 pub async fn similar_to(
     db: &DatabaseConnection,
+    retrieval: &crate::services::knowledge::Retrieval,
     incident: &entity::incident::Model,
     first: i32,
 ) -> async_graphql::Result<Vec<SimilarIncident>> {
@@ -123,9 +126,10 @@ pub async fn similar_to(
     let text = crate::services::knowledge::similarity_text(db, incident)
         .await
         .map_err(ApiError::internal)?;
-    let found = crate::services::knowledge::similar(db, incident.id, &text, first as usize)
-        .await
-        .map_err(ApiError::internal)?;
+    let found =
+        crate::services::knowledge::similar(db, retrieval, incident.id, &text, first as usize)
+            .await
+            .map_err(ApiError::internal)?;
     Ok(found
         .into_iter()
         .map(|p| SimilarIncident {

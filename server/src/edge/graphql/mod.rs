@@ -104,6 +104,7 @@ pub fn build_schema(
     limits: &crate::edge::limits::GraphqlLimits,
     lockout: std::sync::Arc<crate::services::auth::lockout::Lockout>,
 ) -> AppSchema {
+    let retrieval = approvals.knowledge().retrieval().clone();
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -131,6 +132,7 @@ pub fn build_schema(
         .data(notifier)
         .data(oncall)
         .data(lockout)
+        .data(retrieval)
         .finish()
 }
 

@@ -98,10 +98,13 @@ pub async fn postmortem_of(
     found: &incident::Model,
 ) -> async_graphql::Result<String> {
     let db = ctx.data::<DatabaseConnection>()?;
-    Ok(crate::services::knowledge::postmortem_of(db, found.id)
-        .await
-        .map_err(ApiError::internal)?
-        .unwrap_or_default())
+    let retrieval = ctx.data::<crate::services::knowledge::Retrieval>()?;
+    Ok(
+        crate::services::knowledge::postmortem_of(db, retrieval, found.id)
+            .await
+            .map_err(ApiError::internal)?
+            .unwrap_or_default(),
+    )
 }
 
 /// Medians of the key times, in seconds from the first alert, over incidents resolved in a

@@ -20,7 +20,13 @@ pub(super) async fn postmortem(
         )
             .into_response();
     };
-    match crate::services::knowledge::postmortem_of(&state.db, id).await {
+    match crate::services::knowledge::postmortem_of(
+        &state.db,
+        state.approvals.knowledge().retrieval(),
+        id,
+    )
+    .await
+    {
         Ok(Some(markdown)) => (
             [
                 (

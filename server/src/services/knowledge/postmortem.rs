@@ -25,11 +25,12 @@ fn seconds(d: Option<Duration>) -> Option<i64> {
 /// Past incidents the knowledge base held before `found` opened, most similar first.
 async fn known_before(
     db: &DatabaseConnection,
+    retrieval: &Retrieval,
     found: &incident::Model,
 ) -> Result<Vec<KnownIncident>, DbErr> {
     let text = super::similarity_text(db, found).await?;
     let mut out = Vec::new();
-    for past in super::similar(db, found.id, &text, 5).await? {
+    for past in super::similar(db, retrieval, found.id, &text, 5).await? {
         let earliest: Option<Option<chrono::DateTime<Utc>>> = knowledge_entry::Entity::find()
             .select_only()
             .column_as(knowledge_entry::Column::CreatedAt.min(), "earliest")
@@ -57,24 +58,29 @@ async fn known_before(
 /// The facts and Markdown of `found`'s postmortem as of now.
 pub async fn generate(
     db: &DatabaseConnection,
+    retrieval: &Retrieval,
     found: &incident::Model,
 ) -> Result<(PostmortemFacts, String), DbErr> {
     let mut facts = crate::services::timeline::postmortem_facts(db, found).await?;
-    facts.known = known_before(db, found).await?;
+    facts.known = known_before(db, retrieval, found).await?;
     let markdown = postmortem::render(&facts);
     Ok((facts, markdown))
 }
 
 /// The postmortem of incident `id`: the one stored when it resolved, else one generated now.
 /// `None` if there is no such incident.
-pub async fn postmortem_of(db: &DatabaseConnection, id: i32) -> Result<Option<String>, DbErr> {
+pub async fn postmortem_of(
+    db: &DatabaseConnection,
+    retrieval: &Retrieval,
+    id: i32,
+) -> Result<Option<String>, DbErr> {
     if let Some(row) = stored::Entity::find_by_id(id).one(db).await? {
         return Ok(Some(row.markdown));
     }
     let Some(found) = incident::Entity::find_by_id(id).one(db).await? else {
         return Ok(None);
     };
-    Ok(Some(generate(db, &found).await?.1))
+    Ok(Some(generate(db, retrieval, &found).await?.1))
 }
 
 /// Medians of the key times (seconds) over postmortems of incidents resolved since `since`.
@@ -144,7 +150,7 @@ impl KmWriter {
         if let Some(row) = stored::Entity::find_by_id(found.id).one(db).await? {
             return Ok(row.markdown);
         }
-        let (facts, markdown) = generate(db, found).await?;
+        let (facts, markdown) = generate(db, &self.0.retrieval, found).await?;
         let times = KeyTimes::of(&facts.timeline);
         let intervals = times.intervals();
         let now = Utc::now();

@@ -23,13 +23,51 @@ struct Hit {
     id: i32,
 }
 
-/// See [`KmWriter::search`].
+/// Entries matching `query`, best first, skipping `except`'s incident. Full-text: the
+/// database's own ranking (FTS5's bm25 on SQLite, `ts_rank` on PostgreSQL). Hybrid: that
+/// ranking and the nearest entries by meaning, each up to 20 deep, fused by reciprocal rank.
 pub async fn search(
     db: &impl ConnectionTrait,
+    retrieval: &Retrieval,
     query: &str,
     first: u64,
     except: Option<i32>,
 ) -> Result<Vec<knowledge_entry::Model>, DbErr> {
+    let first = first.clamp(1, 100);
+    let ids = match retrieval {
+        Retrieval::FullText => fulltext_ids(db, query, first, except).await?,
+        Retrieval::Hybrid(semantic) => {
+            if query.trim().is_empty() {
+                return Ok(Vec::new());
+            }
+            let depth = Ord::max(first, 20);
+            let words = fulltext_ids(db, query, depth, except).await?;
+            let meaning: Vec<i32> = semantic
+                .nearest(db, query, depth as usize, except)
+                .await?
+                .into_iter()
+                .map(|(id, _)| id)
+                .collect();
+            let mut fused = fuse(&[&words, &meaning]);
+            fused.truncate(first as usize);
+            fused
+        }
+    };
+    let mut rows = knowledge_entry::Entity::find()
+        .filter(knowledge_entry::Column::Id.is_in(ids.clone()))
+        .all(db)
+        .await?;
+    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
+    Ok(rows)
+}
+
+/// The ids of the entries the database's full-text search ranks first for `query`.
+pub async fn fulltext_ids(
+    db: &impl ConnectionTrait,
+    query: &str,
+    first: u64,
+    except: Option<i32>,
+) -> Result<Vec<i32>, DbErr> {
     let words = words(query);
     if words.is_empty() {
         return Ok(Vec::new());
@@ -61,29 +99,24 @@ pub async fn search(
             ],
         ),
     };
-    let ids: Vec<i32> = Hit::find_by_statement(statement)
+    Ok(Hit::find_by_statement(statement)
         .all(db)
         .await?
         .into_iter()
         .map(|h| h.id)
-        .collect();
-    let mut rows = knowledge_entry::Entity::find()
-        .filter(knowledge_entry::Column::Id.is_in(ids.clone()))
-        .all(db)
-        .await?;
-    rows.sort_by_key(|r| ids.iter().position(|id| *id == r.id));
-    Ok(rows)
+        .collect())
 }
 
 /// The `k` past incidents most similar to `text` (service, root cause, alert names, title),
 /// each with the fix tried on it and whether it worked — what the Brain learns from.
 pub async fn similar(
     db: &impl ConnectionTrait,
+    retrieval: &Retrieval,
     incident_id: i32,
     text: &str,
     k: usize,
 ) -> Result<Vec<engine::brain::PastIncident>, DbErr> {
-    let hits = search(db, text, 20, Some(incident_id)).await?;
+    let hits = search(db, retrieval, text, 20, Some(incident_id)).await?;
     let mut incidents: Vec<i32> = Vec::new();
     for hit in &hits {
         if !incidents.contains(&hit.incident_id) {

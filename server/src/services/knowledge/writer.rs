@@ -20,7 +20,21 @@ impl KmWriter {
             dlq_file: data_dir.join(DLQ_FILE),
             config,
             archive: false,
+            retrieval: Retrieval::FullText,
         })))
+    }
+
+    /// Ranks retrieval with `retrieval` (set while building, before the writer is shared).
+    pub fn retrieving(mut self, retrieval: Retrieval) -> KmWriter {
+        Arc::get_mut(&mut self.0)
+            .expect("retrieval is set before the writer is shared")
+            .retrieval = retrieval;
+        self
+    }
+
+    /// How similar past incidents are found.
+    pub fn retrieval(&self) -> &Retrieval {
+        &self.0.retrieval
     }
 
     /// Queues each stored postmortem for the S3 archive (set while building, before the
@@ -265,15 +279,14 @@ impl KmWriter {
         });
     }
 
-    /// Entries matching `query`, best first, by the database's own full-text ranking (FTS5's
-    /// bm25 on SQLite, `ts_rank` on PostgreSQL), skipping `except`'s incident.
+    /// Entries matching `query`, best first (see [`search`]), skipping `except`'s incident.
     pub async fn search(
         &self,
         query: &str,
         first: u64,
         except: Option<i32>,
     ) -> Result<Vec<knowledge_entry::Model>, DbErr> {
-        search(&self.0.db, query, first, except).await
+        search(&self.0.db, &self.0.retrieval, query, first, except).await
     }
 }
 
