@@ -271,6 +271,41 @@ async fn the_job_embeds_new_entries_and_search_finds_them_by_meaning(backend: Ba
     );
 }
 
+/// Two processes' jobs (two `Semantic`s, two lease holders) draining one backlog at once:
+/// every entry is stored by exactly one of them, and every entry ends with a vector.
+async fn two_jobs_share_a_backlog_and_embed_each_entry_once(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let db = &server.state.db;
+    let writer = writer(&server);
+    for incident in 1..=24 {
+        writer
+            .write(bare_entry(
+                incident,
+                format!("Resolved: incident {incident}"),
+                format!("Service {incident} ran out of memory and was restarted."),
+            ))
+            .await
+            .unwrap();
+    }
+    let (a, b) = (semantic(), semantic());
+    let drain = |job: Arc<Semantic>| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut stored = 0;
+            loop {
+                match job.embed_pending(&db, 4).await.unwrap() {
+                    0 => return stored,
+                    n => stored += n,
+                }
+            }
+        })
+    };
+    let (from_a, from_b) = (drain(a.clone()), drain(b));
+    let (from_a, from_b) = (from_a.await.unwrap(), from_b.await.unwrap());
+    assert_eq!(from_a + from_b, 24, "a: {from_a}, b: {from_b}");
+    assert_eq!(a.pending(db).await.unwrap(), 0);
+}
+
 /// `awoooi km reembed` against a server that runs no job of its own: embeds what is pending
 /// with progress on stderr, and with `--all` marks every vector stale and embeds them again.
 async fn reembed_embeds_what_is_pending_and_all_again(backend: Backend) {
@@ -358,5 +393,6 @@ on_both_backends!(
     hybrid_beats_full_text_on_the_paraphrased_set,
     the_job_embeds_new_entries_and_search_finds_them_by_meaning,
     reembed_embeds_what_is_pending_and_all_again,
+    two_jobs_share_a_backlog_and_embed_each_entry_once,
     reembed_without_a_model_names_the_setting,
 );
