@@ -5,7 +5,11 @@
 //! floor of this machine).
 //!
 //!   cargo run --release -p server --example load_ingest -- [--seconds 20] [--clients 16]
-//!       [--batch 50] [--database-url URL]
+//!       [--batch 50] [--database-url URL] [--embedding-model DIR --embedding-backlog N]
+//!
+//! `--embedding-backlog N` writes N knowledge entries first; with `--embedding-model` the
+//! server's embedding job works through them during the whole run (the run prints how many it
+//! embedded), without one they only sit in the database (the control).
 
 mod bench;
 
@@ -25,6 +29,12 @@ struct Args {
     /// Default: a fresh SQLite file.
     #[arg(long)]
     database_url: Option<String>,
+    /// A sentence-embedding model directory: the server runs its embedding job.
+    #[arg(long)]
+    embedding_model: Option<String>,
+    /// Knowledge entries written before the load starts.
+    #[arg(long, default_value_t = 0)]
+    embedding_backlog: i32,
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -91,8 +101,26 @@ async fn main() {
         base,
         token,
         database,
+        db,
         ..
-    } = bench::serve(&dir, args.database_url.clone(), &["--log-format", "text"]).await;
+    } = bench::serve_with_env(
+        &dir,
+        args.database_url.clone(),
+        &["--log-format", "text"],
+        &args
+            .embedding_model
+            .iter()
+            .map(|m| ("AWOOOI_KM_EMBEDDINGS_MODEL", m.clone()))
+            .collect::<Vec<_>>(),
+    )
+    .await;
+    let backlog = embedding_backlog(
+        &db,
+        &dir,
+        args.embedding_backlog,
+        args.embedding_model.is_some(),
+    )
+    .await;
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.clients)
         .build()
@@ -144,6 +172,10 @@ async fn main() {
         .await
     };
 
+    let embedded = match &args.embedding_model {
+        Some(_) => backlog.saturating_sub(unembedded(&db).await),
+        None => 0,
+    };
     let rate = |run: &Run| run.requests as f64 / run.elapsed.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
@@ -165,9 +197,65 @@ async fn main() {
         ingest.failures,
         ingest.requests
     );
+    if args.embedding_model.is_some() {
+        println!("embedding job: {embedded} of {backlog} backlog entries embedded during the run");
+    }
     println!(
         "ratio: ingest requests/s are {:.3} of the /healthz baseline",
         rate(&ingest) / rate(&health)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Writes `n` knowledge entries, then (`job`) waits until the embedding job has started on
+/// them; returns `n`.
+async fn embedding_backlog(
+    db: &sea_orm::DatabaseConnection,
+    dir: &std::path::Path,
+    n: i32,
+    job: bool,
+) -> u64 {
+    use server::services::knowledge::{Entry, KmConfig, KmWriter, PathType};
+    let writer = KmWriter::new(db.clone(), None, dir, KmConfig::default()).unwrap();
+    for incident in 1..=n {
+        writer
+            .write(Entry {
+                incident_id: incident,
+                path_type: PathType::A,
+                related_approval_id: None,
+                title: format!("Resolved: HighLatency on checkout-{}", incident % 40),
+                body: format!(
+                    "p99 latency of checkout-{} rose above 2 s after the connection pool of \
+                     orders-db ran out; raised the pool from 20 to 40 and restarted the pods.",
+                    incident % 40
+                ),
+                service: Some(format!("checkout-{}", incident % 40)),
+                alert_names: vec!["HighLatency".into(), "PgPoolExhausted".into()],
+                root_cause: Some("orders-db connection pool exhausted".into()),
+                action: Some("scale deployment/orders-db-pooler replicas=2".into()),
+                outcome: None,
+            })
+            .await
+            .unwrap();
+    }
+    let total = n as u64;
+    while job && total > 0 && unembedded(db).await == total {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    total
+}
+
+/// Knowledge entries without a vector yet.
+async fn unembedded(db: &sea_orm::DatabaseConnection) -> u64 {
+    use sea_orm::ConnectionTrait;
+    let row = db
+        .query_one_raw(sea_orm::Statement::from_string(
+            db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM knowledge_entries k WHERE NOT EXISTS \
+             (SELECT 1 FROM knowledge_vectors v WHERE v.entry_id = k.id AND v.vector IS NOT NULL)",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get::<i64>("", "n").unwrap() as u64
 }

@@ -389,6 +389,38 @@ async fn reembed_without_a_model_names_the_setting(backend: Backend) {
     );
 }
 
+/// The job's embedding thread runs at nice 19 (Linux keeps a nice value per thread), so the
+/// minutes of CPU a backlog costs yield to request handling and ingest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_embedding_thread_runs_at_the_lowest_priority() {
+    let server = TestServer::start(Backend::Sqlite).await;
+    writer(&server)
+        .write(bare_entry(
+            1,
+            "Resolved: DiskFull on logs-1",
+            "Rotated the logs.",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        semantic().embed_pending(&server.state.db, 4).await.unwrap(),
+        1
+    );
+    let mut nice = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let path = task.unwrap().path();
+        let comm = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if comm.trim() == "km-embed" {
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap();
+            // Fields after the command's closing parenthesis: state is field 3, nice field 19.
+            let after = &stat[stat.rfind(')').unwrap() + 2..];
+            nice.push(after.split(' ').nth(16).unwrap().parse::<i32>().unwrap());
+        }
+    }
+    assert!(!nice.is_empty(), "no km-embed thread");
+    assert!(nice.iter().all(|n| *n == 19), "{nice:?}");
+}
+
 on_both_backends!(
     hybrid_beats_full_text_on_the_paraphrased_set,
     the_job_embeds_new_entries_and_search_finds_them_by_meaning,

@@ -28,6 +28,16 @@ pub fn scratch(name: &str) -> PathBuf {
 
 /// Starts the server on `database_url` (else SQLite in `dir`) with the extra flags `extra`.
 pub async fn serve(dir: &std::path::Path, database_url: Option<String>, extra: &[&str]) -> Bench {
+    serve_with_env(dir, database_url, extra, &[]).await
+}
+
+/// [`serve`] with environment variables for the configuration (`AWOOOI_*` twins).
+pub async fn serve_with_env(
+    dir: &std::path::Path,
+    database_url: Option<String>,
+    extra: &[&str],
+    env: &[(&str, String)],
+) -> Bench {
     let url = database_url
         .unwrap_or_else(|| format!("sqlite://{}?mode=rwc", dir.join("awoooi.db").display()));
     let mut argv = vec![
@@ -39,7 +49,10 @@ pub async fn serve(dir: &std::path::Path, database_url: Option<String>, extra: &
     ];
     argv.extend(extra);
     let cli = <server::edge::cli::Cli as clap::Parser>::try_parse_from(argv).unwrap();
-    let config = server::edge::config::Config::resolve(&cli, |_| None).unwrap();
+    let config = server::edge::config::Config::resolve(&cli, |name| {
+        env.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone())
+    })
+    .unwrap();
     let database = config.database_kind();
     let state = server::edge::state::build_state(config).await.unwrap();
     let (token, _) =

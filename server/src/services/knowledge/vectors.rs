@@ -5,7 +5,8 @@
 //! - **The job.** Entries without a vector of the configured model (new ones, or ones made by
 //!   another model) are claimed in batches with a lease (`INSERT … ON CONFLICT DO UPDATE …
 //!   WHERE the lease has run out … RETURNING`: one replica wins each row), embedded on a
-//!   blocking thread, and stored only by the lease's holder. A replica that dies mid-batch
+//!   thread of its own at the lowest CPU priority (nice 19: request handling and ingest take
+//!   the cores first), and stored only by the lease's holder. A replica that dies mid-batch
 //!   leaves leases that run out; another takes them. Ingest never waits for it.
 //! - **The index.** Every vector of the configured model, in memory (`dims` f32 per entry),
 //!   searched by an exact scan: O(n·dims) per query, no approximation. Refreshed before each
@@ -71,11 +72,51 @@ impl Retrieval {
 
 /// The model, its index and the job's identity.
 pub struct Semantic {
-    model: embed::Model,
+    model: Arc<embed::Model>,
     source: String,
     index: tokio::sync::Mutex<Index>,
     /// This process, as a lease holder.
     holder: String,
+    /// The job's embedding thread, started on its first batch.
+    background: std::sync::OnceLock<std::sync::mpsc::Sender<Batch>>,
+}
+
+/// Texts to embed in the background, and where their vectors go.
+type Batch = (
+    Vec<(i32, String)>,
+    tokio::sync::oneshot::Sender<Vec<(i32, Vec<f32>)>>,
+);
+
+/// The background embedding thread: lowest priority, one batch at a time.
+fn background_thread(model: Arc<embed::Model>) -> std::sync::mpsc::Sender<Batch> {
+    let (tx, rx) = std::sync::mpsc::channel::<Batch>();
+    std::thread::Builder::new()
+        .name("km-embed".into())
+        .spawn(move || {
+            lowest_priority();
+            for (texts, reply) in rx {
+                let vectors = texts
+                    .into_iter()
+                    .map(|(id, text)| (id, model.embed(&text)))
+                    .collect();
+                let _ = reply.send(vectors);
+            }
+        })
+        .expect("the embedding thread starts");
+    tx
+}
+
+/// Nice 19 for the calling thread (on Linux the nice value is per thread), so the job's
+/// minutes of CPU yield to every request; elsewhere, and on failure, nothing changes.
+fn lowest_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: setpriority takes no pointers; `0` names the calling thread.
+        let result = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, 19) };
+        if result != 0 {
+            tracing::debug!("embedding thread keeps its priority: setpriority failed");
+        }
+    }
 }
 
 #[derive(Default)]
@@ -165,8 +206,9 @@ impl Semantic {
     /// Loads the model in `dir`.
     pub fn load(dir: &Path) -> Result<Self, embed::LoadError> {
         Ok(Semantic {
-            model: embed::Model::load(dir)?,
+            model: Arc::new(embed::Model::load(dir)?),
             source: dir.display().to_string(),
+            background: std::sync::OnceLock::new(),
             index: tokio::sync::Mutex::new(Index::default()),
             holder: format!(
                 "{}-{}",
@@ -183,8 +225,8 @@ impl Semantic {
 
     /// Embeds `text` on a blocking thread (tens of milliseconds of CPU).
     pub async fn embed(self: &Arc<Self>, text: String) -> Vec<f32> {
-        let me = self.clone();
-        tokio::task::spawn_blocking(move || me.model.embed(&text))
+        let model = self.model.clone();
+        tokio::task::spawn_blocking(move || model.embed(&text))
             .await
             .expect("embedding does not panic")
     }
@@ -198,6 +240,14 @@ impl Semantic {
         k: usize,
         except: Option<i32>,
     ) -> Result<Vec<(i32, f32)>, DbErr> {
+        {
+            // Nothing embedded yet (a new base, the job just started): no query to embed.
+            let mut index = self.index.lock().await;
+            self.refresh(db, &mut index).await?;
+            if index.entries.is_empty() {
+                return Ok(Vec::new());
+            }
+        }
         let query = self.embed(text.to_owned()).await;
         let mut index = self.index.lock().await;
         self.refresh(db, &mut index).await?;
@@ -323,15 +373,14 @@ impl Semantic {
             .all(db)
             .await?;
         let texts: Vec<(i32, String)> = entries.iter().map(|e| (e.id, entry_text(e))).collect();
-        let me = self.clone();
-        let vectors = tokio::task::spawn_blocking(move || {
-            texts
-                .into_iter()
-                .map(|(id, text)| (id, me.model.embed(&text)))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .expect("embedding does not panic");
+        let (reply, vectors) = tokio::sync::oneshot::channel();
+        self.background
+            .get_or_init(|| background_thread(self.model.clone()))
+            .send((texts, reply))
+            .expect("the embedding thread runs as long as the process");
+        let vectors = vectors
+            .await
+            .expect("the embedding thread answers every batch");
         let mut stored = 0;
         for (id, vector) in vectors {
             let done = db
