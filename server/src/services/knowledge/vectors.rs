@@ -10,8 +10,8 @@
 //!   leaves leases that run out; another takes them. Ingest never waits for it.
 //! - **The index.** Every vector of the configured model, in memory (`dims` f32 per entry),
 //!   searched by an exact scan: O(n·dims) per query, no approximation. Refreshed before each
-//!   query by the rows embedded since its last read (a 60 s margin for clocks between
-//!   replicas) and reloaded whole every 10 minutes. Its limit is memory and the scan: 100,000
+//!   query by the rows embedded since its previous refresh started (less a 60 s margin for
+//!   clocks between replicas) and reloaded whole every 10 minutes. Its limit is memory and the scan: 100,000
 //!   entries are 154 MB and one scan (BENCHMARKS.md); past a few million entries it wants an
 //!   approximate index.
 
@@ -125,12 +125,14 @@ struct Index {
     incidents: Vec<i32>,
     vectors: Vec<f32>,
     row_of: HashMap<i32, usize>,
-    /// Rows embedded at or after this (Unix ms) are read by the next refresh.
+    /// When the last refresh started (Unix ms); the next reads what was embedded since, less
+    /// [`CLOCK_MARGIN_MS`].
     watermark: i64,
     loaded: Option<Instant>,
 }
 
-/// Reads since the last refresh start this far back, for clocks between replicas.
+/// A refresh reads back this far before the previous one started, for clocks between replicas
+/// (a vector stored by a replica whose clock is behind ours).
 const CLOCK_MARGIN_MS: i64 = 60_000;
 /// The whole index is read again this often.
 const RELOAD_EVERY: Duration = Duration::from_secs(600);
@@ -142,7 +144,6 @@ struct VectorRow {
     entry_id: i32,
     incident_id: i32,
     vector: Vec<u8>,
-    embedded_at: i64,
 }
 
 #[derive(FromQueryResult)]
@@ -248,9 +249,9 @@ impl Semantic {
                 return Ok(Vec::new());
             }
         }
+        // Vectors stored while the query is embedded are read by the next query's refresh.
         let query = self.embed(text.to_owned()).await;
-        let mut index = self.index.lock().await;
-        self.refresh(db, &mut index).await?;
+        let index = self.index.lock().await;
         let except = except.unwrap_or(0);
         let incidents = &index.incidents;
         Ok(
@@ -272,11 +273,13 @@ impl Semantic {
                 ..Index::default()
             };
         }
+        // A fresh index has watermark 0: every vector (embedded_at is a Unix time).
         let since = index.watermark - CLOCK_MARGIN_MS;
+        let started = now_ms();
         let rows = VectorRow::find_by_statement(statement(
             db.get_database_backend(),
-            "SELECT v.entry_id AS entry_id, k.incident_id AS incident_id, v.vector AS vector, \
-             v.embedded_at AS embedded_at FROM knowledge_vectors v \
+            "SELECT v.entry_id AS entry_id, k.incident_id AS incident_id, v.vector AS vector \
+             FROM knowledge_vectors v \
              JOIN knowledge_entries k ON k.id = v.entry_id \
              WHERE v.model = ? AND v.embedded_at >= ? AND v.vector IS NOT NULL",
             vec![self.fingerprint().into(), since.into()],
@@ -292,7 +295,6 @@ impl Semantic {
                 .vector
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-            index.watermark = Ord::max(index.watermark, row.embedded_at);
             match index.row_of.get(&row.entry_id) {
                 Some(&at) => {
                     for (slot, v) in index.vectors[at * dims..(at + 1) * dims]
@@ -310,6 +312,7 @@ impl Semantic {
                 }
             }
         }
+        index.watermark = started;
         Ok(())
     }
 
