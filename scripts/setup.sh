@@ -2,7 +2,8 @@
 # Installs what building, running and testing AWOOOI need; skips what is already there.
 #   scripts/setup.sh          toolchain pieces for building and running
 #   scripts/setup.sh --e2e    also what the tests drive: Chromium, Playwright, Prometheus,
-#                             Ansible, the MCP SDK and an S3 server (s3s-fs)
+#                             Ansible, the MCP SDK, an S3 server (s3s-fs) and a Kafka
+#                             broker (tansu)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -87,6 +88,13 @@ if [ "${1:-}" = "--e2e" ]; then
   if [ ! -x "$tools/bin/s3s-fs" ]; then
     log "installing s3s-fs 0.14.0 into $tools (about 80 s once)"
     cargo install s3s-fs --version 0.14.0 --features binary --locked --root "$tools"
+  fi
+  # A real Kafka-protocol broker for the Kafka input's tests: tansu from crates.io, with the
+  # in-memory storage engine (`dynostore`; the default features have none). About 15 min on
+  # two cores, once: the binary is kept in the same cache.
+  if [ ! -x "$tools/bin/tansu" ]; then
+    log "installing the tansu 0.6.0 Kafka broker into $tools (about 15 min once)"
+    cargo install tansu --version 0.6.0 --features dynostore --locked --root "$tools"
   fi
   if [ ! -d end2end/node_modules/@playwright/test ]; then
     log "installing the Playwright test runner (no browser download: Chromium is Debian's)"

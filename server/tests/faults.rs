@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
 use serde_json::{Value, json};
-use support::{Api, Backend, Process, ScratchDb, WEBHOOK_SECRET};
+use support::{Api, Backend, Process, Proxy, ScratchDb, WEBHOOK_SECRET};
 
 on_both_backends!(every_acknowledged_alert_survives_twenty_kill_nines);
 
@@ -204,67 +204,6 @@ async fn every_acknowledged_alert_survives_twenty_kill_nines(backend: Backend) {
         statuses.len(),
         acked.len()
     );
-}
-
-/// A TCP proxy that can drop every connection and refuse new ones, as a restarting
-/// PostgreSQL does.
-struct Proxy {
-    port: u16,
-    up: Arc<AtomicBool>,
-    generation: Arc<AtomicUsize>,
-}
-
-impl Proxy {
-    async fn start(upstream: String) -> Proxy {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let up = Arc::new(AtomicBool::new(true));
-        let generation = Arc::new(AtomicUsize::new(0));
-        let (up2, generation2) = (up.clone(), generation.clone());
-        tokio::spawn(async move {
-            loop {
-                let Ok((mut client, _)) = listener.accept().await else {
-                    continue;
-                };
-                if !up2.load(Ordering::SeqCst) {
-                    drop(client); // refused: closed at once
-                    continue;
-                }
-                let born = generation2.load(Ordering::SeqCst);
-                let generation = generation2.clone();
-                let upstream = upstream.clone();
-                tokio::spawn(async move {
-                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
-                        return;
-                    };
-                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
-                    let killed = async {
-                        while generation.load(Ordering::SeqCst) == born {
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
-                    };
-                    tokio::select! {
-                        _ = copy => {}
-                        _ = killed => {}
-                    }
-                });
-            }
-        });
-        Proxy {
-            port,
-            up,
-            generation,
-        }
-    }
-
-    fn down(&self) {
-        self.up.store(false, Ordering::SeqCst);
-        self.generation.fetch_add(1, Ordering::SeqCst);
-    }
-
-    fn up(&self) {
-        self.up.store(true, Ordering::SeqCst);
-    }
 }
 
 /// How the database goes away and comes back.

@@ -22,6 +22,8 @@ mod finops_prometheus;
 mod graph;
 mod hardening;
 mod ingest;
+#[cfg(feature = "kafka")]
+mod kafka;
 mod knowledge;
 mod kube;
 mod mcp;

@@ -359,24 +359,9 @@ const S3_KEY: &str = "awoooi-test-key";
 const S3_SECRET: &str = "awoooi-test-secret-0123456789";
 const BUCKET: &str = "awoooi-archive";
 
-/// `s3s-fs` where `scripts/setup.sh --e2e` installs it (`AWOOOI_TOOLS`, else
-/// `~/.cache/awoooi/tools`), or `AWOOOI_S3S_FS`.
+/// `s3s-fs` where `scripts/setup.sh --e2e` installs it, or `AWOOOI_S3S_FS`.
 fn s3s_fs() -> PathBuf {
-    if let Ok(path) = std::env::var("AWOOOI_S3S_FS") {
-        return PathBuf::from(path);
-    }
-    let tools = std::env::var("AWOOOI_TOOLS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| {
-            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/awoooi/tools")
-        });
-    let path = tools.join("bin/s3s-fs");
-    assert!(
-        path.exists(),
-        "{} is missing: run scripts/setup.sh --e2e (it installs s3s-fs from crates.io)",
-        path.display()
-    );
-    path
+    support::installed_tool("s3s-fs", "AWOOOI_S3S_FS")
 }
 
 impl S3Server {

@@ -249,6 +249,11 @@ fn check_redis_users(
             "needs a Redis URL (--redis-url, REDIS_URL or redis_url)",
         ));
     }
+    if let Some(kafka) = &streams.kafka {
+        kafka
+            .validate()
+            .map_err(|(key, message)| invalid(key, message))?;
+    }
     if bus.backend == BusKind::Redis && !has_redis {
         return Err(invalid(
             "bus.backend",

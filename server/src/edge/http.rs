@@ -58,6 +58,8 @@ pub struct AppState {
     pub lockout: Arc<crate::services::auth::lockout::Lockout>,
     /// Whether the database answers, probed apart from the pool.
     pub health: crate::base::db::DbHealth,
+    /// What the Kafka input is doing (when `[streams.kafka]` is configured).
+    pub kafka: Arc<crate::services::ingest::kafka::InputStatus>,
 }
 
 impl FromRef<AppState> for LeptosOptions {
@@ -336,15 +338,23 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => crate::base::db::migrations_applied(&state.db).await,
         Err(_) => Ok(false),
     };
-    let ready = database.is_ok() && matches!(migrations, Ok(true));
+    let mut ready = database.is_ok() && matches!(migrations, Ok(true));
     if let Err(error) = &database {
         tracing::warn!(%error, "not ready: database unreachable");
     }
-    let body = json!({
-        "status": if ready { "ready" } else { "not ready" },
+    let mut body = json!({
+        "status": "ready",
         "database": if database.is_ok() { "ok" } else { "unreachable" },
         "migrations": match migrations { Ok(true) => "applied", Ok(false) => "pending", Err(_) => "unknown" },
     });
+    if state.config.streams.kafka.is_some() {
+        let (kafka, kafka_ready) = state.kafka.describe();
+        body["kafka"] = json!(kafka);
+        ready &= kafka_ready;
+    }
+    if !ready {
+        body["status"] = json!("not ready");
+    }
     let status = if ready {
         StatusCode::OK
     } else {

@@ -183,6 +183,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         metrics: telemetry::prometheus(),
         lockout,
         health: crate::base::db::DbHealth::watch(&config_url),
+        kafka: Arc::default(),
     })
 }
 
@@ -254,6 +255,7 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot consume Redis stream {}", stream.stream))?;
         tokio::spawn(consumer.run());
     }
+    let _kafka = start_kafka(&state)?;
     if let Some((password, generated)) = &demo {
         demo::seed(&state.db, password).await?;
         eprintln!("{}", demo::banner(bind, password, *generated));
@@ -277,6 +279,35 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     .await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The Kafka input, when `[streams.kafka]` is configured (kept alive by the caller; dropped, it
+/// leaves the group).
+#[cfg(feature = "kafka")]
+fn start_kafka(
+    state: &http::AppState,
+) -> anyhow::Result<Option<crate::services::ingest::kafka::consumer::KafkaInput>> {
+    let Some(kafka) = &state.config.streams.kafka else {
+        return Ok(None);
+    };
+    let input = crate::services::ingest::kafka::consumer::KafkaInput::start(
+        kafka.clone(),
+        state.ingest.clone(),
+        state.health.clone(),
+        state.kafka.clone(),
+        |name| std::env::var(name).ok(),
+    )
+    .with_context(|| format!("cannot consume Kafka topics from {}", kafka.brokers))?;
+    Ok(Some(input))
+}
+
+#[cfg(not(feature = "kafka"))]
+fn start_kafka(state: &http::AppState) -> anyhow::Result<Option<()>> {
+    anyhow::ensure!(
+        state.config.streams.kafka.is_none(),
+        "[streams.kafka] is configured but this build has no Kafka input (cargo feature `kafka`)"
+    );
+    Ok(None)
 }
 
 async fn shutdown_signal() {

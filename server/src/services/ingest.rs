@@ -10,6 +10,7 @@
 mod correlate;
 mod flush;
 mod group;
+pub mod kafka;
 pub mod streams;
 
 use crate::base::vault::{load_names, store_names};

@@ -642,6 +642,27 @@ pub fn cli_with_env(
     }
 }
 
+/// A server the tests start, where `scripts/setup.sh --e2e` installs it from a registry
+/// (`$AWOOOI_TOOLS/bin`, else `~/.cache/awoooi/tools/bin`), or the path in `override_env`.
+pub fn installed_tool(binary: &str, override_env: &str) -> PathBuf {
+    if let Ok(path) = std::env::var(override_env) {
+        return PathBuf::from(path);
+    }
+    let tools = std::env::var("AWOOOI_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(std::env::var("HOME").unwrap_or_default()).join(".cache/awoooi/tools")
+        });
+    let path = tools.join("bin").join(binary);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh --e2e (it installs {binary} from crates.io), \
+         or set {override_env}",
+        path.display()
+    );
+    path
+}
+
 /// A real `awoooi serve` process on a loopback port, killed (SIGKILL) when dropped.
 pub struct Process {
     pub api: Api,
@@ -716,6 +737,14 @@ impl Process {
         self.child.wait().unwrap();
     }
 
+    /// Asks the process to stop (SIGTERM, a graceful shutdown) and waits up to `wait` for it.
+    pub async fn terminate(&mut self, wait: std::time::Duration) -> bool {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_exit(wait).await
+    }
+
     /// Sets (`Some`) or removes (`None`) an environment variable for the next
     /// [`Process::restart`].
     pub fn set_env(&mut self, key: &str, value: Option<&str>) {
@@ -759,5 +788,67 @@ impl Process {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
         panic!("awoooi did not answer /healthz within 60 s");
+    }
+}
+
+/// A TCP proxy that can drop every connection and refuse new ones, as a restarting
+/// PostgreSQL does.
+pub struct Proxy {
+    pub port: u16,
+    up: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    generation: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let generation = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (up2, generation2) = (up.clone(), generation.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                if !up2.load(std::sync::atomic::Ordering::SeqCst) {
+                    drop(client); // refused: closed at once
+                    continue;
+                }
+                let born = generation2.load(std::sync::atomic::Ordering::SeqCst);
+                let generation = generation2.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move {
+                    let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await else {
+                        return;
+                    };
+                    let copy = tokio::io::copy_bidirectional(&mut client, &mut server);
+                    let killed = async {
+                        while generation.load(std::sync::atomic::Ordering::SeqCst) == born {
+                            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                        }
+                    };
+                    tokio::select! {
+                        _ = copy => {}
+                        _ = killed => {}
+                    }
+                });
+            }
+        });
+        Proxy {
+            port,
+            up,
+            generation,
+        }
+    }
+
+    pub fn down(&self) {
+        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn up(&self) {
+        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
     }
 }

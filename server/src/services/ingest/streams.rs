@@ -106,23 +106,55 @@ impl Entry {
             field: "payload".into(),
             message: "entry has no `payload` field".into(),
         })?;
-        let mut events = match self.format.as_str() {
-            "alertmanager" => input::parse_alertmanager(body)?,
-            "grafana" => input::parse_grafana(body)?,
-            "generic" => input::parse_generic(body)?,
-            other => {
-                return Err(PayloadError {
-                    field: "format".into(),
-                    message: format!(
-                        "unknown format `{other}`; expected alertmanager, grafana or generic"
-                    ),
-                });
-            }
+        PayloadFormat::named(&self.format)?.parse(body)
+    }
+}
+
+/// How a stream record's payload is written: the webhooks' three formats.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadFormat {
+    Alertmanager,
+    Grafana,
+    #[default]
+    Generic,
+}
+
+impl PayloadFormat {
+    /// The format a record names (`alertmanager`, `grafana`, `generic`).
+    pub fn named(name: &str) -> Result<PayloadFormat, PayloadError> {
+        match name {
+            "alertmanager" => Ok(PayloadFormat::Alertmanager),
+            "grafana" => Ok(PayloadFormat::Grafana),
+            "generic" => Ok(PayloadFormat::Generic),
+            other => Err(PayloadError {
+                field: "format".into(),
+                message: format!(
+                    "unknown format `{other}`; expected alertmanager, grafana or generic"
+                ),
+            }),
+        }
+    }
+
+    /// The alerts in `body`, by the same parsers as the webhooks, marked as from a stream.
+    pub fn parse(self, body: &[u8]) -> Result<Vec<AlertEvent>, PayloadError> {
+        let mut events = match self {
+            PayloadFormat::Alertmanager => input::parse_alertmanager(body)?,
+            PayloadFormat::Grafana => input::parse_grafana(body)?,
+            PayloadFormat::Generic => input::parse_generic(body)?,
         };
         for event in &mut events {
             event.source = AlertSource::Stream;
         }
         Ok(events)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadFormat::Alertmanager => "alertmanager",
+            PayloadFormat::Grafana => "grafana",
+            PayloadFormat::Generic => "generic",
+        }
     }
 }
 
@@ -428,4 +460,6 @@ impl AlertStream for RedisAlertStream {
 pub struct StreamsConfig {
     /// `[streams.redis]`: consume a Redis Stream (needs `redis_url`).
     pub redis: Option<RedisStreamConfig>,
+    /// `[streams.kafka]`: consume Kafka topics in a consumer group.
+    pub kafka: Option<super::kafka::KafkaConfig>,
 }
