@@ -77,6 +77,7 @@ async fn main() {
         db,
         ingest,
         database,
+        ..
     } = bench::serve(
         &dir,
         args.database_url.clone(),

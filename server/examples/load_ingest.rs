@@ -13,7 +13,9 @@
 
 mod bench;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use bench::{Run, drive, percentile};
 
 use clap::Parser;
 use serde_json::json;
@@ -35,62 +37,6 @@ struct Args {
     /// Knowledge entries written before the load starts.
     #[arg(long, default_value_t = 0)]
     embedding_backlog: i32,
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
-    sorted[rank.min(sorted.len() - 1)]
-}
-
-struct Run {
-    requests: usize,
-    failures: usize,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-async fn drive<F, Fut>(clients: usize, seconds: u64, make: F) -> Run
-where
-    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let started = Instant::now();
-    let deadline = started + Duration::from_secs(seconds);
-    let mut tasks = Vec::new();
-    for client in 0..clients {
-        let make = make.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut latencies = Vec::new();
-            let mut failures = 0;
-            let mut n = 0;
-            while Instant::now() < deadline {
-                let t = Instant::now();
-                if !make(client, n).await {
-                    failures += 1;
-                }
-                latencies.push(t.elapsed());
-                n += 1;
-            }
-            (latencies, failures)
-        }));
-    }
-    let mut latencies = Vec::new();
-    let mut failures = 0;
-    for task in tasks {
-        let (l, f) = task.await.unwrap();
-        latencies.extend(l);
-        failures += f;
-    }
-    latencies.sort();
-    Run {
-        requests: latencies.len(),
-        failures,
-        elapsed: started.elapsed(),
-        latencies,
-    }
 }
 
 #[tokio::main]

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 use server::services::ingest::Ingest;
@@ -15,6 +16,8 @@ pub struct Bench {
     pub token: String,
     pub db: DatabaseConnection,
     pub ingest: Ingest,
+    /// Whether the database answers (what the Kafka input checks before each batch).
+    pub health: server::base::db::DbHealth,
     /// `sqlite` or `postgres`.
     pub database: &'static str,
 }
@@ -59,7 +62,7 @@ pub async fn serve_with_env(
         server::services::auth::create_api_token(&state.db, "bench", engine::Role::Sre)
             .await
             .unwrap();
-    let (db, ingest) = (state.db.clone(), state.ingest.clone());
+    let (db, ingest, health) = (state.db.clone(), state.ingest.clone(), state.health.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move {
@@ -72,6 +75,66 @@ pub async fn serve_with_env(
         token,
         db,
         ingest,
+        health,
         database,
+    }
+}
+
+/// The value at percentile `p` of `sorted`.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// A closed-loop load run: every request's latency, in order.
+pub struct Run {
+    pub requests: usize,
+    pub failures: usize,
+    pub elapsed: Duration,
+    pub latencies: Vec<Duration>,
+}
+
+/// `clients` tasks each calling `make(client, n)` in a loop for `seconds`.
+pub async fn drive<F, Fut>(clients: usize, seconds: u64, make: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(seconds);
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let make = make.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut failures = 0;
+            let mut n = 0;
+            while Instant::now() < deadline {
+                let t = Instant::now();
+                if !make(client, n).await {
+                    failures += 1;
+                }
+                latencies.push(t.elapsed());
+                n += 1;
+            }
+            (latencies, failures)
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut failures = 0;
+    for task in tasks {
+        let (l, f) = task.await.unwrap();
+        latencies.extend(l);
+        failures += f;
+    }
+    latencies.sort();
+    Run {
+        requests: latencies.len(),
+        failures,
+        elapsed: started.elapsed(),
+        latencies,
     }
 }

@@ -14,10 +14,11 @@
 //!   is committed, `/readyz` says paused and `awoooi_kafka_paused` is 1. Polling goes on, so
 //!   the group keeps the member and rebalances are served; the records of a revoked partition
 //!   are dropped from the held batch (their new owner reads them again).
-//! - **Lag.** Every `lag_interval_seconds`: high watermark − committed offset for each
-//!   assigned partition, as `awoooi_kafka_consumer_lag{topic,partition}`.
+//! - **Lag.** Every `lag_interval_seconds`, on a thread and a connection of its own: high
+//!   watermark − committed offset for each partition this member owns, as
+//!   `awoooi_kafka_consumer_lag{topic,partition}`.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -63,6 +64,8 @@ pub enum ConsumerError {
 struct Context {
     /// Partitions taken away since the loop last looked.
     revoked: Mutex<Vec<(String, i32)>>,
+    /// The partitions this member owns now (read by the lag thread).
+    assigned: Arc<Mutex<BTreeSet<(String, i32)>>>,
     /// The loop holds a batch the database refused: new partitions start paused.
     paused: AtomicBool,
 }
@@ -73,7 +76,9 @@ impl ConsumerContext for Context {
     fn pre_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Revoke(list) = rebalance {
             let mut revoked = self.revoked.lock().unwrap_or_else(|e| e.into_inner());
+            let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
             for elem in list.elements() {
+                assigned.remove(&(elem.topic().to_owned(), elem.partition()));
                 tracing::info!(
                     topic = elem.topic(),
                     partition = elem.partition(),
@@ -89,13 +94,16 @@ impl ConsumerContext for Context {
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(list) = rebalance {
+            let mut assigned = self.assigned.lock().unwrap_or_else(|e| e.into_inner());
             for elem in list.elements() {
                 tracing::info!(
                     topic = elem.topic(),
                     partition = elem.partition(),
                     "kafka partition assigned"
                 );
+                assigned.insert((elem.topic().to_owned(), elem.partition()));
             }
+            drop(assigned);
             if self.paused.load(Ordering::SeqCst)
                 && let Err(error) = consumer.pause(list)
             {
@@ -123,7 +131,7 @@ impl Record {
 /// The running consumer; dropping it (or [`KafkaInput::stop`]) leaves the group.
 pub struct KafkaInput {
     stop: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl KafkaInput {
@@ -152,13 +160,18 @@ impl KafkaInput {
         for (key, value) in &config.options {
             consumer_config.set(key, value);
         }
+        let assigned = Arc::new(Mutex::new(BTreeSet::new()));
         let context = Context {
             revoked: Mutex::new(Vec::new()),
+            assigned: assigned.clone(),
             paused: AtomicBool::new(false),
         };
         let consumer: BaseConsumer<Context> = consumer_config.create_with_context(context)?;
         let topics: Vec<&str> = config.topics.iter().map(|t| t.name.as_str()).collect();
         consumer.subscribe(&topics)?;
+        let mut lag_config = common.clone();
+        lag_config.set("group.id", &config.group);
+        let lag_client: BaseConsumer = lag_config.create()?;
         let producer: FutureProducer = common
             .clone()
             .set("enable.idempotence", "true")
@@ -168,6 +181,7 @@ impl KafkaInput {
         let runtime = tokio::runtime::Handle::current();
         tracing::info!(brokers = %config.brokers, group = %config.group, topics = ?topics,
             "consuming alerts from Kafka");
+        let lag_every = Duration::from_secs(config.lag_interval_seconds);
         let worker = Worker {
             consumer,
             producer,
@@ -178,17 +192,25 @@ impl KafkaInput {
             runtime,
             held: Vec::new(),
             paused: false,
-            committed: BTreeMap::new(),
             stop: stop.clone(),
         };
-        let thread = std::thread::Builder::new()
-            .name("kafka-consumer".into())
-            .spawn(move || worker.run())
-            .map_err(|e| ConsumerError::Config(format!("cannot start the consumer thread: {e}")))?;
-        Ok(KafkaInput {
-            stop,
-            thread: Some(thread),
-        })
+        let lag = Lag {
+            client: lag_client,
+            group_partitions: assigned,
+            every: lag_every,
+            stop: stop.clone(),
+        };
+        let spawn = |name: &str, run: Box<dyn FnOnce() + Send>| {
+            std::thread::Builder::new()
+                .name(name.into())
+                .spawn(run)
+                .map_err(|e| ConsumerError::Config(format!("cannot start thread {name}: {e}")))
+        };
+        let threads = vec![
+            spawn("kafka-consumer", Box::new(move || worker.run()))?,
+            spawn("kafka-lag", Box::new(move || lag.run()))?,
+        ];
+        Ok(KafkaInput { stop, threads })
     }
 
     /// Stops after the current batch and leaves the group (waits for both).
@@ -198,7 +220,7 @@ impl KafkaInput {
 
     fn stop_now(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -222,15 +244,12 @@ struct Worker {
     /// Read, not yet committed, in the order read.
     held: Vec<Record>,
     paused: bool,
-    /// The next offset committed per partition (for the lag).
-    committed: BTreeMap<(String, i32), i64>,
     stop: Arc<AtomicBool>,
 }
 
 impl Worker {
     fn run(mut self) {
         let mut backoff = MIN_BACKOFF;
-        let mut next_lag = Instant::now();
         metrics::gauge!("awoooi_kafka_paused").set(0.0);
         while !self.stop.load(Ordering::SeqCst) {
             if self.paused {
@@ -242,20 +261,25 @@ impl Worker {
                 self.read(READ_WAIT, self.config.batch);
             }
             self.drop_revoked();
-            if Instant::now() >= next_lag {
-                self.report_lag();
-                next_lag = Instant::now() + Duration::from_secs(self.config.lag_interval_seconds);
-            }
             if self.held.is_empty() {
                 if !self.paused && self.status.get() == InputState::Starting {
                     self.status.set(InputState::Consuming);
                 }
                 continue;
             }
+            let started = Instant::now();
             match self.store() {
                 Ok(()) => {
                     crash::point("kafka-after-store");
+                    let stored = started.elapsed();
+                    let records = self.held.len();
                     self.commit();
+                    tracing::debug!(
+                        records,
+                        store_ms = stored.as_millis() as u64,
+                        commit_ms = (started.elapsed() - stored).as_millis() as u64,
+                        "kafka batch stored and committed"
+                    );
                     if self.paused {
                         self.resume();
                     }
@@ -285,7 +309,7 @@ impl Worker {
             // A rebalance is served inside `poll`: what was held from a revoked partition
             // goes now, before anything from the new assignment joins the batch (a partition
             // revoked and assigned again restarts at its committed offset).
-            drop_revoked(self.consumer.context(), &mut self.held, &mut self.committed);
+            drop_revoked(self.consumer.context(), &mut self.held);
             match polled {
                 None => break,
                 Some(Ok(message)) => self.held.push(Record {
@@ -306,7 +330,7 @@ impl Worker {
 
     /// Forgets held records of partitions this member no longer owns.
     fn drop_revoked(&mut self) {
-        drop_revoked(self.consumer.context(), &mut self.held, &mut self.committed);
+        drop_revoked(self.consumer.context(), &mut self.held);
     }
 
     /// Stores every held record not done yet: dead letters first, then alerts through the
@@ -413,10 +437,7 @@ impl Worker {
             }
         }
         match self.consumer.commit(&list, CommitMode::Sync) {
-            Ok(()) => {
-                tracing::debug!(offsets = ?next, "kafka batch stored, offsets committed");
-                self.committed.extend(next)
-            }
+            Ok(()) => {}
             Err(error) => {
                 // Stored already: whoever reads these records again applies nothing twice.
                 metrics::counter!("awoooi_kafka_commit_failures_total").increment(1);
@@ -458,22 +479,66 @@ impl Worker {
         metrics::gauge!("awoooi_kafka_paused").set(0.0);
         tracing::info!("kafka batch stored: partitions resumed");
     }
+}
 
-    /// High watermark − committed offset for every assigned partition.
-    fn report_lag(&mut self) {
-        let Ok(assignment) = self.consumer.assignment() else {
+/// The lag per partition, measured on a thread and a connection of its own: the broker's
+/// answers to these queries can take seconds, which the consumer's loop must not wait for.
+struct Lag {
+    /// A client in the group (never subscribed): it reads the group's committed offsets.
+    client: BaseConsumer,
+    /// The partitions the consumer owns now.
+    group_partitions: Arc<Mutex<BTreeSet<(String, i32)>>>,
+    every: Duration,
+    stop: Arc<AtomicBool>,
+}
+
+impl Lag {
+    fn run(self) {
+        let mut next = Instant::now();
+        while !self.stop.load(Ordering::SeqCst) {
+            if Instant::now() >= next {
+                self.measure();
+                next = Instant::now() + self.every;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn owns(&self, topic: &str, partition: i32) -> bool {
+        self.group_partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&(topic.to_owned(), partition))
+    }
+
+    /// High watermark − committed offset (the low watermark when nothing is committed) for
+    /// every partition the consumer owns.
+    fn measure(&self) {
+        let owned = self
+            .group_partitions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if owned.is_empty() {
             return;
+        }
+        let mut list = TopicPartitionList::new();
+        for (topic, partition) in &owned {
+            list.add_partition(topic, *partition);
+        }
+        let committed = match self.client.committed_offsets(list, Duration::from_secs(5)) {
+            Ok(committed) => committed,
+            Err(error) => {
+                tracing::warn!(%error, "kafka committed offsets unknown: lag not measured");
+                return;
+            }
         };
-        let committed = self
-            .consumer
-            .committed_offsets(assignment.clone(), Duration::from_secs(2))
-            .unwrap_or(assignment);
         for elem in committed.elements() {
             let (topic, partition) = (elem.topic().to_owned(), elem.partition());
-            let (low, high) = match self.consumer.fetch_watermarks(
+            let (low, high) = match self.client.fetch_watermarks(
                 &topic,
                 partition,
-                Duration::from_secs(2),
+                Duration::from_secs(5),
             ) {
                 Ok(marks) => marks,
                 Err(error) => {
@@ -483,25 +548,20 @@ impl Worker {
             };
             let from = match elem.offset() {
                 Offset::Offset(offset) => offset,
-                _ => self
-                    .committed
-                    .get(&(topic.clone(), partition))
-                    .copied()
-                    .unwrap_or(low),
+                _ => low,
             };
-            metrics::gauge!("awoooi_kafka_consumer_lag",
-                "topic" => topic, "partition" => partition.to_string())
-            .set((high - from).max(0) as f64);
+            // Revoked meanwhile: the revocation set it to 0 and the new owner reports it.
+            if self.owns(&topic, partition) {
+                metrics::gauge!("awoooi_kafka_consumer_lag",
+                    "topic" => topic, "partition" => partition.to_string())
+                .set((high - from).max(0) as f64);
+            }
         }
     }
 }
 
 /// Forgets `held` records of the partitions `context` heard revoked since last asked.
-fn drop_revoked(
-    context: &Context,
-    held: &mut Vec<Record>,
-    committed: &mut BTreeMap<(String, i32), i64>,
-) {
+fn drop_revoked(context: &Context, held: &mut Vec<Record>) {
     let revoked: HashSet<(String, i32)> =
         std::mem::take(&mut *context.revoked.lock().unwrap_or_else(|e| e.into_inner()))
             .into_iter()
@@ -511,9 +571,6 @@ fn drop_revoked(
     }
     let before = held.len();
     held.retain(|r| !revoked.contains(&(r.topic.clone(), r.partition)));
-    for key in &revoked {
-        committed.remove(key);
-    }
     if before != held.len() {
         tracing::info!(
             dropped = before - held.len(),
