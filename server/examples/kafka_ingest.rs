@@ -3,6 +3,7 @@
 //!
 //!   cargo run --release -p server --example kafka_ingest -- [--seconds 15] [--clients 32]
 //!       [--records 20000] [--rate 2000] [--partitions 4] [--database-url URL] [--tansu PATH]
+//!       [--option librdkafka.property=value …]
 //!
 //! One alert per request and one per record, each a new alert on one of 50 services.
 //! - **Webhook**: `clients` connections post for `seconds`; a request's latency is the
@@ -50,6 +51,9 @@ struct Args {
     /// The broker binary (default: where `scripts/setup.sh --e2e` installs it).
     #[arg(long)]
     tansu: Option<String>,
+    /// A librdkafka property for the input (`[streams.kafka.options]`), `key=value`; repeatable.
+    #[arg(long = "option")]
+    options: Vec<String>,
 }
 
 /// One new alert (`n` distinct) on one of 50 services.
@@ -140,10 +144,14 @@ async fn main() {
             .await
             .unwrap();
     }
-    let config: server::services::ingest::kafka::KafkaConfig = toml::from_str(&format!(
+    let mut config: server::services::ingest::kafka::KafkaConfig = toml::from_str(&format!(
         "brokers = \"{addr}\"\n[[topics]]\nname = \"burst\"\n[[topics]]\nname = \"paced\"\n"
     ))
     .unwrap();
+    for option in &args.options {
+        let (key, value) = option.split_once('=').expect("--option key=value");
+        config.options.insert(key.into(), value.into());
+    }
     let input = KafkaInput::start(
         config,
         bench.ingest.clone(),
@@ -167,8 +175,8 @@ async fn main() {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let webhook_rate = webhook.requests as f64 / webhook.elapsed.as_secs_f64();
     println!(
-        "database: {}, partitions: {}, one alert per request/record",
-        bench.database, args.partitions
+        "database: {}, partitions: {}, one alert per request/record, input options {:?}",
+        bench.database, args.partitions, args.options
     );
     println!(
         "webhook ({} connections): {:.0} alerts/s, p50 {:.2} ms, p99 {:.2} ms, failures {} of {}",
