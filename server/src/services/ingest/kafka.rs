@@ -306,10 +306,6 @@ pub enum InputState {
     Paused {
         reason: String,
     },
-    /// The consumer could not be created (bad properties); alerts go only through HTTP.
-    Failed {
-        reason: String,
-    },
 }
 
 /// The input's state, shared between the consumer and `/readyz`.
@@ -337,7 +333,6 @@ impl InputStatus {
             InputState::Starting => ("starting".into(), true),
             InputState::Consuming => ("consuming".into(), true),
             InputState::Paused { reason } => (format!("paused: {reason}"), false),
-            InputState::Failed { reason } => (format!("failed: {reason}"), false),
         }
     }
 }

@@ -260,7 +260,6 @@ impl Worker {
             } else {
                 self.read(READ_WAIT, self.config.batch);
             }
-            self.drop_revoked();
             if self.held.is_empty() {
                 if !self.paused && self.status.get() == InputState::Starting {
                     self.status.set(InputState::Consuming);
@@ -326,11 +325,6 @@ impl Worker {
             }
             timeout = Duration::ZERO;
         }
-    }
-
-    /// Forgets held records of partitions this member no longer owns.
-    fn drop_revoked(&mut self) {
-        drop_revoked(self.consumer.context(), &mut self.held);
     }
 
     /// Stores every held record not done yet: dead letters first, then alerts through the
