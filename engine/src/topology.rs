@@ -72,27 +72,59 @@ pub enum TopologyError {
 
 pub const MAX_DEPTH: u32 = 10;
 
-/// Per-thread walk buffers: a "seen" stamp per service (no clearing between walks) and the
-/// visit order, which doubles as the BFS queue.
+/// Per-thread walk buffers: a "seen" bitset over the services (a few KiB, so it stays in
+/// the first-level cache), the visit order, which doubles as the BFS queue, and where each
+/// depth's services end in it. The bits a walk set are cleared at the start of the next one.
 #[derive(Default)]
 struct Scratch {
-    stamp: u32,
-    seen: Vec<u32>,
+    seen: Vec<u64>,
     order: Vec<u32>,
+    ends: Vec<usize>,
 }
 
 impl Scratch {
-    fn begin(&mut self, services: usize) -> (u32, &mut [u32], &mut Vec<u32>) {
-        if self.seen.len() < services {
-            self.seen.resize(services, 0);
-        }
-        self.stamp = self.stamp.wrapping_add(1);
-        if self.stamp == 0 {
+    fn begin(&mut self, services: usize) -> (&mut [u64], &mut Vec<u32>, &mut Vec<usize>) {
+        // Whichever writes less: the whole bitset, or the words of the services last reached.
+        if self.order.len() >= self.seen.len() {
             self.seen.fill(0);
-            self.stamp = 1;
+        } else {
+            for &node in &self.order {
+                if let Some(word) = self.seen.get_mut(node as usize / 64) {
+                    *word = 0;
+                }
+            }
         }
         self.order.clear();
-        (self.stamp, &mut self.seen[..services], &mut self.order)
+        self.ends.clear();
+        let words = services.div_ceil(64);
+        if self.seen.len() < words {
+            self.seen.resize(words, 0);
+        }
+        (&mut self.seen[..words], &mut self.order, &mut self.ends)
+    }
+}
+
+/// What a walk reached: the start, then each depth's services, in `order`; depth `d`'s end
+/// is `ends[d - 1]`.
+struct Levels<'s> {
+    order: &'s [u32],
+    ends: &'s [usize],
+}
+
+impl<'s> Levels<'s> {
+    /// Services reached, the start excluded.
+    fn reached(&self) -> usize {
+        self.order.len() - 1
+    }
+
+    /// `(depth, services at that depth)`, nearest first.
+    fn iter(&self) -> impl Iterator<Item = (u32, &'s [u32])> + '_ {
+        let order = self.order;
+        std::iter::once(1)
+            .chain(self.ends.iter().copied())
+            .zip(self.ends.iter().copied())
+            .zip(1..)
+            .map(move |((from, to), depth)| (depth, &order[from..to]))
     }
 }
 
@@ -141,9 +173,15 @@ pub struct Unhealthy(Vec<bool>);
 #[derive(Clone, Default)]
 pub struct Topology {
     graph: DiGraph<ServiceNode, ()>,
-    index: HashMap<String, NodeIndex>,
+    /// Name → node. foldhash: the walks start with a lookup, and SipHash cost more than the
+    /// lookup's probe; the keys are the operator's own service names.
+    index: HashMap<String, NodeIndex, foldhash::fast::RandomState>,
     /// Each service's position in name order, for cheap name tie-breaks.
     name_rank: Vec<u32>,
+    /// Names and kinds by node, packed apart from the graph's nodes: the walks' results read
+    /// them for every service reached.
+    names: Vec<Box<str>>,
+    kinds: Vec<ServiceKind>,
     /// Compressed adjacency (dependencies, then dependents), each list in name order: the
     /// walks read contiguous memory, and their output is ordered without sorting.
     outgoing: Adjacency,
@@ -273,6 +311,12 @@ impl Topology {
         for (rank, node) in by_name.into_iter().enumerate() {
             topology.name_rank[node] = rank as u32;
         }
+        topology.names = topology
+            .graph
+            .node_weights()
+            .map(|n| n.name.as_str().into())
+            .collect();
+        topology.kinds = topology.graph.node_weights().map(|n| n.kind).collect();
         topology.outgoing =
             Adjacency::build(&topology.graph, Direction::Outgoing, &topology.name_rank);
         topology.incoming =
@@ -325,43 +369,46 @@ impl Topology {
             .ok_or_else(|| TopologyError::UnknownService(service.to_owned()))
     }
 
-    /// Breadth-first walk from `start` (excluded) along `direction`, up to `max_depth` hops,
-    /// calling `visit(node, depth)` level by level, each level in (parent order, name) order.
-    fn walk(
+    /// Breadth-first walk from `start` (excluded) along `direction`, up to `max_depth` hops;
+    /// then `reached(levels)` with the services met at each depth (`levels[0]` at depth 1),
+    /// each level in (parent order, name) order.
+    fn walk<R>(
         &self,
         start: NodeIndex,
         direction: Direction,
         max_depth: u32,
-        mut visit: impl FnMut(usize, u32),
-    ) {
+        reached: impl FnOnce(Levels<'_>) -> R,
+    ) -> R {
         let adjacency = match direction {
             Direction::Outgoing => &self.outgoing,
             Direction::Incoming => &self.incoming,
         };
         SCRATCH.with_borrow_mut(|scratch| {
-            let (stamp, seen, order) = scratch.begin(self.graph.node_count());
-            seen[start.index()] = stamp;
-            order.push(start.index() as u32);
+            let (seen, order, ends) = scratch.begin(self.graph.node_count());
+            let start = start.index();
+            seen[start / 64] |= 1 << (start % 64);
+            order.push(start as u32);
             let mut level = 0..1;
-            for depth in 1..=max_depth {
-                let level_end = order.len();
+            for _ in 0..max_depth {
                 for i in level.clone() {
                     let node = order[i] as usize;
                     for &neighbor in adjacency.neighbors(node) {
-                        let slot = &mut seen[neighbor as usize];
-                        if *slot != stamp {
-                            *slot = stamp;
+                        let word = &mut seen[neighbor as usize / 64];
+                        let bit = 1u64 << (neighbor % 64);
+                        if *word & bit == 0 {
+                            *word |= bit;
                             order.push(neighbor);
-                            visit(neighbor as usize, depth);
                         }
                     }
                 }
-                if order.len() == level_end {
+                if order.len() == level.end {
                     break;
                 }
-                level = level_end..order.len();
+                level = level.end..order.len();
+                ends.push(level.end);
             }
-        });
+            reached(Levels { order, ends })
+        })
     }
 
     /// Who depends on `service`, directly or not, within `max_depth` hops — nearest first;
@@ -373,20 +420,32 @@ impl Topology {
     ) -> Result<BlastRadius<'_>, TopologyError> {
         let max_depth = check_depth(max_depth)?;
         let start = self.node(service)?;
-        let mut affected = Vec::new();
-        self.walk(start, Direction::Incoming, max_depth, |node, depth| {
-            let service = &self.graph[NodeIndex::new(node)];
-            affected.push(AffectedService {
-                service: &service.name,
-                kind: service.kind,
-                depth,
-            });
+        let affected = self.walk(start, Direction::Incoming, max_depth, |levels| {
+            let mut affected = Vec::with_capacity(levels.reached());
+            for (depth, level) in levels.iter() {
+                affected.extend(level.iter().map(|&node| AffectedService {
+                    service: &self.names[node as usize],
+                    kind: self.kinds[node as usize],
+                    depth,
+                }));
+            }
+            affected
         });
         Ok(BlastRadius {
             target: &self.graph[start].name,
             affected,
             max_depth,
         })
+    }
+
+    /// How many services depend on `service` within `max_depth` hops: the size of its blast
+    /// radius, without building it.
+    pub fn blast_radius_len(&self, service: &str, max_depth: i64) -> Result<usize, TopologyError> {
+        let max_depth = check_depth(max_depth)?;
+        let start = self.node(service)?;
+        Ok(self.walk(start, Direction::Incoming, max_depth, |levels| {
+            levels.reached()
+        }))
     }
 
     /// What `service` depends on, directly or not, within `max_depth` hops (1 to
@@ -404,21 +463,18 @@ impl Topology {
         let Some(&start) = self.index.get(service) else {
             return Vec::new();
         };
-        let mut out = Vec::new();
-        self.walk(
-            start,
-            direction,
-            max_depth.clamp(1, MAX_DEPTH),
-            |node, _| {
-                out.push(self.graph[NodeIndex::new(node)].name.as_str());
-            },
-        );
-        out
+        self.walk(start, direction, max_depth.clamp(1, MAX_DEPTH), |levels| {
+            levels
+                .iter()
+                .flat_map(|(_, level)| level)
+                .map(|&node| &*self.names[node as usize])
+                .collect()
+        })
     }
 
     /// The service's kind, if it is in the topology.
     pub fn kind_of(&self, service: &str) -> Option<ServiceKind> {
-        self.index.get(service).map(|&i| self.graph[i].kind)
+        self.index.get(service).map(|&i| self.kinds[i.index()])
     }
 
     /// Every unhealthy dependency of `service` within `max_depth` hops (never `service`
@@ -431,21 +487,27 @@ impl Topology {
     ) -> Result<Vec<RootCause<'_>>, TopologyError> {
         let max_depth = check_depth(max_depth)?;
         let start = self.node(service)?;
-        let mut found: Vec<(u32, RootCause<'_>)> = Vec::new();
-        self.walk(start, Direction::Outgoing, max_depth, |node, depth| {
-            if unhealthy.0.get(node).copied().unwrap_or(false) {
-                let service = &self.graph[NodeIndex::new(node)];
-                found.push((
-                    self.name_rank[node],
-                    RootCause {
-                        service: &service.name,
-                        kind: service.kind,
-                        depth,
-                        rank: 0,
-                    },
-                ));
-            }
-        });
+        let mut found: Vec<(u32, RootCause<'_>)> =
+            self.walk(start, Direction::Outgoing, max_depth, |levels| {
+                let mut found = Vec::new();
+                for (depth, level) in levels.iter() {
+                    for &node in level {
+                        let node = node as usize;
+                        if unhealthy.0.get(node).copied().unwrap_or(false) {
+                            found.push((
+                                self.name_rank[node],
+                                RootCause {
+                                    service: &self.names[node],
+                                    kind: self.kinds[node],
+                                    depth,
+                                    rank: 0,
+                                },
+                            ));
+                        }
+                    }
+                }
+                found
+            });
         found.sort_unstable_by_key(|(name_rank, c)| {
             (c.kind.root_cause_priority(), c.depth, *name_rank)
         });

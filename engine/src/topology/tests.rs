@@ -190,3 +190,101 @@ fn edges_and_services_round_trip_the_file() {
     assert_eq!(api.namespace.as_deref(), Some("prod"));
     assert!(t.contains("web") && !t.contains("db"));
 }
+
+/// Shortest hop counts from `start` within `max_depth`, by a plain BFS over the spec lists
+/// (`down`: along `depends_on`; otherwise against it), the start excluded.
+fn reference_depths(
+    specs: &[ServiceSpec],
+    start: &str,
+    max_depth: u32,
+    down: bool,
+) -> std::collections::BTreeMap<String, u32> {
+    let mut depth = std::collections::BTreeMap::from([(start.to_owned(), 0)]);
+    let mut frontier = vec![start.to_owned()];
+    for d in 1..=max_depth {
+        let mut next = Vec::new();
+        for node in &frontier {
+            for spec in specs {
+                let neighbours: Vec<&String> = if down {
+                    if spec.name == *node {
+                        spec.depends_on.iter().collect()
+                    } else {
+                        vec![]
+                    }
+                } else if spec.depends_on.contains(node) {
+                    vec![&spec.name]
+                } else {
+                    vec![]
+                };
+                for n in neighbours {
+                    if !depth.contains_key(n) {
+                        depth.insert(n.clone(), d);
+                        next.push(n.clone());
+                    }
+                }
+            }
+        }
+        frontier = next;
+    }
+    depth.remove(start);
+    depth
+}
+
+proptest::proptest! {
+    /// On random graphs of random sizes, queried one after another on one thread (so the
+    /// walks' reused buffers carry over between topologies of different sizes): the blast
+    /// radius, its length and the root causes hold exactly the services a plain BFS reaches,
+    /// each at its shortest depth, nearest first.
+    #[test]
+    fn walks_match_a_plain_breadth_first_search(
+        graphs in proptest::collection::vec(
+            (1usize..150, proptest::collection::vec((0usize..150, 0usize..150), 0..400), 1u32..5),
+            1..6,
+        )
+    ) {
+        for (size, edges, depth) in graphs {
+            let mut specs: Vec<ServiceSpec> = (0..size)
+                .map(|i| ServiceSpec {
+                    name: format!("s{i:03}"),
+                    kind: if i % 7 == 0 { ServiceKind::Database } else { ServiceKind::Service },
+                    namespace: None,
+                    depends_on: vec![],
+                })
+                .collect();
+            for (from, to) in edges {
+                let (from, to) = (from % size, to % size);
+                let to = specs[to].name.clone();
+                if !specs[from].depends_on.contains(&to) {
+                    specs[from].depends_on.push(to);
+                }
+            }
+            let t = Topology::from_specs(&specs).unwrap();
+            let unhealthy = t.unhealthy(specs.iter().step_by(3).map(|s| s.name.as_str()));
+            for start in specs.iter().step_by(size.div_ceil(8)) {
+                let up = reference_depths(&specs, &start.name, depth, false);
+                let radius = t.blast_radius(&start.name, i64::from(depth)).unwrap();
+                let got: std::collections::BTreeMap<String, u32> =
+                    radius.affected.iter().map(|a| (a.service.to_owned(), a.depth)).collect();
+                proptest::prop_assert_eq!(&got, &up);
+                proptest::prop_assert_eq!(radius.affected.len(), up.len());
+                proptest::prop_assert!(radius.affected.windows(2).all(|w| w[0].depth <= w[1].depth));
+                proptest::prop_assert_eq!(
+                    t.blast_radius_len(&start.name, i64::from(depth)).unwrap(),
+                    up.len()
+                );
+                let down = reference_depths(&specs, &start.name, depth, true);
+                let expected: std::collections::BTreeMap<String, u32> = down
+                    .into_iter()
+                    .filter(|(name, _)| name[1..].parse::<usize>().unwrap() % 3 == 0)
+                    .collect();
+                let got: std::collections::BTreeMap<String, u32> = t
+                    .root_causes(&start.name, i64::from(depth), &unhealthy)
+                    .unwrap()
+                    .iter()
+                    .map(|c| (c.service.to_owned(), c.depth))
+                    .collect();
+                proptest::prop_assert_eq!(got, expected);
+            }
+        }
+    }
+}

@@ -221,8 +221,8 @@ impl Approvals {
         let blast_radius = self
             .0
             .topology
-            .blast_radius(&real.target, 3)
-            .map_or(0, |r| r.affected.len());
+            .blast_radius_len(&real.target, 3)
+            .unwrap_or(0);
         let limit = self.0.config.blast_limit;
         let mut report = match self.0.executors.route(&real.kind) {
             Some(executor) => {
