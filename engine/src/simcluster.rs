@@ -3,7 +3,7 @@
 //! its state and bump resource versions, so a change between approval and execution is seen by
 //! the TOCTOU re-check exactly as on a real cluster.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 mod fixture;
 pub mod quantity;
@@ -158,6 +158,10 @@ pub struct SimCluster {
     rbac: Vec<RbacRule>,
     templates: BTreeMap<Key, Template>,
     usage: BTreeMap<Key, Usage>,
+    /// Pod names by (namespace, owning deployment), kept with `objects`: a deployment's pods
+    /// are read on every reconcile, placement and workload fact, and a scan of every object
+    /// made building a 20,000-service cluster quadratic.
+    owned: BTreeMap<(String, String), BTreeSet<String>>,
     next_version: u64,
     applied: Vec<Applied>,
 }
@@ -272,7 +276,27 @@ impl SimCluster {
     /// Removes a pod and its usage history.
     fn remove_pod(&mut self, pod: &Key) -> Option<SimObject> {
         self.usage.remove(pod);
-        self.objects.remove(pod)
+        let removed = self.objects.remove(pod)?;
+        if let Some(owner) = &removed.owner {
+            let owned = (pod.1.clone(), owner.clone());
+            if let Some(names) = self.owned.get_mut(&owned) {
+                names.remove(&pod.2);
+                if names.is_empty() {
+                    self.owned.remove(&owned);
+                }
+            }
+        }
+        Some(removed)
+    }
+
+    /// The keys of `deployment`'s pods in `namespace` (already defaulted), by name.
+    fn pods_of(&self, namespace: &str, deployment: &str) -> Vec<Key> {
+        self.owned
+            .get(&(namespace.to_owned(), deployment.to_owned()))
+            .into_iter()
+            .flatten()
+            .map(|name| ("pods".to_owned(), namespace.to_owned(), name.clone()))
+            .collect()
     }
 
     /// The node a new pod of `deployment` goes to: one of its template's nodes (else any),
@@ -283,10 +307,12 @@ impl SimCluster {
             .get(&key("deployments", Some(namespace), deployment))
             .map(|t| t.nodes.clone())
             .unwrap_or_default();
+        let nodes = ("nodes".to_owned(), String::new(), String::new());
         let open: Vec<&str> = self
             .objects
-            .iter()
-            .filter(|((r, _, _), o)| r == "nodes" && !o.cordoned)
+            .range(nodes..)
+            .take_while(|((r, _, _), _)| r == "nodes")
+            .filter(|(_, o)| !o.cordoned)
             .map(|((_, _, name), _)| name.as_str())
             .collect();
         let preferred: Vec<&str> = open
@@ -299,17 +325,16 @@ impl SimCluster {
         } else {
             preferred
         };
+        let pods = self.pods_of(namespace, deployment);
         candidates
             .into_iter()
             .min_by_key(|node| {
-                let here = self
-                    .objects
+                let here = pods
                     .iter()
-                    .filter(|((r, ns, _), o)| {
-                        r == "pods"
-                            && ns == namespace
-                            && o.owner.as_deref() == Some(deployment)
-                            && o.node.as_deref() == Some(*node)
+                    .filter(|pod| {
+                        self.objects
+                            .get(*pod)
+                            .is_some_and(|o| o.node.as_deref() == Some(*node))
                     })
                     .count();
                 (here, node.to_string())
@@ -328,14 +353,7 @@ impl SimCluster {
             return;
         };
         let ns = key("pods", namespace, "").1;
-        let mut pods: Vec<Key> = self
-            .objects
-            .iter()
-            .filter(|((r, n, _), o)| {
-                r == "pods" && *n == ns && o.owner.as_deref() == Some(deployment)
-            })
-            .map(|(k, _)| k.clone())
-            .collect();
+        let mut pods = self.pods_of(&ns, deployment);
         if replace {
             for pod in std::mem::take(&mut pods) {
                 self.remove_pod(&pod);
@@ -371,6 +389,10 @@ impl SimCluster {
             pod.node = node;
             pod.resources = resources;
             pod.volumes = template.volumes.clone();
+            self.owned
+                .entry((ns.clone(), deployment.to_owned()))
+                .or_default()
+                .insert(name.clone());
             let pod = key("pods", namespace, &name);
             if let Some(usage) = &template.usage {
                 self.usage.insert(pod.clone(), usage.clone());
@@ -396,19 +418,12 @@ impl SimCluster {
     }
 
     /// The names of a deployment's pods.
-    pub fn pod_names(
-        &self,
-        namespace: Option<&str>,
-        deployment: &str,
-    ) -> std::collections::BTreeSet<String> {
+    pub fn pod_names(&self, namespace: Option<&str>, deployment: &str) -> BTreeSet<String> {
         let namespace = key("pods", namespace, "").1;
-        self.objects
-            .iter()
-            .filter(|((r, ns, _), o)| {
-                r == "pods" && *ns == namespace && o.owner.as_deref() == Some(deployment)
-            })
-            .map(|((_, _, name), _)| name.clone())
-            .collect()
+        self.owned
+            .get(&(namespace, deployment.to_owned()))
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Everything in the cluster, ordered by resource, namespace and name.
@@ -467,8 +482,8 @@ impl SimCluster {
                 let revision = d.revision;
                 self.reconcile(namespace, target, true);
                 let ns = key("pods", namespace, "").1;
-                for ((_, n, _), pod) in self.objects.iter_mut() {
-                    if *n == ns && pod.owner.as_deref() == Some(target) {
+                for pod in self.pods_of(&ns, target) {
+                    if let Some(pod) = self.objects.get_mut(&pod) {
                         pod.phase = Some("CrashLoopBackOff".into());
                         pod.restarts += 4;
                         pod.version = version;
@@ -586,13 +601,12 @@ impl SimCluster {
     pub fn workload(&self, namespace: Option<&str>, name: &str) -> Option<WorkloadFact> {
         let d = self.objects.get(&key("deployments", namespace, name))?;
         let ns = key("pods", namespace, "").1;
-        let pods = self
-            .objects
-            .iter()
-            .filter(|((r, n, _), o)| r == "pods" && *n == ns && o.owner.as_deref() == Some(name))
-            .map(|(_, pod)| pod);
         let (mut restarts, mut crash_looping) = (0, false);
-        for pod in pods {
+        for pod in self
+            .pods_of(&ns, name)
+            .iter()
+            .filter_map(|pod| self.objects.get(pod))
+        {
             restarts += pod.restarts;
             crash_looping |= pod.phase.as_deref() == Some("CrashLoopBackOff");
         }
@@ -626,10 +640,10 @@ impl SimCluster {
                 .unwrap_or_default()
         )];
         let ns = key("pods", namespace, "").1;
-        for ((_, _, name), pod) in self
-            .objects
-            .iter()
-            .filter(|((r, n, _), o)| r == "pods" && *n == ns && o.owner.as_deref() == Some(target))
+        for (name, pod) in self
+            .pods_of(&ns, target)
+            .into_iter()
+            .filter_map(|pod| Some((pod.2.clone(), self.objects.get(&pod)?)))
         {
             lines.push(format!(
                 "pods/{name} {} on {}, {} restart(s)",
@@ -873,6 +887,84 @@ mod tests {
             labels: Default::default(),
             requested_by: "system".into(),
         }
+    }
+
+    /// The pods-by-owner index, rebuilt from every object.
+    fn owners_by_scan(cluster: &SimCluster) -> BTreeMap<(String, String), BTreeSet<String>> {
+        let mut owned: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+        for ((resource, ns, name), object) in &cluster.objects {
+            if let (true, Some(owner)) = (resource == "pods", &object.owner) {
+                owned
+                    .entry((ns.clone(), owner.clone()))
+                    .or_default()
+                    .insert(name.clone());
+            }
+        }
+        owned
+    }
+
+    #[test]
+    fn the_pods_by_owner_index_follows_every_change_to_the_pods() {
+        let mut cluster = SimCluster::from_topology(&Topology::demo());
+        assert_eq!(cluster.owned, owners_by_scan(&cluster));
+        assert_eq!(cluster.pod_names(Some("prod"), "order-api").len(), 3);
+        let first_pod = |c: &SimCluster| {
+            c.pod_names(Some("prod"), "frontend")
+                .into_iter()
+                .next()
+                .unwrap()
+        };
+        type Step<'f> = Box<dyn Fn(&mut SimCluster) + 'f>;
+        let steps: Vec<Step<'_>> = vec![
+            Box::new(|c| {
+                let pod = first_pod(c);
+                c.apply(1, &request("delete_pod", &pod, serde_json::json!({})))
+                    .unwrap();
+            }),
+            Box::new(|c| {
+                c.apply(
+                    2,
+                    &request(
+                        "scale_deployment",
+                        "frontend",
+                        serde_json::json!({"replicas_delta": 2}),
+                    ),
+                )
+                .unwrap();
+            }),
+            Box::new(|c| c.set_replicas(Some("prod"), "frontend", 1).unwrap()),
+            Box::new(|c| {
+                c.apply(
+                    3,
+                    &request("restart_deployment", "order-api", serde_json::json!({})),
+                )
+                .unwrap();
+            }),
+            Box::new(|c| {
+                c.chaos(Chaos::BadRollout, Some("prod"), "product-api")
+                    .unwrap();
+            }),
+            Box::new(|c| {
+                c.apply(
+                    4,
+                    &request("rollback_deployment", "product-api", serde_json::json!({})),
+                )
+                .unwrap();
+            }),
+            Box::new(|c| {
+                let pod = first_pod(c);
+                c.chaos(Chaos::CrashPod, Some("prod"), &pod).unwrap();
+            }),
+            Box::new(|c| {
+                c.apply(5, &request("drain_node", "node-1", serde_json::json!({})))
+                    .ok();
+            }),
+        ];
+        for (i, step) in steps.iter().enumerate() {
+            step(&mut cluster);
+            assert_eq!(cluster.owned, owners_by_scan(&cluster), "after step {i}");
+        }
+        assert_eq!(cluster.pod_names(Some("prod"), "frontend").len(), 1);
     }
 
     #[test]
