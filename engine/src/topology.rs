@@ -73,34 +73,44 @@ pub enum TopologyError {
 pub const MAX_DEPTH: u32 = 10;
 
 /// Per-thread walk buffers: a "seen" bitset over the services (a few KiB, so it stays in
-/// the first-level cache), the visit order, which doubles as the BFS queue, and where each
-/// depth's services end in it. The bits a walk set are cleared at the start of the next one.
+/// the first-level cache), the BFS queue, which doubles as the visit order (sized for every
+/// service, so the walk appends with a plain index), and where each depth's services end in
+/// it. The bits a walk set are cleared at the start of the next one.
 #[derive(Default)]
 struct Scratch {
     seen: Vec<u64>,
-    order: Vec<u32>,
+    queue: Vec<u32>,
+    /// How much of `queue` the last walk filled.
+    filled: usize,
     ends: Vec<usize>,
 }
 
 impl Scratch {
-    fn begin(&mut self, services: usize) -> (&mut [u64], &mut Vec<u32>, &mut Vec<usize>) {
+    fn begin(&mut self, services: usize) -> (&mut [u64], &mut [u32], &mut Vec<usize>) {
         // Whichever writes less: the whole bitset, or the words of the services last reached.
-        if self.order.len() >= self.seen.len() {
+        if self.filled >= self.seen.len() {
             self.seen.fill(0);
         } else {
-            for &node in &self.order {
+            for &node in &self.queue[..self.filled] {
                 if let Some(word) = self.seen.get_mut(node as usize / 64) {
                     *word = 0;
                 }
             }
         }
-        self.order.clear();
+        self.filled = 0;
         self.ends.clear();
         let words = services.div_ceil(64);
         if self.seen.len() < words {
             self.seen.resize(words, 0);
         }
-        (&mut self.seen[..words], &mut self.order, &mut self.ends)
+        if self.queue.len() < services {
+            self.queue.resize(services, 0);
+        }
+        (
+            &mut self.seen[..words],
+            &mut self.queue[..services],
+            &mut self.ends,
+        )
     }
 }
 
@@ -167,7 +177,15 @@ pub struct RootCause<'t> {
 /// Which services are unhealthy, as a mask over a topology's services (built once per
 /// question, so the walks test health without hashing names).
 #[derive(Debug, Clone, Default)]
-pub struct Unhealthy(Vec<bool>);
+pub struct Unhealthy(Vec<u64>);
+
+impl Unhealthy {
+    fn contains(&self, node: usize) -> bool {
+        self.0
+            .get(node / 64)
+            .is_some_and(|word| word & (1 << (node % 64)) != 0)
+    }
+}
 
 /// The dependency graph. Edges point from a service to what it depends on. Cycles are allowed.
 #[derive(Clone, Default)]
@@ -326,10 +344,10 @@ impl Topology {
 
     /// The mask of `names` that are services of this topology (others are ignored).
     pub fn unhealthy<'a>(&self, names: impl IntoIterator<Item = &'a str>) -> Unhealthy {
-        let mut mask = vec![false; self.graph.node_count()];
+        let mut mask = vec![0u64; self.graph.node_count().div_ceil(64)];
         for name in names {
             if let Some(node) = self.index.get(name) {
-                mask[node.index()] = true;
+                mask[node.index() / 64] |= 1 << (node.index() % 64);
             }
         }
         Unhealthy(mask)
@@ -384,30 +402,37 @@ impl Topology {
             Direction::Incoming => &self.incoming,
         };
         SCRATCH.with_borrow_mut(|scratch| {
-            let (seen, order, ends) = scratch.begin(self.graph.node_count());
+            let (seen, queue, ends) = scratch.begin(self.graph.node_count());
             let start = start.index();
             seen[start / 64] |= 1 << (start % 64);
-            order.push(start as u32);
+            queue[0] = start as u32;
+            // Each service enters the queue at most once, so `len` stays within it.
+            let mut len = 1;
             let mut level = 0..1;
             for _ in 0..max_depth {
                 for i in level.clone() {
-                    let node = order[i] as usize;
+                    let node = queue[i] as usize;
                     for &neighbor in adjacency.neighbors(node) {
                         let word = &mut seen[neighbor as usize / 64];
                         let bit = 1u64 << (neighbor % 64);
                         if *word & bit == 0 {
                             *word |= bit;
-                            order.push(neighbor);
+                            queue[len] = neighbor;
+                            len += 1;
                         }
                     }
                 }
-                if order.len() == level.end {
+                if len == level.end {
                     break;
                 }
-                level = level.end..order.len();
-                ends.push(level.end);
+                level = level.end..len;
+                ends.push(len);
             }
-            reached(Levels { order, ends })
+            scratch.filled = len;
+            reached(Levels {
+                order: &scratch.queue[..len],
+                ends: &scratch.ends,
+            })
         })
     }
 
@@ -487,34 +512,35 @@ impl Topology {
     ) -> Result<Vec<RootCause<'_>>, TopologyError> {
         let max_depth = check_depth(max_depth)?;
         let start = self.node(service)?;
-        let mut found: Vec<(u32, RootCause<'_>)> =
+        // (kind priority, depth, name rank) packed into one integer, and the node: sorting
+        // these is the ranking, and the results are built once it is done.
+        let mut found: Vec<(u64, usize)> =
             self.walk(start, Direction::Outgoing, max_depth, |levels| {
-                let mut found = Vec::new();
+                let mut found = Vec::with_capacity(16);
                 for (depth, level) in levels.iter() {
                     for &node in level {
                         let node = node as usize;
-                        if unhealthy.0.get(node).copied().unwrap_or(false) {
-                            found.push((
-                                self.name_rank[node],
-                                RootCause {
-                                    service: &self.names[node],
-                                    kind: self.kinds[node],
-                                    depth,
-                                    rank: 0,
-                                },
-                            ));
+                        if unhealthy.contains(node) {
+                            let key = u64::from(self.kinds[node].root_cause_priority()) << 56
+                                | u64::from(depth) << 32
+                                | u64::from(self.name_rank[node]);
+                            found.push((key, node));
                         }
                     }
                 }
                 found
             });
-        found.sort_unstable_by_key(|(name_rank, c)| {
-            (c.kind.root_cause_priority(), c.depth, *name_rank)
-        });
-        let mut causes: Vec<RootCause<'_>> = found.into_iter().map(|(_, c)| c).collect();
-        for (i, cause) in causes.iter_mut().enumerate() {
-            cause.rank = i as u32 + 1;
-        }
+        found.sort_unstable_by_key(|&(key, _)| key);
+        let causes = found
+            .into_iter()
+            .zip(1..)
+            .map(|((key, node), rank)| RootCause {
+                service: &self.names[node],
+                kind: self.kinds[node],
+                depth: (key >> 32) as u32 & 0xff_ffff,
+                rank,
+            })
+            .collect();
         Ok(causes)
     }
 }
