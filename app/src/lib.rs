@@ -4,7 +4,7 @@
 //! (interactivity). Pages read data only through [`graphql`].
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{MetaTags, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
@@ -38,6 +38,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="dark"/>
+                <link rel="stylesheet" id="awoooi" href=format!("/pkg/{}.css", options.output_name)/>
                 <HydrationScripts options/>
                 <MetaTags/>
             </head>
@@ -67,7 +68,6 @@ pub fn App() -> impl IntoView {
     });
 
     view! {
-        <Stylesheet id="awoooi" href="/pkg/awoooi.css"/>
         <Title formatter=|page: String| format!("{page} · AWOOOI")/>
         <Router>
             <Routes fallback=|| view! { <Layout><ComingSoon page="Not found" what="There is no page at this address."/></Layout> }>

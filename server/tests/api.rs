@@ -351,11 +351,13 @@ async fn pages_need_a_session_and_render_on_the_server(backend: Backend) {
 
     let login_page = server.get("/login", None).await;
     assert_eq!(login_page.status(), 200);
+    assert_eq!(login_page.headers()["cache-control"], "no-store");
     let html = login_page.text().await.unwrap();
     assert!(html.contains("<form") && html.contains("Sign in"), "{html}");
+    // No build hash in the test's site root: the unhashed names.
     assert!(
-        html.contains("/pkg/awoooi.js"),
-        "hydration script missing: {html}"
+        html.contains("/pkg/awoooi.js") && html.contains(r#"href="/pkg/awoooi.css""#),
+        "hydration script or stylesheet missing: {html}"
     );
 
     server.add_user("alice", "devops", PASSWORD);

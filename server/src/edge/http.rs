@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL (+ WebSocket subscriptions), health, metrics, sign-in forms,
 //! static UI assets, and the SSR pages behind a session guard.
 
+pub mod assets;
 mod downloads;
 mod forms;
 mod layers;
@@ -130,7 +131,21 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .merge(pages)
-        .nest_service("/pkg", ServeDir::new(pkg_dir))
+        .nest_service(
+            "/pkg",
+            tower::ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(
+                    assets::Assets {
+                        output_name: state.leptos.output_name.to_string(),
+                    },
+                    assets::cache_headers,
+                ))
+                .service(
+                    ServeDir::new(pkg_dir)
+                        .precompressed_br()
+                        .precompressed_gzip(),
+                ),
+        )
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(
             state.config.auth.cookie_secure,

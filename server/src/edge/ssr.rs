@@ -55,5 +55,12 @@ pub async fn render_page(State(state): State<AppState>, request: Request) -> Res
         },
         move || app::shell(options.clone()),
     );
-    handler(request).await.into_response()
+    let mut response = handler(request).await.into_response();
+    // Pages carry the signed-in user's data: no cache keeps them (the assets they load are
+    // content-named and cached for good; see edge/http/assets.rs).
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-store"),
+    );
+    response
 }

@@ -223,8 +223,9 @@ fn ingest_settings(
 }
 
 fn leptos_options(config: &Config) -> LeptosOptions {
+    let assets = http::assets::Assets::load(&config.site_root);
     LeptosOptions::builder()
-        .output_name("awoooi")
+        .output_name(assets.output_name)
         .site_root(config.site_root.to_string_lossy().into_owned())
         .site_pkg_dir("pkg")
         .site_addr(config.bind)
@@ -240,7 +241,9 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    if !config.site_root.join("pkg").join("awoooi.js").exists() {
+    let assets = http::assets::Assets::load(&config.site_root);
+    let script = format!("{}.js", assets.output_name);
+    if !config.site_root.join("pkg").join(&script).exists() {
         tracing::warn!(
             site_root = %config.site_root.display(),
             "UI assets not found: pages render without interactivity (build them with scripts/build-ui.sh)"
