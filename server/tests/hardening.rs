@@ -14,13 +14,15 @@ on_both_backends!(
     five_wrong_passwords_lock_the_name_and_sessions_can_be_revoked,
     a_client_sending_its_headers_slowly_is_cut_off,
     a_cookie_websocket_from_another_origin_is_refused,
-    two_replicas_share_the_sign_in_lockout_and_the_rate_limit,
+    two_replicas_share_the_sign_in_lockout_and_the_rate_limit_and_logouts_reach_both,
 );
 
 /// With the bus on Redis, two replicas count sign-in failures and requests together: five
 /// wrong passwords spread over both lock the name on both, and a credential's burst spent
 /// across both is spent (N replicas no longer allow N times the attempts).
-async fn two_replicas_share_the_sign_in_lockout_and_the_rate_limit(backend: Backend) {
+async fn two_replicas_share_the_sign_in_lockout_and_the_rate_limit_and_logouts_reach_both(
+    backend: Backend,
+) {
     let redis =
         std::env::var("AWOOOI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let toml = format!(
@@ -73,6 +75,22 @@ async fn two_replicas_share_the_sign_in_lockout_and_the_rate_limit(backend: Back
             .await;
         assert_eq!(limited.status(), 429);
     }
+
+    // Each replica trusts a resolved session for `[auth] credential_cache_seconds` (2 s by
+    // default): a logout on A is in force on A at once, and on B once that time has passed.
+    let roaming = a.signed_in("roaming", "sre").await;
+    let me = "{ me { username } }";
+    let seen = b.graphql(Some(&roaming), me, json!({})).await;
+    assert_eq!(seen["data"]["me"]["username"], "roaming", "{seen}");
+    let out = a
+        .graphql(Some(&roaming), "mutation { logout }", json!({}))
+        .await;
+    assert_eq!(out["data"]["logout"], true, "{out}");
+    let on_a = a.graphql(Some(&roaming), me, json!({})).await;
+    assert_eq!(on_a["data"]["me"], Value::Null, "{on_a}");
+    tokio::time::sleep(std::time::Duration::from_millis(2_100)).await;
+    let on_b = b.graphql(Some(&roaming), me, json!({})).await;
+    assert_eq!(on_b["data"]["me"], Value::Null, "{on_b}");
 }
 
 /// A browser on another origin (or the same host under another scheme or port) cannot open a

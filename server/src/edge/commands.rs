@@ -53,6 +53,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await?;
             eprintln!("{ended} session(s) of {} ended", name.trim());
+            wait_for_credential_caches(&config).await;
             Ok(())
         }
         Some(Command::Token(command)) => token_command(&config, command).await,
@@ -372,9 +373,20 @@ async fn token_command(config: &Config, command: TokenCommand) -> anyhow::Result
             )
             .await?;
             eprintln!("API token {id} revoked");
+            wait_for_credential_caches(config).await;
         }
     }
     Ok(())
+}
+
+/// Waits out the running servers' credential caches (`[auth] credential_cache_seconds`), so
+/// that a revocation is in effect everywhere once the command returns.
+async fn wait_for_credential_caches(config: &Config) {
+    let seconds = config.auth.credential_cache_seconds;
+    if seconds > 0 {
+        eprintln!("waiting {seconds} s for running servers to forget cached credentials");
+        tokio::time::sleep(std::time::Duration::from_secs(u64::from(seconds))).await;
+    }
 }
 
 /// One line from standard input (a prompt is shown only on a terminal).

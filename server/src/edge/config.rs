@@ -91,6 +91,9 @@ pub struct AuthConfig {
     pub max_failed_logins: u32,
     /// How long the failures are counted and the lock lasts.
     pub lockout_minutes: u32,
+    /// How long a resolved session or API token is trusted without reading the database
+    /// again (0: never). Revocations made elsewhere take effect within it.
+    pub credential_cache_seconds: u32,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -275,6 +278,15 @@ fn auth_config(file: FileAuthConfig) -> Result<AuthConfig, ConfigError> {
         cookie_secure: file.cookie_secure.unwrap_or(false),
         max_failed_logins: file.max_failed_logins.unwrap_or(5),
         lockout_minutes: positive("auth.lockout_minutes", file.lockout_minutes.unwrap_or(15))?,
+        credential_cache_seconds: match file.credential_cache_seconds.unwrap_or(2) {
+            seconds @ 0..=60 => seconds,
+            _ => {
+                return Err(invalid(
+                    "auth.credential_cache_seconds",
+                    "must be between 0 (no cache) and 60",
+                ));
+            }
+        },
     })
 }
 
@@ -462,6 +474,7 @@ mod tests {
             "sqlite:///var/lib/awoooi/awoooi.db?mode=rwc"
         );
         assert_eq!(from_file.auth.session_ttl_minutes, 30);
+        assert_eq!(from_file.auth.credential_cache_seconds, 2, "the default");
 
         let from_env = resolve(
             &["awoooi", "--config", path],
@@ -475,6 +488,25 @@ mod tests {
             resolve(&["awoooi", "--config", path, "--bind", "0.0.0.0:5000"], &[]).unwrap();
         assert_eq!(from_flag.bind.to_string(), "0.0.0.0:5000");
         std::fs::remove_file(file).unwrap();
+    }
+
+    #[test]
+    fn the_credential_cache_is_off_at_zero_and_at_most_a_minute() {
+        for (text, expected) in [("0", Ok(0)), ("60", Ok(60)), ("61", Err(()))] {
+            let file = write_config(&format!("[auth]\ncredential_cache_seconds = {text}\n"));
+            let got = resolve(&["awoooi", "--config", file.to_str().unwrap()], &[]);
+            std::fs::remove_file(file).unwrap();
+            match (got, expected) {
+                (Ok(config), Ok(seconds)) => {
+                    assert_eq!(config.auth.credential_cache_seconds, seconds, "{text}")
+                }
+                (Err(error), Err(())) => assert!(
+                    error.to_string().contains("credential_cache_seconds"),
+                    "{text}: {error}"
+                ),
+                (got, _) => panic!("{text}: unexpected {:?}", got.map(|c| c.auth)),
+            }
+        }
     }
 
     #[test]

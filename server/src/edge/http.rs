@@ -57,6 +57,8 @@ pub struct AppState {
     pub rate: crate::edge::limits::CallerRate,
     /// Failed sign-ins per user name.
     pub lockout: Arc<crate::services::auth::lockout::Lockout>,
+    /// Resolved sessions and API tokens, kept for `[auth] credential_cache_seconds`.
+    pub credentials: Arc<crate::services::auth::cache::Credentials>,
     /// Whether the database answers, probed apart from the pool.
     pub health: crate::base::db::DbHealth,
     /// What the Kafka input is doing (when `[streams.kafka]` is configured).
@@ -308,6 +310,7 @@ async fn graphql_ws(
     }
     let schema = state.schema.clone();
     let db = state.db.clone();
+    let credentials = state.credentials.clone();
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         // Small buffers: an idle subscriber should cost kilobytes, not the 128 KiB default;
@@ -319,7 +322,7 @@ async fn graphql_ws(
                 .on_connection_init(move |payload| async move {
                     let auth = match init_payload_token(&payload) {
                         None => auth,
-                        Some(token) => match auth::resolve(&db, &token).await {
+                        Some(token) => match credentials.resolve(&db, &token).await {
                             Ok(Some(principal)) => RequestAuth {
                                 principal: Some(principal),
                                 token: None,

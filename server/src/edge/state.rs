@@ -153,6 +153,9 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         rate = rate.shared(shared.clone(), &config.graphql);
     }
     let lockout = Arc::new(lockout);
+    let credentials = Arc::new(crate::services::auth::cache::Credentials::new(
+        std::time::Duration::from_secs(u64::from(config.auth.credential_cache_seconds)),
+    ));
     let schema = graphql::build_schema(
         db.clone(),
         meta,
@@ -166,6 +169,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         oncall.clone(),
         &config.graphql,
         lockout.clone(),
+        credentials.clone(),
     );
     let leptos = leptos_options(&config);
     let config_url = config.database_url.clone();
@@ -182,6 +186,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         leptos,
         metrics: telemetry::prometheus(),
         lockout,
+        credentials,
         health: crate::base::db::DbHealth::watch(&config_url),
         kafka: Arc::default(),
     })

@@ -4,6 +4,7 @@
 //! SHA-256 is stored, so a database leak yields no usable token. A login for an unknown user
 //! still verifies against a dummy hash, so the two failures cost the same time.
 
+pub mod cache;
 pub mod lockout;
 
 use std::sync::OnceLock;
@@ -279,8 +280,13 @@ pub async fn revoke_sessions(db: &DatabaseConnection, username: &str) -> Result<
     Ok(ended.rows_affected)
 }
 
-/// Who a bearer token or session cookie belongs to, if anyone.
-pub async fn resolve(db: &DatabaseConnection, token: &str) -> Result<Option<Principal>, DbErr> {
+/// Who a bearer token or session cookie belongs to, if anyone, and when the credential is a
+/// session, when it ends. Requests go through [`cache::Credentials`], which calls this when
+/// its answer is not fresh.
+pub async fn resolve_until(
+    db: &DatabaseConnection,
+    token: &str,
+) -> Result<(Option<Principal>, Option<DateTime<Utc>>), DbErr> {
     let hash = token_hash(token);
     if token.starts_with(SESSION_PREFIX) {
         let found = session::Entity::find()
@@ -289,8 +295,10 @@ pub async fn resolve(db: &DatabaseConnection, token: &str) -> Result<Option<Prin
             .one(db)
             .await?;
         return Ok(match found {
-            Some((session, Some(user))) if session.expires_at > Utc::now() => user_principal(&user),
-            _ => None,
+            Some((session, Some(user))) if session.expires_at > Utc::now() => {
+                (user_principal(&user), Some(session.expires_at))
+            }
+            _ => (None, None),
         });
     }
     if token.starts_with(API_TOKEN_PREFIX) {
@@ -298,16 +306,19 @@ pub async fn resolve(db: &DatabaseConnection, token: &str) -> Result<Option<Prin
             .filter(api_token::Column::TokenHash.eq(hash))
             .one(db)
             .await?;
-        return Ok(found.filter(|t| t.revoked_at.is_none()).and_then(|t| {
-            Some(Principal {
-                id: t.id,
-                role: t.role.parse().ok()?,
-                name: t.name,
-                kind: PrincipalKind::ApiToken,
-            })
-        }));
+        return Ok((
+            found.filter(|t| t.revoked_at.is_none()).and_then(|t| {
+                Some(Principal {
+                    id: t.id,
+                    role: t.role.parse().ok()?,
+                    name: t.name,
+                    kind: PrincipalKind::ApiToken,
+                })
+            }),
+            None,
+        ));
     }
-    Ok(None)
+    Ok((None, None))
 }
 
 pub fn user_principal(user: &user::Model) -> Option<Principal> {
@@ -373,6 +384,7 @@ pub struct FileAuthConfig {
     pub cookie_secure: Option<bool>,
     pub max_failed_logins: Option<u32>,
     pub lockout_minutes: Option<u32>,
+    pub credential_cache_seconds: Option<u32>,
 }
 
 #[cfg(test)]

@@ -150,6 +150,8 @@ impl AuthMutation {
             return Ok(false);
         };
         auth::logout(db, &token).await.map_err(ApiError::internal)?;
+        ctx.data::<std::sync::Arc<auth::cache::Credentials>>()?
+            .forget_all();
         if let Some(who) = ctx
             .data_opt::<RequestAuth>()
             .and_then(|a| a.principal.as_ref())
@@ -178,6 +180,8 @@ impl AuthMutation {
         let ended = auth::revoke_sessions(db, username.trim())
             .await
             .map_err(ApiError::from)?;
+        ctx.data::<std::sync::Arc<auth::cache::Credentials>>()?
+            .forget_all();
         tracing::info!(by = %who.name, user = %username.trim(), ended, "sessions revoked");
         crate::base::audit::record_or_log(
             db,

@@ -103,6 +103,7 @@ pub fn build_schema(
     oncall: crate::services::oncall::Oncall,
     limits: &crate::edge::limits::GraphqlLimits,
     lockout: std::sync::Arc<crate::services::auth::lockout::Lockout>,
+    credentials: std::sync::Arc<crate::services::auth::cache::Credentials>,
 ) -> AppSchema {
     let retrieval = approvals.knowledge().retrieval().clone();
     let mut builder = Schema::build(
@@ -132,6 +133,7 @@ pub fn build_schema(
         .data(notifier)
         .data(oncall)
         .data(lockout)
+        .data(credentials)
         .data(retrieval)
         .finish()
 }

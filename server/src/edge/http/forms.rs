@@ -59,10 +59,11 @@ pub(super) async fn form_logout(
     State(state): State<AppState>,
     Extension(auth): Extension<RequestAuth>,
 ) -> Response {
-    if let Some(token) = auth.token
-        && let Err(error) = auth::logout(&state.db, &token).await
-    {
-        tracing::error!(%error, "sign-out failed");
+    if let Some(token) = auth.token {
+        if let Err(error) = auth::logout(&state.db, &token).await {
+            tracing::error!(%error, "sign-out failed");
+        }
+        state.credentials.forget_all();
     }
     redirect_with_cookie(
         "/login",

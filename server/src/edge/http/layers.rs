@@ -182,7 +182,7 @@ pub(super) async fn authenticate(
             .into_response();
     }
     let principal = match &token {
-        Some(token) => match auth::resolve(&state.db, token).await {
+        Some(token) => match state.credentials.resolve(&state.db, token).await {
             Ok(principal) => principal,
             Err(error) => {
                 tracing::error!(%error, "cannot resolve credentials: database unavailable");
