@@ -11,10 +11,13 @@ cd "$(dirname "$0")/.."
 TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target}
 profile=debug
 flags=()
+bindgen_flags=()
 brotli_quality=9
 if [ "${1:-}" = "--release" ]; then
   profile=wasm-release
   flags=(--profile wasm-release)
+  # Function names are for debuggers; in the release bundle they were half its bytes.
+  bindgen_flags=(--remove-name-section --remove-producers-section)
   brotli_quality=11
 fi
 cargo build -p frontend --target wasm32-unknown-unknown "${flags[@]}"
@@ -22,7 +25,7 @@ site="$TARGET_DIR/site"
 fresh="$site/pkg.building"
 rm -rf "$fresh"
 mkdir -p "$fresh"
-wasm-bindgen --target web --no-typescript --out-dir "$fresh" --out-name awoooi \
+wasm-bindgen --target web --no-typescript "${bindgen_flags[@]}" --out-dir "$fresh" --out-name awoooi \
   "$TARGET_DIR/wasm32-unknown-unknown/$profile/frontend.wasm"
 cp style/main.css "$fresh/awoooi.css"
 hash=$(cat "$fresh/awoooi.js" "$fresh/awoooi_bg.wasm" "$fresh/awoooi.css" | sha256sum | cut -c1-16)

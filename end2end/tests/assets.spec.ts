@@ -65,9 +65,11 @@ test("with JavaScript disabled, sign-in works and the console's pages read", asy
   await expect(page.locator("body")).not.toHaveAttribute("data-hydrated", "true");
 
   // Server-rendered pages: the list, an incident, the topology, FinOps.
-  const title = `disk pressure ${Date.now()}`;
+  // A service of its own: an alert on a service with an open incident would join that one.
+  const stamp = Date.now();
+  const title = `disk pressure ${stamp}`;
   const response = await page.request.post("/api/v1/alerts/webhook", {
-    data: { name: "DiskPressure", service: "postgres-db", severity: "warning", annotations: { summary: title } },
+    data: { name: "DiskPressure", service: `archive-${stamp}`, severity: "warning", annotations: { summary: title } },
   });
   expect(response.status()).toBe(202);
   const row = page.getByTestId("incident-row").filter({ hasText: title });
