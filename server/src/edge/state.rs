@@ -246,16 +246,16 @@ pub(crate) async fn serve(config: Config) -> anyhow::Result<()> {
     } else {
         None
     };
-    let assets = http::assets::Assets::load(&config.site_root);
-    let script = format!("{}.js", assets.output_name);
-    if !config.site_root.join("pkg").join(&script).exists() {
+    let bind = config.bind;
+    let state = build_state(config).await?;
+    // The script the pages load, under the name build_state read from the site's hash file.
+    let script = format!("{}.js", state.leptos.output_name);
+    if !state.config.site_root.join("pkg").join(&script).exists() {
         tracing::warn!(
-            site_root = %config.site_root.display(),
+            site_root = %state.config.site_root.display(),
             "UI assets not found: pages render without interactivity (build them with scripts/build-ui.sh)"
         );
     }
-    let bind = config.bind;
-    let state = build_state(config).await?;
     if let (Some(stream), Some(url)) = (&state.config.streams.redis, &state.config.redis_url) {
         let consumer =
             streams::RedisAlertStream::connect(url, stream.clone(), state.ingest.clone())
