@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use async_graphql::BatchRequest;
 use async_graphql::Data;
+use async_graphql::Executor;
 use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
 use async_graphql_axum::{GraphQLBatchRequest, GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::extract::{DefaultBodyLimit, FromRef, Request, State, WebSocketUpgrade};

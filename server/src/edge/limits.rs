@@ -6,9 +6,7 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
 use governor::{Quota, RateLimiter};
 use serde::Deserialize;
 
@@ -115,42 +113,9 @@ impl HttpLimits {
     }
 }
 
-/// Counts aliased fields and refuses documents with more than the limit (complexity already
-/// counts each alias as a field; this stops cheap-field fan-out like `a1: x a2: x …`).
-pub struct AliasLimit(pub usize);
-
-impl ExtensionFactory for AliasLimit {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(AliasLimitExtension(self.0))
-    }
-}
-
-struct AliasLimitExtension(usize);
-
-#[async_trait::async_trait]
-impl Extension for AliasLimitExtension {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let aliases = count_aliases(&document);
-        if aliases > self.0 {
-            return Err(ServerError::new(
-                format!(
-                    "the document has {aliases} aliases; at most {} are allowed",
-                    self.0
-                ),
-                None,
-            ));
-        }
-        Ok(document)
-    }
-}
-
+/// Aliased fields in a document (its operations and fragments); `[graphql] max_aliases`
+/// bounds it (checked by `edge::graphql::AppSchema` before execution). Complexity already
+/// counts each alias as a field; this stops cheap-field fan-out like `a1: x a2: x …`.
 pub fn count_aliases(document: &ExecutableDocument) -> usize {
     fn walk(set: &SelectionSet) -> usize {
         set.items

@@ -16,6 +16,8 @@ use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use async_graphql::Executor;
+
 use crate::edge::graphql::{AppSchema, RequestAuth};
 
 /// Where tool calls go.

@@ -1,6 +1,7 @@
 //! Server-side rendering: Leptos pages rendered with an in-process GraphQL transport, so SSR
 //! sees exactly what the requesting user may see, without an HTTP hop to itself.
 
+use async_graphql::Executor;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use leptos::prelude::provide_context;

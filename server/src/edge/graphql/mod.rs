@@ -30,7 +30,75 @@ use crate::edge::config::AuthConfig;
 use crate::services::auth::Principal;
 use crate::services::ingest::Ingest;
 
-pub type AppSchema = Schema<Query, Mutation, Subscription>;
+/// The schema as every entry point runs it (HTTP, WebSocket, SSR, MCP), with the alias
+/// limit checked on the parsed document before execution. (As an async-graphql extension it
+/// cost every field of every answer: with any extension installed, each field's resolution
+/// goes through the extension chain, a registry lookup and a boxed future.)
+#[derive(Clone)]
+pub struct AppSchema {
+    schema: Schema<Query, Mutation, Subscription>,
+    max_aliases: usize,
+}
+
+impl AppSchema {
+    /// The SDL of this schema.
+    pub fn sdl(&self) -> String {
+        self.schema.sdl()
+    }
+
+    /// The request, parsed (async-graphql keeps the document and does not parse it again),
+    /// or why it is refused.
+    fn admit(
+        &self,
+        mut request: async_graphql::Request,
+    ) -> Result<async_graphql::Request, Vec<async_graphql::ServerError>> {
+        let refused = match request.parsed_query() {
+            Err(error) => error,
+            Ok(document) => {
+                let aliases = crate::edge::limits::count_aliases(document);
+                if aliases <= self.max_aliases {
+                    return Ok(request);
+                }
+                async_graphql::ServerError::new(
+                    format!(
+                        "the document has {aliases} aliases; at most {} are allowed",
+                        self.max_aliases
+                    ),
+                    None,
+                )
+            }
+        };
+        Err(vec![refused])
+    }
+}
+
+impl async_graphql::Executor for AppSchema {
+    async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
+        match self.admit(request) {
+            Ok(request) => self.schema.execute(request).await,
+            Err(refused) => async_graphql::Response::from_errors(refused),
+        }
+    }
+
+    fn execute_stream(
+        &self,
+        request: async_graphql::Request,
+        session_data: Option<std::sync::Arc<async_graphql::Data>>,
+    ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
+        use futures_util::StreamExt;
+        match self.admit(request) {
+            Ok(request) => self
+                .schema
+                .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
+            Err(refused) => {
+                futures_util::stream::once(
+                    async move { async_graphql::Response::from_errors(refused) },
+                )
+                .boxed()
+            }
+        }
+    }
+}
 
 #[derive(MergedObject, Default)]
 pub struct Query(
@@ -112,14 +180,13 @@ pub fn build_schema(
         Subscription::default(),
     )
     .limit_depth(limits.max_depth)
-    .limit_complexity(limits.max_complexity)
-    .extension(crate::edge::limits::AliasLimit(limits.max_aliases));
+    .limit_complexity(limits.max_complexity);
     if !limits.introspection {
         builder = builder.disable_introspection();
     }
     let incident_feed = incidents::incident_feed(db.clone(), &ingest);
     let approval_feed = approvals::approval_feed(&approvals);
-    builder
+    let schema = builder
         .data(incident_feed)
         .data(approval_feed)
         .data(db)
@@ -135,7 +202,11 @@ pub fn build_schema(
         .data(lockout)
         .data(credentials)
         .data(retrieval)
-        .finish()
+        .finish();
+    AppSchema {
+        schema,
+        max_aliases: limits.max_aliases,
+    }
 }
 
 /// The SDL, as committed in `schema.graphql`.
