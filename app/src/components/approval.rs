@@ -135,8 +135,9 @@ pub struct Card {
 impl Card {
     /// From any generated response type carrying the `CardFields` fragment.
     pub fn from_generated(value: impl Serialize) -> Result<Card, graphql::ApiError> {
-        serde_json::to_value(value)
-            .and_then(serde_json::from_value)
+        // Through text, not `serde_json::Value`: see `graphql::GraphqlTransport`.
+        serde_json::to_string(&value)
+            .and_then(|text| serde_json::from_str(&text))
             .map_err(|e| graphql::ApiError::transport(format!("unexpected approval: {e}")))
     }
 

@@ -9,13 +9,13 @@ use super::{ApiError, GraphqlTransport, TransportFuture};
 pub struct FetchTransport;
 
 impl GraphqlTransport for FetchTransport {
-    fn execute(&self, body: serde_json::Value) -> TransportFuture {
+    fn execute(&self, body: String) -> TransportFuture {
         // The browser is single-threaded; SendWrapper satisfies Leptos' `Send` bound.
         Box::pin(SendWrapper::new(async move { post(body).await }))
     }
 }
 
-async fn post(body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
+async fn post(body: String) -> Result<String, ApiError> {
     let js_err = |what: &str| {
         let what = what.to_owned();
         move |e: wasm_bindgen::JsValue| ApiError {
@@ -30,7 +30,7 @@ async fn post(body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
     let init = web_sys::RequestInit::new();
     init.set_method("POST");
     init.set_credentials(web_sys::RequestCredentials::SameOrigin);
-    init.set_body(&wasm_bindgen::JsValue::from_str(&body.to_string()));
+    init.set_body(&wasm_bindgen::JsValue::from_str(&body));
     let request = web_sys::Request::new_with_str_and_init("/graphql", &init)
         .map_err(js_err("cannot build request"))?;
     request
@@ -46,8 +46,13 @@ async fn post(body: serde_json::Value) -> Result<serde_json::Value, ApiError> {
         .map_err(js_err("cannot read body"))?
         .as_string()
         .unwrap_or_default();
-    serde_json::from_str(&text).map_err(|e| ApiError {
-        message: format!("HTTP {}: {e}", response.status()),
-        code: None,
-    })
+    // A GraphQL answer is a JSON object; anything else (a proxy's error page) is reported
+    // with the status, as `decode` would not say where it came from.
+    if !text.trim_start().starts_with('{') {
+        return Err(ApiError {
+            message: format!("HTTP {}: not a GraphQL response", response.status()),
+            code: None,
+        });
+    }
+    Ok(text)
 }

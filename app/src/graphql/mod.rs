@@ -58,13 +58,17 @@ impl ApiError {
     }
 }
 
-/// The boxed future a transport returns: the raw GraphQL JSON response.
-pub type TransportFuture =
-    Pin<Box<dyn Future<Output = Result<serde_json::Value, ApiError>> + Send>>;
+/// The boxed future a transport returns: the GraphQL JSON response, as text.
+pub type TransportFuture = Pin<Box<dyn Future<Output = Result<String, ApiError>> + Send>>;
 
-/// Executes a GraphQL request body (`{query, variables, operationName}`) somewhere.
+/// Executes a GraphQL request body (`{query, variables, operationName}`, as JSON text)
+/// somewhere.
+///
+/// Requests and responses travel as text and are decoded straight into their typed structs:
+/// decoding through `serde_json::Value` as well would compile a second deserializer for every
+/// response type into the browser's bundle.
 pub trait GraphqlTransport: Send + Sync {
-    fn execute(&self, body: serde_json::Value) -> TransportFuture;
+    fn execute(&self, body: String) -> TransportFuture;
 }
 
 /// The transport in Leptos context.
@@ -87,17 +91,22 @@ impl Transport {
         &self,
         variables: Q::Variables,
     ) -> Result<Q::ResponseData, ApiError> {
-        let body = serde_json::to_value(Q::build_query(variables))
+        let body = serde_json::to_string(&Q::build_query(variables))
             .map_err(|e| ApiError::transport(format!("cannot encode request: {e}")))?;
         let raw = self.0.execute(body).await?;
-        decode::<Q::ResponseData>(raw)
+        decode::<Q::ResponseData>(&raw)
     }
 }
 
 /// Turns a GraphQL JSON response into data or the first error.
-pub fn decode<T: for<'de> Deserialize<'de>>(raw: serde_json::Value) -> Result<T, ApiError> {
-    let response: graphql_client::Response<T> = serde_json::from_value(raw)
+pub fn decode<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, ApiError> {
+    let response: graphql_client::Response<T> = serde_json::from_str(raw)
         .map_err(|e| ApiError::transport(format!("unexpected response: {e}")))?;
+    from_response(response)
+}
+
+/// A decoded GraphQL response's data, or its first error.
+pub fn from_response<T>(response: graphql_client::Response<T>) -> Result<T, ApiError> {
     if let Some(error) = response.errors.and_then(|errors| errors.into_iter().next()) {
         let code = error
             .extensions
@@ -127,21 +136,19 @@ mod tests {
 
     #[test]
     fn decode_returns_data_or_the_first_error_with_its_code() {
-        let ok: me::ResponseData = decode(serde_json::json!({
-            "data": {"me": {"username": "alice", "role": "DEVOPS"}}
-        }))
-        .unwrap();
+        let ok: me::ResponseData =
+            decode(r#"{"data": {"me": {"username": "alice", "role": "DEVOPS"}}}"#).unwrap();
         assert_eq!(ok.me.unwrap().username, "alice");
 
-        let err = decode::<server_info::ResponseData>(serde_json::json!({
-            "data": null,
-            "errors": [{"message": "sign in first", "extensions": {"code": "UNAUTHENTICATED"}}]
-        }))
+        let err = decode::<server_info::ResponseData>(
+            r#"{"data": null,
+                "errors": [{"message": "sign in first", "extensions": {"code": "UNAUTHENTICATED"}}]}"#,
+        )
         .unwrap_err();
         assert_eq!(err.code.as_deref(), Some("UNAUTHENTICATED"));
         assert_eq!(err.to_string(), "sign in first (UNAUTHENTICATED)");
 
-        let garbage = decode::<me::ResponseData>(serde_json::json!({"nope": 1})).unwrap_err();
+        let garbage = decode::<me::ResponseData>(r#"{"nope": 1}"#).unwrap_err();
         assert!(
             garbage.message.contains("neither data nor errors"),
             "{garbage}"

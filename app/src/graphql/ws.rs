@@ -8,7 +8,28 @@ use graphql_client::GraphQLQuery;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::Closure;
 
-use super::{ApiError, decode};
+use serde::Deserialize;
+
+use super::{ApiError, from_response};
+
+/// A protocol message's type; its payload is read once the type says what it holds.
+#[derive(Deserialize)]
+struct Kind<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: std::borrow::Cow<'a, str>,
+}
+
+/// `next`: one GraphQL response.
+#[derive(Deserialize)]
+struct Next<T> {
+    payload: graphql_client::Response<T>,
+}
+
+/// `error`: the operation failed with these errors.
+#[derive(Deserialize)]
+struct Failed {
+    payload: Vec<graphql_client::Error>,
+}
 
 /// What a live subscription reports to its owner.
 pub enum SubscriptionEvent<T> {
@@ -56,7 +77,7 @@ where
         code: None,
     };
     let url = endpoint().ok_or_else(|| fail("no window location".into()))?;
-    let payload = serde_json::to_value(Q::build_query(variables))
+    let payload = serde_json::to_string(&Q::build_query(variables))
         .map_err(|e| fail(format!("cannot encode subscription: {e}")))?;
     let socket = web_sys::WebSocket::new_with_str(&url, "graphql-transport-ws")
         .map_err(|e| fail(format!("cannot open {url}: {e:?}")))?;
@@ -75,32 +96,41 @@ where
             let Some(text) = event.data().as_string() else {
                 return;
             };
-            let Ok(message) = serde_json::from_str::<serde_json::Value>(&text) else {
+            let Ok(message) = serde_json::from_str::<Kind>(&text) else {
                 return;
             };
-            match message.get("type").and_then(|t| t.as_str()) {
-                Some("connection_ack") => {
-                    let subscribe = serde_json::json!({
-                        "id": "1", "type": "subscribe", "payload": payload.clone()
-                    });
-                    let _ = socket.send_with_str(&subscribe.to_string());
+            let unexpected = |e: serde_json::Error| fail(format!("unexpected message: {e}"));
+            match &*message.kind {
+                "connection_ack" => {
+                    let subscribe =
+                        format!(r#"{{"id":"1","type":"subscribe","payload":{payload}}}"#);
+                    let _ = socket.send_with_str(&subscribe);
                     on_event(SubscriptionEvent::Connected);
                 }
-                Some("ping") => {
+                "ping" => {
                     let _ = socket.send_with_str(r#"{"type":"pong"}"#);
                 }
-                Some("next") => {
-                    let raw = message.get("payload").cloned().unwrap_or_default();
-                    match decode::<Q::ResponseData>(raw) {
+                "next" => match serde_json::from_str::<Next<Q::ResponseData>>(&text) {
+                    Ok(next) => match from_response(next.payload) {
                         Ok(data) => on_event(SubscriptionEvent::Data(data)),
                         Err(error) => on_event(SubscriptionEvent::Error(error)),
-                    }
-                }
-                Some("error") => {
-                    let raw = serde_json::json!({"errors": message.get("payload")});
-                    if let Err(error) = decode::<Q::ResponseData>(raw) {
-                        on_event(SubscriptionEvent::Error(error));
-                    }
+                    },
+                    Err(e) => on_event(SubscriptionEvent::Error(unexpected(e))),
+                },
+                "error" => {
+                    let response = serde_json::from_str::<Failed>(&text).map(|failed| {
+                        graphql_client::Response::<Q::ResponseData> {
+                            data: None,
+                            errors: Some(failed.payload),
+                            extensions: None,
+                        }
+                    });
+                    let error = match response.map(from_response) {
+                        Ok(Ok(_)) => return,
+                        Ok(Err(error)) => error,
+                        Err(e) => unexpected(e),
+                    };
+                    on_event(SubscriptionEvent::Error(error));
                 }
                 _ => {}
             }

@@ -84,7 +84,10 @@ fn ProposeFix(
         let Some(transport) = transport.clone() else {
             return;
         };
-        let Ok(kind) = serde_json::from_value(serde_json::Value::String(kind.clone())) else {
+        let Some(kind) = serde_json::to_string(&*kind)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+        else {
             error.set(Some(format!("unknown finding kind {kind}")));
             return;
         };
@@ -219,9 +222,8 @@ fn recommendations(
                 <tbody>
                     {findings.iter().map(|f| {
                         let risk = f.risk.as_str();
-                        let kind = serde_json::to_value(&f.kind)
-                            .ok()
-                            .and_then(|v| v.as_str().map(str::to_owned))
+                        let kind = serde_json::to_string(&f.kind)
+                            .map(|text| text.trim_matches('"').to_owned())
                             .unwrap_or_default();
                         let approval = f.approval.as_ref().map(|a| (a.id.clone(), a.status));
                         view! {

@@ -19,18 +19,18 @@ struct InProcessTransport {
 }
 
 impl GraphqlTransport for InProcessTransport {
-    fn execute(&self, body: serde_json::Value) -> TransportFuture {
+    fn execute(&self, body: String) -> TransportFuture {
         let schema = self.schema.clone();
         let auth = self.auth.clone();
         Box::pin(async move {
             let request: async_graphql::Request =
-                serde_json::from_value(body).map_err(|e| ApiError {
+                serde_json::from_str(&body).map_err(|e| ApiError {
                     message: format!("bad request: {e}"),
                     code: Some("BAD_USER_INPUT".into()),
                 })?;
             count_graphql_operation(request.operation_name.as_deref(), "ssr");
             let response = schema.execute(request.data(auth)).await;
-            serde_json::to_value(&response).map_err(|e| ApiError {
+            serde_json::to_string(&response).map_err(|e| ApiError {
                 message: format!("cannot encode response: {e}"),
                 code: None,
             })
