@@ -421,7 +421,29 @@ fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
     })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.message().to_owned(),
+        message: match e.span().and_then(|span| where_in(&text, span.start)) {
+            Some(place) => format!("{place}: {}", e.message()),
+            None => e.message().to_owned(),
+        },
+    })
+}
+
+/// `[table] key (line N)` for the byte offset `at` of a TOML file: where a value the parser
+/// refused sits, named by its key (never quoting the line, which may hold a secret).
+fn where_in(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let line = text[line_start..].lines().next().unwrap_or_default();
+    let key = line.split_once('=').map(|(key, _)| key.trim())?;
+    let table = before[..line_start]
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('[') && l.ends_with(']'));
+    Some(match table {
+        Some(table) => format!("{table} {key} (line {line_no})"),
+        None => format!("{key} (line {line_no})"),
     })
 }
 
@@ -433,6 +455,25 @@ fn sqlite_url(data_dir: &Path) -> String {
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn a_refused_value_is_named_by_its_table_key_and_line_without_quoting_the_line() {
+        let dir = std::env::temp_dir().join(format!("awoooi-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("awoooi.toml");
+        std::fs::write(
+            &file,
+            "[ingest]\nwebhook_secret = \"s3cr3t-value\"\n\n[auth]\ncredential_cache_seconds = -1\n",
+        )
+        .unwrap();
+        let message = load_file(&file).unwrap_err().to_string();
+        assert!(
+            message.contains("[auth] credential_cache_seconds (line 5): "),
+            "{message}"
+        );
+        assert!(!message.contains("s3cr3t"), "{message}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 
     fn resolve(argv: &[&str], env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let cli = Cli::try_parse_from(argv).unwrap();
