@@ -107,21 +107,27 @@ pub fn decode<T: for<'de> Deserialize<'de>>(raw: &str) -> Result<T, ApiError> {
 
 /// A decoded GraphQL response's data, or its first error.
 pub fn from_response<T>(response: graphql_client::Response<T>) -> Result<T, ApiError> {
-    if let Some(error) = response.errors.and_then(|errors| errors.into_iter().next()) {
-        let code = error
-            .extensions
-            .as_ref()
-            .and_then(|ext| ext.get("code"))
-            .and_then(|code| code.as_str())
-            .map(str::to_owned);
-        return Err(ApiError {
-            message: error.message,
-            code,
-        });
+    if let Some(error) = response.errors.and_then(first_error) {
+        return Err(error);
     }
     response
         .data
         .ok_or_else(|| ApiError::transport("response carried neither data nor errors"))
+}
+
+/// The first of a response's errors, with its `extensions.code`.
+pub fn first_error(errors: Vec<graphql_client::Error>) -> Option<ApiError> {
+    let error = errors.into_iter().next()?;
+    let code = error
+        .extensions
+        .as_ref()
+        .and_then(|ext| ext.get("code"))
+        .and_then(|code| code.as_str())
+        .map(str::to_owned);
+    Some(ApiError {
+        message: error.message,
+        code,
+    })
 }
 
 /// The transport from context, or an error the page can show.

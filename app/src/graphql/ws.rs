@@ -10,7 +10,7 @@ use wasm_bindgen::prelude::Closure;
 
 use serde::Deserialize;
 
-use super::{ApiError, from_response};
+use super::{ApiError, first_error, from_response};
 
 /// A protocol message's type; its payload is read once the type says what it holds.
 #[derive(Deserialize)]
@@ -118,16 +118,10 @@ where
                     Err(e) => on_event(SubscriptionEvent::Error(unexpected(e))),
                 },
                 "error" => {
-                    let response = serde_json::from_str::<Failed>(&text).map(|failed| {
-                        graphql_client::Response::<Q::ResponseData> {
-                            data: None,
-                            errors: Some(failed.payload),
-                            extensions: None,
-                        }
-                    });
-                    let error = match response.map(from_response) {
-                        Ok(Ok(_)) => return,
-                        Ok(Err(error)) => error,
+                    let error = match serde_json::from_str::<Failed>(&text) {
+                        Ok(failed) => first_error(failed.payload).unwrap_or_else(|| {
+                            fail("the subscription failed without an error".into())
+                        }),
                         Err(e) => unexpected(e),
                     };
                     on_event(SubscriptionEvent::Error(error));
