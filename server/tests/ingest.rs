@@ -18,6 +18,7 @@ on_both_backends!(
     incident_updates_are_live,
     raw_values_never_reach_storage_or_the_api,
     raw_values_never_reach_the_logs,
+    concurrent_batches_count_every_send_and_resolve_what_resolved,
 );
 
 const INCIDENT: &str =
@@ -616,4 +617,104 @@ async fn raw_values_never_reach_the_logs(backend: Backend) {
         !logs.contains(&token),
         "a session token appeared in the logs"
     );
+}
+
+/// An Alertmanager body: `(alert, status)` pairs, alert `k` on service `svc-{k / 5}`.
+fn numbered_alerts(alerts: &[(usize, &str)]) -> String {
+    let alerts: Vec<Value> = alerts
+        .iter()
+        .map(|&(k, status)| {
+            json!({"status": status,
+                "labels": {"alertname": format!("Alert{}", k % 5), "service": format!("svc-{}", k / 5),
+                    "severity": "warning"},
+                "annotations": {"summary": "errors"},
+                "startsAt": "2026-11-25T03:00:00Z",
+                "fingerprint": format!("fp{k:04}")})
+        })
+        .collect();
+    json!({"version": "4", "status": "firing", "alerts": alerts}).to_string()
+}
+
+/// Concurrent requests are committed together (group commit, one statement per kind of
+/// change): every send of an alert is counted once, whatever request or group carried it and
+/// however often one batch repeats it, and the resolved alerts and incidents are exactly those
+/// that were resolved.
+async fn concurrent_batches_count_every_send_and_resolve_what_resolved(backend: Backend) {
+    const ALERTS: usize = 40; // 8 services × 5 alert names
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let all: Vec<(usize, &str)> = (0..ALERTS).map(|k| (k, "firing")).collect();
+    post_alertmanager(&server, &token, &numbered_alerts(&all)).await;
+
+    // 16 requests at once; request r sends alert k (r + k) % 3 times, so sends differ per
+    // alert and a batch holds repeats of its own.
+    let mut sent = [1usize; ALERTS];
+    let bodies: Vec<String> = (0..16)
+        .map(|r| {
+            let mut batch = Vec::new();
+            for (k, sends) in sent.iter_mut().enumerate() {
+                for _ in 0..(r + k) % 3 {
+                    batch.push((k, "firing"));
+                    *sends += 1;
+                }
+            }
+            numbered_alerts(&batch)
+        })
+        .collect();
+    let posts = bodies
+        .iter()
+        .map(|body| post_alertmanager(&server, &token, body));
+    futures_util::future::join_all(posts).await;
+
+    // Then, at once: services 0–3 resolve every alert, services 4–7 fire theirs again.
+    let bodies: Vec<String> = (0..8)
+        .map(|service| {
+            let status = if service < 4 { "resolved" } else { "firing" };
+            let batch: Vec<(usize, &str)> = (service * 5..service * 5 + 5)
+                .map(|k| (k, status))
+                .collect();
+            numbered_alerts(&batch)
+        })
+        .collect();
+    for sends in &mut sent[20..] {
+        *sends += 1;
+    }
+    let posts = bodies
+        .iter()
+        .map(|body| post_alertmanager(&server, &token, body));
+    futures_util::future::join_all(posts).await;
+
+    let answer = server
+        .graphql(
+            Some(&token),
+            "{ incidents(first: 100) { edges { node { status service
+               alerts { fingerprint status count } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    let incidents = answer["data"]["incidents"]["edges"].as_array().unwrap();
+    assert_eq!(incidents.len(), 8, "one incident per service: {answer}");
+    let mut seen = 0;
+    for edge in incidents {
+        let node = &edge["node"];
+        let service: usize = node["service"].as_str().unwrap()["svc-".len()..]
+            .parse()
+            .unwrap();
+        let resolved = service < 4;
+        assert_eq!(node["status"] == "RESOLVED", resolved, "{node}");
+        for alert in node["alerts"].as_array().unwrap() {
+            let k: usize = alert["fingerprint"].as_str().unwrap()[2..].parse().unwrap();
+            assert_eq!(
+                k / 5,
+                service,
+                "{alert} is in the incident of svc-{service}"
+            );
+            assert_eq!(alert["count"], sent[k], "sends of alert {k}: {alert}");
+            let status = if resolved { "RESOLVED" } else { "FIRING" };
+            assert_eq!(alert["status"], status, "{alert}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, ALERTS);
 }

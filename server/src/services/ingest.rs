@@ -342,6 +342,8 @@ struct Group<'a> {
     silences: Vec<crate::services::oncall::silences::Holding>,
     /// Events held back by a silence so far.
     silenced: usize,
+    /// Stored severities of the incidents the loaded alerts belong to.
+    severities: HashMap<i32, Severity>,
 }
 
 /// An incident as correlation sees it: its stored digests mapped back to topology names.

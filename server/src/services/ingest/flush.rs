@@ -2,40 +2,68 @@
 //! for the thinking streams.
 
 use super::*;
+use sea_orm::QuerySelect;
 
 impl<'a> Group<'a> {
-    /// Writes the plan: one statement per changed alert and per touched incident.
+    /// Writes the plan: a statement per kind of change to alerts and to incidents.
     /// Returns the notes for the thinking streams, pseudonymised, to send after commit.
     pub(super) async fn flush(mut self, conn: &impl ConnectionTrait) -> Result<Vec<Note>, DbErr> {
         let now = self.now;
         self.flush_groups(conn).await?;
         self.flush_alerts(conn).await?;
+        // RESOLVED once none of its alerts fires: one read for every incident to check.
+        let checked: Vec<i32> = self
+            .incidents
+            .iter()
+            .filter(|(_, change)| change.check_resolved)
+            .map(|(id, _)| *id)
+            .collect();
+        let mut still_firing = std::collections::HashSet::new();
+        for chunk in checked.chunks(LOOKUP_CHUNK) {
+            let ids: Vec<i32> = alert::Entity::find()
+                .select_only()
+                .column(alert::Column::IncidentId)
+                .distinct()
+                .filter(alert::Column::IncidentId.is_in(chunk.iter().copied()))
+                .filter(alert::Column::Status.eq(AlertStatus::Firing))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            still_firing.extend(ids);
+        }
+        let resolved =
+            |id: &i32, change: &IncidentChange| change.check_resolved && !still_firing.contains(id);
+        // One statement per kind of change (new severity, resolved), as for alerts.
+        let mut kinds: std::collections::BTreeMap<_, Vec<i32>> = Default::default();
         for (id, change) in &self.incidents {
-            let mut update = incident::Entity::update_many()
-                .col_expr(incident::Column::LastAlertAt, Expr::value(now))
-                .col_expr(incident::Column::UpdatedAt, Expr::value(now))
-                .filter(incident::Column::Id.eq(*id));
-            if change.severity_changed {
-                update = update.col_expr(incident::Column::Severity, Expr::value(change.severity));
+            let severity = change.severity_changed.then_some(change.severity);
+            kinds
+                .entry((severity, resolved(id, change)))
+                .or_default()
+                .push(*id);
+        }
+        for ((severity, resolved), ids) in kinds {
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                let mut update = incident::Entity::update_many()
+                    .col_expr(incident::Column::LastAlertAt, Expr::value(now))
+                    .col_expr(incident::Column::UpdatedAt, Expr::value(now))
+                    .filter(incident::Column::Id.is_in(chunk.iter().copied()));
+                if let Some(severity) = severity {
+                    update = update.col_expr(incident::Column::Severity, Expr::value(severity));
+                }
+                if resolved {
+                    update = update
+                        .col_expr(
+                            incident::Column::Status,
+                            Expr::value(IncidentStatus::Resolved),
+                        )
+                        .col_expr(incident::Column::ResolvedAt, Expr::value(now));
+                }
+                update.exec(conn).await?;
             }
-            // RESOLVED once none of its alerts fires.
-            let resolved = change.check_resolved
-                && alert::Entity::find()
-                    .filter(alert::Column::IncidentId.eq(*id))
-                    .filter(alert::Column::Status.eq(AlertStatus::Firing))
-                    .one(conn)
-                    .await?
-                    .is_none();
-            if resolved {
-                update = update
-                    .col_expr(
-                        incident::Column::Status,
-                        Expr::value(IncidentStatus::Resolved),
-                    )
-                    .col_expr(incident::Column::ResolvedAt, Expr::value(now));
-            }
-            update.exec(conn).await?;
-            // Told in the same transaction: the event exists exactly when the change does.
+        }
+        // Told in the same transaction: the event exists exactly when the change does.
+        for (id, change) in &self.incidents {
             if change.opened {
                 crate::services::notify::enqueue_in(
                     conn,
@@ -46,7 +74,7 @@ impl<'a> Group<'a> {
                 )
                 .await?;
             }
-            if resolved {
+            if resolved(id, change) {
                 crate::services::notify::enqueue_in(
                     conn,
                     EventKind::IncidentResolved,
@@ -85,32 +113,43 @@ impl<'a> Group<'a> {
         Ok(said)
     }
 
-    /// One update per changed alert: seen again, repeated, resolved or fired anew.
+    /// Changed alerts, written one statement per kind of change: alerts seen again with the
+    /// same number of repeats (the common case: a resend of everything that fires) share one
+    /// `UPDATE … WHERE id IN (…)`, so a busy group costs a few statements, not one per alert.
     async fn flush_alerts(&self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let now = self.now;
+        let mut kinds: std::collections::BTreeMap<_, Vec<i32>> = Default::default();
         for (id, change) in &self.alerts {
-            let mut update = alert::Entity::update_many()
-                .col_expr(alert::Column::LastSeen, Expr::value(now))
-                .filter(alert::Column::Id.eq(*id));
-            if change.repeats > 0 {
-                update = update.col_expr(
-                    alert::Column::Count,
-                    Expr::col(alert::Column::Count).add(change.repeats),
-                );
-            }
-            if let Some(ends_at) = change.resolved_at {
-                update = update
-                    .col_expr(alert::Column::Status, Expr::value(AlertStatus::Resolved))
-                    .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
-            } else if change.refired {
-                update = update
-                    .col_expr(alert::Column::Status, Expr::value(AlertStatus::Firing))
-                    .col_expr(
-                        alert::Column::EndsAt,
-                        Expr::value(Option::<DateTime<Utc>>::None),
+            kinds
+                .entry((change.repeats, change.resolved_at, change.refired))
+                .or_default()
+                .push(*id);
+        }
+        for ((repeats, resolved_at, refired), ids) in kinds {
+            for chunk in ids.chunks(LOOKUP_CHUNK) {
+                let mut update = alert::Entity::update_many()
+                    .col_expr(alert::Column::LastSeen, Expr::value(now))
+                    .filter(alert::Column::Id.is_in(chunk.iter().copied()));
+                if repeats > 0 {
+                    update = update.col_expr(
+                        alert::Column::Count,
+                        Expr::col(alert::Column::Count).add(repeats),
                     );
+                }
+                if let Some(ends_at) = resolved_at {
+                    update = update
+                        .col_expr(alert::Column::Status, Expr::value(AlertStatus::Resolved))
+                        .col_expr(alert::Column::EndsAt, Expr::value(ends_at));
+                } else if refired {
+                    update = update
+                        .col_expr(alert::Column::Status, Expr::value(AlertStatus::Firing))
+                        .col_expr(
+                            alert::Column::EndsAt,
+                            Expr::value(Option::<DateTime<Utc>>::None),
+                        );
+                }
+                update.exec(conn).await?;
             }
-            update.exec(conn).await?;
         }
         Ok(())
     }

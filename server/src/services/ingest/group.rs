@@ -1,6 +1,7 @@
 //! A group of requests committed together: its incidents and alerts, read once.
 
 use super::*;
+use sea_orm::QuerySelect;
 
 impl<'a> Group<'a> {
     /// Reads what the group needs up front: applied keys and the firing alerts it refers to.
@@ -33,43 +34,61 @@ impl<'a> Group<'a> {
         let now = Utc::now();
         let mut firing = HashMap::new();
         let mut recent = HashMap::new();
+        // Only what planning needs of each row (not its labels and annotations).
+        type Found = (i32, i32, String);
         for chunk in fingerprints.chunks(LOOKUP_CHUNK) {
-            let rows = alert::Entity::find()
+            let select = || {
+                alert::Entity::find()
+                    .select_only()
+                    .column(alert::Column::Id)
+                    .column(alert::Column::IncidentId)
+                    .column(alert::Column::Fingerprint)
+                    .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
+                    .order_by_asc(alert::Column::Id)
+            };
+            let rows: Vec<Found> = select()
                 .filter(alert::Column::Status.eq(AlertStatus::Resolved))
-                .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
                 .filter(alert::Column::LastSeen.gte(now - settings.correlation_window))
-                .order_by_asc(alert::Column::Id)
+                .into_tuple()
                 .all(conn)
                 .await?;
-            for row in rows {
-                recent.insert(
-                    row.fingerprint,
-                    Firing {
-                        id: row.id,
-                        incident_id: row.incident_id,
-                    },
-                );
+            for (id, incident_id, fingerprint) in rows {
+                recent.insert(fingerprint, Firing { id, incident_id });
             }
-            let rows = alert::Entity::find()
+            let rows: Vec<Found> = select()
                 .filter(alert::Column::Status.eq(AlertStatus::Firing))
-                .filter(alert::Column::Fingerprint.is_in(chunk.iter().copied()))
-                .order_by_asc(alert::Column::Id)
+                .into_tuple()
                 .all(conn)
                 .await?;
-            for row in rows {
+            for (id, incident_id, fingerprint) in rows {
                 // Newest wins, as a lookup by fingerprint would.
-                firing.insert(
-                    row.fingerprint,
-                    Firing {
-                        id: row.id,
-                        incident_id: row.incident_id,
-                    },
-                );
+                firing.insert(fingerprint, Firing { id, incident_id });
             }
         }
         // A fingerprint firing now is not flapping.
         recent.retain(|fp, _| !firing.contains_key(fp));
         let silences = crate::services::oncall::silences::holding(conn, &settings.key, now).await?;
+        // The severities of the incidents those alerts belong to, read at once rather than as
+        // each is first touched.
+        let mut ids: Vec<i32> = firing
+            .values()
+            .chain(recent.values())
+            .map(|f| f.incident_id)
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut severities = HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(LOOKUP_CHUNK) {
+            let rows: Vec<(i32, Severity)> = incident::Entity::find()
+                .select_only()
+                .column(incident::Column::Id)
+                .column(incident::Column::Severity)
+                .filter(incident::Column::Id.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(conn)
+                .await?;
+            severities.extend(rows);
+        }
         Ok(Group {
             settings,
             index,
@@ -88,6 +107,7 @@ impl<'a> Group<'a> {
             incidents: Default::default(),
             silences,
             silenced: 0,
+            severities,
         })
     }
 
@@ -106,11 +126,14 @@ impl<'a> Group<'a> {
         id: i32,
     ) -> Result<&mut IncidentChange, DbErr> {
         if let std::collections::btree_map::Entry::Vacant(slot) = self.incidents.entry(id) {
-            let severity = incident::Entity::find_by_id(id)
-                .one(conn)
-                .await?
-                .map(|i| i.severity)
-                .unwrap_or(Severity::Info);
+            let severity = match self.severities.get(&id) {
+                Some(severity) => *severity,
+                None => incident::Entity::find_by_id(id)
+                    .one(conn)
+                    .await?
+                    .map(|i| i.severity)
+                    .unwrap_or(Severity::Info),
+            };
             slot.insert(IncidentChange {
                 severity,
                 severity_changed: false,
