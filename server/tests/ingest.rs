@@ -19,6 +19,7 @@ on_both_backends!(
     raw_values_never_reach_storage_or_the_api,
     raw_values_never_reach_the_logs,
     concurrent_batches_count_every_send_and_resolve_what_resolved,
+    labels_a_comment_adds_between_two_requests_are_kept,
 );
 
 const INCIDENT: &str =
@@ -717,4 +718,59 @@ async fn concurrent_batches_count_every_send_and_resolve_what_resolved(backend: 
         }
     }
     assert_eq!(seen, ALERTS);
+}
+
+/// The writer keeps label maps open between groups; a comment that adds labels to the
+/// incident's map in between must be seen by the next request: the address the comment named
+/// keeps the comment's label, and the comment's labels are not lost.
+async fn labels_a_comment_adds_between_two_requests_are_kept(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let alert = |name: &str, description: &str| {
+        json!({"version": "4", "status": "firing", "alerts": [{"status": "firing",
+            "labels": {"alertname": name, "service": "gateway", "severity": "warning"},
+            "annotations": {"description": description},
+            "startsAt": "2026-11-25T03:00:00Z"}]})
+        .to_string()
+    };
+    let first = post_alertmanager(&server, &token, &alert("Down", "10.0.0.1 unreachable")).await;
+    let id = first["incidents"][0].as_str().unwrap().to_owned();
+    assert_eq!(
+        comment(
+            &server,
+            &token,
+            &id,
+            "10.0.0.8 and 10.0.0.9 are the gateways"
+        )
+        .await,
+        "[IP_2] and [IP_3] are the gateways"
+    );
+    let second = post_alertmanager(&server, &token, &alert("Lost", "10.0.0.9 lost")).await;
+    assert_eq!(second["incidents"][0], id.as_str());
+    let found = incident(&server, &token, &id).await;
+    let lost = found["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "Lost")
+        .unwrap();
+    assert_eq!(lost["annotations"]["description"], "[IP_3] lost", "{found}");
+    // And the comment's labels are still in the map: a later comment reuses them.
+    assert_eq!(
+        comment(&server, &token, &id, "10.0.0.8 again").await,
+        "[IP_2] again"
+    );
+}
+
+/// Comments on incident `id`; returns the body as stored.
+async fn comment(server: &TestServer, token: &str, id: &str, body: &str) -> Value {
+    let answer = server
+        .graphql(
+            Some(token),
+            "mutation($i: ID!, $b: String!) { commentOnIncident(incidentId: $i, body: $b) { body } }",
+            json!({"i": id, "b": body}),
+        )
+        .await;
+    assert_eq!(answer["errors"], Value::Null, "{answer}");
+    answer["data"]["commentOnIncident"]["body"].clone()
 }

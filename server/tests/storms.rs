@@ -13,6 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 on_both_backends!(
     a_cascade_under_one_database_is_one_incident_that_says_why,
+    a_cascade_in_one_request_merges_alerts_not_yet_written,
     two_independent_failures_stay_two_incidents,
     late_evidence_merges_losing_nothing_and_subscribers_see_it,
     a_flapping_alert_stays_in_its_incident,
@@ -169,6 +170,86 @@ async fn a_cascade_under_one_database_is_one_incident_that_says_why(backend: Bac
     assert_eq!(merged["alertCount"], 0);
     let survivor = nodes.iter().find(|n| n["id"] == first).unwrap();
     assert_eq!(survivor["alertCount"], 7, "every alert in the one incident");
+}
+
+/// The same cascade as one request, so one group plans it all: the incident order-api opens
+/// is merged before its alert is written, and that alert still moves, relabelled with the
+/// survivor's pseudonyms (the address both alerts name gets one label).
+async fn a_cascade_in_one_request_merges_alerts_not_yet_written(backend: Backend) {
+    let (server, token) = server(backend).await;
+    let with_note = |name: &str, service: &str, description: &str| {
+        let mut alert = firing(name, service, "prod");
+        alert["annotations"] = json!({ "description": description });
+        alert
+    };
+    let batch = json!([
+        with_note("HighErrorRate", "frontend", "upstream 10.9.8.7 timed out"),
+        firing("HighLatency", "auth-service", "prod"),
+        with_note("HighLatency", "order-api", "10.0.0.2 cannot reach 10.9.8.7"),
+        firing("5xx", "ingress", "prod"),
+        firing("ConnectionsExhausted", "postgres-db", "prod"),
+        firing("QueueDepth", "order-api", "prod"),
+        firing("5xx", "ingress", "prod"),
+    ]);
+    let response = server
+        .post_json(
+            "/api/v1/alerts/webhook",
+            Some(&token),
+            &[],
+            batch.to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    let receipt: Value = response.json().await.unwrap();
+    let touched: Vec<&str> = receipt["incidents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|id| id.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        touched.len(),
+        2,
+        "the survivor and the merged one: {receipt}"
+    );
+    let (first, second) = (touched[0], touched[1]);
+    let found = says(
+        &server,
+        &token,
+        first,
+        &format!("Merged incident #{second} into this one (1 alert(s) moved)"),
+    )
+    .await;
+    assert_eq!(found["service"], "postgres-db");
+    assert_eq!(found["alerts"].as_array().unwrap().len(), 6, "{found}");
+    assert_eq!(found["alertCount"], 7);
+    let merged = incident(&server, &token, second).await;
+    assert_eq!(merged["status"], "MERGED");
+    assert_eq!(merged["mergedInto"], first);
+    assert_eq!(merged["alertCount"], 0);
+
+    let description = |service: &str, name: &str| {
+        found["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["service"] == service && a["name"] == name)
+            .map(|a| a["annotations"]["description"].as_str().unwrap().to_owned())
+            .unwrap()
+    };
+    let upstream = description("frontend", "HighErrorRate");
+    let label = upstream
+        .strip_prefix("upstream ")
+        .and_then(|rest| rest.strip_suffix(" timed out"))
+        .unwrap();
+    assert!(label.starts_with("[IP_"), "{upstream}");
+    let moved = description("order-api", "HighLatency");
+    let (caller, callee) = moved.split_once(" cannot reach ").unwrap();
+    assert_eq!(
+        callee, label,
+        "one address, one label in the survivor: {moved}"
+    );
+    assert!(caller.starts_with("[IP_") && caller != label, "{moved}");
 }
 
 async fn two_independent_failures_stay_two_incidents(backend: Backend) {

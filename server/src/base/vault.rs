@@ -16,20 +16,34 @@ pub async fn load_names(
     incident_id: i32,
     lock: bool,
 ) -> Result<Option<Pseudonyms>, DbErr> {
+    match load_sealed(conn, incident_id, lock).await? {
+        Some(sealed) => open_names(key, incident_id, &sealed).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// An incident's label map as stored (sealed), if it has one; `lock` as for [`load_names`].
+pub async fn load_sealed(
+    conn: &impl ConnectionTrait,
+    incident_id: i32,
+    lock: bool,
+) -> Result<Option<Vec<u8>>, DbErr> {
     use sea_orm::QuerySelect;
     let mut query = incident_vault::Entity::find_by_id(incident_id);
     if lock && conn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         query = query.lock_exclusive();
     }
-    match query.one(conn).await? {
-        Some(row) => Pseudonyms::open(&row.sealed, key, &vault_context(incident_id))
-            .map(Some)
-            .map_err(|e| DbErr::Custom(format!("incident {incident_id}: {e}"))),
-        None => Ok(None),
-    }
+    Ok(query.one(conn).await?.map(|row| row.sealed))
 }
 
-/// Seals and stores an incident's label map (`existed`: update, else insert).
+/// Opens incident `incident_id`'s sealed label map.
+pub fn open_names(key: &VaultKey, incident_id: i32, sealed: &[u8]) -> Result<Pseudonyms, DbErr> {
+    Pseudonyms::open(sealed, key, &vault_context(incident_id))
+        .map_err(|e| DbErr::Custom(format!("incident {incident_id}: {e}")))
+}
+
+/// Seals and stores an incident's label map (`existed`: update, else insert); returns what
+/// was stored.
 pub async fn store_names(
     conn: &impl ConnectionTrait,
     key: &VaultKey,
@@ -37,10 +51,11 @@ pub async fn store_names(
     names: &Pseudonyms,
     existed: bool,
     now: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<Vec<u8>, DbErr> {
+    let sealed = names.seal(key, &vault_context(incident_id));
     let row = incident_vault::ActiveModel {
         incident_id: Set(incident_id),
-        sealed: Set(names.seal(key, &vault_context(incident_id))),
+        sealed: Set(sealed.clone()),
         updated_at: Set(now),
     };
     if existed {
@@ -48,7 +63,7 @@ pub async fn store_names(
     } else {
         row.insert(conn).await?;
     }
-    Ok(())
+    Ok(sealed)
 }
 
 /// Runs `f` with incident `incident_id`'s label map as a [`Boundary`], inside `txn` with the

@@ -42,8 +42,27 @@ use crate::edge::config::Config;
 use crate::edge::graphql::{AppSchema, RequestAuth};
 use crate::services::auth::{self, SESSION_COOKIE};
 
+/// What every handler shares, behind one `Arc`: extractors and middleware clone the state once
+/// per request each, and a clone of the parts themselves (a score of reference counts) showed
+/// up as 6 % of the server's time under ingest load.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub db: DatabaseConnection,
     pub schema: AppSchema,
     pub ingest: crate::services::ingest::Ingest,

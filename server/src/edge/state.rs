@@ -173,7 +173,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
     );
     let leptos = leptos_options(&config);
     let config_url = config.database_url.clone();
-    Ok(http::AppState {
+    Ok(http::AppState::new(http::AppParts {
         db,
         schema,
         ingest,
@@ -189,7 +189,7 @@ pub async fn build_state(config: Config) -> anyhow::Result<http::AppState> {
         credentials,
         health: crate::base::db::DbHealth::watch(&config_url),
         kafka: Arc::default(),
-    })
+    }))
 }
 
 /// The event bus configuration asks for.

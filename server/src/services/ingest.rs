@@ -13,7 +13,7 @@ mod group;
 pub mod kafka;
 pub mod streams;
 
-use crate::base::vault::{load_names, store_names};
+use crate::base::vault::{load_sealed, open_names, store_names};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -176,6 +176,7 @@ async fn writer(
             let _ = notes.send(note);
         }
     };
+    let mut maps = OpenMaps::default();
     while let Some(first) = rx.recv().await {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -188,8 +189,9 @@ async fn writer(
             .iter()
             .map(|j| (j.key.as_deref(), j.events.as_slice()))
             .collect();
-        match apply(&db, &settings, &index, &batches).await {
-            Ok((receipts, said)) => {
+        match apply(&db, &settings, &index, &batches, std::mem::take(&mut maps)).await {
+            Ok((receipts, said, kept)) => {
+                maps = kept;
                 let mut said = Some(said);
                 for (job, receipt) in group.into_iter().zip(receipts) {
                     publish(&receipt, said.take().unwrap_or_default());
@@ -199,12 +201,13 @@ async fn writer(
             Err(error) if group.len() > 1 => {
                 tracing::warn!(%error, requests = group.len(), "group commit failed; retrying one by one");
                 for job in group {
-                    let result =
-                        apply(&db, &settings, &index, &[(job.key.as_deref(), &job.events)])
-                            .await
-                            .map_err(IngestError::from);
+                    let batch = [(job.key.as_deref(), job.events.as_slice())];
+                    let result = apply(&db, &settings, &index, &batch, std::mem::take(&mut maps))
+                        .await
+                        .map_err(IngestError::from);
                     let result = match result {
-                        Ok((mut receipts, said)) => {
+                        Ok((mut receipts, said, kept)) => {
+                            maps = kept;
                             let receipt = receipts.remove(0);
                             publish(&receipt, said);
                             Ok(receipt)
@@ -241,7 +244,8 @@ async fn apply(
     settings: &IngestSettings,
     index: &HashMap<String, String>,
     batches: &[Batch<'_>],
-) -> Result<(Vec<Receipt>, Vec<Note>), DbErr> {
+    maps: OpenMaps,
+) -> Result<(Vec<Receipt>, Vec<Note>, OpenMaps), DbErr> {
     let txn = crate::base::db::begin_write(db).await?;
     if txn.get_database_backend() == sea_orm::DatabaseBackend::Postgres {
         // Replicas take turns: each flush decides correlation (join, open, merge) on what the
@@ -250,7 +254,7 @@ async fn apply(
         txn.execute_unprepared(&format!("SELECT pg_advisory_xact_lock({INGEST_LOCK})"))
             .await?;
     }
-    let mut group = Group::load(&txn, settings, index, batches).await?;
+    let mut group = Group::load(&txn, settings, index, batches, maps).await?;
     let mut receipts = Vec::with_capacity(batches.len());
     for (key, events) in batches {
         if let Some(key) = key
@@ -286,9 +290,9 @@ async fn apply(
             silenced: group.silenced - silenced_before,
         });
     }
-    let said = group.flush(&txn).await?;
+    let (said, maps) = group.flush(&txn).await?;
     txn.commit().await?;
-    Ok((receipts, said))
+    Ok((receipts, said, maps))
 }
 
 /// A firing alert known to this group: stored already, or inserted by it.
@@ -344,6 +348,14 @@ struct Group<'a> {
     silenced: usize,
     /// Stored severities of the incidents the loaded alerts belong to.
     severities: HashMap<i32, Severity>,
+    /// Alerts this group opens, inserted together at flush; until then an opened alert is
+    /// known by a planned id, `-(index + 1)` (see [`planned`]).
+    pending: Vec<alert::Model>,
+}
+
+/// The index in [`Group::pending`] of an alert this group opens, from its planned id.
+fn planned(id: i32) -> Option<usize> {
+    usize::try_from(-i64::from(id) - 1).ok()
 }
 
 /// An incident as correlation sees it: its stored digests mapped back to topology names.
@@ -366,13 +378,39 @@ fn group_of(
     group
 }
 
+/// Label maps the writer opened in earlier groups, by incident, with the sealed bytes they
+/// were read or stored as. A group that finds those bytes unchanged in the vault reuses the
+/// open map instead of decrypting and parsing it again, which was most of the writer's work
+/// once maps grow. Kept only after a commit: a failed group drops them.
+#[derive(Default)]
+struct OpenMaps(HashMap<i32, (Vec<u8>, Pseudonyms)>);
+
+/// Most label maps kept open between groups.
+const OPEN_MAPS: usize = 1024;
+
+/// A label map a group opened: the map, its sealed bytes as read (none: no row yet), and its
+/// size then (a map only grows: stored again only if it did).
+struct Opened {
+    names: Pseudonyms,
+    sealed: Option<Vec<u8>>,
+    labels: usize,
+}
+
 /// Open label maps of the incidents a transaction touches; sealed back before commit.
 #[derive(Default)]
 struct VaultCache {
-    open: HashMap<i32, (Pseudonyms, bool, bool)>, // (names, existed, dirty)
+    open: HashMap<i32, Opened>,
+    earlier: OpenMaps,
 }
 
 impl VaultCache {
+    fn new(earlier: OpenMaps) -> VaultCache {
+        VaultCache {
+            open: HashMap::new(),
+            earlier,
+        }
+    }
+
     async fn get(
         &mut self,
         conn: &impl ConnectionTrait,
@@ -380,30 +418,57 @@ impl VaultCache {
         incident_id: i32,
     ) -> Result<&mut Pseudonyms, DbErr> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.open.entry(incident_id) {
-            let entry = match load_names(conn, key, incident_id, true).await? {
-                Some(names) => (names, true, false),
-                None => (Pseudonyms::new(), false, false),
+            // Read (and on PostgreSQL locked) every time: another replica or another part of
+            // this one may have added labels since.
+            let sealed = load_sealed(conn, incident_id, true).await?;
+            let earlier = self.earlier.0.remove(&incident_id);
+            let names = match (&sealed, earlier) {
+                (Some(stored), Some((known, names))) if *stored == known => names,
+                (Some(stored), _) => open_names(key, incident_id, stored)?,
+                (None, _) => Pseudonyms::new(),
             };
-            slot.insert(entry);
+            slot.insert(Opened {
+                labels: names.len(),
+                names,
+                sealed,
+            });
         }
-        let (names, _, dirty) = self.open.get_mut(&incident_id).expect("inserted above");
-        *dirty = true;
-        Ok(names)
+        Ok(&mut self
+            .open
+            .get_mut(&incident_id)
+            .expect("inserted above")
+            .names)
     }
 
+    /// Stores the maps that gained labels; returns the maps to keep open for the next group
+    /// (this group's first, then earlier ones, up to [`OPEN_MAPS`]).
     async fn save(
         self,
         conn: &impl ConnectionTrait,
         key: &VaultKey,
         now: DateTime<Utc>,
-    ) -> Result<(), DbErr> {
-        for (incident_id, (names, existed, dirty)) in self.open {
-            if !dirty {
-                continue;
+    ) -> Result<OpenMaps, DbErr> {
+        let mut kept = HashMap::with_capacity(self.open.len().min(OPEN_MAPS));
+        for (incident_id, opened) in self.open {
+            let existed = opened.sealed.is_some();
+            let sealed = if opened.names.len() != opened.labels {
+                Some(store_names(conn, key, incident_id, &opened.names, existed, now).await?)
+            } else {
+                opened.sealed
+            };
+            if let Some(sealed) = sealed
+                && kept.len() < OPEN_MAPS
+            {
+                kept.insert(incident_id, (sealed, opened.names));
             }
-            store_names(conn, key, incident_id, &names, existed, now).await?;
         }
-        Ok(())
+        for (incident_id, entry) in self.earlier.0 {
+            if kept.len() >= OPEN_MAPS {
+                break;
+            }
+            kept.entry(incident_id).or_insert(entry);
+        }
+        Ok(OpenMaps(kept))
     }
 }
 

@@ -193,6 +193,18 @@ impl<'a> Group<'a> {
             update.generator_url = Set(row.generator_url.as_deref().map(|u| relabel(u, names)));
             update.update(conn).await?;
         }
+        // Alerts this group opened on it and has not written yet move the same way.
+        let mut planned_moved = 0;
+        for row in self.pending.iter_mut().filter(|r| r.incident_id == other) {
+            let relabel = |text: &str, names: &mut Pseudonyms| from.relabel(text, names);
+            row.incident_id = into;
+            row.name = relabel(&row.name, names);
+            row.service = row.service.as_deref().map(|s| relabel(s, names));
+            row.labels = relabel(&row.labels, names);
+            row.annotations = relabel(&row.annotations, names);
+            row.generator_url = row.generator_url.as_deref().map(|u| relabel(u, names));
+            planned_moved += 1;
+        }
         let now = self.now;
         incident::Entity::update_many()
             .col_expr(
@@ -254,7 +266,7 @@ impl<'a> Group<'a> {
             "correlation",
             format!(
                 "Merged incident #{other} into this one ({} alert(s) moved): {why}",
-                moved.len()
+                moved.len() + planned_moved
             ),
         ));
         self.notes.push((

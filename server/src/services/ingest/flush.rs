@@ -4,10 +4,17 @@
 use super::*;
 use sea_orm::QuerySelect;
 
+/// Rows per multi-row insert of new alerts.
+const INSERT_CHUNK: usize = 200;
+
 impl<'a> Group<'a> {
     /// Writes the plan: a statement per kind of change to alerts and to incidents.
-    /// Returns the notes for the thinking streams, pseudonymised, to send after commit.
-    pub(super) async fn flush(mut self, conn: &impl ConnectionTrait) -> Result<Vec<Note>, DbErr> {
+    /// Returns the notes for the thinking streams, pseudonymised, to send after commit, and
+    /// the label maps to keep open once it has.
+    pub(super) async fn flush(
+        mut self,
+        conn: &impl ConnectionTrait,
+    ) -> Result<(Vec<Note>, OpenMaps), DbErr> {
         let now = self.now;
         self.flush_groups(conn).await?;
         self.flush_alerts(conn).await?;
@@ -109,21 +116,58 @@ impl<'a> Group<'a> {
                 text: self.settings.shield.redact(&text, names),
             });
         }
-        self.vaults.save(conn, &self.settings.key, now).await?;
-        Ok(said)
+        let maps = self.vaults.save(conn, &self.settings.key, now).await?;
+        Ok((said, maps))
     }
 
-    /// Changed alerts, written one statement per kind of change: alerts seen again with the
-    /// same number of repeats (the common case: a resend of everything that fires) share one
-    /// `UPDATE … WHERE id IN (…)`, so a busy group costs a few statements, not one per alert.
-    async fn flush_alerts(&self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
+    /// The alerts this group opened, with whatever else the group did to them, in multi-row
+    /// inserts; then the stored alerts that changed, one statement per kind of change: alerts
+    /// seen again with the same number of repeats (the common case: a resend of everything
+    /// that fires) share one `UPDATE … WHERE id IN (…)`. A busy group costs a few statements,
+    /// not one per alert.
+    async fn flush_alerts(&mut self, conn: &impl ConnectionTrait) -> Result<(), DbErr> {
         let now = self.now;
+        let mut opened = std::mem::take(&mut self.pending);
         let mut kinds: std::collections::BTreeMap<_, Vec<i32>> = Default::default();
         for (id, change) in &self.alerts {
+            if let Some(row) = planned(*id).and_then(|i| opened.get_mut(i)) {
+                row.count += change.repeats;
+                if let Some(ends_at) = change.resolved_at {
+                    row.status = AlertStatus::Resolved;
+                    row.ends_at = Some(ends_at);
+                } else if change.refired {
+                    row.status = AlertStatus::Firing;
+                    row.ends_at = None;
+                }
+                continue;
+            }
             kinds
                 .entry((change.repeats, change.resolved_at, change.refired))
                 .or_default()
                 .push(*id);
+        }
+        // 15 columns a row: well under SQLite's and PostgreSQL's limits on bound values.
+        for chunk in opened.chunks(INSERT_CHUNK) {
+            alert::Entity::insert_many(chunk.iter().map(|row| alert::ActiveModel {
+                incident_id: Set(row.incident_id),
+                fingerprint: Set(row.fingerprint.clone()),
+                source: Set(row.source.clone()),
+                status: Set(row.status),
+                name: Set(row.name.clone()),
+                severity: Set(row.severity),
+                service: Set(row.service.clone()),
+                labels: Set(row.labels.clone()),
+                annotations: Set(row.annotations.clone()),
+                starts_at: Set(row.starts_at),
+                ends_at: Set(row.ends_at),
+                generator_url: Set(row.generator_url.clone()),
+                count: Set(row.count),
+                first_seen: Set(row.first_seen),
+                last_seen: Set(row.last_seen),
+                ..Default::default()
+            }))
+            .exec(conn)
+            .await?;
         }
         for ((repeats, resolved_at, refired), ids) in kinds {
             for chunk in ids.chunks(LOOKUP_CHUNK) {

@@ -10,6 +10,7 @@ impl<'a> Group<'a> {
         settings: &'a IngestSettings,
         index: &'a HashMap<String, String>,
         batches: &[Batch<'_>],
+        maps: OpenMaps,
     ) -> Result<Group<'a>, DbErr> {
         let keys: Vec<String> = batches
             .iter()
@@ -98,7 +99,7 @@ impl<'a> Group<'a> {
             notes: Vec::new(),
             recent,
             now,
-            vaults: VaultCache::default(),
+            vaults: VaultCache::new(maps),
             applied_keys,
             new_keys: Vec::new(),
             firing,
@@ -108,6 +109,7 @@ impl<'a> Group<'a> {
             silences,
             silenced: 0,
             severities,
+            pending: Vec::new(),
         })
     }
 
@@ -232,6 +234,7 @@ impl<'a> Group<'a> {
         }
     }
 
+    /// Plans a new firing alert of `incident_id` (inserted at flush); returns its planned id.
     pub(super) async fn insert_alert(
         &mut self,
         conn: &impl ConnectionTrait,
@@ -244,27 +247,29 @@ impl<'a> Group<'a> {
             .await?;
         let shield = &self.settings.shield;
         let now = self.now;
-        let row = alert::ActiveModel {
-            incident_id: Set(incident_id),
-            fingerprint: Set(event.fingerprint.clone()),
-            source: Set(event.source.as_str().to_owned()),
-            status: Set(AlertStatus::Firing),
-            name: Set(shield.redact(&event.name, names)),
-            severity: Set(event.severity),
-            service: Set(event.service.as_deref().map(|s| shield.redact(s, names))),
-            labels: Set(redact_map(shield, names, &event.labels)),
-            annotations: Set(redact_map(shield, names, &event.annotations)),
-            starts_at: Set(event.starts_at),
-            ends_at: Set(event.ends_at),
-            generator_url: Set(event
+        self.pending.push(alert::Model {
+            id: 0,
+            incident_id,
+            fingerprint: event.fingerprint.clone(),
+            source: event.source.as_str().to_owned(),
+            status: AlertStatus::Firing,
+            name: shield.redact(&event.name, names),
+            severity: event.severity,
+            service: event.service.as_deref().map(|s| shield.redact(s, names)),
+            labels: redact_map(shield, names, &event.labels),
+            annotations: redact_map(shield, names, &event.annotations),
+            starts_at: event.starts_at,
+            ends_at: event.ends_at,
+            generator_url: event
                 .generator_url
                 .as_deref()
-                .map(|u| shield.redact(u, names))),
-            count: Set(1),
-            first_seen: Set(now),
-            last_seen: Set(now),
-            ..Default::default()
-        };
-        Ok(alert::Entity::insert(row).exec(conn).await?.last_insert_id)
+                .map(|u| shield.redact(u, names)),
+            count: 1,
+            first_seen: now,
+            last_seen: now,
+        });
+        let planned = i32::try_from(self.pending.len())
+            .map_err(|_| DbErr::Custom("more alerts in one group than an id can number".into()))?;
+        Ok(-planned)
     }
 }
