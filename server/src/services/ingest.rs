@@ -385,8 +385,9 @@ fn group_of(
 #[derive(Default)]
 struct OpenMaps(HashMap<i32, (Vec<u8>, Pseudonyms)>);
 
-/// Most label maps kept open between groups.
-const OPEN_MAPS: usize = 1024;
+/// Most label maps kept open between groups: the incidents of a storm, while bounding memory
+/// (a map of a few hundred labels is some tens of kilobytes open).
+const OPEN_MAPS: usize = 256;
 
 /// A label map a group opened: the map, its sealed bytes as read (none: no row yet), and its
 /// size then (a map only grows: stored again only if it did).
