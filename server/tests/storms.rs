@@ -49,6 +49,20 @@ async fn alert(server: &TestServer, token: &str, alert: Value) -> String {
     server.incident_from_alert(token, alert).await
 }
 
+/// Posts several alerts in one request (generic webhook); returns the receipt.
+async fn alerts(server: &TestServer, token: &str, alerts: Value) -> Value {
+    let response = server
+        .post_json(
+            "/api/v1/alerts/webhook",
+            Some(token),
+            &[],
+            alerts.to_string(),
+        )
+        .await;
+    assert_eq!(response.status(), 202);
+    response.json().await.unwrap()
+}
+
 fn firing(name: &str, service: &str, namespace: &str) -> Value {
     json!({"name": name, "service": service, "severity": "critical",
            "labels": {"namespace": namespace}})
@@ -191,16 +205,7 @@ async fn a_cascade_in_one_request_merges_alerts_not_yet_written(backend: Backend
         firing("QueueDepth", "order-api", "prod"),
         firing("5xx", "ingress", "prod"),
     ]);
-    let response = server
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(&token),
-            &[],
-            batch.to_string(),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    let receipt: Value = response.json().await.unwrap();
+    let receipt = alerts(&server, &token, batch).await;
     let touched: Vec<&str> = receipt["incidents"]
         .as_array()
         .unwrap()
@@ -405,16 +410,7 @@ async fn a_flapping_alert_stays_in_its_incident(backend: Backend) {
     flap["status"] = json!("firing");
     let both = json!([flap, {"name": "SlowQueries", "service": "postgres-db",
         "severity": "warning", "labels": {"namespace": "prod"}}]);
-    let response = server
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(&token),
-            &[],
-            both.to_string(),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    let receipt: Value = response.json().await.unwrap();
+    let receipt = alerts(&server, &token, both).await;
     assert_eq!(
         receipt["incidents"],
         json!([id]),

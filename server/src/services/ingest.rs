@@ -295,7 +295,8 @@ async fn apply(
     Ok((receipts, said, maps))
 }
 
-/// A firing alert known to this group: stored already, or inserted by it.
+/// A firing alert known to this group: stored already, or opened by it (a planned id, see
+/// [`planned`]).
 #[derive(Clone, Copy)]
 struct Firing {
     id: i32,
