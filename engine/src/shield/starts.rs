@@ -619,10 +619,15 @@ fn at_literal(
                 return;
             }
             let from = run_back(bytes, start, MAILBOX, LOCAL_PART);
+            // Only a candidate covers the literals after it, and only a `%40`'s: the run goes
+            // on through it, while an `@` ends the local part, so a `%40` after it begins an
+            // address of its own (`_@A%40example.com`, `@A%40example.com`).
             if let Some(at) = (from..start).find(|&at| boundary(bytes, at)) {
                 out.push((at, detector));
+                if bytes[start] != b'@' {
+                    reach.mailbox = start + 1 + run_len(bytes, start + 1, MAILBOX, usize::MAX);
+                }
             }
-            reach.mailbox = start + 1 + run_len(bytes, start + 1, MAILBOX, usize::MAX);
         }
         Start::Dsn => {
             let from = {

@@ -430,6 +430,9 @@ fn notations_from_real_logs_are_found() {
             "GET /reset?token=R9sq&email=dba%40example.net HTTP/2.0",
             "GET /reset?token=[TOKEN_1]&email=[EMAIL_1] HTTP/2.0",
         ),
+        // A stray `@` before an encoded address does not hide it.
+        ("@A%40example.com", "@[EMAIL_1]"),
+        ("_@A%40example.com", "_@[EMAIL_1]"),
         // tcpdump -A prints CR LF as `..`; an env list closes with `]`.
         (
             "X-Api-Key: dccad180c62c..Accept: */*",
