@@ -6,6 +6,12 @@
 //!
 //!   cargo run --release -p server --example load_ingest -- [--seconds 20] [--clients 16]
 //!       [--batch 50] [--database-url URL] [--embedding-model DIR --embedding-backlog N]
+//!       [--rate ALERTS_PER_SECOND]
+//!
+//! By default each client sends its next batch as soon as the last one is answered (a closed
+//! loop: the highest rate the server sustains, and latency that grows with the clients).
+//! `--rate` sends batches on a fixed schedule instead, spread evenly over the clients, and
+//! counts each one's latency from when it was due: the latency at that offered load.
 //!
 //! `--embedding-backlog N` writes N knowledge entries first; with `--embedding-model` the
 //! server's embedding job works through them during the whole run (the run prints how many it
@@ -15,7 +21,7 @@ mod bench;
 
 use std::time::Duration;
 
-use bench::{Run, drive, percentile};
+use bench::{Run, drive, drive_at_rate, percentile};
 
 use clap::Parser;
 use serde_json::json;
@@ -37,11 +43,21 @@ struct Args {
     /// Knowledge entries written before the load starts.
     #[arg(long, default_value_t = 0)]
     embedding_backlog: i32,
+    /// Offered load in alerts/s, sent on a schedule; default: each client sends again as soon
+    /// as it is answered.
+    #[arg(long)]
+    rate: Option<f64>,
 }
 
 #[tokio::main]
 async fn main() {
     let args = Args::parse();
+    if let Some(rate) = args.rate
+        && !(rate.is_finite() && rate > 0.0)
+    {
+        eprintln!("--rate must be a positive number of alerts per second, got {rate}");
+        std::process::exit(2);
+    }
     let dir = bench::scratch("load");
     let bench::Bench {
         base,
@@ -90,7 +106,7 @@ async fn main() {
     let batch = args.batch;
     let ingest = {
         let (client, url) = (client.clone(), format!("{base}/api/v1/alerts/alertmanager"));
-        drive(args.clients, args.seconds, move |c, n| {
+        let post = move |c: usize, n: usize| {
             let (client, url, token) = (client.clone(), url.clone(), token.clone());
             async move {
                 // 50 services × 200 alert names: new alerts first, repeats (dedup) later.
@@ -114,8 +130,13 @@ async fn main() {
                     .await
                     .is_ok_and(|r| r.status() == 202)
             }
-        })
-        .await
+        };
+        match args.rate {
+            Some(rate) => {
+                drive_at_rate(args.clients, args.seconds, rate / batch as f64, post).await
+            }
+            None => drive(args.clients, args.seconds, post).await,
+        }
     };
 
     let embedded = match &args.embedding_model {
@@ -124,8 +145,12 @@ async fn main() {
     };
     let rate = |run: &Run| run.requests as f64 / run.elapsed.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let offered = match args.rate {
+        Some(rate) => format!("offered {rate:.0} alerts/s on a schedule, latency from when due"),
+        None => "closed loop".into(),
+    };
     println!(
-        "database: {database}, clients: {}, batch: {batch}",
+        "database: {database}, clients: {}, batch: {batch}, {offered}",
         args.clients
     );
     println!(

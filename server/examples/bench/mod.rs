@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sea_orm::DatabaseConnection;
 use server::services::ingest::Ingest;
@@ -103,21 +103,62 @@ where
     F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    run_clients(clients, seconds, None, make).await
+}
+
+/// A run on a schedule: `clients` tasks, each due to call `make(client, n)` every
+/// `clients / per_second` seconds (the clients staggered evenly) for `seconds`. A client calls
+/// when its call is due, or, if its previous call is still unanswered then, as soon as that
+/// one is answered. A call's latency counts from when it was due, not from when it was sent,
+/// so a server that falls behind shows its queue in the percentiles (the coordinated omission
+/// a closed loop hides); the run's own rate then falls short of `per_second`.
+pub async fn drive_at_rate<F, Fut>(clients: usize, seconds: u64, per_second: f64, make: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let every = Duration::from_secs_f64(clients as f64 / per_second);
+    run_clients(clients, seconds, Some(every), make).await
+}
+
+/// The clients of [`drive`] (`every` is `None`: each call as soon as the last is answered)
+/// and [`drive_at_rate`] (a call due every `every` per client).
+async fn run_clients<F, Fut>(clients: usize, seconds: u64, every: Option<Duration>, make: F) -> Run
+where
+    F: Fn(usize, usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    use tokio::time::Instant;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for client in 0..clients {
         let make = make.clone();
+        let schedule = every.map(|every| {
+            (
+                started + every.mul_f64(client as f64 / clients as f64),
+                every,
+            )
+        });
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             let mut failures = 0;
             let mut n = 0;
-            while Instant::now() < deadline {
-                let t = Instant::now();
+            loop {
+                let due = match schedule {
+                    Some((first, every)) => first + every.mul_f64(n as f64),
+                    None => Instant::now(),
+                };
+                if due >= deadline {
+                    break;
+                }
+                if schedule.is_some() {
+                    tokio::time::sleep_until(due).await;
+                }
                 if !make(client, n).await {
                     failures += 1;
                 }
-                latencies.push(t.elapsed());
+                latencies.push(due.elapsed());
                 n += 1;
             }
             (latencies, failures)
