@@ -63,16 +63,7 @@ async fn wait_for_event(seen: &Arc<Mutex<Vec<Value>>>, event: &str) -> Value {
 }
 
 async fn post(server: &TestServer, token: &str, alert: Value) -> Value {
-    let response = server
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(token),
-            &[],
-            alert.to_string(),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    response.json().await.unwrap()
+    server.post_alerts(token, alert).await
 }
 
 const CREATE: &str = "mutation($m: String!, $c: String!, $d: Int) {

@@ -51,16 +51,7 @@ async fn alert(server: &TestServer, token: &str, alert: Value) -> String {
 
 /// Posts several alerts in one request (generic webhook); returns the receipt.
 async fn alerts(server: &TestServer, token: &str, alerts: Value) -> Value {
-    let response = server
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(token),
-            &[],
-            alerts.to_string(),
-        )
-        .await;
-    assert_eq!(response.status(), 202);
-    response.json().await.unwrap()
+    server.post_alerts(token, alerts).await
 }
 
 fn firing(name: &str, service: &str, namespace: &str) -> Value {
