@@ -270,7 +270,8 @@ impl Shield {
     /// Every detected value in `text`, in order, never overlapping.
     pub fn find(&self, text: &str) -> Vec<Finding<'_>> {
         let mut findings = Vec::new();
-        self.each_finding(text, &mut Scratch::default(), |finding| {
+        let mut caches = self.caches.get();
+        self.each_finding(text, &mut Scratch::default(), &mut caches, |finding| {
             findings.push(finding)
         });
         findings
@@ -295,14 +296,15 @@ impl Shield {
     }
 
     /// Calls `found` with every detected value in `text`, in order, never overlapping.
+    /// `caches`: the anchored DFAs' caches, taken from the pool once per text or stream.
     fn each_finding<'s>(
         &'s self,
         text: &str,
         scratch: &mut Scratch,
+        caches: &mut [hybrid::dfa::Cache],
         mut found: impl FnMut(Finding<'s>),
     ) {
         self.candidates(text, scratch);
-        let mut caches = self.caches.get();
         let mut confirmed = |start: usize, index: usize| {
             let input = Input::new(text).range(start..).anchored(Anchored::Yes);
             // No quit bytes and no give-up threshold are configured: a search cannot fail.
@@ -388,14 +390,17 @@ impl Shield {
         const BLOCK: usize = 1 << 20;
         let mut names = Pseudonyms::new();
         let mut scratch = Scratch::default();
+        let mut caches = self.caches.get();
         let mut redacted = String::new();
         // Whole lines are taken from a block at a time; a partial last line waits for the
         // next read (or the end of the input).
-        let mut block: Vec<u8> = Vec::with_capacity(BLOCK);
-        let mut done = false;
-        while !done {
-            let filled = block.len();
-            block.resize(filled.max(BLOCK / 2) + BLOCK / 2, 0);
+        // Zeroed once (and again only where a line longer than a block makes it grow).
+        let mut block: Vec<u8> = vec![0; BLOCK];
+        let mut filled = 0;
+        loop {
+            if block.len() - filled < BLOCK / 2 {
+                block.resize(filled + BLOCK / 2, 0);
+            }
             let read = loop {
                 match input.read(&mut block[filled..]) {
                     Ok(n) => break n,
@@ -403,15 +408,18 @@ impl Shield {
                     Err(e) => return Err(e),
                 }
             };
-            block.truncate(filled + read);
-            done = read == 0;
+            let end = filled + read;
+            let done = read == 0;
             let whole = if done {
-                block.len()
+                end
             } else {
                 // Only what this read added can hold the last newline.
-                match memchr::memrchr(b'\n', &block[filled..]) {
+                match memchr::memrchr(b'\n', &block[filled..end]) {
                     Some(newline) => filled + newline + 1,
-                    None => continue,
+                    None => {
+                        filled = end;
+                        continue;
+                    }
                 }
             };
             redacted.clear();
@@ -420,11 +428,21 @@ impl Shield {
                 Ok(text) => std::borrow::Cow::Borrowed(text),
                 Err(_) => String::from_utf8_lossy(&block[..whole]),
             };
-            for line in text.split_inclusive('\n') {
-                self.redact_with(line, &mut names, &mut redacted, &mut scratch);
+            let mut line_start = 0;
+            let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).map(|newline| newline + 1);
+            for line_end in newlines.chain(std::iter::once(text.len())) {
+                // A newline is one byte of ASCII: every line lies on character boundaries.
+                if let Some(line) = text.get(line_start..line_end).filter(|l| !l.is_empty()) {
+                    self.redact_with(line, &mut names, &mut redacted, &mut scratch, &mut caches);
+                }
+                line_start = line_end;
             }
             output.write_all(redacted.as_bytes())?;
-            block.drain(..whole);
+            if done {
+                break;
+            }
+            block.copy_within(whole..end, 0);
+            filled = end - whole;
         }
         output.flush()?;
         Ok(names)
@@ -433,7 +451,8 @@ impl Shield {
     /// Appends `text` to `out` with every detected value replaced by its label in `names`
     /// (for streams: one buffer for every line).
     pub fn redact_into(&self, text: &str, names: &mut Pseudonyms, out: &mut String) {
-        self.redact_with(text, names, out, &mut Scratch::default());
+        let mut caches = self.caches.get();
+        self.redact_with(text, names, out, &mut Scratch::default(), &mut caches);
     }
 
     fn redact_with(
@@ -442,9 +461,10 @@ impl Shield {
         names: &mut Pseudonyms,
         out: &mut String,
         scratch: &mut Scratch,
+        caches: &mut [hybrid::dfa::Cache],
     ) {
         let mut last = 0;
-        self.each_finding(text, scratch, |finding| {
+        self.each_finding(text, scratch, caches, |finding| {
             // Findings lie on ASCII boundaries; `get` keeps this panic-free regardless.
             let (Some(before), Some(value)) = (
                 text.get(last..finding.start),

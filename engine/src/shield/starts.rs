@@ -33,6 +33,19 @@ struct Literal {
     start: Start,
 }
 
+/// A literal found wherever it is, by its least common byte: a `memchr` for one byte costs
+/// less per line than a substring search's set-up.
+#[derive(Debug)]
+struct Anywhere {
+    literal: &'static [u8],
+    /// The literal's least common byte (by `memchr`'s ranking of byte frequencies), and where.
+    rare: u8,
+    rare_at: usize,
+    detector: usize,
+    /// The class of the run the pattern reads through.
+    class: u16,
+}
+
 /// Literals by their first byte (lower case), or by their last for key words.
 type Table = Vec<Vec<Literal>>;
 
@@ -45,14 +58,14 @@ pub(crate) struct Starts {
     /// Key words, tried at word ends followed by a value's lead-in, by their last byte.
     keys: Table,
     /// Literals found wherever they are (`eyJ` of a JWT glued to what precedes it).
-    anywhere: Vec<(memchr::memmem::Finder<'static>, usize, u16)>,
+    anywhere: Vec<Anywhere>,
     /// Detectors by shape, in priority order.
     shapes: Vec<(Shape, usize)>,
     /// The first two bytes of the word literals: most words are passed over on them.
     pairs: Pairs,
 }
 
-/// A set of byte pairs (ASCII case-insensitive), one bit each.
+/// A set of byte pairs (ASCII case-insensitive: every case of a pair is in it), one bit each.
 #[derive(Debug)]
 struct Pairs(Vec<u64>);
 
@@ -62,12 +75,16 @@ impl Pairs {
     }
 
     fn index(a: u8, b: u8) -> usize {
-        usize::from(a.to_ascii_lowercase()) << 8 | usize::from(b.to_ascii_lowercase())
+        usize::from(a) << 8 | usize::from(b)
     }
 
     fn insert(&mut self, a: u8, b: u8) {
-        let i = Pairs::index(a, b);
-        self.0[i / 64] |= 1 << (i % 64);
+        for a in [a.to_ascii_lowercase(), a.to_ascii_uppercase()] {
+            for b in [b.to_ascii_lowercase(), b.to_ascii_uppercase()] {
+                let i = Pairs::index(a, b);
+                self.0[i / 64] |= 1 << (i % 64);
+            }
+        }
     }
 
     /// Whether the two bytes at `at` are in the set.
@@ -256,8 +273,16 @@ impl Starts {
                         Alphabet::Base64Url => BASE64URL,
                     };
                     for literal in literals {
-                        let finder = memchr::memmem::Finder::new(literal).into_owned();
-                        anywhere.push((finder, detector, class));
+                        let literal = literal.as_bytes();
+                        let rare_at = memchr::arch::all::packedpair::Pair::new(literal)
+                            .map_or(0, |pair| usize::from(pair.index1()));
+                        anywhere.push(Anywhere {
+                            literal,
+                            rare: literal[rare_at],
+                            rare_at,
+                            detector,
+                            class,
+                        });
                     }
                     &[]
                 }
@@ -356,13 +381,16 @@ impl Starts {
             at += 1;
         }
         secret_run(bytes, run, bytes.len(), secrets);
-        for (finder, detector, class) in &self.anywhere {
+        for literal in &self.anywhere {
             // Later occurrences in the same run share the first one's fate: only it is tried.
             let mut run_end = 0;
-            for at in finder.find_iter(bytes) {
-                if at >= run_end {
-                    out.push((at, *detector));
-                    run_end = at + run_len(bytes, at, *class, usize::MAX);
+            for rare in memchr::memchr_iter(literal.rare, bytes) {
+                let Some(at) = rare.checked_sub(literal.rare_at) else {
+                    continue;
+                };
+                if at >= run_end && bytes[at..].starts_with(literal.literal) {
+                    out.push((at, literal.detector));
+                    run_end = at + run_len(bytes, at, literal.class, usize::MAX).max(1);
                 }
             }
         }
@@ -385,7 +413,7 @@ impl Starts {
                 }
             }
         }
-        if class & HEX != 0 && !self.shapes.is_empty() {
+        if class & HEX != 0 && !self.shapes.is_empty() && may_begin_shape(bytes, at, end) {
             self.shapes_at(bytes, at, end, out);
         }
     }
@@ -479,10 +507,20 @@ impl Starts {
     /// `::` or six colons (IPv6 candidates). Returns where the run ends.
     fn colon_run(&self, bytes: &[u8], colon: usize, out: &mut Vec<Candidate>) -> usize {
         let start = run_back(bytes, colon, IPV6, usize::MAX);
-        let end = colon + run_len(bytes, colon, IPV6, usize::MAX);
+        // One pass to the run's end: its colons, and whether two are adjacent.
+        let (mut colons, mut double, mut after_colon) = (0, false, false);
+        let mut end = start;
+        while let Some(&b) = bytes.get(end)
+            && CLASSES[usize::from(b)] & IPV6 != 0
+        {
+            let colon = b == b':';
+            double |= colon && after_colon;
+            colons += usize::from(colon);
+            after_colon = colon;
+            end += 1;
+        }
         let run = &bytes[start..end];
-        let double = run.windows(2).any(|pair| pair == b"::");
-        if double || run.iter().filter(|&&b| b == b':').count() >= 6 {
+        if double || colons >= 6 {
             // Trimmed or rejected at its start (`:::1`, a port glued on), an address may still
             // begin further in: every position of a run as long as an address can be, only
             // the start of a longer one (a run of colons is not tried byte by byte).
@@ -497,6 +535,19 @@ impl Starts {
         }
         end
     }
+}
+
+/// Whether the word `at..end` may begin a shape: the first tests of [`Starts::shapes_at`]
+/// (the byte after the word, the word's length), which most words fail.
+fn may_begin_shape(bytes: &[u8], at: usize, end: usize) -> bool {
+    let len = end - at;
+    len >= 13
+        || match bytes.get(end) {
+            Some(b'-' | b'.') => true,
+            Some(b':') => len <= 2,
+            Some(b' ') => matches!(len, 4 | 8 | 12),
+            _ => false,
+        }
 }
 
 /// How many word characters (`[A-Za-z0-9_]`) `bytes` begins with. Words are most of a log's

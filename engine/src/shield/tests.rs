@@ -887,3 +887,32 @@ fn redact_stream_gives_the_same_from_short_and_interrupted_reads() {
         String::from_utf8(whole).unwrap()
     );
 }
+
+/// A line longer than the stream's block (1 MiB, read in halves) is redacted whole, as
+/// `redact` does it, with the lines around it.
+#[test]
+fn redact_stream_redacts_a_line_longer_than_its_block() {
+    let long = format!(
+        "start 10.0.0.1 {} password=hunter22 end bob@x.io\n",
+        "word ".repeat(700_000)
+    );
+    let input = format!("first 10.0.0.2\n{long}last 10.0.0.1\n");
+    let shield = Shield::builtin();
+    let mut streamed = Vec::new();
+    shield
+        .redact_stream(input.as_bytes(), &mut streamed)
+        .unwrap();
+    let mut names = Pseudonyms::new();
+    let expected: String = input
+        .split_inclusive('\n')
+        .map(|line| shield.redact(line, &mut names))
+        .collect();
+    let streamed = String::from_utf8(streamed).unwrap();
+    assert!(
+        streamed.starts_with("first [IP_1]\nstart [IP_2] word"),
+        "{}",
+        &streamed[..40]
+    );
+    assert!(streamed.ends_with("end [EMAIL_1]\nlast [IP_2]\n"));
+    assert_eq!(streamed, expected);
+}
