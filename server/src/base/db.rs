@@ -53,10 +53,17 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // No idle reaping and no lifetime recycling, hence no pool maintenance task: in sqlx
         // 0.9.0 that task can spin at 100% CPU forever after an idle-count underflow
         // (launchbadge/sqlx#3645), seen here as a finished `awoooi user add` that never
-        // exited. A broken connection is still replaced: sqlx pings one before handing it out.
+        // exited. A broken PostgreSQL connection is still replaced: sqlx pings one before
+        // handing it out.
         .idle_timeout(None)
         .max_lifetime(None)
         .sqlx_logging(false);
+    if url.starts_with("sqlite:") {
+        // A SQLite connection is a handle on a file in this process: nothing between it and
+        // the database can break. Not pinged before each use, which was a round trip to its
+        // worker thread for every statement (three per page of incidents).
+        options.test_before_acquire(false);
+    }
     let db = Database::connect(options).await?;
     if url.starts_with("sqlite:") {
         // WAL lets readers proceed during writes; it is a property of the file, set once.

@@ -199,6 +199,11 @@ impl CallerRate {
         self
     }
 
+    /// No limit configured: every request passes without a key.
+    pub fn is_unlimited(&self) -> bool {
+        self.local.is_none()
+    }
+
     /// `Err(wait)` when `key` is over its rate.
     pub async fn check(&self, key: &str) -> Result<(), Duration> {
         let Some(limiter) = &self.local else {
