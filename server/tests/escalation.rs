@@ -7,7 +7,7 @@
 
 use crate::support;
 
-use chrono::{Duration, Utc};
+use chrono::{Datelike, Duration, Utc};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use support::{Backend, TestServer};
@@ -71,9 +71,18 @@ async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(b
         server.add_user(name, role, support::PASSWORD);
     }
     let since = (Utc::now() - Duration::days(14)).to_rfc3339();
-    let create = "mutation($p: [String!]!, $s: DateTime) { createSchedule(name: \"primary\",
-        participants: $p, handoverDay: \"MON\", handoverTime: \"09:00\", timeZone: \"Europe/Berlin\",
-        since: $s) { name participants onCallNow } }";
+    // The handover is three days away, whatever day the test runs: one within the next two
+    // hours would change who is on call once the override below has ended.
+    let handover_day = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"][(Utc::now()
+        + Duration::days(3))
+    .weekday()
+    .num_days_from_monday()
+        as usize];
+    let create = &format!(
+        "mutation($p: [String!]!, $s: DateTime) {{ createSchedule(name: \"primary\",
+        participants: $p, handoverDay: \"{handover_day}\", handoverTime: \"09:00\",
+        timeZone: \"Europe/Berlin\", since: $s) {{ name participants onCallNow }} }}"
+    );
     let bad = server
         .graphql(
             Some(&sam),

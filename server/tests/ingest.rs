@@ -606,6 +606,17 @@ async fn raw_values_never_reach_the_logs(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(stored, "no postmortem, or the channel heard nothing");
+    // The knowledge entry is delivered from the outbox after the postmortem is stored: its
+    // line is waited for before the server stops.
+    let mut delivered = false;
+    for _ in 0..400 {
+        if std::fs::read_to_string(&log).is_ok_and(|logs| logs.contains("knowledge entry")) {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "no knowledge entry was logged");
     drop(server);
     let logs = std::fs::read_to_string(&log).unwrap();
     for needle in ["AWOOOI listening", "knowledge entry", "TRACE"] {
