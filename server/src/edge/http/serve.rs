@@ -42,6 +42,12 @@ pub async fn serve_on(
             },
             () = &mut shutdown => break,
         };
+        // Responses written in pieces (a streamed page, its chunks) go out as they are
+        // written: with Nagle's algorithm a piece waited for the ACK of the one before, which
+        // the client delays by up to 40 ms, and every server-rendered page took that long.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%addr, %error, "cannot turn Nagle's algorithm off");
+        }
         let service = app
             .clone()
             .map_request(move |request: hyper::Request<Incoming>| {
