@@ -2,7 +2,7 @@
 # Scale benchmarks (BENCHMARKS.md) against one release server pinned to CPU 0, load from CPU 1:
 #   1. GraphQL read throughput: `incidents(first: 20)` against a bare `{ __typename }` (wrk);
 #   2. SSR: the incidents page with 1,000 incidents, renders per second on the one core,
-#      against GET /healthz on the same server;
+#      against GET /healthz on the same server, and one page's latency on one connection;
 #   3. subscription fan-out: N graphql-ws subscribers, memory per idle connection and the
 #      delivery latency of one event to all, against one subscriber (server/examples/fanout.rs).
 #   scripts/bench-scale.sh [--clients 10000] [--seconds 15] [--database-url postgres://…]
@@ -99,7 +99,7 @@ rps() { awk '/Requests\/sec/ { print $2 }'; }
 run_wrk() { # run_wrk LABEL [wrk args…] → prints the wrk summary, returns req/s in $last
   local label=$1; shift
   echo "-- $label"
-  out=$(taskset -c 1 wrk -t1 -c16 -d"${seconds}s" --latency "$@")
+  out=$(taskset -c 1 wrk -t1 -c"${connections:-16}" -d"${seconds}s" --latency "$@")
   echo "$out" | grep -E 'Requests/sec|Latency|99%|Non-2xx' || true
   last=$(echo "$out" | rps)
 }
@@ -124,6 +124,8 @@ run_wrk 'GET /healthz (baseline)' "$base/healthz"
 health=$last
 run_wrk 'GET /incidents (SSR)' -H "Cookie: $cookie" "$base/incidents"
 ssr=$last
+# One connection: a page's own latency, with no queue in front of it.
+connections=1 run_wrk 'GET /incidents (SSR, one connection)' -H "Cookie: $cookie" "$base/incidents"
 python3 -c "print(f'SSR renders/s on one core: {float($ssr):.0f} ({float($ssr)/float($health)*100:.1f}% of /healthz at {float($health):.0f} req/s)')"
 
 [ "$fanout" = 1 ] || exit 0
