@@ -73,11 +73,9 @@ async fn an_unacknowledged_incident_walks_its_policy_once_and_stops_at_the_ack(b
     let since = (Utc::now() - Duration::days(14)).to_rfc3339();
     // The handover is three days away, whatever day the test runs: one within the next two
     // hours would change who is on call once the override below has ended.
-    let handover_day = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"][(Utc::now()
-        + Duration::days(3))
-    .weekday()
-    .num_days_from_monday()
-        as usize];
+    let in_three_days = (Utc::now() + Duration::days(3)).weekday();
+    let handover_day = ["MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN"]
+        [in_three_days.num_days_from_monday() as usize];
     let create = &format!(
         "mutation($p: [String!]!, $s: DateTime) {{ createSchedule(name: \"primary\",
         participants: $p, handoverDay: \"{handover_day}\", handoverTime: \"09:00\",

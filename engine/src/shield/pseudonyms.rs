@@ -42,7 +42,7 @@ struct Entry {
 /// nearly every line of a stream, reading entries and values was most of the map's time: the
 /// hash kept in the slot rules out nearly every other value without reading its entry, and
 /// lets the table grow without reading any value again. Eight bytes, so the table of 100,000
-/// values (1 MB) is a quarter of what it was with the entries in it.
+/// values (1 MB) is a third of what it was with the entries in it.
 #[derive(Clone, Copy)]
 struct Slot {
     hash: u32,
