@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Two server builds side by side (BENCHMARKS.md), for machines whose speed drifts from run to
+# run: both release servers are seeded alike (1,000 incidents), pinned to CPU 0 and idle in
+# turn, and wrk (CPU 1) alternates between them, round after round: `{ __typename }`,
+# `incidents(first: 20)` and the SSR incidents page, req/s per round and server.
+#   scripts/bench-ab.sh BIN_A BIN_B [ROUNDS] [SECONDS]
+# BIN_A and BIN_B are `awoooi` binaries (e.g. target/release/awoooi of two checkouts).
+set -euo pipefail
+[ $# -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [ROUNDS] [SECONDS]" >&2; exit 2; }
+rounds=${3:-3}
+seconds=${4:-8}
+command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
+work=$(mktemp -d)
+trap 'kill $(cat "$work"/*/pid 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
+
+start() { # start BIN PORT: a seeded server; its pid, token and cookie under $work/PORT
+  local bin=$1 port=$2 base="http://127.0.0.1:$2" token
+  mkdir -p "$work/$port"
+  printf '[graphql]\nrate_per_minute = 0\n[auth]\ncredential_cache_seconds = 2\n' \
+    > "$work/$port/awoooi.toml"
+  AWOOOI_DEMO_PASSWORD=bench-password RUST_LOG=warn taskset -c 0 "$bin" serve --demo \
+    --bind "127.0.0.1:$port" --data-dir "$work/$port" --site-root "$work/site" \
+    --config "$work/$port/awoooi.toml" > "$work/$port/log" 2>&1 &
+  echo $! > "$work/$port/pid"
+  for _ in $(seq 100); do curl -fs "$base/healthz" >/dev/null && break; sleep 0.2; done
+  token=$(curl -fs "$base/graphql" -H 'content-type: application/json' \
+    -d '{"query":"mutation { login(username: \"admin\", password: \"bench-password\") { token } }"}' \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["token"])')
+  echo "$token" > "$work/$port/token"
+  for batch in $(seq 0 9); do
+    python3 - "$batch" > "$work/batch.json" <<'PY'
+import json, sys
+b = int(sys.argv[1])
+alerts = [{"status": "firing", "labels": {"alertname": "LatencyHigh", "service": f"bench-{b * 100 + i:04d}",
+           "severity": "warning", "namespace": "bench"}, "annotations": {"summary": "p99 latency high"},
+           "startsAt": "2026-12-01T03:00:00Z"} for i in range(100)]
+print(json.dumps({"version": "4", "status": "firing", "receiver": "awoooi", "groupKey": f"bench-{b}", "alerts": alerts}))
+PY
+    curl -fs "$base/api/v1/alerts/alertmanager" -H "authorization: Bearer $token" \
+      -H 'content-type: application/json' --data-binary "@$work/batch.json" >/dev/null
+  done
+  curl -fs -o /dev/null -D - "$base/auth/login" -d 'username=admin&password=bench-password' \
+    | awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }' > "$work/$port/cookie"
+}
+
+start "$1" 31001
+start "$2" 31002
+echo "A = $1 (port 31001), B = $2 (port 31002); waiting 40 s for the work seeding started"
+sleep 40
+cat > "$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
+wrk.body = os.getenv("BODY")
+LUA
+rps() { awk '/Requests\/sec/ { print $2 }'; }
+list='{"query":"{ incidents(first: 20) { totalCount edges { node { id title severity status service createdAt alertCount } } } }"}'
+echo "| round | build | { __typename } | incidents(first: 20) | SSR /incidents |"
+echo "|---|---|---|---|---|"
+for round in $(seq "$rounds"); do
+  for port in 31001 31002; do
+    base="http://127.0.0.1:$port"
+    token=$(cat "$work/$port/token")
+    cookie=$(cat "$work/$port/cookie")
+    bare=$(TOKEN=$token BODY='{"query":"{ __typename }"}' taskset -c 1 \
+      wrk -t1 -c16 -d"${seconds}s" -s "$work/post.lua" "$base/graphql" | rps)
+    incidents=$(TOKEN=$token BODY=$list taskset -c 1 \
+      wrk -t1 -c16 -d"${seconds}s" -s "$work/post.lua" "$base/graphql" | rps)
+    ssr=$(taskset -c 1 wrk -t1 -c16 -d"${seconds}s" -H "Cookie: $cookie" "$base/incidents" | rps)
+    build=A; [ "$port" = 31002 ] && build=B
+    echo "| $round | $build | $bare | $incidents | $ssr |"
+  done
+done
