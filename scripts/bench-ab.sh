@@ -7,6 +7,9 @@
 # BIN_A and BIN_B are `awoooi` binaries (e.g. target/release/awoooi of two checkouts).
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [ROUNDS] [SECONDS]" >&2; exit 2; }
+bin_a=$(realpath "$1")
+bin_b=$(realpath "$2")
+cd "$(dirname "$0")/.."
 rounds=${3:-3}
 seconds=${4:-8}
 command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo apt-get install -y -qq wrk >/dev/null; }
@@ -27,25 +30,14 @@ start() { # start BIN PORT: a seeded server; its pid, token and cookie under $wo
     -d '{"query":"mutation { login(username: \"admin\", password: \"bench-password\") { token } }"}' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["token"])')
   echo "$token" > "$work/$port/token"
-  for batch in $(seq 0 9); do
-    python3 - "$batch" > "$work/batch.json" <<'PY'
-import json, sys
-b = int(sys.argv[1])
-alerts = [{"status": "firing", "labels": {"alertname": "LatencyHigh", "service": f"bench-{b * 100 + i:04d}",
-           "severity": "warning", "namespace": "bench"}, "annotations": {"summary": "p99 latency high"},
-           "startsAt": "2026-12-01T03:00:00Z"} for i in range(100)]
-print(json.dumps({"version": "4", "status": "firing", "receiver": "awoooi", "groupKey": f"bench-{b}", "alerts": alerts}))
-PY
-    curl -fs "$base/api/v1/alerts/alertmanager" -H "authorization: Bearer $token" \
-      -H 'content-type: application/json' --data-binary "@$work/batch.json" >/dev/null
-  done
+  scripts/bench-seed.sh "$base" "$token"
   curl -fs -o /dev/null -D - "$base/auth/login" -d 'username=admin&password=bench-password' \
     | awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }' > "$work/$port/cookie"
 }
 
-start "$1" 31001
-start "$2" 31002
-echo "A = $1 (port 31001), B = $2 (port 31002); waiting 40 s for the work seeding started"
+start "$bin_a" 31001
+start "$bin_b" 31002
+echo "A = $bin_a (port 31001), B = $bin_b (port 31002); waiting 40 s for the work seeding started"
 sleep 40
 cat > "$work/post.lua" <<'LUA'
 wrk.method = "POST"

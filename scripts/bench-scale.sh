@@ -58,18 +58,7 @@ token=$(curl -fs "$base/graphql" -H 'content-type: application/json' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["login"]["token"])')
 
 echo "== seeding 1,000 incidents (one alert per service, 10 Alertmanager batches of 100)"
-for batch in $(seq 0 9); do
-  python3 - "$batch" > "$work/batch.json" <<'EOF'
-import json, sys
-b = int(sys.argv[1])
-alerts = [{"status": "firing", "labels": {"alertname": "LatencyHigh", "service": f"bench-{b * 100 + i:04d}",
-           "severity": "warning", "namespace": "bench"}, "annotations": {"summary": "p99 latency high"},
-           "startsAt": "2026-12-01T03:00:00Z"} for i in range(100)]
-print(json.dumps({"version": "4", "status": "firing", "receiver": "awoooi", "groupKey": f"bench-{b}", "alerts": alerts}))
-EOF
-  curl -fs "$base/api/v1/alerts/alertmanager" -H "authorization: Bearer $token" \
-    -H 'content-type: application/json' --data-binary "@$work/batch.json" >/dev/null
-done
+scripts/bench-seed.sh "$base" "$token"
 for _ in $(seq 300); do
   busy=$(gql "$token" '{ incidents(status: ANALYZING, first: 1) { totalCount } }' \
     | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["incidents"]["totalCount"])')
