@@ -165,12 +165,35 @@ async fn alerts_of_one_service_correlate_and_take_the_worst_severity(backend: Ba
     let next = server
         .graphql(
             Some(&token),
-            "query($after: String) { incidents(first: 5, after: $after) { edges { node { id } } pageInfo { hasNextPage } } }",
+            "query($after: String) { incidents(first: 5, after: $after) { totalCount edges { cursor node { id alertCount } } pageInfo { hasNextPage } } }",
             json!({"after": connection["pageInfo"]["endCursor"]}),
         )
         .await;
-    assert_eq!(next["data"]["incidents"]["edges"][0]["node"]["id"], a);
-    assert_eq!(next["data"]["incidents"]["pageInfo"]["hasNextPage"], false);
+    let rest = &next["data"]["incidents"];
+    assert_eq!(rest["edges"][0]["node"]["id"], a);
+    assert_eq!(rest["edges"][0]["node"]["alertCount"], 2);
+    assert_eq!(rest["totalCount"], 2, "the total counts every page");
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+    // Past the end the page is empty and the total still counts the whole list; a filter
+    // that keeps nothing has no rows and a total of 0.
+    let past = server
+        .graphql(
+            Some(&token),
+            "query($after: String) { incidents(first: 5, after: $after) { totalCount edges { node { id } } } }",
+            json!({"after": rest["edges"][0]["cursor"]}),
+        )
+        .await;
+    assert_eq!(past["data"]["incidents"]["totalCount"], 2, "{past}");
+    assert_eq!(past["data"]["incidents"]["edges"], json!([]));
+    let none = server
+        .graphql(
+            Some(&token),
+            "{ incidents(status: RESOLVED) { totalCount edges { node { id } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(none["data"]["incidents"]["totalCount"], 0, "{none}");
+    assert_eq!(none["data"]["incidents"]["edges"], json!([]));
     let bad = server
         .graphql(
             Some(&token),

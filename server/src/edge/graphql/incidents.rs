@@ -8,9 +8,12 @@ use engine::alert::AlertSource;
 use engine::input::GenericAlert;
 use entity::{alert, incident};
 use futures_util::{Stream, StreamExt};
+use sea_orm::sea_query::{
+    Asterisk, Expr, ExprTrait, Query, QueryStatementBuilder, SelectStatement, SimpleExpr,
+};
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
-    QuerySelect,
+    ColumnTrait, Condition, DatabaseConnection, DbErr, EntityTrait, FromQueryResult,
+    PaginatorTrait, QueryFilter, QueryOrder, QueryResult, QuerySelect,
 };
 
 use super::{ApiError, principal, require_role};
@@ -46,7 +49,7 @@ pub enum AlertStatus {
 }
 
 /// Alerts correlated by service and along the topology: one incident per root cause. The
-/// second field is its alert count when a list fetched the page's counts in one query.
+/// second field is its alert count when the list read it with the page.
 pub struct Incident(pub incident::Model, pub Option<i64>);
 
 impl From<incident::Model> for Incident {
@@ -55,26 +58,27 @@ impl From<incident::Model> for Incident {
     }
 }
 
-/// Alert counts (repeats included) of `ids`, in one query.
-async fn alert_counts(
-    db: &DatabaseConnection,
-    ids: &[i32],
-) -> Result<std::collections::HashMap<i32, i64>, ApiError> {
-    use sea_orm::QuerySelect;
-    let rows: Vec<(i32, Option<i64>)> = alert::Entity::find()
-        .select_only()
-        .column(alert::Column::IncidentId)
-        .column_as(alert::Column::Count.sum(), "total")
-        .filter(alert::Column::IncidentId.is_in(ids.iter().copied()))
-        .group_by(alert::Column::IncidentId)
-        .into_tuple()
-        .all(db)
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(rows
-        .into_iter()
-        .map(|(id, total)| (id, total.unwrap_or(0)))
-        .collect())
+/// The list's columns beside the incident's own.
+const LISTED_TOTAL: &str = "listed_total";
+const LISTED_ALERTS: &str = "listed_alerts";
+
+/// One row of the incident list: the incident, the filter's total and its alert count
+/// (repeats included; `None` when it has no alerts).
+struct Listed {
+    model: incident::Model,
+    total: u64,
+    alerts: Option<i64>,
+}
+
+impl FromQueryResult for Listed {
+    fn from_query_result(row: &QueryResult, pre: &str) -> Result<Listed, DbErr> {
+        let total: i64 = row.try_get(pre, LISTED_TOTAL)?;
+        Ok(Listed {
+            model: incident::Model::from_query_result(row, pre)?,
+            total: u64::try_from(total).unwrap_or_default(),
+            alerts: row.try_get(pre, LISTED_ALERTS)?,
+        })
+    }
 }
 
 impl Incident {
@@ -349,51 +353,67 @@ impl IncidentQuery {
         principal(ctx)?;
         let page = super::Page::new(first, 100, after.as_deref())?;
         let db = ctx.data::<DatabaseConnection>()?;
-        let mut query = incident::Entity::find();
+        let mut filter = Condition::all();
         if let Some(status) = status {
-            query = query.filter(
-                incident::Column::Status.eq(engine::incident::IncidentStatus::from(status)),
-            );
+            filter = filter
+                .add(incident::Column::Status.eq(engine::incident::IncidentStatus::from(status)));
         }
         if let Some(assignee) = assignee {
-            query = query.filter(incident::Column::Assignee.eq(assignee));
+            filter = filter.add(incident::Column::Assignee.eq(assignee));
         }
-        query = match acknowledged {
-            Some(true) => query.filter(incident::Column::AcknowledgedAt.is_not_null()),
-            Some(false) => query.filter(incident::Column::AcknowledgedAt.is_null()),
-            None => query,
+        filter = match acknowledged {
+            Some(true) => filter.add(incident::Column::AcknowledgedAt.is_not_null()),
+            Some(false) => filter.add(incident::Column::AcknowledgedAt.is_null()),
+            None => filter,
         };
-        let total_count = query.clone().count(db).await.map_err(ApiError::internal)?;
+        // One statement: the page, the filter's total (an uncorrelated subquery, computed
+        // once) and each row's alert count (an indexed subquery per row). Each statement is
+        // a hand-off to the database's worker; three per page were a fifth of the list's cost.
+        let total = Query::select()
+            .expr(Expr::col(Asterisk).count())
+            .from(incident::Entity)
+            .cond_where(filter.clone())
+            .to_owned();
+        let alerts = Query::select()
+            .expr(Expr::col((alert::Entity, alert::Column::Count)).sum())
+            .from(alert::Entity)
+            .and_where(
+                Expr::col((alert::Entity, alert::Column::IncidentId))
+                    .equals((incident::Entity, incident::Column::Id)),
+            )
+            .to_owned();
+        let subquery = |select: SelectStatement| {
+            SimpleExpr::SubQuery(None, Box::new(select.into_sub_query_statement()))
+        };
+        let mut query = incident::Entity::find()
+            .filter(filter.clone())
+            .column_as(subquery(total), LISTED_TOTAL)
+            .column_as(subquery(alerts), LISTED_ALERTS);
         if let Some(after_id) = page.after {
             query = query.filter(incident::Column::Id.lt(after_id));
         }
-        let rows = query
+        let rows: Vec<Listed> = query
             .order_by_desc(incident::Column::Id)
             .limit(page.limit())
+            .into_model()
             .all(db)
             .await
             .map_err(ApiError::internal)?;
-        // A list that shows alert counts gets them in one query, not one per incident.
-        let counts = if ctx
-            .look_ahead()
-            .field("edges")
-            .field("node")
-            .field("alertCount")
-            .exists()
-        {
-            let ids: Vec<i32> = rows.iter().map(|m| m.id).collect();
-            Some(alert_counts(db, &ids).await?)
-        } else {
-            None
+        let total_count = match rows.first() {
+            Some(row) => row.total,
+            // No row to carry the total: past the list's end, or nothing matches.
+            None if page.after.is_some() => incident::Entity::find()
+                .filter(filter)
+                .count(db)
+                .await
+                .map_err(ApiError::internal)?,
+            None => 0,
         };
         Ok(page.connection(
             rows,
             total_count,
-            |m| i64::from(m.id),
-            |m| {
-                let count = counts.as_ref().map(|c| c.get(&m.id).copied().unwrap_or(0));
-                Incident(m, count)
-            },
+            |row| i64::from(row.model.id),
+            |row| Incident(row.model, Some(row.alerts.unwrap_or(0))),
         ))
     }
 
