@@ -344,18 +344,33 @@ async fn graphql_documents_and_batches_are_bounded(backend: Backend) {
         .await;
     assert!(error(&deep).contains("nested too deep"), "{deep}");
 
-    let aliases = server
-        .graphql(
-            Some(&token),
-            "{ a: serverInfo { version } b: serverInfo { version } c: serverInfo { version } d: serverInfo { version } }",
-            json!({}),
-        )
-        .await;
-    assert!(
-        error(&aliases).contains("4 aliases; at most 3"),
-        "{aliases}"
-    );
-    assert_eq!(aliases["data"], Value::Null, "nothing ran");
+    // Refused when parsed, and again when the same text comes back (the parsed document is
+    // kept for it); a document within the limit runs both times.
+    for attempt in 0..2 {
+        let aliases = server
+            .graphql(
+                Some(&token),
+                "{ a: serverInfo { version } b: serverInfo { version } c: serverInfo { version } d: serverInfo { version } }",
+                json!({}),
+            )
+            .await;
+        assert!(
+            error(&aliases).contains("4 aliases; at most 3"),
+            "attempt {attempt}: {aliases}"
+        );
+        assert_eq!(aliases["data"], Value::Null, "nothing ran");
+        let three = server
+            .graphql(
+                Some(&token),
+                "{ a: serverInfo { version } b: serverInfo { version } c: serverInfo { version } }",
+                json!({}),
+            )
+            .await;
+        assert!(
+            three["data"]["c"]["version"].is_string(),
+            "attempt {attempt}: {three}"
+        );
+    }
     // The same limit on a subscription over the WebSocket.
     {
         use futures_util::StreamExt;

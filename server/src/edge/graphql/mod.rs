@@ -38,6 +38,48 @@ use crate::services::ingest::Ingest;
 pub struct AppSchema {
     schema: Schema<Query, Mutation, Subscription>,
     max_aliases: usize,
+    documents: std::sync::Arc<Documents>,
+}
+
+/// Documents parsed before, by their text. The console's pages and an integration's polls
+/// send the same few operations again and again, and parsing one (async-graphql's parser, on
+/// pest) was 8 % of serving the incident list; a parsed document is copied instead.
+/// Bounded: past [`Documents::MAX`] texts the cache starts over, so a caller sending ever new
+/// documents costs a parse each, as before, and no memory.
+#[derive(Default)]
+struct Documents(std::sync::Mutex<std::collections::HashMap<String, Parsed>>);
+
+/// A parsed document and its alias count.
+#[derive(Clone)]
+struct Parsed {
+    document: async_graphql::parser::types::ExecutableDocument,
+    aliases: usize,
+}
+
+impl Documents {
+    const MAX: usize = 512;
+    /// Longer texts are parsed every time: the cache holds operations, not payloads.
+    const MAX_TEXT: usize = 16 * 1024;
+
+    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Parsed>> {
+        // A cache: a panic while holding the lock leaves nothing to repair.
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, text: &str) -> Option<Parsed> {
+        self.entries().get(text).cloned()
+    }
+
+    fn keep(&self, text: &str, parsed: Parsed) {
+        if text.len() > Documents::MAX_TEXT {
+            return;
+        }
+        let mut entries = self.entries();
+        if entries.len() >= Documents::MAX {
+            entries.clear();
+        }
+        entries.insert(text.to_owned(), parsed);
+    }
 }
 
 impl AppSchema {
@@ -52,23 +94,32 @@ impl AppSchema {
         &self,
         mut request: async_graphql::Request,
     ) -> Result<async_graphql::Request, Vec<async_graphql::ServerError>> {
-        let refused = match request.parsed_query() {
-            Err(error) => error,
-            Ok(document) => {
-                let aliases = crate::edge::limits::count_aliases(document);
-                if aliases <= self.max_aliases {
-                    return Ok(request);
-                }
-                async_graphql::ServerError::new(
-                    format!(
-                        "the document has {aliases} aliases; at most {} are allowed",
-                        self.max_aliases
-                    ),
-                    None,
-                )
+        let aliases = match self.documents.get(&request.query) {
+            Some(parsed) => {
+                request.set_parsed_query(parsed.document);
+                parsed.aliases
+            }
+            None => {
+                let document = request.parsed_query().map_err(|error| vec![error])?;
+                let parsed = Parsed {
+                    aliases: crate::edge::limits::count_aliases(document),
+                    document: document.clone(),
+                };
+                let aliases = parsed.aliases;
+                self.documents.keep(&request.query, parsed);
+                aliases
             }
         };
-        Err(vec![refused])
+        if aliases > self.max_aliases {
+            return Err(vec![async_graphql::ServerError::new(
+                format!(
+                    "the document has {aliases} aliases; at most {} are allowed",
+                    self.max_aliases
+                ),
+                None,
+            )]);
+        }
+        Ok(request)
     }
 }
 
@@ -206,6 +257,7 @@ pub fn build_schema(
     AppSchema {
         schema,
         max_aliases: limits.max_aliases,
+        documents: Default::default(),
     }
 }
 
@@ -295,6 +347,30 @@ pub fn require_role<'a>(
 
 #[cfg(test)]
 mod tests {
+    /// Past `MAX` texts the document cache starts over, and over-long texts are not kept.
+    #[test]
+    fn the_document_cache_is_bounded() {
+        use super::{Documents, Parsed};
+        let documents = Documents::default();
+        let parsed = |text: &str| Parsed {
+            document: async_graphql::parser::parse_query(text).unwrap(),
+            aliases: 0,
+        };
+        let text = |i: usize| format!("{{ a{i}: __typename }}");
+        for i in 0..Documents::MAX {
+            documents.keep(&text(i), parsed(&text(i)));
+        }
+        assert_eq!(documents.entries().len(), Documents::MAX);
+        assert!(documents.get(&text(0)).is_some());
+        documents.keep(&text(Documents::MAX), parsed(&text(Documents::MAX)));
+        assert_eq!(documents.entries().len(), 1);
+        assert!(documents.get(&text(Documents::MAX)).is_some());
+
+        let long = format!("{{ __typename }}{}", " ".repeat(Documents::MAX_TEXT));
+        documents.keep(&long, parsed(&long));
+        assert!(documents.get(&long).is_none());
+    }
+
     /// `schema.graphql` is what clients (and the UI's typed operations) compile against.
     /// Regenerate with `AWOOOI_UPDATE_SCHEMA=1 cargo test -p server schema_file`.
     #[test]
