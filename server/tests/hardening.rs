@@ -344,8 +344,8 @@ async fn graphql_documents_and_batches_are_bounded(backend: Backend) {
         .await;
     assert!(error(&deep).contains("nested too deep"), "{deep}");
 
-    // Refused when parsed, and again when the same text comes back (the parsed document is
-    // kept for it); a document within the limit runs both times.
+    // Refused every time the same text comes back; a document within the limit runs both
+    // times (the second time from the parse kept after its first answer).
     for attempt in 0..2 {
         let aliases = server
             .graphql(

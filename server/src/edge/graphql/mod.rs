@@ -43,34 +43,40 @@ pub struct AppSchema {
 
 /// Documents parsed before, by their text. The console's pages and an integration's polls
 /// send the same few operations again and again, and parsing one (async-graphql's parser, on
-/// pest) was 8 % of serving the incident list; a parsed document is copied instead.
-/// Bounded: past [`Documents::MAX`] texts the cache starts over, so a caller sending ever new
+/// pest) was 8 % of serving the incident list; a parsed document is copied instead. Only a
+/// document whose answer carried no error is kept (it passed validation and the depth and
+/// complexity limits), at most [`Documents::MAX`] of them, each at most
+/// [`Documents::MAX_TEXT`] long: past that the cache starts over, so a caller sending ever new
 /// documents costs a parse each, as before, and no memory.
 #[derive(Default)]
-struct Documents(std::sync::Mutex<std::collections::HashMap<String, Parsed>>);
+struct Documents(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>);
 
 /// A parsed document and its alias count.
-#[derive(Clone)]
 struct Parsed {
     document: async_graphql::parser::types::ExecutableDocument,
     aliases: usize,
 }
 
-impl Documents {
-    const MAX: usize = 512;
-    /// Longer texts are parsed every time: the cache holds operations, not payloads.
-    const MAX_TEXT: usize = 16 * 1024;
+/// A document parsed for this request, to keep if its answer carries no error.
+type Fresh = Option<(String, Parsed)>;
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Parsed>> {
+impl Documents {
+    const MAX: usize = 256;
+    /// Longer texts are parsed every time: the cache holds operations, not payloads.
+    const MAX_TEXT: usize = 8 * 1024;
+
+    fn entries(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, std::sync::Arc<Parsed>>> {
         // A cache: a panic while holding the lock leaves nothing to repair.
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn get(&self, text: &str) -> Option<Parsed> {
+    fn get(&self, text: &str) -> Option<std::sync::Arc<Parsed>> {
         self.entries().get(text).cloned()
     }
 
-    fn keep(&self, text: &str, parsed: Parsed) {
+    fn keep(&self, text: String, parsed: Parsed) {
         if text.len() > Documents::MAX_TEXT {
             return;
         }
@@ -78,7 +84,7 @@ impl Documents {
         if entries.len() >= Documents::MAX {
             entries.clear();
         }
-        entries.insert(text.to_owned(), parsed);
+        entries.insert(text, std::sync::Arc::new(parsed));
     }
 }
 
@@ -89,25 +95,26 @@ impl AppSchema {
     }
 
     /// The request, parsed (async-graphql keeps the document and does not parse it again),
-    /// or why it is refused.
+    /// and the document if it was parsed now; or why it is refused.
     fn admit(
         &self,
         mut request: async_graphql::Request,
-    ) -> Result<async_graphql::Request, Vec<async_graphql::ServerError>> {
-        let aliases = match self.documents.get(&request.query) {
-            Some(parsed) => {
-                request.set_parsed_query(parsed.document);
-                parsed.aliases
+    ) -> Result<(async_graphql::Request, Fresh), Vec<async_graphql::ServerError>> {
+        let (aliases, fresh) = match self.documents.get(&request.query) {
+            Some(kept) => {
+                request.set_parsed_query(kept.document.clone());
+                (kept.aliases, None)
             }
             None => {
+                let text =
+                    (request.query.len() <= Documents::MAX_TEXT).then(|| request.query.clone());
                 let document = request.parsed_query().map_err(|error| vec![error])?;
-                let parsed = Parsed {
-                    aliases: crate::edge::limits::count_aliases(document),
-                    document: document.clone(),
-                };
-                let aliases = parsed.aliases;
-                self.documents.keep(&request.query, parsed);
-                aliases
+                let aliases = crate::edge::limits::count_aliases(document);
+                let fresh = text.map(|text| {
+                    let document = document.clone();
+                    (text, Parsed { document, aliases })
+                });
+                (aliases, fresh)
             }
         };
         if aliases > self.max_aliases {
@@ -119,14 +126,22 @@ impl AppSchema {
                 None,
             )]);
         }
-        Ok(request)
+        Ok((request, fresh))
     }
 }
 
 impl async_graphql::Executor for AppSchema {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
         match self.admit(request) {
-            Ok(request) => self.schema.execute(request).await,
+            Ok((request, fresh)) => {
+                let response = self.schema.execute(request).await;
+                if let Some((text, parsed)) = fresh
+                    && response.errors.is_empty()
+                {
+                    self.documents.keep(text, parsed);
+                }
+                response
+            }
             Err(refused) => async_graphql::Response::from_errors(refused),
         }
     }
@@ -138,7 +153,7 @@ impl async_graphql::Executor for AppSchema {
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
         use futures_util::StreamExt;
         match self.admit(request) {
-            Ok(request) => self
+            Ok((request, _)) => self
                 .schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
             Err(refused) => {
@@ -358,16 +373,16 @@ mod tests {
         };
         let text = |i: usize| format!("{{ a{i}: __typename }}");
         for i in 0..Documents::MAX {
-            documents.keep(&text(i), parsed(&text(i)));
+            documents.keep(text(i), parsed(&text(i)));
         }
         assert_eq!(documents.entries().len(), Documents::MAX);
         assert!(documents.get(&text(0)).is_some());
-        documents.keep(&text(Documents::MAX), parsed(&text(Documents::MAX)));
+        documents.keep(text(Documents::MAX), parsed(&text(Documents::MAX)));
         assert_eq!(documents.entries().len(), 1);
         assert!(documents.get(&text(Documents::MAX)).is_some());
 
         let long = format!("{{ __typename }}{}", " ".repeat(Documents::MAX_TEXT));
-        documents.keep(&long, parsed(&long));
+        documents.keep(long.clone(), parsed(&long));
         assert!(documents.get(&long).is_none());
     }
 
