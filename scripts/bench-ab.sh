@@ -39,12 +39,6 @@ start "$bin_a" 31001
 start "$bin_b" 31002
 echo "A = $bin_a (port 31001), B = $bin_b (port 31002); waiting 40 s for the work seeding started"
 sleep 40
-cat > "$work/post.lua" <<'LUA'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
-wrk.body = os.getenv("BODY")
-LUA
 rps() { awk '/Requests\/sec/ { print $2 }'; }
 list='{"query":"{ incidents(first: 20) { totalCount edges { node { id title severity status service createdAt alertCount } } } }"}'
 echo "| round | build | { __typename } | incidents(first: 20) | SSR /incidents |"
@@ -55,9 +49,9 @@ for round in $(seq "$rounds"); do
     token=$(cat "$work/$port/token")
     cookie=$(cat "$work/$port/cookie")
     bare=$(TOKEN=$token BODY='{"query":"{ __typename }"}' taskset -c 1 \
-      wrk -t1 -c16 -d"${seconds}s" -s "$work/post.lua" "$base/graphql" | rps)
+      wrk -t1 -c16 -d"${seconds}s" -s scripts/bench-post.lua "$base/graphql" | rps)
     incidents=$(TOKEN=$token BODY=$list taskset -c 1 \
-      wrk -t1 -c16 -d"${seconds}s" -s "$work/post.lua" "$base/graphql" | rps)
+      wrk -t1 -c16 -d"${seconds}s" -s scripts/bench-post.lua "$base/graphql" | rps)
     ssr=$(taskset -c 1 wrk -t1 -c16 -d"${seconds}s" -H "Cookie: $cookie" "$base/incidents" | rps)
     build=A; [ "$port" = 31002 ] && build=B
     echo "| $round | $build | $bare | $incidents | $ssr |"

@@ -78,12 +78,6 @@ for _ in $(seq 180); do
   [ "$idle" -ge 5 ] && break
 done
 
-cat > "$work/post.lua" <<'EOF'
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer " .. os.getenv("TOKEN")
-wrk.body = os.getenv("BODY")
-EOF
 rps() { awk '/Requests\/sec/ { print $2 }'; }
 run_wrk() { # run_wrk LABEL [wrk args…] → prints the wrk summary, returns req/s in $last
   local label=$1; shift
@@ -97,10 +91,10 @@ echo
 echo "== 1. GraphQL read throughput (server on 1 core, wrk -t1 -c16, ${seconds}s each; credential cache ${credential_cache} s)"
 run_wrk 'GET /healthz (baseline)' "$base/healthz"
 health=$last
-TOKEN=$token BODY='{"query":"{ __typename }"}' run_wrk '{ __typename }' -s "$work/post.lua" "$base/graphql"
+TOKEN=$token BODY='{"query":"{ __typename }"}' run_wrk '{ __typename }' -s scripts/bench-post.lua "$base/graphql"
 bare=$last
 TOKEN=$token BODY='{"query":"{ incidents(first: 20) { totalCount edges { node { id title severity status service createdAt alertCount } } } }"}' \
-  run_wrk 'incidents(first: 20)' -s "$work/post.lua" "$base/graphql"
+  run_wrk 'incidents(first: 20)' -s scripts/bench-post.lua "$base/graphql"
 list=$last
 python3 -c "print(f'{{ __typename }} = {float($bare)/float($health)*100:.0f}% of /healthz ({float($bare):.0f} vs {float($health):.0f} req/s)')"
 python3 -c "print(f'incidents(first: 20) = {float($list)/float($bare)*100:.0f}% of {{ __typename }} ({float($list):.0f} vs {float($bare):.0f} req/s)')"
