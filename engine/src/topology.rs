@@ -206,33 +206,111 @@ pub struct Topology {
     incoming: Adjacency,
 }
 
-#[derive(Clone, Default)]
-struct Adjacency {
+/// A compressed adjacency: each service's neighbors, one list after another. Services are
+/// numbered in 16 bits when there are at most 65,536 of them: the lists take half the memory,
+/// and a walk, which reads a list at a random place for every service it expands, finds more
+/// of them in cache.
+#[derive(Clone)]
+enum Adjacency {
+    Narrow(Lists<u16>),
+    Wide(Lists<u32>),
+}
+
+impl Default for Adjacency {
+    fn default() -> Self {
+        Adjacency::Narrow(Lists::default())
+    }
+}
+
+#[derive(Clone)]
+struct Lists<I> {
     start: Vec<u32>,
-    list: Vec<u32>,
+    list: Vec<I>,
+}
+
+impl<I> Default for Lists<I> {
+    fn default() -> Self {
+        Lists {
+            start: Vec::new(),
+            list: Vec::new(),
+        }
+    }
+}
+
+impl<I: Copy + TryFrom<usize> + Into<u32>> Lists<I> {
+    /// `None` if a service's number does not fit in `I`.
+    fn build(
+        graph: &DiGraph<ServiceNode, ()>,
+        direction: Direction,
+        name_rank: &[u32],
+    ) -> Option<Self> {
+        let mut start = Vec::with_capacity(graph.node_count() + 1);
+        let mut list: Vec<I> = Vec::with_capacity(graph.edge_count());
+        for node in graph.node_indices() {
+            start.push(list.len() as u32);
+            let first = list.len();
+            for neighbor in graph.neighbors_directed(node, direction) {
+                list.push(I::try_from(neighbor.index()).ok()?);
+            }
+            list[first..].sort_unstable_by_key(|&n| name_rank[n.into() as usize]);
+        }
+        start.push(list.len() as u32);
+        Some(Lists { start, list })
+    }
+}
+
+impl<I> Lists<I> {
+    fn neighbors(&self, node: usize) -> &[I] {
+        &self.list[self.start[node] as usize..self.start[node + 1] as usize]
+    }
 }
 
 impl Adjacency {
     fn build(graph: &DiGraph<ServiceNode, ()>, direction: Direction, name_rank: &[u32]) -> Self {
-        let mut start = Vec::with_capacity(graph.node_count() + 1);
-        let mut list = Vec::with_capacity(graph.edge_count());
-        for node in graph.node_indices() {
-            start.push(list.len() as u32);
-            let first = list.len();
-            list.extend(
-                graph
-                    .neighbors_directed(node, direction)
-                    .map(|n| n.index() as u32),
-            );
-            list[first..].sort_unstable_by_key(|n| name_rank[*n as usize]);
+        match Lists::<u16>::build(graph, direction, name_rank) {
+            Some(narrow) => Adjacency::Narrow(narrow),
+            None => Adjacency::Wide(
+                Lists::<u32>::build(graph, direction, name_rank)
+                    .expect("a topology's services are numbered in 32 bits"),
+            ),
         }
-        start.push(list.len() as u32);
-        Adjacency { start, list }
     }
+}
 
-    fn neighbors(&self, node: usize) -> &[u32] {
-        &self.list[self.start[node] as usize..self.start[node + 1] as usize]
+/// Breadth-first from `queue[0]` (already marked in `seen`) along `lists`, up to `max_depth`
+/// hops: appends each service met to `queue` and each depth's end to `ends`; returns how much
+/// of `queue` it filled.
+fn breadth_first<I: Copy + Into<u32>>(
+    lists: &Lists<I>,
+    max_depth: u32,
+    seen: &mut [u64],
+    queue: &mut [u32],
+    ends: &mut Vec<usize>,
+) -> usize {
+    // Each service enters the queue at most once, so `len` stays within it.
+    let mut len = 1;
+    let mut level = 0..1;
+    for _ in 0..max_depth {
+        for i in level.clone() {
+            let node = queue[i] as usize;
+            for &neighbor in lists.neighbors(node) {
+                let neighbor: u32 = neighbor.into();
+                let word = &mut seen[neighbor as usize / 64];
+                let bit = 1u64 << (neighbor % 64);
+                if *word & bit == 0 {
+                    *word |= bit;
+                    queue[len] = neighbor;
+                    len += 1;
+                }
+            }
+        }
+        if len == level.end {
+            break;
+        }
+        level = level.end..len;
+        ends.push(len);
     }
+    len
 }
 
 impl fmt::Debug for Topology {
@@ -406,28 +484,10 @@ impl Topology {
             let start = start.index();
             seen[start / 64] |= 1 << (start % 64);
             queue[0] = start as u32;
-            // Each service enters the queue at most once, so `len` stays within it.
-            let mut len = 1;
-            let mut level = 0..1;
-            for _ in 0..max_depth {
-                for i in level.clone() {
-                    let node = queue[i] as usize;
-                    for &neighbor in adjacency.neighbors(node) {
-                        let word = &mut seen[neighbor as usize / 64];
-                        let bit = 1u64 << (neighbor % 64);
-                        if *word & bit == 0 {
-                            *word |= bit;
-                            queue[len] = neighbor;
-                            len += 1;
-                        }
-                    }
-                }
-                if len == level.end {
-                    break;
-                }
-                level = level.end..len;
-                ends.push(len);
-            }
+            let len = match adjacency {
+                Adjacency::Narrow(lists) => breadth_first(lists, max_depth, seen, queue, ends),
+                Adjacency::Wide(lists) => breadth_first(lists, max_depth, seen, queue, ends),
+            };
             scratch.filled = len;
             reached(Levels {
                 order: &scratch.queue[..len],

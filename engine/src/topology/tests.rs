@@ -288,3 +288,38 @@ proptest::proptest! {
         }
     }
 }
+
+/// Past 65,536 services the adjacency numbers services in 32 bits: walks over the services
+/// numbered beyond 16 bits give the same answers as near the start.
+#[test]
+fn walks_past_sixteen_bit_service_numbers() {
+    let n = 70_000;
+    let name = |i: usize| format!("svc-{i:05}");
+    // A chain: each service depends on the next; the last one is a database.
+    let specs: Vec<ServiceSpec> = (0..n)
+        .map(|i| ServiceSpec {
+            name: name(i),
+            kind: if i == n - 1 {
+                ServiceKind::Database
+            } else {
+                ServiceKind::Service
+            },
+            namespace: None,
+            depends_on: if i + 1 < n { vec![name(i + 1)] } else { vec![] },
+        })
+        .collect();
+    let t = Topology::from_specs(&specs).unwrap();
+    assert!(matches!(t.outgoing, Adjacency::Wide(_)));
+    assert_eq!(
+        blast(&t, &name(n - 1), 3),
+        "svc-69998@1 svc-69997@2 svc-69996@3"
+    );
+    assert_eq!(blast(&t, &name(2), 3), "svc-00001@1 svc-00000@2");
+    assert_eq!(
+        causes(&t, &name(n - 3), 3, &[&name(n - 1), &name(n - 2)]),
+        "svc-69999@2#1 svc-69998@1#2"
+    );
+    let small = graph("a>b b>c");
+    assert!(matches!(small.outgoing, Adjacency::Narrow(_)));
+    assert_eq!(blast(&small, "c", 3), "b@1 a@2");
+}
