@@ -47,7 +47,11 @@ pub async fn render_page(State(state): State<AppState>, request: Request) -> Res
         .unwrap_or_default();
     let schema = state.schema.clone();
     let options = state.leptos.clone();
-    let handler = leptos_axum::render_app_to_stream_in_order_with_context(
+    // The page is rendered whole once its data has arrived and sent in one piece: streaming
+    // it in order sent the same bytes in many writes, each through hyper and the socket
+    // (`scripts/bench-ab.sh`: +14 % pages/s, BENCHMARKS.md). Its data comes from this
+    // process's database, so the first byte waits milliseconds at most.
+    let handler = leptos_axum::render_app_async_with_context(
         move || {
             provide_context(Transport::new(InProcessTransport {
                 schema: schema.clone(),
