@@ -222,19 +222,10 @@ impl Default for Adjacency {
     }
 }
 
-#[derive(Clone)]
+#[derive(Clone, Default)]
 struct Lists<I> {
     start: Vec<u32>,
     list: Vec<I>,
-}
-
-impl<I> Default for Lists<I> {
-    fn default() -> Self {
-        Lists {
-            start: Vec::new(),
-            list: Vec::new(),
-        }
-    }
 }
 
 impl<I: Copy + TryFrom<usize> + Into<u32>> Lists<I> {
