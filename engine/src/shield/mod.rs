@@ -24,7 +24,7 @@ use regex_automata::util::{pool::Pool, syntax};
 use regex_automata::{Anchored, Input, MatchKind, hybrid, meta};
 use serde::Deserialize;
 
-use detectors::{BUILTINS, Check, ValuePart, luhn_valid, value_range};
+use detectors::{BUILTINS, Check, Shape, Start, ValuePart, luhn_valid, value_range};
 pub use pseudonyms::Pseudonyms;
 pub use vault::{VaultError, VaultKey};
 
@@ -53,6 +53,9 @@ struct Detector {
     kind: String,
     check: Check,
     value: ValuePart,
+    /// The shape whose matches are read directly instead of by the automaton
+    /// ([`starts::direct_match`]).
+    shape: Option<Shape>,
 }
 
 /// A detected value: its byte range in the text and its kind (`IP`, `EMAIL`, …).
@@ -76,6 +79,17 @@ fn secret<'s>(start: usize, end: usize) -> Finding<'s> {
 struct Scratch {
     candidates: Vec<starts::Candidate>,
     secrets: Vec<(usize, usize)>,
+}
+
+/// Where a text's candidates of the literals found anywhere come from: a search of the text,
+/// or the search of the block of lines it lies in (a stream's), from `offset` in the block.
+#[derive(Clone, Copy)]
+enum Anywhere<'a> {
+    Search,
+    Found {
+        candidates: &'a [starts::Candidate],
+        offset: usize,
+    },
 }
 
 type MakeCaches =
@@ -150,6 +164,10 @@ impl Shield {
                 kind: b.kind.to_owned(),
                 check: b.check,
                 value: b.value,
+                shape: match b.start {
+                    Start::Shape(shape) => Some(shape),
+                    _ => None,
+                },
             })
             .collect();
         let mut dfas = Vec::with_capacity(BUILTINS.len() + custom.len());
@@ -180,6 +198,7 @@ impl Shield {
                 kind: c.label.clone(),
                 check: Check::None,
                 value: ValuePart::Whole,
+                shape: None,
             });
         }
         let for_caches = dfas.clone();
@@ -271,19 +290,30 @@ impl Shield {
     pub fn find(&self, text: &str) -> Vec<Finding<'_>> {
         let mut findings = Vec::new();
         let mut caches = self.caches.get();
-        self.each_finding(text, &mut Scratch::default(), &mut caches, |finding| {
-            findings.push(finding)
-        });
+        let mut scratch = Scratch::default();
+        self.each_finding(
+            text,
+            &mut scratch,
+            &mut caches,
+            Anywhere::Search,
+            |finding| findings.push(finding),
+        );
         findings
     }
 
     /// The positions where a detector's pattern may match, in order of position and then of
     /// priority; and the bare AWS secret keys, in order.
-    fn candidates(&self, text: &str, scratch: &mut Scratch) {
+    fn candidates(&self, text: &str, scratch: &mut Scratch, anywhere: Anywhere<'_>) {
         scratch.candidates.clear();
         scratch.secrets.clear();
         let out = &mut scratch.candidates;
         self.starts.collect(text, out, &mut scratch.secrets);
+        match anywhere {
+            Anywhere::Search => self.starts.anywhere(text.as_bytes(), out),
+            Anywhere::Found { candidates, offset } => {
+                out.extend(candidates.iter().map(|&(at, index)| (at - offset, index)))
+            }
+        }
         for (index, regex) in &self.custom {
             let mut at = 0;
             while let Some(m) = regex.search(&Input::new(text).range(at..)) {
@@ -302,16 +332,27 @@ impl Shield {
         text: &str,
         scratch: &mut Scratch,
         caches: &mut [hybrid::dfa::Cache],
+        anywhere: Anywhere<'_>,
         mut found: impl FnMut(Finding<'s>),
     ) {
-        self.candidates(text, scratch);
+        self.candidates(text, scratch, anywhere);
         let mut confirmed = |start: usize, index: usize| {
-            let input = Input::new(text).range(start..).anchored(Anchored::Yes);
-            // No quit bytes and no give-up threshold are configured: a search cannot fail.
-            let end = self.anchored[index]
-                .try_search_fwd(&mut caches[index], &input)
-                .ok()??;
-            self.confirm(index, text, start, end.offset())
+            let direct = self.detectors[index]
+                .shape
+                .and_then(|shape| starts::direct_match(shape, text.as_bytes(), start));
+            let end = match direct {
+                Some(end) => end?,
+                None => {
+                    let input = Input::new(text).range(start..).anchored(Anchored::Yes);
+                    // No quit bytes and no give-up threshold are configured: a search cannot
+                    // fail.
+                    self.anchored[index]
+                        .try_search_fwd(&mut caches[index], &input)
+                        .ok()??
+                        .offset()
+                }
+            };
+            self.confirm(index, text, start, end)
         };
         // Bare AWS secret keys come from the word pass; where one overlaps a pattern's
         // finding, the pattern's finding wins.
@@ -392,6 +433,8 @@ impl Shield {
         let mut scratch = Scratch::default();
         let mut caches = self.caches.get();
         let mut redacted = String::new();
+        // The candidates of the literals found anywhere in a block, in order.
+        let mut anywhere = Vec::new();
         // Whole lines are taken from a block at a time; a partial last line waits for the
         // next read (or the end of the input).
         // Zeroed once (and again only where a line longer than a block makes it grow).
@@ -428,12 +471,27 @@ impl Shield {
                 Ok(text) => std::borrow::Cow::Borrowed(text),
                 Err(_) => String::from_utf8_lossy(&block[..whole]),
             };
+            // The literals found anywhere are searched once per block: one search of a
+            // megabyte costs less than its set-up on every line.
+            anywhere.clear();
+            self.starts.anywhere(text.as_bytes(), &mut anywhere);
+            anywhere.sort_unstable();
             let mut line_start = 0;
+            let mut next = 0;
             let newlines = memchr::memchr_iter(b'\n', text.as_bytes()).map(|newline| newline + 1);
             for line_end in newlines.chain(std::iter::once(text.len())) {
+                let first = next;
+                while anywhere.get(next).is_some_and(|&(at, _)| at < line_end) {
+                    next += 1;
+                }
+                let found = Anywhere::Found {
+                    candidates: &anywhere[first..next],
+                    offset: line_start,
+                };
                 // A newline is one byte of ASCII: every line lies on character boundaries.
                 if let Some(line) = text.get(line_start..line_end).filter(|l| !l.is_empty()) {
-                    self.redact_with(line, &mut names, &mut redacted, &mut scratch, &mut caches);
+                    let (names, out) = (&mut names, &mut redacted);
+                    self.redact_with(line, names, out, &mut scratch, &mut caches, found);
                 }
                 line_start = line_end;
             }
@@ -452,7 +510,15 @@ impl Shield {
     /// (for streams: one buffer for every line).
     pub fn redact_into(&self, text: &str, names: &mut Pseudonyms, out: &mut String) {
         let mut caches = self.caches.get();
-        self.redact_with(text, names, out, &mut Scratch::default(), &mut caches);
+        let mut scratch = Scratch::default();
+        self.redact_with(
+            text,
+            names,
+            out,
+            &mut scratch,
+            &mut caches,
+            Anywhere::Search,
+        );
     }
 
     fn redact_with(
@@ -462,9 +528,10 @@ impl Shield {
         out: &mut String,
         scratch: &mut Scratch,
         caches: &mut [hybrid::dfa::Cache],
+        anywhere: Anywhere<'_>,
     ) {
         let mut last = 0;
-        self.each_finding(text, scratch, caches, |finding| {
+        self.each_finding(text, scratch, caches, anywhere, |finding| {
             // Findings lie on ASCII boundaries; `get` keeps this panic-free regardless.
             let (Some(before), Some(value)) = (
                 text.get(last..finding.start),

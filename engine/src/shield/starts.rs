@@ -33,8 +33,7 @@ struct Literal {
     start: Start,
 }
 
-/// A literal found wherever it is, by its least common byte: a `memchr` for one byte costs
-/// less per line than a substring search's set-up.
+/// A literal found wherever it is, by its least common byte.
 #[derive(Debug)]
 struct Anywhere {
     literal: &'static [u8],
@@ -333,8 +332,9 @@ impl Starts {
         }
     }
 
-    /// Every candidate in `text`, appended to `out` (unsorted), from one pass over its bytes;
-    /// and the bare AWS secret keys (byte ranges, in order) in `secrets`.
+    /// Every candidate in `text` but those of the literals found anywhere ([`Starts::anywhere`]),
+    /// appended to `out` (unsorted), from one pass over its bytes; and the bare AWS secret keys
+    /// (byte ranges, in order) in `secrets`.
     pub(crate) fn collect(
         &self,
         text: &str,
@@ -381,16 +381,22 @@ impl Starts {
             at += 1;
         }
         secret_run(bytes, run, bytes.len(), secrets);
+    }
+
+    /// The candidates of the literals found anywhere (`eyJ`, base64 PEM) in `text`, appended
+    /// to `out` literal by literal. No run they stand for crosses a newline, so a block of
+    /// lines searched at once gives each line the candidates a search of it alone would.
+    pub(crate) fn anywhere(&self, text: &[u8], out: &mut Vec<Candidate>) {
         for literal in &self.anywhere {
             // Later occurrences in the same run share the first one's fate: only it is tried.
             let mut run_end = 0;
-            for rare in memchr::memchr_iter(literal.rare, bytes) {
+            for rare in memchr::memchr_iter(literal.rare, text) {
                 let Some(at) = rare.checked_sub(literal.rare_at) else {
                     continue;
                 };
-                if at >= run_end && bytes[at..].starts_with(literal.literal) {
+                if at >= run_end && text[at..].starts_with(literal.literal) {
                     out.push((at, literal.detector));
-                    run_end = at + run_len(bytes, at, literal.class, usize::MAX).max(1);
+                    run_end = at + run_len(text, at, literal.class, usize::MAX).max(1);
                 }
             }
         }
@@ -535,6 +541,51 @@ impl Starts {
         }
         end
     }
+}
+
+/// Where the match of a shape detector's pattern that starts at `at` ends, read directly for
+/// the shapes whose pattern is a fixed series of maximal runs (the commonest values of a log:
+/// IPv4 addresses and UUIDs), instead of running the automaton: `Some(None)` when the pattern
+/// does not match there, `None` for the other shapes (their automaton decides). It agrees with
+/// the pattern at every position (`tests.rs` checks both on generated text).
+pub(crate) fn direct_match(shape: Shape, bytes: &[u8], at: usize) -> Option<Option<usize>> {
+    // `\b` before the first group: a word character that no word character precedes.
+    let starts_word = is(bytes, at, WORD) && !(at > 0 && is(bytes, at - 1, WORD));
+    // `\b` after the last group, which ends a maximal run of the group's class.
+    let ends_word = |end: usize| !is(bytes, end, WORD);
+    // Groups of one to `most` `class` bytes (each run maximal) joined by `separator`: where
+    // the last ends. A run cut short by the class cannot be extended or shortened into a
+    // match: the next byte is the separator or it is not.
+    let groups = |count: usize, separator: u8, class: u16, most: usize| {
+        let mut end = at;
+        for group in 0..count {
+            let from = end;
+            while end - from <= most
+                && let Some(&b) = bytes.get(end)
+                && CLASSES[usize::from(b)] & class != 0
+            {
+                end += 1;
+            }
+            if end == from || end - from > most {
+                return None;
+            }
+            if group + 1 < count {
+                if bytes.get(end) != Some(&separator) {
+                    return None;
+                }
+                end += 1;
+            }
+        }
+        Some(end)
+    };
+    let end = match shape {
+        // `\b[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\b`
+        Shape::Ipv4 => groups(4, b'.', DIGIT, 3),
+        // `\b[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+-[0-9A-Fa-f]+\b`
+        Shape::Uuid => groups(5, b'-', HEX, usize::MAX - 1),
+        Shape::Mac | Shape::DottedMac | Shape::Ipv6 | Shape::Card => return None,
+    };
+    Some(end.filter(|&end| starts_word && ends_word(end)))
 }
 
 /// Whether the word `at..end` may begin a shape: the first tests of [`Starts::shapes_at`]

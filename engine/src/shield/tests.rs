@@ -888,15 +888,9 @@ fn redact_stream_gives_the_same_from_short_and_interrupted_reads() {
     );
 }
 
-/// A line longer than the stream's block (1 MiB, read in halves) is redacted whole, as
-/// `redact` does it, with the lines around it.
-#[test]
-fn redact_stream_redacts_a_line_longer_than_its_block() {
-    let long = format!(
-        "start 10.0.0.1 {} password=hunter22 end bob@x.io\n",
-        "word ".repeat(700_000)
-    );
-    let input = format!("first 10.0.0.2\n{long}last 10.0.0.1\n");
+/// `input` through `redact_stream`, and its lines through `redact` one by one with one label
+/// map.
+fn streamed_and_line_by_line(input: &str) -> (String, String) {
     let shield = Shield::builtin();
     let mut streamed = Vec::new();
     shield
@@ -907,7 +901,19 @@ fn redact_stream_redacts_a_line_longer_than_its_block() {
         .split_inclusive('\n')
         .map(|line| shield.redact(line, &mut names))
         .collect();
-    let streamed = String::from_utf8(streamed).unwrap();
+    (String::from_utf8(streamed).unwrap(), expected)
+}
+
+/// A line longer than the stream's block (1 MiB, read in halves) is redacted whole, as
+/// `redact` does it, with the lines around it.
+#[test]
+fn redact_stream_redacts_a_line_longer_than_its_block() {
+    let long = format!(
+        "start 10.0.0.1 {} password=hunter22 end bob@x.io\n",
+        "word ".repeat(700_000)
+    );
+    let input = format!("first 10.0.0.2\n{long}last 10.0.0.1\n");
+    let (streamed, expected) = streamed_and_line_by_line(&input);
     assert!(
         streamed.starts_with("first [IP_1]\nstart [IP_2] word"),
         "{}",
@@ -915,4 +921,71 @@ fn redact_stream_redacts_a_line_longer_than_its_block() {
     );
     assert!(streamed.ends_with("end [EMAIL_1]\nlast [IP_2]\n"));
     assert_eq!(streamed, expected);
+}
+
+/// A stream searches each block of lines for the literals found anywhere (`eyJ`, base64 PEM)
+/// at once: every line is redacted as it is on its own, a literal cut by a line end included.
+#[test]
+fn redact_stream_finds_the_literals_of_each_line_as_its_line_alone_does() {
+    let jwt = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJlX2hlcmU";
+    let pem = "LS0tLS1CRUdJTiBSU0EgUFJJVkFURSBLRVktLS0tLQpNSUlFb3dJQkFBS0NBUUVB";
+    let input = format!(
+        "a {jwt}\nb x{jwt} {jwt}\ncut ey\nJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln\n\
+         key: {pem}\nplain line\n{jwt} and {pem}\nLS0tLS1C\nRUdJTiBSU0E="
+    );
+    let (streamed, expected) = streamed_and_line_by_line(&input);
+    assert_eq!(streamed, expected);
+    assert_eq!(streamed.matches("[JWT_1]").count(), 4, "{streamed}");
+    assert_eq!(streamed.matches("[SECRET_1]").count(), 2, "{streamed}");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2_000))]
+    /// At every position of text made of the pieces of dotted numbers and UUIDs, a shape read
+    /// directly (IPv4, UUID) matches where its pattern's anchored search does, and ends there.
+    #[test]
+    fn shapes_read_directly_end_where_their_patterns_do(
+        pieces in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "0", "1", "12", "255", "256", "1234", ".", "..", "-", "--", "a", "F", "g", "_",
+                " ", ":", "é", "3f2b8c1e", "9d4a", "4E6F", "1c5d7e9f0a3b", "10.0.0.1",
+                "3f2b8c1e-9d4a-4e6f-8b2a-1c5d7e9f0a3b",
+            ]),
+            0..16,
+        )
+    ) {
+        use regex_automata::{Anchored, Input};
+        let text: String = pieces.concat();
+        static SHAPES: std::sync::OnceLock<Vec<(Shape, regex_automata::meta::Regex)>> =
+            std::sync::OnceLock::new();
+        let shapes_and_patterns = SHAPES.get_or_init(|| {
+            BUILTINS
+                .iter()
+                .filter_map(|builtin| match builtin.start {
+                    Start::Shape(shape) => Some((
+                        shape,
+                        build(&[builtin.pattern]).expect("built-in pattern compiles"),
+                    )),
+                    _ => None,
+                })
+                .collect()
+        });
+        let mut shapes = 0;
+        for (shape, regex) in shapes_and_patterns {
+            let shape = *shape;
+            for at in 0..=text.len() {
+                let Some(direct) = starts::direct_match(shape, text.as_bytes(), at) else {
+                    break;
+                };
+                shapes += usize::from(at == 0);
+                let input = Input::new(&text).range(at..).anchored(Anchored::Yes);
+                proptest::prop_assert_eq!(
+                    direct,
+                    regex.search(&input).map(|m| m.end()),
+                    "{:?} at {}", text, at
+                );
+            }
+        }
+        proptest::prop_assert_eq!(shapes, 2);
+    }
 }
