@@ -426,10 +426,12 @@ impl Starts {
 
     /// A key word ends at `end` if a value's lead-in follows.
     fn word_end(&self, bytes: &[u8], end: usize, out: &mut Vec<Candidate>) {
-        if !lead_in(bytes, end) {
+        // Most words end in a byte no key word ends in (a digit, most letters): decided before
+        // what follows them is read.
+        let keys = &self.keys[usize::from(bytes[end - 1].to_ascii_lowercase())];
+        if keys.is_empty() || !lead_in(bytes, end) {
             return;
         }
-        let keys = &self.keys[usize::from(bytes[end - 1].to_ascii_lowercase())];
         let tail = end.checked_sub(3).and_then(|at| tag(bytes, at));
         for literal in keys {
             if tail == Some(literal.tag) && ends_with_ignore_case(bytes, end, literal.bytes) {
