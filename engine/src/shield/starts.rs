@@ -471,6 +471,15 @@ impl Starts {
                     .count()
                     >= 13
         };
+        // After a group of four, eight or twelve digits and its separator, a card goes on with
+        // digits: a group of four (six for American Express), or after twelve its last one to
+        // seven. Dates (`2026-11-25`) stop here.
+        let grouped = || {
+            let digits = if len == 12 { 1 } else { 4 };
+            bytes
+                .get(end + 1..end + 1 + digits)
+                .is_some_and(|group| group.iter().all(u8::is_ascii_digit))
+        };
         match bytes.get(end) {
             Some(b'-') => {
                 if len == 8
@@ -483,7 +492,7 @@ impl Starts {
                 if len == 2 && byte(5) == Some(b'-') && byte(14) == Some(b'-') {
                     self.push_shape(Shape::Mac, at, out);
                 }
-                if matches!(len, 4 | 8 | 12) && card() {
+                if matches!(len, 4 | 8 | 12) && grouped() && card() {
                     self.push_shape(Shape::Card, at, out);
                 }
             }
@@ -501,7 +510,7 @@ impl Starts {
                     self.push_shape(Shape::DottedMac, at, out);
                 }
             }
-            Some(b' ') if matches!(len, 4 | 8 | 12) && card() => {
+            Some(b' ') if matches!(len, 4 | 8 | 12) && grouped() && card() => {
                 self.push_shape(Shape::Card, at, out)
             }
             _ => {}
