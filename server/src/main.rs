@@ -1,11 +1,21 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use server::edge::cli::{Cli, Command};
+use server::edge::commands;
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    let cli = server::edge::cli::Cli::parse();
-    match server::edge::commands::run(cli).await {
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        // A filter on standard input: no runtime to start.
+        Some(Command::Redact) => commands::redact(&cli),
+        _ => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|runtime| runtime.block_on(commands::run(cli))),
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("error: {error:#}");

@@ -154,14 +154,25 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Some(Command::Eval(args)) => eval_command(args).await,
-        Some(Command::Redact) => {
-            let shield = engine::shield::Shield::new(&config.shield.detectors)?;
-            let stdin = std::io::stdin();
-            let stdout = std::io::stdout();
-            shield.redact_stream(stdin.lock(), std::io::BufWriter::new(stdout.lock()))?;
-            Ok(())
-        }
+        Some(Command::Redact) => redact_stdin(&config),
     }
+}
+
+/// `awoooi redact` without an async runtime: a filter from standard input to standard output
+/// has nothing to wait on but its reads, and starting the runtime's threads is a tenth of its
+/// start-up. Configuration and logging as for every command.
+pub fn redact(cli: &Cli) -> anyhow::Result<()> {
+    let config = Config::resolve(cli, |key| std::env::var(key).ok())?;
+    telemetry::init_tracing(config.log_format);
+    redact_stdin(&config)
+}
+
+fn redact_stdin(config: &Config) -> anyhow::Result<()> {
+    let shield = engine::shield::Shield::new(&config.shield.detectors)?;
+    let stdin = std::io::stdin();
+    let stdout = std::io::stdout();
+    shield.redact_stream(stdin.lock(), std::io::BufWriter::new(stdout.lock()))?;
+    Ok(())
 }
 
 /// `awoooi eval`: runs the suite, prints progress and the report; fails if a single-cause
