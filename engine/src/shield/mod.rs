@@ -53,7 +53,8 @@ struct Detector {
     kind: String,
     check: Check,
     value: ValuePart,
-    /// The shape whose matches are read directly instead of by the automaton
+    /// The shape the word pass finds this detector's candidates by, if it is one; the
+    /// matches of some shapes are read directly instead of by the automaton
     /// ([`starts::direct_match`]).
     shape: Option<Shape>,
 }
@@ -84,7 +85,7 @@ struct Scratch {
 /// Where a text's candidates of the literals found anywhere come from: a search of the text,
 /// or the search of the block of lines it lies in (a stream's), from `offset` in the block.
 #[derive(Clone, Copy)]
-enum Anywhere<'a> {
+enum AnywhereCandidates<'a> {
     Search,
     Found {
         candidates: &'a [starts::Candidate],
@@ -295,7 +296,7 @@ impl Shield {
             text,
             &mut scratch,
             &mut caches,
-            Anywhere::Search,
+            AnywhereCandidates::Search,
             |finding| findings.push(finding),
         );
         findings
@@ -303,14 +304,14 @@ impl Shield {
 
     /// The positions where a detector's pattern may match, in order of position and then of
     /// priority; and the bare AWS secret keys, in order.
-    fn candidates(&self, text: &str, scratch: &mut Scratch, anywhere: Anywhere<'_>) {
+    fn candidates(&self, text: &str, scratch: &mut Scratch, anywhere: AnywhereCandidates<'_>) {
         scratch.candidates.clear();
         scratch.secrets.clear();
         let out = &mut scratch.candidates;
         self.starts.collect(text, out, &mut scratch.secrets);
         match anywhere {
-            Anywhere::Search => self.starts.anywhere(text.as_bytes(), out),
-            Anywhere::Found { candidates, offset } => {
+            AnywhereCandidates::Search => self.starts.anywhere(text.as_bytes(), out),
+            AnywhereCandidates::Found { candidates, offset } => {
                 out.extend(candidates.iter().map(|&(at, index)| (at - offset, index)))
             }
         }
@@ -332,7 +333,7 @@ impl Shield {
         text: &str,
         scratch: &mut Scratch,
         caches: &mut [hybrid::dfa::Cache],
-        anywhere: Anywhere<'_>,
+        anywhere: AnywhereCandidates<'_>,
         mut found: impl FnMut(Finding<'s>),
     ) {
         self.candidates(text, scratch, anywhere);
@@ -484,7 +485,7 @@ impl Shield {
                 while anywhere.get(next).is_some_and(|&(at, _)| at < line_end) {
                     next += 1;
                 }
-                let found = Anywhere::Found {
+                let found = AnywhereCandidates::Found {
                     candidates: &anywhere[first..next],
                     offset: line_start,
                 };
@@ -517,7 +518,7 @@ impl Shield {
             out,
             &mut scratch,
             &mut caches,
-            Anywhere::Search,
+            AnywhereCandidates::Search,
         );
     }
 
@@ -528,7 +529,7 @@ impl Shield {
         out: &mut String,
         scratch: &mut Scratch,
         caches: &mut [hybrid::dfa::Cache],
-        anywhere: Anywhere<'_>,
+        anywhere: AnywhereCandidates<'_>,
     ) {
         let mut last = 0;
         self.each_finding(text, scratch, caches, anywhere, |finding| {
