@@ -1,7 +1,10 @@
 //! AWOOOI's web UI: the HTML shell, the app and its routes.
 //!
 //! Built twice: with `ssr` into the server (rendering) and with `hydrate` into the WASM bundle
-//! (interactivity). Pages read data only through [`graphql`].
+//! (interactivity). Leptos runs in islands mode: pages are rendered by the server only, and
+//! just the `#[island]` components (buttons, forms, live lists, the incident page) are
+//! compiled into the bundle and hydrated in the browser, from props the server serialises.
+//! Links are plain page loads. Pages read data only through [`graphql`].
 
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Title, provide_meta_context};
@@ -39,7 +42,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <meta name="color-scheme" content="dark"/>
                 <link rel="stylesheet" id="awoooi" href=format!("/pkg/{}.css", options.output_name)/>
-                <HydrationScripts options/>
+                <HydrationScripts options islands=true/>
                 <MetaTags/>
             </head>
             <body>
@@ -52,21 +55,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    #[cfg(feature = "hydrate")]
-    if use_context::<graphql::Transport>().is_none() {
-        provide_context(graphql::Transport::browser());
-    }
-    // Effects only run in the browser: this marks the page as hydrated (e2e tests wait for it).
-    Effect::new(move |_| {
-        #[cfg(feature = "hydrate")]
-        if let Some(body) = web_sys::window()
-            .and_then(|w| w.document())
-            .and_then(|d| d.body())
-        {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
-
     view! {
         <Title formatter=|page: String| format!("{page} · AWOOOI")/>
         <Router>
@@ -87,5 +75,21 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/oncall") view=|| view! { <Layout><OncallPage/></Layout> }/>
             </Routes>
         </Router>
+        <HydrationMark/>
     }
+}
+
+/// The page's last island: the browser hydrates islands in document order, so when this one
+/// runs the others have. It marks the page as hydrated (e2e tests wait for it).
+#[island]
+fn HydrationMark() -> impl IntoView {
+    Effect::new(move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(body) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.body())
+        {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
 }

@@ -38,7 +38,7 @@ test("a wrong password is refused in place, without a page load", async ({ page 
   await expect(page).toHaveURL(/\/login$/);
 });
 
-test("navigation between pages is client-side and sign-out ends the session", async ({ page }) => {
+test("the main navigation opens a page and sign-out ends the session", async ({ page }) => {
   await signIn(page, "erin");
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "FinOps" }).click();
   await expect(page).toHaveURL(/\/finops$/);

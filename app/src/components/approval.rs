@@ -100,7 +100,8 @@ pub struct CardPermission {
 }
 
 /// One approval as the card shows it. Every operation (list, one, live, approve, reject)
-/// selects the same fragment; [`Card::from_generated`] turns any of their types into this.
+/// selects the same fragment (`CardFields`), and each answer is decoded straight into this
+/// type ([`answers`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Card {
@@ -133,14 +134,6 @@ pub struct Card {
 }
 
 impl Card {
-    /// From any generated response type carrying the `CardFields` fragment.
-    pub fn from_generated(value: impl Serialize) -> Result<Card, graphql::ApiError> {
-        // Through text, not `serde_json::Value`: see `graphql::GraphqlTransport`.
-        serde_json::to_string(&value)
-            .and_then(|text| serde_json::from_str(&text))
-            .map_err(|e| graphql::ApiError::transport(format!("unexpected approval: {e}")))
-    }
-
     /// Still waiting or running (PENDING, APPROVED, EXECUTING).
     pub fn is_open(&self) -> bool {
         matches!(
@@ -194,6 +187,68 @@ impl Card {
         } else {
             format!("lowered by trust {} on {}", self.trust, self.pattern)
         }
+    }
+}
+
+/// The approval operations' answers, shaped as their documents in `approvals.graphql` select
+/// them, with a [`Card`] wherever they select `CardFields`: decoded with
+/// `Transport::run_as`, so the browser carries the card's decoder once rather than a generated
+/// decoder per operation (and an encoder back to reach the card).
+pub mod answers {
+    use serde::Deserialize;
+
+    use super::Card;
+
+    /// `ApprovalList`.
+    #[derive(Debug, Deserialize)]
+    pub struct List {
+        pub approvals: Edges,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Edges {
+        pub edges: Vec<Edge>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct Edge {
+        pub node: Card,
+    }
+
+    /// `ApprovalOne`.
+    #[derive(Debug, Deserialize)]
+    pub struct One {
+        pub approval: Option<Card>,
+    }
+
+    /// `ApprovalLive`.
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Live {
+        pub approval_updates: Card,
+    }
+
+    /// `ApproveCard`.
+    #[derive(Debug, Deserialize)]
+    pub struct Approved {
+        pub approve: Card,
+    }
+
+    /// `RejectCard`.
+    #[derive(Debug, Deserialize)]
+    pub struct Rejected {
+        pub reject: Card,
+    }
+
+    /// `IncidentApprovals`.
+    #[derive(Debug, Deserialize)]
+    pub struct OfIncident {
+        pub incident: Option<IncidentCards>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    pub struct IncidentCards {
+        pub approvals: Vec<Card>,
     }
 }
 
@@ -251,17 +306,21 @@ pub fn ApprovalCard(card: Card, on_change: Callback<Card>) -> impl IntoView {
         leptos::task::spawn_local(async move {
             let result = if approve {
                 transport
-                    .run::<graphql::ApproveCard>(graphql::approve_card::Variables {
-                        id,
-                        comment: (!why.trim().is_empty()).then_some(why),
-                    })
+                    .run_as::<graphql::ApproveCard, answers::Approved>(
+                        graphql::approve_card::Variables {
+                            id,
+                            comment: (!why.trim().is_empty()).then_some(why),
+                        },
+                    )
                     .await
-                    .and_then(|data| Card::from_generated(data.approve))
+                    .map(|data| data.approve)
             } else {
                 transport
-                    .run::<graphql::RejectCard>(graphql::reject_card::Variables { id, reason: why })
+                    .run_as::<graphql::RejectCard, answers::Rejected>(
+                        graphql::reject_card::Variables { id, reason: why },
+                    )
                     .await
-                    .and_then(|data| Card::from_generated(data.reject))
+                    .map(|data| data.reject)
             };
             busy.set(false);
             match result {
@@ -510,8 +569,8 @@ mod tests {
     }
 
     #[test]
-    fn generated_responses_convert_into_cards() {
-        let generated = serde_json::json!({
+    fn cards_decode_from_the_fragments_json() {
+        let fragment = serde_json::json!({
             "id": "7", "status": "PENDING", "baseRisk": "HIGH", "effectiveRisk": "HIGH",
             "trust": 0, "pattern": "p", "requiredSignatures": 2,
             "requiredRoles": ["ADMIN"], "mandatoryRoles": [], "requestedBy": "awoooi",
@@ -526,13 +585,13 @@ mod tests {
             "viewerCanSign": {"allowed": false, "reason": "no"},
             "viewerCanReject": {"allowed": false, "reason": "no"}
         });
-        let card = Card::from_generated(generated).unwrap();
+        let card: Card = serde_json::from_value(fragment).unwrap();
         assert_eq!(card.dry_run.blast_radius, 3);
         assert_eq!(card.viewer_can_sign.reason.as_deref(), Some("no"));
         let mut saving = card.finops_saving.clone().unwrap();
         assert_eq!(saving.line(), "Saves $340.00/mo ($4080.00/yr)");
         saving.currency = "EUR".into();
         assert_eq!(saving.line(), "Saves EUR 340.00/mo (EUR 4080.00/yr)");
-        assert!(Card::from_generated(serde_json::json!({"id": 1})).is_err());
+        assert!(serde_json::from_value::<Card>(serde_json::json!({"id": 1})).is_err());
     }
 }

@@ -1,9 +1,9 @@
 //! The UI's only way to data: typed GraphQL operations over a [`Transport`].
 //!
 //! Each operation is a `.graphql` document in this folder, checked against the committed
-//! `schema.graphql` at compile time by `graphql_client`. The transport is injected through
-//! Leptos context: during SSR the server executes against the schema in-process (no HTTP hop);
-//! in the browser it POSTs to `/graphql`. Subscriptions run in the browser only (see [`ws`]).
+//! `schema.graphql` at compile time by `graphql_client`. During SSR the server injects its
+//! transport through Leptos context and executes against the schema in-process (no HTTP hop);
+//! in the browser, islands POST to `/graphql`. Subscriptions run in the browser only (see [`ws`]).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -91,10 +91,20 @@ impl Transport {
         &self,
         variables: Q::Variables,
     ) -> Result<Q::ResponseData, ApiError> {
+        self.run_as::<Q, Q::ResponseData>(variables).await
+    }
+
+    /// Runs operation `Q`, decoding its data into `T` rather than `Q`'s generated type: for
+    /// answers the UI keeps as its own type (an approval's `Card`), so the browser's bundle
+    /// carries that type's decoder once instead of one generated decoder per operation.
+    pub async fn run_as<Q: GraphQLQuery, T: for<'de> Deserialize<'de>>(
+        &self,
+        variables: Q::Variables,
+    ) -> Result<T, ApiError> {
         let body = serde_json::to_string(&Q::build_query(variables))
             .map_err(|e| ApiError::transport(format!("cannot encode request: {e}")))?;
         let raw = self.0.execute(body).await?;
-        decode::<Q::ResponseData>(&raw)
+        decode::<T>(&raw)
     }
 }
 
@@ -130,10 +140,25 @@ pub fn first_error(errors: Vec<graphql_client::Error>) -> Option<ApiError> {
     })
 }
 
-/// The transport from context, or an error the page can show.
+/// The transport from context (the server's, during SSR), else in the browser its own
+/// transport (islands hydrate without the app's context); else an error the page can show.
 pub fn use_transport() -> Result<Transport, ApiError> {
-    leptos::prelude::use_context::<Transport>()
-        .ok_or_else(|| ApiError::transport("no GraphQL transport in context"))
+    if let Some(transport) = leptos::prelude::use_context::<Transport>() {
+        return Ok(transport);
+    }
+    #[cfg(feature = "hydrate")]
+    return Ok(Transport::browser());
+    #[cfg(not(feature = "hydrate"))]
+    Err(ApiError::transport("no GraphQL transport in context"))
+}
+
+/// Reloads the page from the server: what an island does after a change the server-rendered
+/// part of the page shows (a new silence in the list, say). Nothing outside the browser.
+pub fn reload_page() {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().reload();
+    }
 }
 
 #[cfg(test)]

@@ -70,7 +70,19 @@ fn endpoint() -> Option<String> {
 pub fn subscribe<Q, F>(variables: Q::Variables, on_event: F) -> Result<Subscription, ApiError>
 where
     Q: GraphQLQuery,
+    Q::ResponseData: 'static,
     F: Fn(SubscriptionEvent<Q::ResponseData>) + 'static,
+{
+    subscribe_as::<Q, Q::ResponseData, F>(variables, on_event)
+}
+
+/// [`subscribe`], with each event's data decoded into `T` rather than `Q`'s generated type
+/// (see `Transport::run_as`).
+pub fn subscribe_as<Q, T, F>(variables: Q::Variables, on_event: F) -> Result<Subscription, ApiError>
+where
+    Q: GraphQLQuery,
+    T: for<'de> Deserialize<'de> + 'static,
+    F: Fn(SubscriptionEvent<T>) + 'static,
 {
     let fail = |message: String| ApiError {
         message,
@@ -110,7 +122,7 @@ where
                 "ping" => {
                     let _ = socket.send_with_str(r#"{"type":"pong"}"#);
                 }
-                "next" => match serde_json::from_str::<Next<Q::ResponseData>>(&text) {
+                "next" => match serde_json::from_str::<Next<T>>(&text) {
                     Ok(next) => match from_response(next.payload) {
                         Ok(data) => on_event(SubscriptionEvent::Data(data)),
                         Err(error) => on_event(SubscriptionEvent::Error(error)),

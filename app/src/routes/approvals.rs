@@ -5,21 +5,23 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_params_map;
 
-use crate::components::approval::{ApprovalCard, Card, upsert};
+use crate::components::approval::{ApprovalCard, Card, answers, upsert};
 use crate::graphql::{self, ApiError};
+use serde::{Deserialize, Serialize};
 
 async fn load_list(transport: Result<graphql::Transport, ApiError>) -> Result<Vec<Card>, ApiError> {
     let data = transport?
-        .run::<graphql::ApprovalList>(graphql::approval_list::Variables {
+        .run_as::<graphql::ApprovalList, answers::List>(graphql::approval_list::Variables {
             status: None,
             first: 50,
         })
         .await?;
-    data.approvals
+    Ok(data
+        .approvals
         .edges
         .into_iter()
-        .map(|edge| Card::from_generated(edge.node))
-        .collect()
+        .map(|edge| edge.node)
+        .collect())
 }
 
 async fn load_one(
@@ -27,12 +29,9 @@ async fn load_one(
     id: String,
 ) -> Result<Vec<Card>, ApiError> {
     let data = transport?
-        .run::<graphql::ApprovalOne>(graphql::approval_one::Variables { id })
+        .run_as::<graphql::ApprovalOne, answers::One>(graphql::approval_one::Variables { id })
         .await?;
-    data.approval
-        .map(Card::from_generated)
-        .into_iter()
-        .collect()
+    Ok(data.approval.into_iter().collect())
 }
 
 #[component]
@@ -46,7 +45,7 @@ pub fn ApprovalsPage() -> impl IntoView {
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match list.await {
-                    Ok(cards) => view! { <ApprovalBoard cards=RwSignal::new(cards) scope=Scope::All/> }.into_any(),
+                    Ok(cards) => view! { <LiveBoard cards scope=Scope::All/> }.into_any(),
                     Err(error) => view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
                 }
             })}
@@ -70,7 +69,7 @@ pub fn ApprovalPage() -> impl IntoView {
                 let id = params.read_untracked().get("id").unwrap_or_default();
                 match one.await {
                     Ok(cards) if cards.is_empty() => view! { <p class="panel">"No such approval."</p> }.into_any(),
-                    Ok(cards) => view! { <ApprovalBoard cards=RwSignal::new(cards) scope=Scope::One(id)/> }.into_any(),
+                    Ok(cards) => view! { <LiveBoard cards scope=Scope::One(id)/> }.into_any(),
                     Err(error) => view! { <p class="form-error" role="alert">{error.to_string()}</p> }.into_any(),
                 }
             })}
@@ -79,7 +78,7 @@ pub fn ApprovalPage() -> impl IntoView {
 }
 
 /// Which approvals a board shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Scope {
     /// The queue: every approval.
     All,
@@ -126,14 +125,17 @@ pub async fn load_incident(
     id: String,
 ) -> Result<Vec<Card>, ApiError> {
     let data = transport?
-        .run::<graphql::IncidentApprovals>(graphql::incident_approvals::Variables { id })
+        .run_as::<graphql::IncidentApprovals, answers::OfIncident>(
+            graphql::incident_approvals::Variables { id },
+        )
         .await?;
-    data.incident
-        .map(|i| i.approvals)
-        .unwrap_or_default()
-        .into_iter()
-        .map(Card::from_generated)
-        .collect()
+    Ok(data.incident.map(|i| i.approvals).unwrap_or_default())
+}
+
+/// The approvals pages' island: a board of the cards the server read, live in the browser.
+#[island]
+fn LiveBoard(cards: Vec<Card>, scope: Scope) -> impl IntoView {
+    view! { <ApprovalBoard cards=RwSignal::new(cards) scope/> }
 }
 
 /// Cards kept current: by the caller's own decisions, and by everyone else's over the
@@ -152,11 +154,11 @@ pub fn ApprovalBoard(cards: RwSignal<Vec<Card>>, scope: Scope) -> impl IntoView 
 
     #[cfg(feature = "hydrate")]
     {
-        use crate::graphql::ws::{SubscriptionEvent, subscribe};
+        use crate::graphql::ws::{SubscriptionEvent, subscribe_as};
         let transport = graphql::use_transport();
         let accept = accept.clone();
         let scope = scope.clone();
-        let started = subscribe::<graphql::ApprovalLive, _>(
+        let started = subscribe_as::<graphql::ApprovalLive, answers::Live, _>(
             graphql::approval_live::Variables {},
             move |event| match event {
                 // Catch up on whatever changed between the server render and now.
@@ -170,11 +172,7 @@ pub fn ApprovalBoard(cards: RwSignal<Vec<Card>>, scope: Scope) -> impl IntoView 
                         }
                     });
                 }
-                SubscriptionEvent::Data(data) => {
-                    if let Ok(card) = Card::from_generated(data.approval_updates) {
-                        accept(card);
-                    }
-                }
+                SubscriptionEvent::Data(data) => accept(data.approval_updates),
                 _ => {}
             },
         );

@@ -24,47 +24,10 @@ pub fn AuditPage() -> impl IntoView {
             }
         },
     );
-    let verdict = RwSignal::new(None::<Result<String, String>>);
-    let checking = RwSignal::new(false);
-    let check_transport = graphql::use_transport().ok();
-    let verify = move |_| {
-        let Some(transport) = check_transport.clone() else {
-            return;
-        };
-        checking.set(true);
-        leptos::task::spawn_local(async move {
-            let result = transport
-                .run::<graphql::AuditCheck>(graphql::audit_check::Variables {})
-                .await;
-            checking.set(false);
-            verdict.set(Some(match result {
-                Ok(data) => match data.audit_verify.first_broken_id {
-                    None => Ok(format!(
-                        "Chain intact: {} event(s) checked.",
-                        data.audit_verify.checked
-                    )),
-                    Some(id) => Err(format!(
-                        "Chain broken at event {id}: it was edited, removed or reordered ({} checked).",
-                        data.audit_verify.checked
-                    )),
-                },
-                Err(e) => Err(e.to_string()),
-            }));
-        });
-    };
     view! {
         <Title text="Audit"/>
         <h1 class="page-title">"Audit"</h1>
-        <section class="panel">
-            <p class="muted">"Append-only and hash-chained: every event carries the hash of the one before. Anyone can check it."</p>
-            <button class="btn btn-primary" data-testid="verify" on:click=verify disabled=move || checking.get()>
-                "Verify the chain"
-            </button>
-            {move || verdict.get().map(|v| match v {
-                Ok(text) => view! { <p class="pill-ok" data-testid="verdict">{text}</p> }.into_any(),
-                Err(text) => view! { <p class="form-error" role="alert" data-testid="verdict">{text}</p> }.into_any(),
-            })}
-        </section>
+        <VerifyChain/>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match trail.await {
@@ -96,6 +59,51 @@ pub fn AuditPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The page's island: checks the chain on request and says what it found.
+#[island]
+fn VerifyChain() -> impl IntoView {
+    let verdict = RwSignal::new(None::<Result<String, String>>);
+    let checking = RwSignal::new(false);
+    let check_transport = graphql::use_transport().ok();
+    let verify = move |_| {
+        let Some(transport) = check_transport.clone() else {
+            return;
+        };
+        checking.set(true);
+        leptos::task::spawn_local(async move {
+            let result = transport
+                .run::<graphql::AuditCheck>(graphql::audit_check::Variables {})
+                .await;
+            checking.set(false);
+            verdict.set(Some(match result {
+                Ok(data) => match data.audit_verify.first_broken_id {
+                    None => Ok(format!(
+                        "Chain intact: {} event(s) checked.",
+                        data.audit_verify.checked
+                    )),
+                    Some(id) => Err(format!(
+                        "Chain broken at event {id}: it was edited, removed or reordered ({} checked).",
+                        data.audit_verify.checked
+                    )),
+                },
+                Err(e) => Err(e.to_string()),
+            }));
+        });
+    };
+    view! {
+        <section class="panel">
+            <p class="muted">"Append-only and hash-chained: every event carries the hash of the one before. Anyone can check it."</p>
+            <button class="btn btn-primary" data-testid="verify" on:click=verify disabled=move || checking.get()>
+                "Verify the chain"
+            </button>
+            {move || verdict.get().map(|v| match v {
+                Ok(text) => view! { <p class="pill-ok" data-testid="verdict">{text}</p> }.into_any(),
+                Err(text) => view! { <p class="form-error" role="alert" data-testid="verdict">{text}</p> }.into_any(),
+            })}
+        </section>
     }
 }
 

@@ -249,7 +249,7 @@ fn executions_tile(executions: &[TileApproval]) -> impl IntoView + use<> {
 }
 
 /// `--demo` only: fires the seed's 3 AM scenario and links to what it opened.
-#[component]
+#[island]
 fn ScenarioButton() -> impl IntoView {
     let transport = graphql::use_transport().ok();
     let result = RwSignal::new(None::<Result<Vec<(String, String)>, String>>);
@@ -369,7 +369,7 @@ pub fn format_uptime(seconds: i64) -> String {
 }
 
 /// Counts `heartbeat` events from the live subscription (browser only; SSR shows a dash).
-#[component]
+#[island]
 fn HeartbeatPanel() -> impl IntoView {
     let (beats, set_beats) = signal(None::<i64>);
     let (status, set_status) = signal("connecting");

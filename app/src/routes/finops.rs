@@ -65,8 +65,9 @@ fn settled_without_fix(status: ApprovalStatus) -> bool {
     )
 }
 
-/// The recommendation's approval (linked) and, for those who may, a button proposing it.
-#[component]
+/// The recommendation's approval (linked) and, for those who may, a button proposing it (an
+/// island).
+#[island]
 fn ProposeFix(
     /// The finding's kind as the API spells it (`OVERPROVISIONED_NODE`).
     kind: String,
@@ -129,9 +130,8 @@ fn ProposeFix(
 #[component]
 pub fn FinopsPage() -> impl IntoView {
     let transport = graphql::use_transport();
-    let refresh = RwSignal::new(0u32);
     let report = Resource::new(
-        move || refresh.get(),
+        || (),
         move |_| {
             let transport = transport.clone();
             async move {
@@ -141,35 +141,10 @@ pub fn FinopsPage() -> impl IntoView {
             }
         },
     );
-    let scanning = RwSignal::new(false);
-    let scan_error = RwSignal::new(None::<String>);
-    let scan_transport = graphql::use_transport().ok();
-    let scan = move |_| {
-        let Some(transport) = scan_transport.clone() else {
-            return;
-        };
-        scanning.set(true);
-        leptos::task::spawn_local(async move {
-            let result = transport
-                .run::<graphql::RunFinopsScan>(graphql::run_finops_scan::Variables {})
-                .await;
-            scanning.set(false);
-            match result {
-                Ok(_) => {
-                    scan_error.set(None);
-                    refresh.update(|n| *n += 1);
-                }
-                Err(e) => scan_error.set(Some(e.to_string())),
-            }
-        });
-    };
     view! {
         <Title text="FinOps"/>
         <h1 class="page-title">"FinOps"</h1>
-        <p>
-            <button class="btn" data-testid="scan" on:click=scan disabled=move || scanning.get()>"Scan now"</button>
-        </p>
-        {move || scan_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        <ScanNow/>
         <Suspense fallback=|| view! { <p class="muted">"Scanning…"</p> }>
             {move || Suspend::new(async move {
                 match report.await {
@@ -206,6 +181,36 @@ pub fn FinopsPage() -> impl IntoView {
                 }
             })}
         </Suspense>
+    }
+}
+
+/// The page's island: scans on request, then reloads the page to show the new report.
+#[island]
+fn ScanNow() -> impl IntoView {
+    let scanning = RwSignal::new(false);
+    let scan_error = RwSignal::new(None::<String>);
+    let scan_transport = graphql::use_transport().ok();
+    let scan = move |_| {
+        let Some(transport) = scan_transport.clone() else {
+            return;
+        };
+        scanning.set(true);
+        leptos::task::spawn_local(async move {
+            let result = transport
+                .run::<graphql::RunFinopsScan>(graphql::run_finops_scan::Variables {})
+                .await;
+            scanning.set(false);
+            match result {
+                Ok(_) => graphql::reload_page(),
+                Err(e) => scan_error.set(Some(e.to_string())),
+            }
+        });
+    };
+    view! {
+        <p>
+            <button class="btn" data-testid="scan" on:click=scan disabled=move || scanning.get()>"Scan now"</button>
+        </p>
+        {move || scan_error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
     }
 }
 

@@ -10,30 +10,82 @@ use crate::components::status::{Pill, short_time};
 use crate::components::terminal::{Line, ThinkingTerminal};
 use crate::components::triage::{TriageFacts, TriagePanel};
 use crate::graphql::{self, incident};
-use crate::routes::approvals::{ApprovalBoard, Scope};
+use crate::routes::approvals::{ApprovalBoard, Scope, load_incident};
 
 #[component]
 pub fn IncidentPage() -> impl IntoView {
     let params = use_params_map();
     let transport = graphql::use_transport();
+    let detail = Resource::new(
+        move || params.read().get("id").unwrap_or_default(),
+        move |id| {
+            let transport = transport.clone();
+            async move {
+                let transport = transport?;
+                let found = transport
+                    .run::<graphql::Incident>(incident::Variables { id: id.clone() })
+                    .await?;
+                let cards = load_incident(Ok(transport), id.clone()).await;
+                Ok::<_, graphql::ApiError>((id, found, cards))
+            }
+        },
+    );
+    view! {
+        <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok((id, initial, cards)) => match &initial.incident {
+                        Some(found) => view! {
+                            <Title text=found.title.clone()/>
+                            <LiveIncident id initial cards/>
+                        }
+                        .into_any(),
+                        None => view! {
+                            <Title text="Not found"/>
+                            <p class="panel">"No such incident."</p>
+                        }
+                        .into_any(),
+                    },
+                    Err(error) => {
+                        view! { <p class="form-error" role="alert">{error.to_string()}</p> }
+                            .into_any()
+                    }
+                }
+            })}
+        </Suspense>
+    }
+}
+
+/// The page's island: the incident and its approvals (`cards`) as the server read them, then
+/// re-read in the browser whenever they change.
+#[island]
+fn LiveIncident(
+    id: String,
+    initial: incident::ResponseData,
+    cards: Result<Vec<Card>, graphql::ApiError>,
+) -> impl IntoView {
     // Bumped when the incident changes, to re-read it (analysis, status, alerts).
     let version = RwSignal::new(0u32);
+    // The proposal cards shown, and why they could not be read, if they could not.
     let board = RwSignal::new(Vec::<Card>::new());
+    let board_error = RwSignal::new(None::<String>);
+    let family = initial.incident.as_ref().map(family_of).unwrap_or_default();
+    take_cards(board, board_error, &family, cards);
+    let detail = RwSignal::new(initial);
 
     // One subscription for the page's lifetime: on connecting, re-read once (covering changes
     // between the server render and now); afterwards, re-read on every update of this incident.
     #[cfg(feature = "hydrate")]
     {
-        use crate::graphql::ws::{SubscriptionEvent, subscribe};
+        use crate::components::approval::answers;
+        use crate::graphql::ws::{SubscriptionEvent, subscribe, subscribe_as};
+        let current = id.clone();
         let started = subscribe::<graphql::IncidentUpdates, _>(
             graphql::incident_updates::Variables {},
             move |event| match event {
                 SubscriptionEvent::Connected => version.update(|v| *v += 1),
-                SubscriptionEvent::Data(data) => {
-                    let current = params.with_untracked(|p| p.get("id").unwrap_or_default());
-                    if data.incident_updates.id == current {
-                        version.update(|v| *v += 1);
-                    }
+                SubscriptionEvent::Data(data) if data.incident_updates.id == current => {
+                    version.update(|v| *v += 1)
                 }
                 _ => {}
             },
@@ -44,18 +96,17 @@ pub fn IncidentPage() -> impl IntoView {
         }
         // The timeline records every signature and execution: re-read on this incident's
         // approval updates too.
-        let started = subscribe::<graphql::ApprovalLive, _>(
+        let current = id.clone();
+        let started = subscribe_as::<graphql::ApprovalLive, answers::Live, _>(
             graphql::approval_live::Variables {},
             move |event| {
-                if let SubscriptionEvent::Data(data) = event {
-                    let current = params.with_untracked(|p| p.get("id").unwrap_or_default());
-                    if data
+                if let SubscriptionEvent::Data(data) = event
+                    && data
                         .approval_updates
                         .incident
                         .is_some_and(|i| i.id == current)
-                    {
-                        version.update(|v| *v += 1);
-                    }
+                {
+                    version.update(|v| *v += 1);
                 }
             },
         );
@@ -63,37 +114,42 @@ pub fn IncidentPage() -> impl IntoView {
             let subscription = send_wrapper::SendWrapper::new(subscription);
             on_cleanup(move || drop(subscription));
         }
-    }
-    let detail = Resource::new(
-        move || (params.read().get("id").unwrap_or_default(), version.get()),
-        move |(id, _)| {
-            let transport = transport.clone();
-            async move {
-                transport?
-                    .run::<graphql::Incident>(incident::Variables { id })
-                    .await
+        // Each bump re-reads; an answer that a later bump overtook is dropped.
+        let transport = graphql::use_transport();
+        Effect::new(move |_| {
+            let wanted = version.get();
+            if wanted == 0 {
+                return;
             }
-        },
-    );
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(incident::ResponseData { incident: Some(found), topology }) => {
-                        view! { <IncidentDetail incident=found topology board version/> }.into_any()
-                    }
-                    Ok(_) => view! {
-                        <Title text="Not found"/>
-                        <p class="panel">"No such incident."</p>
-                    }
-                    .into_any(),
-                    Err(error) => {
-                        view! { <p class="form-error" role="alert">{error.to_string()}</p> }
-                            .into_any()
-                    }
+            let (Ok(transport), id) = (transport.clone(), id.clone()) else {
+                return;
+            };
+            leptos::task::spawn_local(async move {
+                let read = transport
+                    .run::<graphql::Incident>(incident::Variables { id: id.clone() })
+                    .await;
+                let cards = load_incident(Ok(transport), id).await;
+                if let Ok(fresh) = read
+                    && version.get_untracked() == wanted
+                {
+                    let family = fresh.incident.as_ref().map(family_of).unwrap_or_default();
+                    take_cards(board, board_error, &family, cards);
+                    detail.set(fresh);
                 }
-            })}
-        </Transition>
+            });
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = id;
+    move || {
+        let incident::ResponseData { incident, topology } = detail.get();
+        match incident {
+            Some(found) => {
+                view! { <IncidentDetail incident=found topology board board_error version/> }
+                    .into_any()
+            }
+            None => view! { <p class="panel">"No such incident."</p> }.into_any(),
+        }
     }
 }
 
@@ -113,6 +169,8 @@ fn IncidentDetail(
     topology: incident::IncidentTopology,
     /// The proposal cards shown, owned by the page: they outlive this view's re-renders.
     board: RwSignal<Vec<Card>>,
+    /// Why the cards could not be read the last time, if they could not.
+    board_error: RwSignal<Option<String>>,
     /// Bumped to re-read the incident.
     version: RwSignal<u32>,
 ) -> impl IntoView {
@@ -135,6 +193,7 @@ fn IncidentDetail(
         <TriagePanel facts=triage changed=Callback::new(move |()| version.update(|v| *v += 1))/>
     }
     .into_any();
+    let family = family_of(&incident);
     let alerts = incident.alerts;
     let lines: Vec<Line> = incident
         .thinking
@@ -186,16 +245,13 @@ fn IncidentDetail(
     });
     let analysis_view = analysis.map(|a| analysis_panel(a, &root_causes, &blast).into_any());
     let approvals = approvals_panel(&incident.approvals).into_any();
-    let family: Vec<String> = std::iter::once(incident.id.clone())
-        .chain(incident.merged_from.iter().cloned())
-        .collect();
     // Erased: the page's view type would otherwise nest too deep for the compiler.
-    let act = view! { <ActOnIt id=incident.id.clone() family cards=board/> }.into_any();
+    let act =
+        view! { <ActOnIt id=incident.id.clone() family cards=board error=board_error/> }.into_any();
     let similar = similar_panel(&incident.similar_incidents);
     let timeline = timeline_panel(&incident.id, incident.timeline).into_any();
     let incident_id = incident.id.clone();
     view! {
-        <Title text=incident.title.clone()/>
         <p class="crumbs"><a href="/incidents">"Incidents"</a>" / #"{incident.id.clone()}</p>
         <h1 class="page-title" data-testid="incident-title">{incident.title.clone()}</h1>
         <div class="facts-row">
@@ -233,55 +289,54 @@ fn IncidentDetail(
     }
 }
 
-/// The proposals that wait (or run) as live ApprovalCards: sign or reject here. Each read
-/// adds the open ones to `cards`, and refreshes those already shown; cards of another incident
-/// leave.
+/// The incident and those merged into it: whose approvals its page shows.
+fn family_of(incident: &incident::IncidentIncident) -> Vec<String> {
+    std::iter::once(incident.id.clone())
+        .chain(incident.merged_from.iter().cloned())
+        .collect()
+}
+
+/// Takes a read of the incident's approvals into the cards shown: the open ones join, those
+/// already shown are refreshed, cards of another incident leave. A failed read keeps the cards
+/// and says why.
+fn take_cards(
+    board: RwSignal<Vec<Card>>,
+    error: RwSignal<Option<String>>,
+    family: &[String],
+    read: Result<Vec<Card>, graphql::ApiError>,
+) {
+    match read {
+        Ok(fresh) => {
+            error.set(None);
+            board.update(|shown| merge_cards(shown, family, fresh));
+        }
+        Err(e) => error.set(Some(e.to_string())),
+    }
+}
+
+fn merge_cards(shown: &mut Vec<Card>, family: &[String], fresh: Vec<Card>) {
+    shown.retain(|c| c.incident.as_ref().is_some_and(|i| family.contains(&i.id)));
+    for card in fresh {
+        if card.is_open() || shown.iter().any(|c| c.id == card.id) {
+            upsert(shown, card);
+        }
+    }
+}
+
+/// The proposals that wait (or run) as live ApprovalCards: sign or reject here.
 #[component]
-fn ActOnIt(id: String, family: Vec<String>, cards: RwSignal<Vec<Card>>) -> impl IntoView {
-    let transport = graphql::use_transport();
-    let scope = Scope::Incident {
-        id: id.clone(),
-        family: family.clone(),
-    };
-    let loaded = Resource::new(
-        {
-            let id = id.clone();
-            move || id.clone()
-        },
-        move |id| crate::routes::approvals::load_incident(transport.clone(), id),
-    );
+fn ActOnIt(
+    id: String,
+    family: Vec<String>,
+    cards: RwSignal<Vec<Card>>,
+    error: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let scope = Scope::Incident { id, family };
     view! {
         <section class="act" data-testid="incident-act">
             <h2>"Proposed fix"</h2>
-            <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
-                {move || {
-                    let scope = scope.clone();
-                    Suspend::new(async move {
-                        match loaded.await {
-                            Ok(fresh) => {
-                                cards.update(|shown| {
-                                    shown.retain(|c| {
-                                        c.incident.as_ref().is_some_and(|i| match &scope {
-                                            Scope::Incident { family, .. } => family.contains(&i.id),
-                                            _ => true,
-                                        })
-                                    });
-                                    for card in fresh {
-                                        if card.is_open() || shown.iter().any(|c| c.id == card.id) {
-                                            upsert(shown, card);
-                                        }
-                                    }
-                                });
-                                view! { <ApprovalBoard cards scope/> }.into_any()
-                            }
-                            Err(error) => view! {
-                                <p class="form-error" role="alert">{error.to_string()}</p>
-                            }
-                            .into_any(),
-                        }
-                    })
-                }}
-            </Suspense>
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            <ApprovalBoard cards scope/>
         </section>
     }
 }

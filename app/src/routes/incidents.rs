@@ -1,7 +1,7 @@
-//! The incident list: rendered on the server, then kept live by the `incidentUpdates`
-//! subscription — new incidents appear and changed ones update without a reload. Filters
-//! (`?assignee=alice`, `?acknowledged=false`) are links, read by the server and kept by the
-//! live rows too.
+//! The incident list: rendered on the server, then kept live in the browser (the table is an
+//! island) by the `incidentUpdates` subscription — new incidents appear and changed ones update
+//! without a reload. Filters (`?assignee=alice`, `?acknowledged=false`) are links, read by the
+//! server and kept by the live rows too.
 
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -27,7 +27,7 @@ pub struct IncidentRow {
 }
 
 /// Which incidents the list shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Filter {
     pub assignee: Option<String>,
     pub acknowledged: Option<bool>,
@@ -164,7 +164,8 @@ pub fn IncidentsPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The island of the page: the rows, kept live in the browser.
+#[island]
 fn IncidentTable(initial: Vec<IncidentRow>, filter: Filter) -> impl IntoView {
     let rows = RwSignal::new(initial);
     // Live rows are filtered in the browser; the server render is filtered by the query.

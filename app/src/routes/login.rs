@@ -10,12 +10,17 @@ use crate::graphql::{self, ApiError};
 #[component]
 pub fn Login() -> impl IntoView {
     let query = use_query_map();
-    let initial_error = move || {
-        query
-            .read()
-            .get("error")
-            .map(|_| "Invalid username or password.".to_owned())
-    };
+    let failed = query.read_untracked().get("error").is_some();
+    view! {
+        <Title text="Sign in"/>
+        <LoginForm failed/>
+    }
+}
+
+/// The page's island: `failed` when the plain form's sign-in was refused.
+#[island]
+fn LoginForm(failed: bool) -> impl IntoView {
+    let initial_error = move || failed.then(|| "Invalid username or password.".to_owned());
     let (username, set_username) = signal(String::new());
     let (password, set_password) = signal(String::new());
     let (error, set_error) = signal(None::<String>);
@@ -45,7 +50,6 @@ pub fn Login() -> impl IntoView {
     };
 
     view! {
-        <Title text="Sign in"/>
         <div class="login-page">
             <form class="panel login-card" method="post" action="/auth/login" on:submit=submit>
                 <div class="brand brand-large">

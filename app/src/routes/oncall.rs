@@ -11,9 +11,8 @@ use crate::graphql::{self, Severity, oncall_page};
 #[component]
 pub fn OncallPage() -> impl IntoView {
     let transport = graphql::use_transport();
-    let version = RwSignal::new(0u32);
     let page = Resource::new(
-        move || version.get(),
+        || (),
         move |_| {
             let transport = transport.clone();
             async move {
@@ -23,7 +22,6 @@ pub fn OncallPage() -> impl IntoView {
             }
         },
     );
-    let refresh = move || version.update(|v| *v += 1);
     view! {
         <Title text="On call"/>
         <h1 class="page-title">"On call"</h1>
@@ -90,14 +88,15 @@ pub fn OncallPage() -> impl IntoView {
             })}
         </Suspense>
         <div class="grid">
-            <NewSchedule refresh/>
-            <NewPolicy refresh/>
+            <NewSchedule/>
+            <NewPolicy/>
         </div>
     }
 }
 
-#[component]
-fn NewSchedule(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
+/// An island: the form, which reloads the page once the schedule exists.
+#[island]
+fn NewSchedule() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let people = RwSignal::new(String::new());
     let day = RwSignal::new("MON".to_owned());
@@ -119,7 +118,7 @@ fn NewSchedule(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
             handover_time: time.get_untracked(),
             time_zone: zone.get_untracked(),
         };
-        run_action(error, busy, refresh, move |t| async move {
+        run_action(error, busy, graphql::reload_page, move |t| async move {
             t.run::<graphql::CreateSchedule>(vars).await.map(drop)
         })
     };
@@ -164,8 +163,9 @@ fn parse_steps(
         .collect()
 }
 
-#[component]
-fn NewPolicy(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
+/// An island: the form, which reloads the page once the policy exists.
+#[island]
+fn NewPolicy() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let critical_only = RwSignal::new(true);
     let services = RwSignal::new(String::new());
@@ -196,7 +196,7 @@ fn NewPolicy(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
                 .map(str::to_owned)
                 .collect(),
         };
-        run_action(error, busy, refresh, move |t| async move {
+        run_action(error, busy, graphql::reload_page, move |t| async move {
             t.run::<graphql::CreateEscalationPolicy>(vars)
                 .await
                 .map(drop)

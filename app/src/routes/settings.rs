@@ -143,6 +143,16 @@ fn routes_panel(routes: Vec<q::NotificationSettingsNotificationRoutes>) -> impl 
 
 #[component]
 pub fn SettingsPage() -> impl IntoView {
+    view! {
+        <Title text="Settings"/>
+        <h1 class="page-title">"Settings"</h1>
+        <SettingsPanel/>
+    }
+}
+
+/// The page's island: its buttons report above the tables and re-read them in place.
+#[island]
+fn SettingsPanel() -> impl IntoView {
     let transport = graphql::use_transport();
     let refresh = RwSignal::new(0u32);
     let settings = Resource::new(
@@ -158,8 +168,6 @@ pub fn SettingsPage() -> impl IntoView {
     );
     let notice: Notice = RwSignal::new(None);
     view! {
-        <Title text="Settings"/>
-        <h1 class="page-title">"Settings"</h1>
         {move || notice.get().map(|n| match n {
             Ok(text) => view! { <p class="pill-ok" data-testid="action-outcome">{text}</p> }.into_any(),
             Err(text) => view! { <p class="form-error" role="alert" data-testid="action-outcome">{text}</p> }.into_any(),

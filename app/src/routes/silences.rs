@@ -25,9 +25,8 @@ fn minutes_in(field: RwSignal<String>, error: RwSignal<Option<String>>) -> Optio
 #[component]
 pub fn SilencesPage() -> impl IntoView {
     let transport = graphql::use_transport();
-    let version = RwSignal::new(0u32);
     let list = Resource::new(
-        move || version.get(),
+        || (),
         move |_| {
             let transport = transport.clone();
             async move {
@@ -37,14 +36,13 @@ pub fn SilencesPage() -> impl IntoView {
             }
         },
     );
-    let refresh = move || version.update(|v| *v += 1);
     view! {
         <Title text="Silences"/>
         <h1 class="page-title">"Silences and maintenance windows"</h1>
         <p class="muted">"Alerts a silence matches are stored and counted, but open no incident, start no analysis and notify nobody. When a silence ends, a digest says what fired and what resolved meanwhile. Matchers use Alertmanager's syntax, e.g. "<code>"{alertname=\"DiskFull\", env=~\"stag.*\"}"</code>"."</p>
         <div class="grid">
-            <NewSilence refresh/>
-            <NewWindow refresh/>
+            <NewSilence/>
+            <NewWindow/>
         </div>
         <Suspense fallback=|| view! { <p class="muted">"Loading…"</p> }>
             {move || Suspend::new(async move {
@@ -56,9 +54,9 @@ pub fn SilencesPage() -> impl IntoView {
                             .into_iter()
                             .partition(|s| s.expired_at.is_none() && s.next_start.is_some());
                         view! {
-                            {section("Holding now", "silences-holding", holding, refresh)}
-                            {section("Windows to come", "silences-waiting", waiting, refresh)}
-                            {section("Ended", "silences-ended", ended.into_iter().take(20).collect(), refresh)}
+                            {section("Holding now", "silences-holding", holding)}
+                            {section("Windows to come", "silences-waiting", waiting)}
+                            {section("Ended", "silences-ended", ended.into_iter().take(20).collect())}
                         }
                         .into_any()
                     }
@@ -69,12 +67,7 @@ pub fn SilencesPage() -> impl IntoView {
     }
 }
 
-fn section(
-    title: &'static str,
-    id: &'static str,
-    rows: Vec<Row>,
-    refresh: impl Fn() + Copy + 'static,
-) -> impl IntoView {
+fn section(title: &'static str, id: &'static str, rows: Vec<Row>) -> impl IntoView {
     view! {
         <section class="panel" data-testid=id>
             <h2>{format!("{title} ({})", rows.len())}</h2>
@@ -83,7 +76,7 @@ fn section(
             } else {
                 view! {
                     <ul class="plain silences">
-                        {rows.into_iter().map(|row| view! { <SilenceItem row refresh/> }).collect_view()}
+                        {rows.into_iter().map(|row| view! { <SilenceItem row/> }).collect_view()}
                     </ul>
                 }
                 .into_any()
@@ -93,18 +86,7 @@ fn section(
 }
 
 #[component]
-fn SilenceItem(row: Row, refresh: impl Fn() + Copy + 'static) -> impl IntoView {
-    let error = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
-    let id = row.id.clone();
-    let expire = move |_| {
-        let id = id.clone();
-        act(error, busy, refresh, move |t| async move {
-            t.run::<graphql::ExpireSilence>(graphql::expire_silence::Variables { id })
-                .await
-                .map(drop)
-        })
-    };
+fn SilenceItem(row: Row) -> impl IntoView {
     let open = row.expired_at.is_none() && (row.holding || row.next_start.is_some());
     let when = match (&row.recurrence, &row.ends_at) {
         (Some(r), until) => format!(
@@ -141,17 +123,34 @@ fn SilenceItem(row: Row, refresh: impl Fn() + Copy + 'static) -> impl IntoView {
                     a.count,
                     if a.firing { "" } else { " (resolved)" })).collect::<String>()}
             </p>
-            {open.then(|| view! {
-                <button class="btn btn-small" data-testid="expire-silence" on:click=expire
-                    disabled=move || busy.get()>"Expire now"</button>
-            })}
-            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            {open.then(|| view! { <ExpireNow id=row.id.clone()/> })}
         </li>
     }
 }
 
-#[component]
-fn NewSilence(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
+/// An island: ends a silence now, then reloads the page to show it ended.
+#[island]
+fn ExpireNow(id: String) -> impl IntoView {
+    let error = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    let expire = move |_| {
+        let id = id.clone();
+        act(error, busy, graphql::reload_page, move |t| async move {
+            t.run::<graphql::ExpireSilence>(graphql::expire_silence::Variables { id })
+                .await
+                .map(drop)
+        })
+    };
+    view! {
+        <button class="btn btn-small" data-testid="expire-silence" on:click=expire
+            disabled=move || busy.get()>"Expire now"</button>
+        {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+    }
+}
+
+/// An island: the form, which reloads the page once the silence exists.
+#[island]
+fn NewSilence() -> impl IntoView {
     let matchers = RwSignal::new(String::new());
     let minutes = RwSignal::new("120".to_owned());
     let comment = RwSignal::new(String::new());
@@ -170,7 +169,7 @@ fn NewSilence(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
         let done = move || {
             matchers.set(String::new());
             comment.set(String::new());
-            refresh();
+            graphql::reload_page();
         };
         act(error, busy, done, move |t| async move {
             t.run::<graphql::CreateSilence>(vars).await.map(drop)
@@ -194,8 +193,9 @@ fn NewSilence(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
     }
 }
 
-#[component]
-fn NewWindow(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
+/// An island: the form, which reloads the page once the window exists.
+#[island]
+fn NewWindow() -> impl IntoView {
     let name = RwSignal::new(String::new());
     let matchers = RwSignal::new(String::new());
     let days = RwSignal::new(Vec::<&'static str>::new());
@@ -219,7 +219,7 @@ fn NewWindow(refresh: impl Fn() + Copy + 'static) -> impl IntoView {
             duration_minutes: duration,
             comment: comment.get_untracked(),
         };
-        act(error, busy, refresh, move |t| async move {
+        act(error, busy, graphql::reload_page, move |t| async move {
             t.run::<graphql::CreateMaintenanceWindow>(vars)
                 .await
                 .map(drop)

@@ -48,7 +48,8 @@ pub fn TopologyPage() -> impl IntoView {
     }
 }
 
-#[component]
+/// The page's island: the graph, and what a click on a service asks the server.
+#[island]
 fn Explorer(topology: topology_page::TopologyPageTopology) -> impl IntoView {
     let names: Vec<String> = topology.services.iter().map(|s| s.name.clone()).collect();
     let unhealthy: Vec<String> = topology
