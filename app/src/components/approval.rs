@@ -479,10 +479,11 @@ fn evidence(card: &Card) -> impl IntoView + use<> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn card(id: &str, status: ApprovalStatus) -> Card {
+    /// A card for tests: PENDING-shaped, of no incident.
+    pub(crate) fn card(id: &str, status: ApprovalStatus) -> Card {
         Card {
             id: id.into(),
             status,

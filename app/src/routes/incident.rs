@@ -750,6 +750,31 @@ fn SilenceLikeThis(alert_id: String) -> impl IntoView {
 mod path_tests {
     use super::*;
 
+    #[test]
+    fn a_read_of_approvals_adds_open_cards_refreshes_shown_ones_and_drops_other_incidents() {
+        use crate::components::approval::{CardIncident, tests::card};
+        use crate::graphql::ApprovalStatus::{Executed, Pending, Rejected};
+        let of = |id: &str, status, incident: &str| {
+            let mut c = card(id, status);
+            c.incident = Some(CardIncident {
+                id: incident.into(),
+                title: String::new(),
+            });
+            c
+        };
+        // Incident 1 absorbed incident 2; card 4 belongs to incident 9.
+        let family = ["1".to_owned(), "2".to_owned()];
+        let mut shown = vec![of("5", Pending, "1"), of("4", Pending, "9")];
+        let fresh = vec![
+            of("5", Executed, "1"),
+            of("6", Pending, "2"),
+            of("7", Rejected, "1"),
+        ];
+        merge_cards(&mut shown, &family, fresh);
+        let seen: Vec<_> = shown.iter().map(|c| (c.id.as_str(), c.status)).collect();
+        assert_eq!(seen, [("6", Pending), ("5", Executed)]);
+    }
+
     struct A(&'static str, u32);
     impl HasService for A {
         fn service(&self) -> Option<&str> {
