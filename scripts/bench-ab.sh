@@ -4,7 +4,9 @@
 # turn, and wrk (CPU 1) alternates between them, round after round: `{ __typename }`,
 # `incidents(first: 20)` and the SSR incidents page, req/s per round and server.
 #   scripts/bench-ab.sh BIN_A BIN_B [ROUNDS] [SECONDS]
-# BIN_A and BIN_B are `awoooi` binaries (e.g. target/release/awoooi of two checkouts).
+# BIN_A and BIN_B are `awoooi` binaries (e.g. target/release/awoooi of two checkouts), or the
+# same binary twice with A_GRAPHQL / B_GRAPHQL: extra `[graphql]` lines for that server
+# (e.g. B_GRAPHQL='read_cache_ms = 0' measures the read cache against none).
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [ROUNDS] [SECONDS]" >&2; exit 2; }
 bin_a=$(realpath "$1")
@@ -16,10 +18,10 @@ command -v wrk >/dev/null || { sudo=""; [ "$(id -u)" = 0 ] || sudo=sudo; $sudo a
 work=$(mktemp -d)
 trap 'kill $(cat "$work"/*/pid 2>/dev/null) 2>/dev/null; rm -rf "$work"' EXIT
 
-start() { # start BIN PORT: a seeded server; its pid, token and cookie under $work/PORT
+start() { # start BIN PORT [GRAPHQL_LINES]: a seeded server; its pid, token and cookie under $work/PORT
   local bin=$1 port=$2 base="http://127.0.0.1:$2" token
   mkdir -p "$work/$port"
-  printf '[graphql]\nrate_per_minute = 0\n[auth]\ncredential_cache_seconds = 2\n' \
+  printf '[auth]\ncredential_cache_seconds = 2\n[graphql]\nrate_per_minute = 0\n%s\n' "${3:-}" \
     > "$work/$port/awoooi.toml"
   AWOOOI_DEMO_PASSWORD=bench-password RUST_LOG=warn taskset -c 0 "$bin" serve --demo \
     --bind "127.0.0.1:$port" --data-dir "$work/$port" --site-root "$work/site" \
@@ -35,12 +37,12 @@ start() { # start BIN PORT: a seeded server; its pid, token and cookie under $wo
     | awk -F'[ ;]' 'tolower($1) == "set-cookie:" { print $2 }' > "$work/$port/cookie"
 }
 
-start "$bin_a" 31001
-start "$bin_b" 31002
+start "$bin_a" 31001 "${A_GRAPHQL:-}"
+start "$bin_b" 31002 "${B_GRAPHQL:-}"
 echo "A = $bin_a (port 31001), B = $bin_b (port 31002); waiting 40 s for the work seeding started"
 sleep 40
 rps() { awk '/Requests\/sec/ { print $2 }'; }
-list='{"query":"{ incidents(first: 20) { totalCount edges { node { id title severity status service createdAt alertCount } } } }"}'
+list='{"query":"query Incidents($first: Int!) { incidents(first: $first) { totalCount pageInfo { hasNextPage endCursor } edges { node { id title severity status service createdAt alertCount mergedInto assignee acknowledgedBy } } } }","variables":{"first":20}}'
 echo "| round | build | { __typename } | incidents(first: 20) | SSR /incidents |"
 echo "|---|---|---|---|---|"
 for round in $(seq "$rounds"); do

@@ -93,7 +93,7 @@ run_wrk 'GET /healthz (baseline)' "$base/healthz"
 health=$last
 TOKEN=$token BODY='{"query":"{ __typename }"}' run_wrk '{ __typename }' -s scripts/bench-post.lua "$base/graphql"
 bare=$last
-TOKEN=$token BODY='{"query":"{ incidents(first: 20) { totalCount edges { node { id title severity status service createdAt alertCount } } } }"}' \
+TOKEN=$token BODY='{"query":"query Incidents($first: Int!) { incidents(first: $first) { totalCount pageInfo { hasNextPage endCursor } edges { node { id title severity status service createdAt alertCount mergedInto assignee acknowledgedBy } } } }","variables":{"first":20}}' \
   run_wrk 'incidents(first: 20)' -s scripts/bench-post.lua "$base/graphql"
 list=$last
 python3 -c "print(f'{{ __typename }} = {float($bare)/float($health)*100:.0f}% of /healthz ({float($bare):.0f} vs {float($health):.0f} req/s)')"

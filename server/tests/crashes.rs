@@ -62,19 +62,12 @@ async fn people(scratch: &ScratchDb, server: &Process) -> (String, String) {
 
 /// An incident, and a proposal of shell action `kind` writing to `marker`: its id.
 async fn proposed(server: &Process, sam: &str, kind: &str, marker: &str) -> String {
-    let response = server
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(sam),
-            &[],
-            json!({"name": "JobStuck", "service": "batch", "severity": "warning"}).to_string(),
+    let incident = server
+        .incident_from_alert(
+            sam,
+            json!({"name": "JobStuck", "service": "batch", "severity": "warning"}),
         )
         .await;
-    assert_eq!(response.status(), 202);
-    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let answer = server
         .graphql(
             Some(sam),

@@ -31,6 +31,7 @@ mod mcp_actions;
 mod notifications;
 mod oncall;
 mod postmortem;
+mod reads;
 mod redact;
 mod replicas;
 mod retrieval;

@@ -90,20 +90,12 @@ async fn two_processes_share_events_and_execute_each_approval_once() {
         .subscribe(&bob, "subscription { approvalUpdates { id status } }")
         .await;
     tokio::time::sleep(Duration::from_millis(300)).await; // both subscriptions registered
-    let response = a
-        .post_json(
-            "/api/v1/alerts/webhook",
-            Some(&sam),
-            &[],
-            json!({"name": "Latency high", "service": "svc-000", "severity": "warning"})
-                .to_string(),
+    let incident = a
+        .incident_from_alert(
+            &sam,
+            json!({"name": "Latency high", "service": "svc-000", "severity": "warning"}),
         )
         .await;
-    assert_eq!(response.status(), 202);
-    let incident = response.json::<Value>().await.unwrap()["incidents"][0]
-        .as_str()
-        .unwrap()
-        .to_owned();
     let seen = next_data(&mut incidents, Duration::from_secs(20))
         .await
         .expect("replica B heard nothing of the incident opened on A");
@@ -349,4 +341,76 @@ async fn replicas_ingesting_one_service_at_once_open_one_incident() {
         per_service.values().all(|n| *n == 1),
         "one open incident per service: {per_service:?}"
     );
+}
+
+/// Two processes on one PostgreSQL database with the bus on Redis, each keeping list answers
+/// for ten minutes: a change made on A (a new incident, an acknowledgement) reaches B's next
+/// answers through the bus, without waiting for B's kept answer to age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_answer_kept_on_one_replica_gives_way_to_a_change_on_the_other() {
+    let scratch = ScratchDb::new(Backend::Postgres).await;
+    let config = scratch.dir.join("awoooi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "redis_url = \"{}\"\n[bus]\nbackend = \"redis\"\nchannel = \"awoooi:test:{:016x}\"\n\
+             [graphql]\nread_cache_ms = 600000\n",
+            redis_url(),
+            rand::random::<u64>(),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let key = hex::encode(rand::random::<[u8; 32]>());
+    let a = replica(&scratch, "a", config, &key).await;
+    let b = replica(&scratch, "b", config, &key).await;
+    let out = cli(
+        &scratch.url,
+        &["user", "add", "sam", "--role", "sre"],
+        Some(PASSWORD),
+    );
+    assert!(out.status.success(), "user add: {}", out.stderr);
+    let on_a = a.login("sam", PASSWORD).await;
+    let on_b = b.login("sam", PASSWORD).await;
+    let list = "{ incidents(first: 20) { totalCount edges { node { id acknowledgedBy } } } }";
+    // B's answer is kept as of "no incident", and read again until A's change has arrived.
+    let until = |want: fn(&Value) -> bool| {
+        let b = &b;
+        let on_b = on_b.clone();
+        async move {
+            let mut last = Value::Null;
+            for _ in 0..200 {
+                last = b.graphql(Some(&on_b), list, json!({})).await;
+                if want(&last["data"]["incidents"]) {
+                    return last;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            panic!("replica B never showed A's change: {last}");
+        }
+    };
+    let empty = b.graphql(Some(&on_b), list, json!({})).await;
+    assert_eq!(empty["data"]["incidents"]["totalCount"], 0, "{empty}");
+
+    let incident = a
+        .incident_from_alert(
+            &on_a,
+            json!({"name": "Latency high", "service": "svc-000", "severity": "warning"}),
+        )
+        .await;
+    let opened = until(|list| list["totalCount"] == 1).await;
+    assert_eq!(
+        opened["data"]["incidents"]["edges"][0]["node"]["id"],
+        incident.as_str()
+    );
+
+    let acked = a
+        .graphql(
+            Some(&on_a),
+            "mutation($id: ID!) { acknowledgeIncident(incidentId: $id) { id } }",
+            json!({"id": incident}),
+        )
+        .await;
+    assert_eq!(acked["errors"], Value::Null, "{acked}");
+    until(|list| list["edges"][0]["node"]["acknowledgedBy"] == "sam").await;
 }

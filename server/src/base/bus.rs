@@ -63,6 +63,9 @@ pub trait EventBus: Send + Sync + 'static {
     fn incidents(&self) -> broadcast::Receiver<i32>;
     fn approvals(&self) -> broadcast::Receiver<i32>;
     fn thinking(&self) -> broadcast::Receiver<ThinkingRow>;
+    /// How many incident events this replica has seen (its own, after their commit, and
+    /// other replicas' as they arrive): a cache of incident reads is current while it holds.
+    fn incident_epoch(&self) -> u64;
 }
 
 /// The bus handle every component holds; cheap to clone.
@@ -71,6 +74,7 @@ pub type Bus = Arc<dyn EventBus>;
 /// Local fan-out: one broadcast channel per topic.
 pub struct InProcess {
     incidents: broadcast::Sender<i32>,
+    incident_epoch: std::sync::atomic::AtomicU64,
     approvals: broadcast::Sender<i32>,
     thinking: broadcast::Sender<ThinkingRow>,
 }
@@ -79,6 +83,7 @@ impl Default for InProcess {
     fn default() -> Self {
         InProcess {
             incidents: broadcast::channel(1024).0,
+            incident_epoch: Default::default(),
             approvals: broadcast::channel(1024).0,
             thinking: broadcast::channel(4096).0,
         }
@@ -95,7 +100,13 @@ impl EventBus for InProcess {
     fn publish(&self, event: Event) {
         // No receivers is not an error: nobody is listening yet.
         match event {
-            Event::Incident { id } => drop(self.incidents.send(id)),
+            Event::Incident { id } => {
+                // Counted before subscribers hear of it: a subscriber that re-reads the
+                // incident must not be answered from a cache of what it was.
+                self.incident_epoch
+                    .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+                drop(self.incidents.send(id))
+            }
             Event::Approval { id } => drop(self.approvals.send(id)),
             Event::Thinking { row } => drop(self.thinking.send(row)),
         }
@@ -108,6 +119,10 @@ impl EventBus for InProcess {
     }
     fn thinking(&self) -> broadcast::Receiver<ThinkingRow> {
         self.thinking.subscribe()
+    }
+    fn incident_epoch(&self) -> u64 {
+        self.incident_epoch
+            .load(std::sync::atomic::Ordering::Acquire)
     }
 }
 
@@ -187,6 +202,9 @@ impl EventBus for RedisBus {
     }
     fn thinking(&self) -> broadcast::Receiver<ThinkingRow> {
         self.local.thinking()
+    }
+    fn incident_epoch(&self) -> u64 {
+        self.local.incident_epoch()
     }
 }
 

@@ -90,6 +90,12 @@ pub async fn track_http(request: Request, next: Next) -> Response {
     response
 }
 
+/// Counts an incident-list query answered from the read cache (`hit`) or computed (`miss`).
+pub fn count_read_cache(hit: bool) {
+    let result = if hit { "hit" } else { "miss" };
+    metrics::counter!("graphql_read_cache_total", "result" => result).increment(1);
+}
+
 /// Counts a GraphQL operation by its (sanitised) name and where it ran (`http`, `ws`, `ssr`).
 pub fn count_graphql_operation(name: Option<&str>, via: &'static str) {
     let name = match name {

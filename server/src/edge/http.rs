@@ -39,7 +39,7 @@ use tower_http::trace::TraceLayer;
 
 use crate::base::telemetry::{self, count_graphql_operation};
 use crate::edge::config::Config;
-use crate::edge::graphql::{AppSchema, RequestAuth};
+use crate::edge::graphql::{Answer, AppSchema, RequestAuth};
 use crate::services::auth::{self, SESSION_COOKIE};
 
 /// What every handler shares, behind one `Arc`: extractors and middleware clone the state once
@@ -212,7 +212,21 @@ async fn graphql_http(
     for request in requests {
         count_graphql_operation(request.operation_name.as_deref(), "http");
     }
-    GraphQLResponse::from(state.schema.execute_batch(batch.data(auth)).await).into_response()
+    match batch {
+        BatchRequest::Single(one) => match state.schema.answer(one, auth).await {
+            Answer::Text(text) => (
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "application/graphql-response+json",
+                )],
+                text,
+            )
+                .into_response(),
+            Answer::Response(response) => GraphQLResponse::from(response).into_response(),
+        },
+        batch => GraphQLResponse::from(state.schema.execute_batch(batch.data(auth)).await)
+            .into_response(),
+    }
 }
 
 async fn graphiql(request: Request) -> Response {

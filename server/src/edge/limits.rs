@@ -28,6 +28,9 @@ pub struct GraphqlLimits {
     pub rate_per_minute: u32,
     /// Requests a caller may make at once above the steady rate.
     pub rate_burst: u32,
+    /// How long an answer to an incident-list query may be served again while no incident
+    /// changed (`edge::graphql::reads`); 0: never kept.
+    pub read_cache_ms: u64,
 }
 
 impl Default for GraphqlLimits {
@@ -40,6 +43,7 @@ impl Default for GraphqlLimits {
             introspection: true,
             rate_per_minute: 6000,
             rate_burst: 600,
+            read_cache_ms: 1000,
         }
     }
 }

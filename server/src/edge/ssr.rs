@@ -1,7 +1,6 @@
 //! Server-side rendering: Leptos pages rendered with an in-process GraphQL transport, so SSR
 //! sees exactly what the requesting user may see, without an HTTP hop to itself.
 
-use async_graphql::Executor;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use leptos::prelude::provide_context;
@@ -9,7 +8,7 @@ use leptos::prelude::provide_context;
 use app::graphql::{ApiError, GraphqlTransport, Transport, TransportFuture};
 
 use crate::base::telemetry::count_graphql_operation;
-use crate::edge::graphql::{AppSchema, RequestAuth};
+use crate::edge::graphql::{Answer, AppSchema, RequestAuth};
 use crate::edge::http::AppState;
 
 /// Executes UI operations directly against the schema as the request's caller.
@@ -29,11 +28,18 @@ impl GraphqlTransport for InProcessTransport {
                     code: Some("BAD_USER_INPUT".into()),
                 })?;
             count_graphql_operation(request.operation_name.as_deref(), "ssr");
-            let response = schema.execute(request.data(auth)).await;
-            serde_json::to_string(&response).map_err(|e| ApiError {
-                message: format!("cannot encode response: {e}"),
-                code: None,
-            })
+            match schema.answer(request, auth).await {
+                Answer::Text(text) => String::from_utf8(text.to_vec()).map_err(|e| ApiError {
+                    message: format!("cannot decode response: {e}"),
+                    code: None,
+                }),
+                Answer::Response(response) => {
+                    serde_json::to_string(&response).map_err(|e| ApiError {
+                        message: format!("cannot encode response: {e}"),
+                        code: None,
+                    })
+                }
+            }
         })
     }
 }

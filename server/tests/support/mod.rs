@@ -221,29 +221,6 @@ impl TestServer {
         TestServer::start_with(backend, &topology.args()).await
     }
 
-    /// Posts one alert or a list of them to the generic webhook as `token`, checks the 202;
-    /// returns the receipt.
-    pub async fn post_alerts(&self, token: &str, alerts: Value) -> Value {
-        let response = self
-            .post_json(
-                "/api/v1/alerts/webhook",
-                Some(token),
-                &[],
-                alerts.to_string(),
-            )
-            .await;
-        assert_eq!(response.status(), 202);
-        response.json().await.unwrap()
-    }
-
-    /// Posts one alert to the generic webhook as `token`; returns the incident it joined.
-    pub async fn incident_from_alert(&self, token: &str, alert: Value) -> String {
-        self.post_alerts(token, alert).await["incidents"][0]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    }
-
     /// Signs approval `id` as `token`; the signature must be accepted.
     pub async fn approve(&self, token: &str, id: &str) {
         let signed = self
@@ -471,6 +448,29 @@ impl std::ops::Deref for TestServer {
 }
 
 impl Api {
+    /// Posts one alert or a list of them to the generic webhook as `token`, checks the 202;
+    /// returns the receipt.
+    pub async fn post_alerts(&self, token: &str, alerts: Value) -> Value {
+        let response = self
+            .post_json(
+                "/api/v1/alerts/webhook",
+                Some(token),
+                &[],
+                alerts.to_string(),
+            )
+            .await;
+        assert_eq!(response.status(), 202);
+        response.json().await.unwrap()
+    }
+
+    /// Posts one alert to the generic webhook as `token`; returns the incident it joined.
+    pub async fn incident_from_alert(&self, token: &str, alert: Value) -> String {
+        self.post_alerts(token, alert).await["incidents"][0]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
     pub fn new(base: String) -> Api {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

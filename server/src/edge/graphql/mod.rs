@@ -16,6 +16,7 @@ mod knowledge;
 mod notifications;
 mod oncall;
 mod postmortems;
+pub mod reads;
 mod system;
 pub mod topology;
 
@@ -39,6 +40,15 @@ pub struct AppSchema {
     schema: Schema<Query, Mutation, Subscription>,
     max_aliases: usize,
     documents: std::sync::Arc<Documents>,
+    reads: std::sync::Arc<reads::ReadCache>,
+    bus: crate::base::bus::Bus,
+}
+
+/// An answer as JSON text ([`AppSchema::answer`]), or the response executed now.
+pub enum Answer {
+    /// The JSON text of an answer to a list query (kept, or kept now).
+    Text(axum::body::Bytes),
+    Response(async_graphql::Response),
 }
 
 /// Documents parsed before, by their text. The console's pages and an integration's polls
@@ -51,10 +61,12 @@ pub struct AppSchema {
 #[derive(Default)]
 struct Documents(std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Parsed>>>);
 
-/// A parsed document and its alias count.
+/// A parsed document, its alias count and whether its answers may be kept
+/// ([`reads::listed_only`]).
 struct Parsed {
     document: async_graphql::parser::types::ExecutableDocument,
     aliases: usize,
+    listed: bool,
 }
 
 /// A document parsed for this request, to keep if its answer carries no error.
@@ -94,27 +106,35 @@ impl AppSchema {
         self.schema.sdl()
     }
 
-    /// The request, parsed (async-graphql keeps the document and does not parse it again),
-    /// and the document if it was parsed now; or why it is refused.
+    /// The request, parsed (async-graphql keeps the document and does not parse it again;
+    /// `known` is its document if kept), the document if it was parsed now, and whether its
+    /// answers may be kept; or why it is refused.
     fn admit(
         &self,
         mut request: async_graphql::Request,
-    ) -> Result<(async_graphql::Request, Fresh), Vec<async_graphql::ServerError>> {
-        let (aliases, fresh) = match self.documents.get(&request.query) {
+        known: Option<std::sync::Arc<Parsed>>,
+    ) -> Result<(async_graphql::Request, Fresh, bool), Vec<async_graphql::ServerError>> {
+        let (aliases, fresh, listed) = match known {
             Some(kept) => {
                 request.set_parsed_query(kept.document.clone());
-                (kept.aliases, None)
+                (kept.aliases, None, kept.listed)
             }
             None => {
                 let text =
                     (request.query.len() <= Documents::MAX_TEXT).then(|| request.query.clone());
                 let document = request.parsed_query().map_err(|error| vec![error])?;
                 let aliases = crate::edge::limits::count_aliases(document);
+                let listed = reads::listed_only(document);
                 let fresh = text.map(|text| {
                     let document = document.clone();
-                    (text, Parsed { document, aliases })
+                    let parsed = Parsed {
+                        document,
+                        aliases,
+                        listed,
+                    };
+                    (text, parsed)
                 });
-                (aliases, fresh)
+                (aliases, fresh, listed)
             }
         };
         if aliases > self.max_aliases {
@@ -126,22 +146,66 @@ impl AppSchema {
                 None,
             )]);
         }
-        Ok((request, fresh))
+        Ok((request, fresh, listed))
+    }
+
+    /// Executes an admitted request, keeping its document if the answer carries no error.
+    async fn run(&self, request: async_graphql::Request, fresh: Fresh) -> async_graphql::Response {
+        let response = self.schema.execute(request).await;
+        if let Some((text, parsed)) = fresh
+            && response.errors.is_empty()
+        {
+            self.documents.keep(text, parsed);
+        }
+        response
+    }
+
+    /// Answers one request from `auth`'s caller: a list query for a signed-in caller as JSON
+    /// text, from the read cache when it holds a current answer ([`reads`]); anything else
+    /// executed as [`Executor::execute`](async_graphql::Executor::execute) would.
+    pub async fn answer(&self, request: async_graphql::Request, auth: RequestAuth) -> Answer {
+        // Read before executing: a change committed meanwhile makes the answer stale at once.
+        let epoch = self.bus.incident_epoch();
+        let now = Instant::now();
+        let keeps = auth.principal.is_some() && self.reads.enabled();
+        let known = self.documents.get(&request.query);
+        let mut key = None;
+        if keeps && known.as_ref().is_some_and(|known| known.listed) {
+            // Served before the document is copied for execution.
+            key = reads::Key::of(&request);
+            if let Some(text) = key.as_ref().and_then(|key| self.reads.get(key, epoch, now)) {
+                crate::base::telemetry::count_read_cache(true);
+                return Answer::Text(text);
+            }
+        }
+        let (request, fresh, listed) = match self.admit(request.data(auth), known) {
+            Ok(admitted) => admitted,
+            Err(refused) => return Answer::Response(async_graphql::Response::from_errors(refused)),
+        };
+        if keeps && listed && key.is_none() {
+            key = reads::Key::of(&request);
+        }
+        let response = self.run(request, fresh).await;
+        let Some(key) = key.filter(|_| response.errors.is_empty()) else {
+            return Answer::Response(response);
+        };
+        crate::base::telemetry::count_read_cache(false);
+        match serde_json::to_vec(&response) {
+            Ok(text) => {
+                let text = axum::body::Bytes::from(text);
+                self.reads.keep(key, text.clone(), epoch, now);
+                Answer::Text(text)
+            }
+            Err(_) => Answer::Response(response),
+        }
     }
 }
 
 impl async_graphql::Executor for AppSchema {
     async fn execute(&self, request: async_graphql::Request) -> async_graphql::Response {
-        match self.admit(request) {
-            Ok((request, fresh)) => {
-                let response = self.schema.execute(request).await;
-                if let Some((text, parsed)) = fresh
-                    && response.errors.is_empty()
-                {
-                    self.documents.keep(text, parsed);
-                }
-                response
-            }
+        let known = self.documents.get(&request.query);
+        match self.admit(request, known) {
+            Ok((request, fresh, _)) => self.run(request, fresh).await,
             Err(refused) => async_graphql::Response::from_errors(refused),
         }
     }
@@ -152,8 +216,9 @@ impl async_graphql::Executor for AppSchema {
         session_data: Option<std::sync::Arc<async_graphql::Data>>,
     ) -> futures_util::stream::BoxStream<'static, async_graphql::Response> {
         use futures_util::StreamExt;
-        match self.admit(request) {
-            Ok((request, _)) => self
+        let known = self.documents.get(&request.query);
+        match self.admit(request, known) {
+            Ok((request, _, _)) => self
                 .schema
                 .execute_stream_with_session_data(request, session_data.unwrap_or_default()),
             Err(refused) => {
@@ -240,6 +305,7 @@ pub fn build_schema(
     credentials: std::sync::Arc<crate::services::auth::cache::Credentials>,
 ) -> AppSchema {
     let retrieval = approvals.knowledge().retrieval().clone();
+    let bus = ingest.bus().clone();
     let mut builder = Schema::build(
         Query::default(),
         Mutation::default(),
@@ -273,6 +339,10 @@ pub fn build_schema(
         schema,
         max_aliases: limits.max_aliases,
         documents: Default::default(),
+        reads: std::sync::Arc::new(reads::ReadCache::new(std::time::Duration::from_millis(
+            limits.read_cache_ms,
+        ))),
+        bus,
     }
 }
 
@@ -370,6 +440,7 @@ mod tests {
         let parsed = |text: &str| Parsed {
             document: async_graphql::parser::parse_query(text).unwrap(),
             aliases: 0,
+            listed: false,
         };
         let text = |i: usize| format!("{{ a{i}: __typename }}");
         for i in 0..Documents::MAX {

@@ -328,6 +328,8 @@ impl Analyst {
                     .exec(db)
                     .await?;
                 tracing::warn!(incident_id = id, "an interrupted analysis runs again");
+                // Its status changed: subscribers and the read cache hear of it.
+                self.0.ingest.notify(id);
             }
         }
         incident::Entity::find()
