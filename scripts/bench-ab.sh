@@ -7,6 +7,8 @@
 # BIN_A and BIN_B are `awoooi` binaries (e.g. target/release/awoooi of two checkouts), or the
 # same binary twice with A_GRAPHQL / B_GRAPHQL: extra `[graphql]` lines for that server
 # (e.g. B_GRAPHQL='read_cache_ms = 0' measures the read cache against none).
+# Build the two checkouts in separate target directories (or check with `cmp` that the
+# binaries differ): cargo can reuse one checkout's compiled workspace crates for the other.
 set -euo pipefail
 [ $# -ge 2 ] || { echo "usage: $0 BIN_A BIN_B [ROUNDS] [SECONDS]" >&2; exit 2; }
 bin_a=$(realpath "$1")
