@@ -72,6 +72,9 @@ fn LiveIncident(
     let family = initial.incident.as_ref().map(family_of).unwrap_or_default();
     take_cards(board, board_error, &family, cards);
     let detail = RwSignal::new(initial);
+    // What "silence alerts like this" said, by alert: the detail below is rendered again on
+    // every change of the incident, and an answer must outlive that.
+    provide_context(Silenced(RwSignal::new(Vec::new())));
 
     // One subscription for the page's lifetime: on connecting, re-read once (covering changes
     // between the server render and now); afterwards, re-read on every update of this incident.
@@ -706,11 +709,28 @@ fn alert_card(alert: incident::IncidentIncidentAlerts) -> impl IntoView {
     }
 }
 
+/// The answers of "silence alerts like this" on the incident page, by alert id.
+#[derive(Clone, Copy)]
+struct Silenced(RwSignal<Vec<(String, Result<String, String>)>>);
+
 /// "Silence alerts like this for 2 h": a silence on this alert's name and labels.
 #[component]
 fn SilenceLikeThis(alert_id: String) -> impl IntoView {
     let transport = graphql::use_transport().ok();
-    let said = RwSignal::new(None::<Result<String, String>>);
+    let answers = use_context::<Silenced>()
+        .unwrap_or_else(|| Silenced(RwSignal::new(Vec::new())))
+        .0;
+    let said = {
+        let alert_id = alert_id.clone();
+        move || {
+            answers.with(|answers| {
+                answers
+                    .iter()
+                    .find(|(id, _)| *id == alert_id)
+                    .map(|(_, said)| said.clone())
+            })
+        }
+    };
     let silence = move |_| {
         let Some(transport) = transport.clone() else {
             return;
@@ -719,18 +739,22 @@ fn SilenceLikeThis(alert_id: String) -> impl IntoView {
         leptos::task::spawn_local(async move {
             let result = transport
                 .run::<graphql::SilenceAlert>(graphql::silence_alert::Variables {
-                    alert_id,
+                    alert_id: alert_id.clone(),
                     duration_minutes: 120,
                     comment: "silenced from the incident page".into(),
                 })
                 .await;
-            said.set(Some(match result {
+            let said = match result {
                 Ok(data) => Ok(format!(
                     "Silenced for 2 h (silence #{}).",
                     data.silence_alert.id
                 )),
                 Err(e) => Err(e.message),
-            }));
+            };
+            answers.update(|answers| {
+                answers.retain(|(id, _)| *id != alert_id);
+                answers.push((alert_id, said));
+            });
         });
     };
     view! {
@@ -738,7 +762,7 @@ fn SilenceLikeThis(alert_id: String) -> impl IntoView {
             <button class="btn btn-small btn-ghost" data-testid="silence-like-this" on:click=silence>
                 "Silence alerts like this for 2 h"
             </button>
-            {move || said.get().map(|r| match r {
+            {move || said().map(|r| match r {
                 Ok(text) => view! { <span class="muted" data-testid="silenced">" "{text}" "<a href="/silences">"Silences"</a></span> }.into_any(),
                 Err(e) => view! { <span class="form-error" role="alert">{e}</span> }.into_any(),
             })}
