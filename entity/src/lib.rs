@@ -16,6 +16,7 @@ pub mod finops_report;
 pub mod incident;
 pub mod incident_comment;
 pub mod incident_vault;
+pub mod incident_vault_segment;
 pub mod ingest_receipt;
 pub mod knowledge_entry;
 pub mod knowledge_outbox;

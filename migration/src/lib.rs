@@ -20,6 +20,7 @@ mod m20261207_000015_triage;
 mod m20261207_000016_silences;
 mod m20261207_000017_escalation;
 mod m20261208_000018_knowledge_vectors;
+mod m20261209_000019_vault_segments;
 
 pub struct Migrator;
 
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_silences::Migration),
             Box::new(m20261207_000017_escalation::Migration),
             Box::new(m20261208_000018_knowledge_vectors::Migration),
+            Box::new(m20261209_000019_vault_segments::Migration),
         ]
     }
 }

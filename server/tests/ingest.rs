@@ -20,6 +20,9 @@ on_both_backends!(
     raw_values_never_reach_the_logs,
     concurrent_batches_count_every_send_and_resolve_what_resolved,
     labels_a_comment_adds_between_two_requests_are_kept,
+    a_label_map_stored_in_many_groups_keeps_every_label,
+    a_label_map_missing_a_segment_is_refused,
+    labels_stay_consistent_when_a_new_base_replaces_what_the_writer_read,
 );
 
 const INCIDENT: &str =
@@ -807,4 +810,195 @@ async fn comment(server: &TestServer, token: &str, id: &str, body: &str) -> Valu
         .await;
     assert_eq!(answer["errors"], Value::Null, "{answer}");
     answer["data"]["commentOnIncident"]["body"].clone()
+}
+
+/// One firing alert on `gateway` named `name` whose description is `description`.
+fn gateway_alert(name: &str, description: &str) -> String {
+    json!({"version": "4", "status": "firing", "alerts": [{"status": "firing",
+        "labels": {"alertname": name, "service": "gateway", "severity": "warning"},
+        "annotations": {"description": description},
+        "startsAt": "2026-11-25T03:00:00Z"}]})
+    .to_string()
+}
+
+/// The description of incident `id`'s alert named `name`.
+async fn description_of(server: &TestServer, token: &str, id: &str, name: &str) -> String {
+    let found = incident(server, token, id).await;
+    found["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == name)
+        .unwrap_or_else(|| panic!("no alert {name}: {found}"))["annotations"]["description"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `(revision, base_revision)` of incident `id`'s label map and the revisions of its segments.
+async fn vault_rows(server: &TestServer, id: &str) -> ((i64, i64), Vec<i64>) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let db = &server.state.db;
+    let backend = db.get_database_backend();
+    let head = db
+        .query_one_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT CAST(revision AS BIGINT) AS r, CAST(base_revision AS BIGINT) AS b \
+                 FROM incident_vaults WHERE incident_id = {id}"
+            ),
+        ))
+        .await
+        .unwrap()
+        .expect("the incident has a label map");
+    let segments = db
+        .query_all_raw(Statement::from_string(
+            backend,
+            format!(
+                "SELECT CAST(revision AS BIGINT) AS r FROM incident_vault_segments \
+                 WHERE incident_id = {id} ORDER BY revision"
+            ),
+        ))
+        .await
+        .unwrap()
+        .iter()
+        .map(|row| row.try_get::<i64>("", "r").unwrap())
+        .collect();
+    (
+        (
+            head.try_get::<i64>("", "r").unwrap(),
+            head.try_get::<i64>("", "b").unwrap(),
+        ),
+        segments,
+    )
+}
+
+/// Forty requests one after another, each adding an address to one incident's label map: the
+/// map is stored as segments and, past `SEGMENTS_PER_BASE` of them, a new base. Every address
+/// keeps its first label, as the writer (its open map) and a comment (the map read from the
+/// vault) both show, and the segments left are exactly the stores after the base.
+async fn a_label_map_stored_in_many_groups_keeps_every_label(backend: Backend) {
+    const REQUESTS: usize = 40;
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let mut id = String::new();
+    for i in 0..REQUESTS {
+        let posted = post_alertmanager(
+            &server,
+            &token,
+            &gateway_alert(&format!("Down{i}"), &format!("10.1.0.{i} unreachable")),
+        )
+        .await;
+        id = posted["incidents"][0].as_str().unwrap().to_owned();
+    }
+    for i in [0, 1, 31, 32, 33, REQUESTS - 1] {
+        assert_eq!(
+            description_of(&server, &token, &id, &format!("Down{i}")).await,
+            format!("[IP_{}] unreachable", i + 1)
+        );
+    }
+    let ((revision, base), segments) = vault_rows(&server, &id).await;
+    assert!(
+        revision >= REQUESTS as i64 - 1,
+        "one store per request that added labels: revision {revision}"
+    );
+    assert!(base > 0, "no new base after {revision} stores");
+    assert_eq!(segments, ((base + 1)..=revision).collect::<Vec<_>>());
+    assert!(segments.len() < server::base::vault::SEGMENTS_PER_BASE as usize);
+    // Read from the vault: base and segments give every label, and numbering goes on.
+    assert_eq!(
+        comment(
+            &server,
+            &token,
+            &id,
+            "10.1.0.0, 10.1.0.32, 10.1.0.39 and 10.1.0.99"
+        )
+        .await,
+        format!("[IP_1], [IP_33], [IP_{REQUESTS}] and [IP_{}]", REQUESTS + 1)
+    );
+    // And the writer, reading the comment's segment, gives that address the same label.
+    post_alertmanager(&server, &token, &gateway_alert("Late", "10.1.0.99 late")).await;
+    assert_eq!(
+        description_of(&server, &token, &id, "Late").await,
+        format!("[IP_{}] late", REQUESTS + 1)
+    );
+}
+
+/// A label map whose segment is gone does not open as a smaller map (which would give known
+/// addresses new labels): the comment that needs it fails and is not stored.
+async fn a_label_map_missing_a_segment_is_refused(backend: Backend) {
+    use sea_orm::{ConnectionTrait, Statement};
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let mut id = String::new();
+    for i in 0..3 {
+        let posted = post_alertmanager(
+            &server,
+            &token,
+            &gateway_alert(&format!("Down{i}"), &format!("10.2.0.{i} unreachable")),
+        )
+        .await;
+        id = posted["incidents"][0].as_str().unwrap().to_owned();
+    }
+    let (_, segments) = vault_rows(&server, &id).await;
+    assert_eq!(segments, vec![1, 2]);
+    let db = &server.state.db;
+    db.execute_raw(Statement::from_string(
+        db.get_database_backend(),
+        format!("DELETE FROM incident_vault_segments WHERE incident_id = {id} AND revision = 1"),
+    ))
+    .await
+    .unwrap();
+    let answer = server
+        .graphql(
+            Some(&token),
+            "mutation($i: ID!, $b: String!) { commentOnIncident(incidentId: $i, body: $b) { body } }",
+            json!({"i": id, "b": "10.2.0.1 again"}),
+        )
+        .await;
+    assert_ne!(answer["errors"], Value::Null, "{answer}");
+    let stored = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM incident_comments WHERE incident_id = {id}"),
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    assert_eq!(stored, 0);
+}
+
+/// The writer keeps a map open at the revision it stored; comments then store more than
+/// `SEGMENTS_PER_BASE` times, so a new base takes in the segments the writer would have read.
+/// The next request reads the whole map again: the addresses the comments named keep their
+/// labels.
+async fn labels_stay_consistent_when_a_new_base_replaces_what_the_writer_read(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let token = server.signed_in("alice", "devops").await;
+    let first = post_alertmanager(&server, &token, &gateway_alert("Down", "10.3.0.1 down")).await;
+    let id = first["incidents"][0].as_str().unwrap().to_owned();
+    let comments = server::base::vault::SEGMENTS_PER_BASE + 2;
+    for i in 0..comments {
+        assert_eq!(
+            comment(&server, &token, &id, &format!("10.3.1.{i} checked")).await,
+            format!("[IP_{}] checked", i + 2)
+        );
+    }
+    let ((revision, base), _) = vault_rows(&server, &id).await;
+    assert!(base > 0, "no new base after {revision} stores");
+    post_alertmanager(
+        &server,
+        &token,
+        &gateway_alert(
+            "Lost",
+            &format!("10.3.1.{} and 10.3.0.1 lost", comments - 1),
+        ),
+    )
+    .await;
+    assert_eq!(
+        description_of(&server, &token, &id, "Lost").await,
+        format!("[IP_{}] and [IP_1] lost", comments + 1)
+    );
 }

@@ -25,7 +25,7 @@ use regex_automata::{Anchored, Input, MatchKind, hybrid, meta};
 use serde::Deserialize;
 
 use detectors::{BUILTINS, Check, Shape, Start, ValuePart, luhn_valid, value_range};
-pub use pseudonyms::Pseudonyms;
+pub use pseudonyms::{Mark, Pseudonyms};
 pub use vault::{VaultError, VaultKey};
 
 /// A detector from configuration, e.g. pod names: `{name = "pod", pattern = "…", label = "POD"}`.

@@ -55,6 +55,10 @@ fn spread(hash: u32) -> u64 {
     u64::from(hash).wrapping_mul(0x9E37_79B9_7F4A_7C15)
 }
 
+/// How many values a map had labelled at some point (see [`Pseudonyms::mark`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Mark(usize);
+
 /// `[KIND_N]`: an index into `kinds` and N.
 #[derive(Clone, Copy, PartialEq, Eq)]
 struct Named {
@@ -190,13 +194,30 @@ impl Pseudonyms {
 
     /// `(label, kind, value)` for sealing; private to the shield.
     pub(super) fn entries(&self) -> impl Iterator<Item = (String, &str, &str)> {
-        let own = self
-            .entries
-            .iter()
-            .map(|entry| (entry.named, &self.values[entry.start..entry.end]));
         let aliases = self.aliases.iter().map(|(value, n)| (*n, value.as_str()));
-        own.chain(aliases)
+        self.own_since(Mark(0))
+            .chain(aliases)
             .map(|(n, value)| (self.label(n), &*self.kinds[usize::from(n.kind)].0, value))
+    }
+
+    /// Where the map stands now: [`Pseudonyms::entries_since`] a mark gives what was added
+    /// after it (labels are only ever added, in order).
+    pub fn mark(&self) -> Mark {
+        Mark(self.entries.len())
+    }
+
+    /// `(label, kind, value)` of the values labelled after `mark`, for sealing a segment.
+    pub(super) fn entries_since(&self, mark: Mark) -> impl Iterator<Item = (String, &str, &str)> {
+        self.own_since(mark)
+            .map(|(n, value)| (self.label(n), &*self.kinds[usize::from(n.kind)].0, value))
+    }
+
+    fn own_since(&self, mark: Mark) -> impl Iterator<Item = (Named, &str)> {
+        self.entries
+            .get(mark.0..)
+            .unwrap_or_default()
+            .iter()
+            .map(|entry| (entry.named, &self.values[entry.start..entry.end]))
     }
 
     /// Puts back an entry read from a sealed vault, keeping the numbering consistent.

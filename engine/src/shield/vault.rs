@@ -91,38 +91,66 @@ impl VaultKey {
     }
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct Entry {
     l: String,
     k: String,
     v: String,
 }
 
+/// An entry as written: borrowed from the map, one allocation (the label) each.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    l: String,
+    k: &'a str,
+    v: &'a str,
+}
+
+fn seal_entries<'a>(
+    entries: impl Iterator<Item = (String, &'a str, &'a str)>,
+    key: &VaultKey,
+    context: &[u8],
+) -> Vec<u8> {
+    let entries: Vec<EntryRef<'a>> = entries.map(|(l, k, v)| EntryRef { l, k, v }).collect();
+    let plaintext = serde_json::to_vec(&entries).expect("entries serialise");
+    key.seal(&plaintext, context)
+}
+
 impl Pseudonyms {
     /// Encrypts the map; `context` (the incident id) must be given again to open it.
     pub fn seal(&self, key: &VaultKey, context: &[u8]) -> Vec<u8> {
-        let entries: Vec<Entry> = self
-            .entries()
-            .map(|(label, kind, value)| Entry {
-                l: label,
-                k: kind.to_owned(),
-                v: value.to_owned(),
-            })
-            .collect();
-        let plaintext = serde_json::to_vec(&entries).expect("entries serialise");
-        key.seal(&plaintext, context)
+        seal_entries(self.entries(), key, context)
+    }
+
+    /// Encrypts only the values labelled after `mark`: a segment, which
+    /// [`Pseudonyms::open_into`] adds to the map it was cut from (as sealed up to `mark`).
+    /// Storing a growing map segment by segment costs what was added, not the whole map.
+    pub fn seal_since(&self, mark: super::Mark, key: &VaultKey, context: &[u8]) -> Vec<u8> {
+        seal_entries(self.entries_since(mark), key, context)
     }
 
     /// Decrypts a map sealed with the same key and context.
     pub fn open(sealed: &[u8], key: &VaultKey, context: &[u8]) -> Result<Pseudonyms, VaultError> {
+        let mut names = Pseudonyms::new();
+        names.open_into(sealed, key, context)?;
+        Ok(names)
+    }
+
+    /// Decrypts a map or a segment sealed with the same key and context and adds its entries
+    /// to this map, keeping their labels. Nothing is added when it cannot be opened.
+    pub fn open_into(
+        &mut self,
+        sealed: &[u8],
+        key: &VaultKey,
+        context: &[u8],
+    ) -> Result<(), VaultError> {
         let plaintext = key.open(sealed, context)?;
         let entries: Vec<Entry> =
             serde_json::from_slice(&plaintext).map_err(|_| VaultError::CannotOpen)?;
-        let mut names = Pseudonyms::new();
         for e in entries {
-            names.restore(e.l, e.k, e.v);
+            self.restore(e.l, e.k, e.v);
         }
-        Ok(names)
+        Ok(())
     }
 }
 
@@ -168,6 +196,39 @@ mod tests {
             Pseudonyms::open(&sealed[..5], &key(7), b"incident-1"),
             Err(VaultError::CannotOpen)
         );
+    }
+
+    /// A map stored as a base and segments opens to the same map, and numbering goes on.
+    #[test]
+    fn segments_sealed_since_a_mark_add_up_to_the_map() {
+        let shield = Shield::builtin();
+        let mut names = Pseudonyms::new();
+        shield.redact("10.0.0.1 mailed bob@example.com", &mut names);
+        let base = names.seal(&key(7), b"base");
+        let mark = names.mark();
+        // A repeat adds nothing; two new values do.
+        shield.redact("10.0.0.1 then 10.0.0.2 and eve@example.com", &mut names);
+        let segment = names.seal_since(mark, &key(7), b"segment-1");
+        let raw = String::from_utf8_lossy(&segment);
+        assert!(!raw.contains("10.0.0.2") && !raw.contains("eve@example.com"));
+        let empty = names.seal_since(names.mark(), &key(7), b"segment-2");
+
+        let mut reopened = Pseudonyms::open(&base, &key(7), b"base").unwrap();
+        assert_eq!(reopened.len(), 2);
+        reopened.open_into(&segment, &key(7), b"segment-1").unwrap();
+        reopened.open_into(&empty, &key(7), b"segment-2").unwrap();
+        assert_eq!(reopened, names);
+        assert_eq!(
+            shield.redact("10.0.0.3, 10.0.0.2, eve@example.com", &mut reopened),
+            "[IP_3], [IP_2], [EMAIL_2]"
+        );
+        // A segment opens only under its own context, and a failed one adds nothing.
+        let before = reopened.len();
+        assert_eq!(
+            reopened.open_into(&segment, &key(7), b"segment-2"),
+            Err(VaultError::CannotOpen)
+        );
+        assert_eq!(reopened.len(), before);
     }
 
     #[test]

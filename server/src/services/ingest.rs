@@ -13,7 +13,7 @@ mod group;
 pub mod kafka;
 pub mod streams;
 
-use crate::base::vault::{load_sealed, open_names, store_names};
+use crate::base::vault;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, Utc};
 use engine::alert::{AlertEvent, AlertStatus, Labels, Severity};
 use engine::input::description_of;
-use engine::shield::{Pseudonyms, Shield, VaultKey};
+use engine::shield::{Mark, Pseudonyms, Shield, VaultKey};
 use entity::{alert, incident, ingest_receipt};
 use sea_orm::sea_query::{Expr, ExprTrait};
 use sea_orm::{
@@ -379,26 +379,27 @@ fn group_of(
     group
 }
 
-/// Label maps the writer opened in earlier groups, by incident, with the sealed bytes they
-/// were read or stored as. A group that finds those bytes unchanged in the vault reuses the
-/// open map instead of decrypting and parsing it again, which was most of the writer's work
-/// once maps grow. Kept only after a commit: a failed group drops them.
+/// Label maps the writer opened in earlier groups, by incident, with the revision they were
+/// read or stored at. A group that finds the vault still at that revision reuses the open map
+/// instead of reading and opening it again, and one that finds later stores (a comment, another
+/// replica) opens only their segments; reading and opening whole maps was most of the writer's
+/// work once maps grow. Kept only after a commit: a failed group drops them.
 #[derive(Default)]
-struct OpenMaps(HashMap<i32, (Vec<u8>, Pseudonyms)>);
+struct OpenMaps(HashMap<i32, (vault::Revision, Pseudonyms)>);
 
 /// Most label maps kept open between groups: the incidents of a storm, while bounding memory
 /// (a map of a few hundred labels is some tens of kilobytes open).
 const OPEN_MAPS: usize = 256;
 
-/// A label map a group opened: the map, its sealed bytes as read (none: no row yet), and its
-/// size then (a map only grows: stored again only if it did).
+/// A label map a group opened: the map, where the vault stood when it was read (none: no row
+/// yet) and the map's mark then (a map only grows: stored again only if it did).
 struct Opened {
     names: Pseudonyms,
-    sealed: Option<Vec<u8>>,
-    labels: usize,
+    at: Option<vault::Revision>,
+    mark: Mark,
 }
 
-/// Open label maps of the incidents a transaction touches; sealed back before commit.
+/// Open label maps of the incidents a transaction touches; stored before commit.
 #[derive(Default)]
 struct VaultCache {
     open: HashMap<i32, Opened>,
@@ -420,19 +421,28 @@ impl VaultCache {
         incident_id: i32,
     ) -> Result<&mut Pseudonyms, DbErr> {
         if let std::collections::hash_map::Entry::Vacant(slot) = self.open.entry(incident_id) {
-            // Read (and on PostgreSQL locked) every time: another replica or another part of
-            // this one may have added labels since.
-            let sealed = load_sealed(conn, incident_id, true).await?;
-            let earlier = self.earlier.0.remove(&incident_id);
-            let names = match (&sealed, earlier) {
-                (Some(stored), Some((known, names))) if *stored == known => names,
-                (Some(stored), _) => open_names(key, incident_id, stored)?,
+            // Where the vault stands is read (and on PostgreSQL locked) every time: another
+            // replica or another part of this one may have added labels since.
+            let at = vault::head(conn, incident_id, true).await?;
+            let mut earlier = self.earlier.0.remove(&incident_id);
+            if let (Some(now), Some((then, names))) = (at, earlier.as_mut())
+                && *then != now
+                && !vault::catch_up(conn, key, incident_id, names, then.revision, now).await?
+            {
+                earlier = None;
+            }
+            let names = match (at, earlier) {
                 (None, _) => Pseudonyms::new(),
+                (Some(_), Some((_, names))) => names,
+                (Some(_), None) => match vault::load(conn, key, incident_id, true).await? {
+                    Some(stored) => stored.names,
+                    None => Pseudonyms::new(),
+                },
             };
             slot.insert(Opened {
-                labels: names.len(),
+                mark: names.mark(),
                 names,
-                sealed,
+                at,
             });
         }
         Ok(&mut self
@@ -452,16 +462,16 @@ impl VaultCache {
     ) -> Result<OpenMaps, DbErr> {
         let mut kept = HashMap::with_capacity(self.open.len().min(OPEN_MAPS));
         for (incident_id, opened) in self.open {
-            let existed = opened.sealed.is_some();
-            let sealed = if opened.names.len() != opened.labels {
-                Some(store_names(conn, key, incident_id, &opened.names, existed, now).await?)
+            let at = if opened.names.mark() != opened.mark {
+                let before = opened.at.map(|at| (at, opened.mark));
+                Some(vault::store(conn, key, incident_id, &opened.names, before, now).await?)
             } else {
-                opened.sealed
+                opened.at
             };
-            if let Some(sealed) = sealed
+            if let Some(at) = at
                 && kept.len() < OPEN_MAPS
             {
-                kept.insert(incident_id, (sealed, opened.names));
+                kept.insert(incident_id, (at, opened.names));
             }
         }
         for (incident_id, entry) in self.earlier.0 {
